@@ -1,0 +1,88 @@
+"""Build the compiled kernels (Cython + OpenMP).
+
+Every ``tinyconv/kernels/cpu/*.pyx`` becomes one C extension.  OpenMP is used when the
+compiler accepts ``-fopenmp``; otherwise the kernels build single-threaded and we say so
+(macOS's clang is the usual case).  Set ``TINYCONV_NATIVE=1`` to add ``-march=native``
+(the default build stays portable), ``TINYCONV_BUILD_ONLY=conv,pooling`` to compile only
+some modules while developing.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNEL_DIR = os.path.join("tinyconv", "kernels", "cpu")
+
+
+def compiler_accepts_openmp(compiler_cmd):
+    """Try to compile and link a tiny OpenMP program; True if the compiler can."""
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "omp_probe.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
+        cmd = list(compiler_cmd) + ["-fopenmp", src, "-o", os.path.join(tmp, "omp_probe")]
+        return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class BuildWithOptionalOpenMP(build_ext):
+    """Add OpenMP flags only when the active compiler supports them."""
+
+    def build_extensions(self):
+        compiler_cmd = getattr(self.compiler, "compiler_so", None) or ["cc"]
+        # compiler_so holds the compiler and its flags; keep the executable only.
+        use_openmp = os.environ.get("TINYCONV_NO_OPENMP") != "1" and compiler_accepts_openmp(compiler_cmd[:1])
+        if not use_openmp:
+            warnings.warn(
+                "tinyconv: the C compiler does not support OpenMP (-fopenmp); building the kernels "
+                "single-threaded. tinyconv.openmp_enabled() will return False.",
+                stacklevel=1,
+            )
+            print("WARNING: building tinyconv without OpenMP (single-threaded kernels)", file=sys.stderr)
+        extra_compile = ["-O3"]
+        if os.environ.get("TINYCONV_NATIVE") == "1":
+            extra_compile.append("-march=native")
+        for ext in self.extensions:
+            ext.extra_compile_args = extra_compile + (["-fopenmp"] if use_openmp else [])
+            ext.extra_link_args = ["-fopenmp"] if use_openmp else []
+        super().build_extensions()
+
+
+def kernel_extensions():
+    only = {name for name in os.environ.get("TINYCONV_BUILD_ONLY", "").split(",") if name}
+    extensions = []
+    for pyx in sorted(glob.glob(os.path.join(KERNEL_DIR, "*.pyx"))):
+        stem = os.path.splitext(os.path.basename(pyx))[0]
+        if only and stem not in only:
+            continue
+        extensions.append(
+            Extension(
+                f"tinyconv.kernels.cpu.{stem}",
+                [pyx],
+                include_dirs=[np.get_include(), KERNEL_DIR],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            )
+        )
+    return extensions
+
+
+setup(
+    ext_modules=cythonize(
+        kernel_extensions(),
+        compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False,
+                             "cdivision": True, "initializedcheck": False},
+    ),
+    cmdclass={"build_ext": BuildWithOptionalOpenMP},
+)

@@ -1,0 +1,1 @@
+"""Compiled kernels (Cython + OpenMP), the fast twins of ``tinyconv.kernels.reference``."""
