@@ -1,5 +1,8 @@
 """Reference kernels in plain NumPy: written to be read beside the lecture's formulas.
 
 They are the test oracle for the compiled kernels in ``tinyconv.kernels.cpu``: both sets
-expose the same functions with the same signatures.
+expose the same functions with the same signatures (see ``tinyconv.ops``).
 """
+from .conv import conv2d_backward, conv2d_forward
+from .normalization import batch_norm_backward, batch_norm_forward_infer, batch_norm_forward_train
+from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward

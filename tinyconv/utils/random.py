@@ -1,0 +1,26 @@
+"""One random generator for the whole library, so ``set_random_seed`` makes runs repeatable."""
+import random as _py_random
+
+import numpy as np
+
+_generator = np.random.default_rng()
+
+
+def set_random_seed(seed):
+    """Seed tinyconv's generator (initializers, dropout, shuffling), NumPy's and Python's."""
+    global _generator
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"set_random_seed: expected a non-negative integer seed, got {seed!r}")
+    _py_random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    _generator = np.random.default_rng(int(seed))
+
+
+def global_rng():
+    """The generator every random draw in tinyconv uses."""
+    return _generator
+
+
+def make_rng(seed=None):
+    """A generator of its own for an explicit ``seed``, else the global one."""
+    return np.random.default_rng(seed) if seed is not None else _generator
