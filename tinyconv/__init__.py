@@ -1,0 +1,21 @@
+"""tinyconv: a teaching-grade CNN engine with a Keras-compatible API.
+
+    import tinyconv as keras
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, activation="relu"), ...])
+
+Every layer has a readable ``forward`` and ``backward``; the hot loops run in compiled
+Cython + OpenMP kernels whose NumPy twins live in ``tinyconv.kernels.reference``.
+"""
+from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, ops,
+               optimizers, utils)
+from .layers import Input
+from .models import Model, Sequential
+from .parallel import get_num_threads, openmp_enabled, set_num_threads
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers", "layers",
+    "losses", "metrics", "models", "ops", "optimizers", "utils", "set_num_threads", "get_num_threads",
+    "openmp_enabled",
+]

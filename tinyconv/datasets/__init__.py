@@ -1,0 +1,2 @@
+"""Datasets with Keras's ``load_data()`` return layout."""
+from . import digits

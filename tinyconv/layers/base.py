@@ -1,0 +1,252 @@
+"""The ``Layer`` contract: build, forward, backward, weights.
+
+A layer is a function with parameters.  Training needs three things from it:
+
+* ``forward(x, training)``: compute the output and keep what backward will need;
+* ``backward(dy)``: given dL/dy, store dL/dw for each weight in ``self.grads`` and return
+  dL/dx.  Gradients are *overwritten* by each backward pass, never accumulated across
+  steps (the model sums them only where one tensor feeds several layers);
+* ``build(input_shape)``: create the weights once the input shape is known (lazily, on the
+  first call, as Keras does).
+
+Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
+"""
+import numpy as np
+
+from .. import backend, initializers, naming
+
+
+class Weight:
+    """One named parameter array of a layer, and whether the optimizer may change it."""
+
+    __slots__ = ("name", "value", "trainable")
+
+    def __init__(self, name, value, trainable):
+        self.name = name
+        self.value = value
+        self.trainable = trainable
+
+
+class Layer:
+    """Base class of every layer.  Subclasses implement ``build``, ``compute_output_shape``,
+    ``forward`` and ``backward``."""
+
+    # Rank of the input including the batch axis; None accepts any rank.
+    expected_ndim = None
+    _CONSTRUCTOR_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
+                         "input_dim")
+
+    def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
+        unknown = set(kwargs) - set(self._CONSTRUCTOR_KEYS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(unknown)}")
+        self.name = name if name is not None else naming.unique_name(naming.to_snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = backend.standardize_dtype(dtype)
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self.grads = {}
+        self._weights = []
+        # Keras 2 style: Dense(10, input_shape=(784,)) on the first layer of a Sequential.
+        self._declared_input_shape = None
+        if kwargs.get("batch_input_shape") is not None:
+            self._declared_input_shape = tuple(kwargs["batch_input_shape"])
+        elif kwargs.get("input_shape") is not None:
+            self._declared_input_shape = (kwargs.get("batch_size"),) + tuple(kwargs["input_shape"])
+        elif kwargs.get("input_dim") is not None:
+            self._declared_input_shape = (kwargs.get("batch_size"), int(kwargs["input_dim"]))
+
+    # ---------------------------------------------------------------- identity
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
+
+    def describe(self):
+        """``Conv2D 'conv2d'``: how error messages name the layer."""
+        return f"{type(self).__name__} '{self.name}'"
+
+    # ---------------------------------------------------------------- weights
+    def add_weight(self, name, shape, initializer="zeros", trainable=True):
+        init = initializers.get(initializer)
+        value = np.asarray(init(tuple(shape), dtype=self.dtype), dtype=self.dtype)
+        self._weights.append(Weight(name, value, trainable))
+        return value
+
+    def _weight(self, name):
+        for w in self._weights:
+            if w.name == name:
+                return w.value
+        raise KeyError(f"{self.describe()} has no weight named {name!r}")
+
+    @property
+    def weights(self):
+        """All weight arrays, in Keras's ``get_weights()`` order."""
+        return [w.value for w in self._weights]
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w.value for w in self._weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return [w.value for w in self._weights if not w.trainable]
+
+    def trainable_gradients(self):
+        """Gradients aligned with ``trainable_weights`` (after a backward pass)."""
+        if not self.trainable:
+            return []
+        missing = [w.name for w in self._weights if w.trainable and w.name not in self.grads]
+        if missing:
+            raise RuntimeError(f"{self.describe()}: no gradient for {missing}; run backward() first")
+        return [self.grads[w.name] for w in self._weights if w.trainable]
+
+    def get_weights(self):
+        return [w.value.copy() for w in self._weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        if len(weights) != len(self._weights):
+            raise ValueError(
+                f"{self.describe()}: set_weights expected a list of {len(self._weights)} arrays "
+                f"({[w.name for w in self._weights]}), got {len(weights)}"
+            )
+        for slot, new in zip(self._weights, weights):
+            new = np.asarray(new)
+            if new.shape != slot.value.shape:
+                raise ValueError(
+                    f"{self.describe()}: weight '{slot.name}' has shape {slot.value.shape}, "
+                    f"got an array of shape {new.shape}"
+                )
+        for slot, new in zip(self._weights, weights):
+            slot.value[...] = new  # in place: optimizer state keyed on the array stays valid
+
+    def count_params(self):
+        return int(sum(w.value.size for w in self._weights))
+
+    # ---------------------------------------------------------------- shapes
+    def build(self, input_shape):
+        self.input_shape = tuple(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def build_for(self, input_shape):
+        """Check ``input_shape``, build if needed and record input/output shapes."""
+        input_shape = tuple(input_shape)
+        self._check_rank(input_shape)
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+        self.input_shape = input_shape
+        self.output_shape = tuple(self.compute_output_shape(input_shape))
+        return self.output_shape
+
+    def _check_rank(self, shape):
+        if self.expected_ndim is not None and len(shape) != self.expected_ndim:
+            raise ValueError(
+                f"{self.describe()}: expected input of rank {self.expected_ndim} "
+                f"{self._rank_hint()}, got shape {tuple(shape)}"
+            )
+
+    def _rank_hint(self):
+        return {4: "(batch, height, width, channels)", 2: "(batch, features)"}.get(self.expected_ndim, "")
+
+    def check_input(self, x):
+        """Validate an input array against the built layer (called once per batch)."""
+        self._check_rank(x.shape)
+        if x.shape[0] == 0:
+            raise ValueError(f"{self.describe()}: got an empty batch (shape {x.shape})")
+
+    # ---------------------------------------------------------------- compute
+    def forward(self, x, training=False):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__} must implement backward()")
+
+    def __call__(self, x, training=False):
+        """Run the layer on an array (building it on first use), as ``layer(x)`` in Keras."""
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating) or x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        self.build_for((None,) + x.shape[1:])
+        self.check_input(x)
+        return self.forward(x, training=training)
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class ActivationMixin:
+    """For layers with an ``activation=`` argument: y = act(z).
+
+    ``backward`` first turns dL/dy into dL/dz; when the model fuses softmax (or sigmoid)
+    with the cross-entropy it already has dL/dz and calls ``backward_from_preactivation``.
+    """
+
+    def _activate(self, z):
+        self._preactivation = z  # the logits, for a loss fused with this activation
+        self._output = self.activation(z)
+        return self._output
+
+    def backward_from_preactivation(self, dz):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        from .. import activations
+
+        dz = activations.backward(self.activation, dy, self._output)
+        return self.backward_from_preactivation(dz)
+
+
+def as_pair(value, what, layer_name):
+    """Keras accepts ``3`` or ``(3, 5)`` for sizes; return a positive (h, w) pair."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"{layer_name}: {what} must be an int or a pair of ints, got {value!r}")
+    if min(pair) <= 0:
+        raise ValueError(f"{layer_name}: {what} must be positive, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def check_data_format(data_format, layer_name):
+    from .. import backend
+
+    data_format = data_format or backend.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"{layer_name}: data_format must be 'channels_last' or 'channels_first', "
+                         f"got {data_format!r}")
+    return data_format
+
+
+def to_channels_last(x, data_format):
+    """The kernels work in NHWC; channels_first (NCHW) data is transposed at the layer's edge."""
+    if data_format == "channels_first":
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return x
+
+
+def from_channels_last(x, data_format):
+    return x.transpose(0, 3, 1, 2) if data_format == "channels_first" else x
+
+
+def shape_to_channels_last(shape, data_format):
+    if data_format == "channels_first":
+        return (shape[0], shape[2], shape[3], shape[1])
+    return tuple(shape)
+
+
+def shape_from_channels_last(shape, data_format):
+    if data_format == "channels_first":
+        return (shape[0], shape[3], shape[1], shape[2])
+    return tuple(shape)

@@ -1,0 +1,119 @@
+"""Conv2D: a bank of learned filters slid over the image.
+
+    z[n, i, j, f] = b[f] + sum_{p, q, c} x[n, i*s_h + p*d_h, j*s_w + q*d_w, c] * W[p, q, c, f]
+    y = act(z)
+
+(cross-correlation, as in every framework).  The loops live in the kernels
+(``tinyconv/kernels/reference/conv.py`` reads like the formula); this layer handles the
+arguments, the weights and the shapes, in Keras's layout: kernel (kh, kw, in/groups, filters).
+"""
+import numpy as np
+
+from .. import activations, ops
+from ..kernels import shapes
+from .base import (ActivationMixin, Layer, as_pair, check_data_format, from_channels_last,
+                   shape_from_channels_last, shape_to_channels_last, to_channels_last)
+from .core import _init_name
+
+
+class Conv2D(ActivationMixin, Layer):
+    expected_ndim = 4
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        me = self.describe()
+        if not isinstance(filters, (int, np.integer)) or filters <= 0:
+            raise ValueError(f"{me}: filters must be a positive integer, got {filters!r}")
+        if not isinstance(groups, (int, np.integer)) or groups <= 0 or filters % groups:
+            raise ValueError(f"{me}: groups must be a positive integer dividing filters={filters}, got {groups!r}")
+        self.filters = int(filters)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", me)
+        self.strides = as_pair(strides, "strides", me)
+        self.dilation_rate = as_pair(dilation_rate, "dilation_rate", me)
+        if isinstance(padding, str):
+            padding = padding.lower()
+            if padding not in ("valid", "same"):
+                raise ValueError(f"{me}: padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding
+        self.data_format = check_data_format(data_format, me)
+        self.groups = int(groups)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def _nhwc_shape(self, shape):
+        return shape_to_channels_last(shape, self.data_format)
+
+    def _pads(self, height, width):
+        return shapes.resolve_padding(self.padding, (height, width), self.kernel_size, self.strides,
+                                      self.dilation_rate)
+
+    def build(self, input_shape):
+        channels = self._nhwc_shape(input_shape)[-1]
+        if channels is None:
+            raise ValueError(f"{self.describe()}: the channel axis of the input must be known, got {input_shape}")
+        if channels % self.groups:
+            raise ValueError(f"{self.describe()}: input channels ({channels}) must be divisible by groups "
+                             f"({self.groups})")
+        kernel_shape = self.kernel_size + (channels // self.groups, self.filters)
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = self._nhwc_shape(input_shape)
+        out_hw = []
+        for axis, size in enumerate((height, width)):
+            if size is None:
+                out_hw.append(None)
+                continue
+            pads = self._pads(height or 1, width or 1)[axis]
+            out = shapes.output_size(size, self.kernel_size[axis], self.strides[axis], pads[0], pads[1],
+                                     self.dilation_rate[axis])
+            if out < 1:
+                raise ValueError(
+                    f"{self.describe()}: input of spatial size {(height, width)} is too small for kernel "
+                    f"{self.kernel_size} with dilation {self.dilation_rate} and padding {self.padding!r} "
+                    f"(output size would be {out})"
+                )
+            out_hw.append(out)
+        return shape_from_channels_last((batch, out_hw[0], out_hw[1], self.filters), self.data_format)
+
+    def check_input(self, x):
+        super().check_input(x)
+        channels = self._nhwc_shape(x.shape)[-1]
+        expected = self.kernel.shape[2] * self.groups
+        if channels != expected:
+            raise ValueError(f"{self.describe()}: expected input with {expected} channels (from its weights), "
+                             f"got shape {x.shape}")
+        self.compute_output_shape(x.shape)  # raises if the image is too small
+
+    def forward(self, x, training=False):
+        x = to_channels_last(x, self.data_format)
+        self._input = x
+        self._pad_spec = self._pads(x.shape[1], x.shape[2])
+        z = ops.conv2d_forward(x, self.kernel, self.bias, self.strides, self._pad_spec, self.dilation_rate,
+                               self.groups)
+        return self._activate(from_channels_last(z, self.data_format))
+
+    def backward_from_preactivation(self, dz):
+        dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
+        dx, dkernel, dbias = ops.conv2d_backward(dz, self._input, self.kernel, self.strides, self._pad_spec,
+                                                 self.dilation_rate, self.groups)
+        self.grads["kernel"] = dkernel
+        if self.use_bias:
+            self.grads["bias"] = dbias
+        return from_channels_last(dx, self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate, "groups": self.groups,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer)}
+
+
+Convolution2D = Conv2D

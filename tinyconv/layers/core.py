@@ -1,0 +1,232 @@
+"""Core layers: Input, Dense, Flatten, Activation, ReLU, Dropout."""
+import numpy as np
+
+from .. import activations, backend
+from ..utils.random import make_rng
+from .base import ActivationMixin, Layer
+
+
+class SymbolicTensor:
+    """A placeholder for data that will flow through a model: a shape (batch axis None) and
+    the layer that produces it.  ``Input(shape=(28, 28, 1))`` returns one."""
+
+    def __init__(self, shape, dtype, producer):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.producer = producer
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, from={self.producer.name!r}>"
+
+
+class InputLayer(Layer):
+    """Declares the shape of a model's input; holds no weights and passes data through."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, input_shape=None,
+                 **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        if batch_shape is None:
+            shape = shape if shape is not None else input_shape
+            if shape is None:
+                raise ValueError("InputLayer: pass shape=(...) without the batch axis, e.g. shape=(28, 28, 1)")
+            batch_shape = (batch_size,) + tuple(shape)
+        batch_shape = tuple(batch_shape)
+        for dim in batch_shape[1:]:
+            if dim is not None and (not isinstance(dim, (int, np.integer)) or dim <= 0):
+                raise ValueError(f"{self.describe()}: every size in shape must be a positive int, got {batch_shape[1:]}")
+        self.batch_shape = batch_shape
+        self.build_for(batch_shape)
+        self.output = SymbolicTensor(batch_shape, self.dtype, self)
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "name": self.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
+    """``keras.Input``: a symbolic tensor of the given shape (batch axis excluded)."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
+
+
+class Dense(ActivationMixin, Layer):
+    """Fully connected layer: y = act(x W + b), W of shape (in, units) as in Keras.
+
+    On inputs of rank > 2 it acts on the last axis, like Keras.
+    Backward, with z = x W + b:  dW = x^T dz,  db = sum over the batch of dz,  dx = dz W^T.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"{self.describe()}: units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def _check_rank(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.describe()}: expected input of rank >= 2 (batch, ..., features), got shape {shape}")
+
+    def build(self, input_shape):
+        in_features = input_shape[-1]
+        if in_features is None:
+            raise ValueError(f"{self.describe()}: the last axis of the input must be known, got {input_shape}")
+        self.kernel = self.add_weight("kernel", (in_features, self.units), self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def check_input(self, x):
+        super().check_input(x)
+        if x.shape[-1] != self.kernel.shape[0]:
+            raise ValueError(
+                f"{self.describe()}: expected input with {self.kernel.shape[0]} features on the last axis "
+                f"(from its weights), got shape {x.shape}"
+            )
+
+    def forward(self, x, training=False):
+        self._input = x
+        z = x @ self.kernel  # BLAS
+        if self.use_bias:
+            z += self.bias
+        return self._activate(z)
+
+    def backward_from_preactivation(self, dz):
+        x2d = self._input.reshape(-1, self.kernel.shape[0])
+        dz2d = dz.reshape(-1, self.units)
+        self.grads["kernel"] = x2d.T @ dz2d
+        if self.use_bias:
+            self.grads["bias"] = dz2d.sum(axis=0)
+        return dz @ self.kernel.T
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias, "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer)}
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1*d2*...).  Backward reshapes the gradient back."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format or backend.image_data_format()
+
+    def _check_rank(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{self.describe()}: expected input of rank >= 2, got shape {shape}")
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else int(np.prod(rest, dtype=np.int64))
+        return (input_shape[0], size)
+
+    def forward(self, x, training=False):
+        self._input_shape = x.shape
+        if self.data_format == "channels_first" and x.ndim > 2:
+            x = np.moveaxis(x, 1, -1)  # Keras flattens channels_first data in channels_last order
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        if self.data_format == "channels_first" and len(self._input_shape) > 2:
+            shape = (self._input_shape[0],) + self._input_shape[2:] + (self._input_shape[1],)
+            return np.moveaxis(dy.reshape(shape), -1, 1)
+        return dy.reshape(self._input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Activation(ActivationMixin, Layer):
+    """Applies an activation on its own: ``Activation('relu')``."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def forward(self, x, training=False):
+        return self._activate(x)
+
+    def backward_from_preactivation(self, dz):
+        return dz
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class ReLU(Layer):
+    """Keras's ReLU layer: f(x) = min(max_value, x) for x >= threshold, else negative_slope (x - threshold)."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if max_value is not None and max_value < 0:
+            raise ValueError(f"{self.describe()}: max_value must be >= 0, got {max_value}")
+        if negative_slope < 0:
+            raise ValueError(f"{self.describe()}: negative_slope must be >= 0, got {negative_slope}")
+        self.max_value = max_value
+        self.negative_slope = negative_slope
+        self.threshold = threshold
+
+    def forward(self, x, training=False):
+        self._input = x
+        return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
+
+    def backward(self, dy):
+        x = self._input
+        slope = np.where(x >= self.threshold, 1.0, self.negative_slope)
+        if self.max_value is not None:
+            slope = np.where(x >= self.max_value, 0.0, slope)
+        return (dy * slope).astype(dy.dtype, copy=False)
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training keep each unit with probability 1 - rate and scale it
+    by 1 / (1 - rate), so inference needs no change.  Backward uses the same mask."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"{self.describe()}: rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.noise_shape = noise_shape
+        self.seed = seed
+        self._rng = make_rng(seed) if seed is not None else None
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        shape = x.shape
+        if self.noise_shape is not None:
+            shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        rng = self._rng if self._rng is not None else make_rng(None)
+        keep = rng.random(shape) >= self.rate
+        self._mask = (keep / (1.0 - self.rate)).astype(x.dtype)
+        return x * self._mask
+
+    def backward(self, dy):
+        return dy if self._mask is None else dy * self._mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape, "seed": self.seed}
+
+
+def _init_name(initializer):
+    return initializer if isinstance(initializer, str) else type(initializer).__name__

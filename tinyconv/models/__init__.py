@@ -1,0 +1,3 @@
+"""``keras.models``: model classes."""
+from .model import Model
+from .sequential import Sequential

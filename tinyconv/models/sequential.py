@@ -1,0 +1,94 @@
+"""``Sequential``: a plain stack of layers, each feeding the next.
+
+Forward runs the layers in order; backward runs them in reverse, handing each layer the
+gradient of the loss with respect to its output and receiving the gradient with respect
+to its input.
+"""
+from ..layers.base import Layer
+from ..layers.core import InputLayer, SymbolicTensor
+from .model import Model
+
+
+class Sequential(Model):
+    def __init__(self, layers=None, name=None, trainable=True):
+        super().__init__(name=name, trainable=trainable)
+        self._layers = []
+        self._input_layer = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self):
+        """The model's layers, without the InputLayer (as in Keras 3)."""
+        return list(self._layers)
+
+    def add(self, layer):
+        if isinstance(layer, SymbolicTensor):
+            layer = layer.producer
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_layer is not None:
+                raise ValueError(f"Sequential '{self.name}': an Input can only be the first element")
+            self._input_layer = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential '{self.name}': can only add tinyconv layers, got {layer!r}")
+        if any(existing.name == layer.name for existing in self._layers):
+            raise ValueError(f"Sequential '{self.name}': all layers must have unique names; "
+                             f"'{layer.name}' is already used")
+        if not self._layers and self._input_layer is None and layer._declared_input_shape is not None:
+            self._input_layer = InputLayer(batch_shape=layer._declared_input_shape)
+        self._layers.append(layer)
+        if self._input_layer is not None:
+            self.build(self._input_layer.batch_shape)
+
+    def pop(self):
+        if not self._layers:
+            raise ValueError(f"Sequential '{self.name}': there is no layer to remove")
+        return self._layers.pop()
+
+    def build(self, input_shape=None):
+        """Create every layer's weights for inputs of ``input_shape`` (batch axis included)."""
+        if input_shape is None:
+            if self._input_layer is None:
+                raise ValueError(f"Sequential '{self.name}': build() needs an input shape, e.g. "
+                                 "build((None, 28, 28, 1)), or start the model with Input(shape=...)")
+            input_shape = self._input_layer.batch_shape
+        shape = tuple(input_shape)
+        if self._input_layer is None:
+            self._input_layer = InputLayer(batch_shape=shape)
+        for layer in self._layers:
+            shape = layer.build_for(shape)
+
+    @property
+    def input_shape(self):
+        return self._input_layer.batch_shape if self._input_layer is not None else None
+
+    @property
+    def output_shape(self):
+        if not self.built:
+            raise AttributeError(f"Sequential '{self.name}' is not built yet, so it has no output_shape")
+        return self._layers[-1].output_shape
+
+    def _forward(self, x, training):
+        expected = self.input_shape
+        if expected is not None and (x.ndim != len(expected) or any(
+                e is not None and e != got for e, got in zip(expected[1:], x.shape[1:]))):
+            raise ValueError(f"Sequential '{self.name}': expected input of shape {expected}, got {x.shape}")
+        for layer in self._layers:
+            layer.check_input(x)
+            x = layer.forward(x, training=training)
+        return x
+
+    def _backward(self, dy, fused_output=False):
+        layers = self._layers
+        if fused_output:
+            # dy is already dL/dz of the last layer: its softmax/sigmoid was fused with the loss.
+            dy = layers[-1].backward_from_preactivation(dy)
+            layers = layers[:-1]
+        for layer in reversed(layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def get_config(self):
+        return {"name": self.name, "layers": [
+            {"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers]}

@@ -1,0 +1,69 @@
+"""``model.summary()``: Keras 3's table of layers, output shapes and parameter counts."""
+import textwrap
+
+
+def _format_shape(shape):
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def readable_size(num_bytes):
+    """Bytes as Keras prints them: 241.04 KB (1 KB = 1024 B)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if num_bytes < 1024 or unit == "GB":
+            return f"{num_bytes:.2f} {unit}"
+        num_bytes /= 1024
+
+
+def _rows(model):
+    for layer in model.layers:
+        name = f"{layer.name} ({type(layer).__name__})"
+        if layer.built:
+            yield name, _format_shape(layer.output_shape), f"{layer.count_params():,}"
+        else:
+            yield name, "?", "0 (unbuilt)"
+
+
+def _table(headers, rows, widths):
+    """Box-drawn table; cells wrap within their column."""
+    def line(left, fill, mid, right):
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    def cells(values, border, aligns):
+        wrapped = [textwrap.wrap(v, w) or [""] for v, w in zip(values, widths)]
+        height = max(len(c) for c in wrapped)
+        out = []
+        for i in range(height):
+            parts = []
+            for column, width, align in zip(wrapped, widths, aligns):
+                text = column[i] if i < len(column) else ""
+                parts.append(" " + (text.rjust(width) if align == "right" else text.ljust(width)) + " ")
+            out.append(border + border.join(parts) + border)
+        return out
+
+    aligns = ["left"] * (len(widths) - 1) + ["right"]
+    lines = [line("┏", "━", "┳", "┓"), *cells(headers, "┃", aligns), line("┡", "━", "╇", "┩")]
+    for i, row in enumerate(rows):
+        if i:
+            lines.append(line("├", "─", "┼", "┤"))
+        lines.extend(cells(row, "│", aligns))
+    lines.append(line("└", "─", "┴", "┘"))
+    return lines
+
+
+def print_summary(model, line_length=None, print_fn=None):
+    print_fn = print_fn or print
+    total_width = line_length or 79
+    widths = [int(total_width * 0.41), int(total_width * 0.30), int(total_width * 0.19)]
+    rows = list(_rows(model))
+    lines = [f'Model: "{model.name}"']
+    lines += _table(["Layer (type)", "Output Shape", "Param #"], rows, widths)
+    trainable = sum(w.size for w in model.trainable_weights)
+    non_trainable = sum(w.size for w in model.non_trainable_weights)
+    total = trainable + non_trainable
+    bytes_per = 4 if not model.layers else {"float32": 4, "float64": 8}.get(model.layers[0].dtype, 4)
+    lines.append(f" Total params: {total:,} ({readable_size(total * bytes_per)})")
+    lines.append(f" Trainable params: {trainable:,} ({readable_size(trainable * bytes_per)})")
+    lines.append(f" Non-trainable params: {non_trainable:,} ({readable_size(non_trainable * bytes_per)})")
+    print_fn("\n".join(lines))

@@ -1,0 +1,44 @@
+"""How many threads the OpenMP kernels use.
+
+The default comes from ``OMP_NUM_THREADS`` when it is set, else every core (OpenMP's own
+rule).  The kernels and BLAS run one after the other, never at the same time, so the two
+thread pools do not oversubscribe the cores.
+"""
+import os
+
+_fallback_threads = 1
+
+
+def _threads_module():
+    try:
+        from .kernels.cpu import threads
+    except ImportError:
+        return None
+    return threads
+
+
+def openmp_enabled():
+    """True when the compiled kernels were built with OpenMP."""
+    threads = _threads_module()
+    return bool(threads and threads.openmp_enabled())
+
+
+def set_num_threads(n):
+    """Use ``n`` threads in the compiled kernels."""
+    global _fallback_threads
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
+    threads = _threads_module()
+    if threads is None:
+        _fallback_threads = n
+    else:
+        threads.set_num_threads(n)
+
+
+def get_num_threads():
+    threads = _threads_module()
+    return threads.get_num_threads() if threads is not None else _fallback_threads
+
+
+def cpu_count():
+    return os.cpu_count() or 1

@@ -1,0 +1,25 @@
+"""``keras.utils``: seeding and label helpers."""
+import numpy as np
+
+from .random import set_random_seed
+
+
+def to_categorical(y, num_classes=None, dtype="float32"):
+    """Integer class labels -> one-hot rows: 3 -> [0, 0, 0, 1, 0, ...]."""
+    y = np.asarray(y)
+    if y.ndim > 1 and y.shape[-1] == 1:
+        y = y.reshape(y.shape[:-1])  # Keras accepts labels shaped (N, 1)
+    if y.size and (not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0):
+        raise ValueError("to_categorical: labels must be non-negative integers")
+    y = y.astype(np.int64)
+    largest = int(y.max()) if y.size else -1
+    if num_classes is None:
+        num_classes = largest + 1
+    elif largest >= num_classes:
+        raise ValueError(f"to_categorical: label {largest} is out of range for num_classes={num_classes}")
+    one_hot = np.zeros(y.shape + (num_classes,), dtype=dtype)
+    np.put_along_axis(one_hot, y[..., None], 1, axis=-1)
+    return one_hot
+
+
+__all__ = ["set_random_seed", "to_categorical"]
