@@ -1,0 +1,520 @@
+"""Loss functions, with their gradients, following Keras 3's names, defaults and numbers.
+
+Vocabulary used below (N samples, k classes or outputs per sample):
+
+* ``y_true``  -- the targets: integer labels (sparse), one-hot rows (categorical), 0/1 values (binary)
+  or real values (regression).
+* ``y_pred``  -- what the model produced: probabilities, or *logits* (pre-activation scores) when
+  ``from_logits=True``.
+* *per-sample loss* -- one number per sample (shape ``y_pred.shape[:-1]``), what the function forms
+  such as :func:`sparse_categorical_crossentropy` return.
+* *reduction* ``"sum_over_batch_size"`` -- the value a ``Loss`` object returns:
+  ``sum(per_sample * sample_weight) / number_of_per_sample_values``, so sample weights scale terms but do not
+  change the divisor (Keras 3 behaviour).
+
+Every ``Loss`` also has ``gradient(y_true, y_pred)``: d(reduced loss)/d(y_pred), same shape as ``y_pred``.
+That is where backpropagation starts.
+
+The cross-entropies add a *fused* path. A model whose last layer is a softmax (or sigmoid) and whose loss is
+categorical (or binary) cross-entropy can skip the activation's backward pass entirely: the gradient of the
+loss with respect to the logits ``z`` is simply ``(softmax(z) - onehot) / N`` (or ``(sigmoid(z) - y) / (N*k)``).
+``fused_activation`` names the activation that may be fused; ``logits_loss`` / ``logits_gradient`` compute
+the loss and that gradient straight from the logits, stably (log-softmax, log-sigmoid), without the
+``epsilon`` clipping the probability path needs.
+"""
+import inspect
+
+import numpy as np
+
+EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON]
+
+_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------------------------
+def _float_dtype(y_pred):
+    """Work in y_pred's float dtype (float32 or float64); anything else is computed in float32."""
+    dtype = np.asarray(y_pred).dtype
+    return dtype if dtype.kind == "f" else np.dtype("float32")
+
+
+def _as_arrays(who, y_true, y_pred):
+    """Both as arrays of one float dtype, with matching batch sizes."""
+    y_pred = np.asarray(y_pred)
+    dtype = _float_dtype(y_pred)
+    y_pred = y_pred.astype(dtype, copy=False)
+    y_true = np.asarray(y_true)
+    if y_pred.ndim == 0:
+        raise ValueError(f"{who}: y_pred must have at least one dimension (the batch), got a scalar")
+    if y_true.ndim >= 1 and y_true.shape[0] != y_pred.shape[0]:
+        raise ValueError(
+            f"{who}: y_true and y_pred have different numbers of samples: "
+            f"y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
+        )
+    return y_true, y_pred
+
+
+def _dense_targets(who, y_true, y_pred):
+    """Targets with exactly y_pred's shape (one-hot, binary or regression targets)."""
+    y_true, y_pred = _as_arrays(who, y_true, y_pred)
+    # Keras's squeeze_or_expand_to_same_rank: (N,) targets against (N, 1) outputs, and the reverse
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y_true = y_true[..., None]
+    elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    if y_true.shape != y_pred.shape:
+        hint = ""
+        if "Categorical" in who and (y_true.shape == y_pred.shape[:-1] or y_true.shape[-1:] == (1,)):
+            hint = " (integer labels? use SparseCategoricalCrossentropy / 'sparse_categorical_crossentropy')"
+        elif "Categorical" in who and y_true.ndim == y_pred.ndim:
+            hint = (f" (one-hot width {y_true.shape[-1]} does not match the model's "
+                    f"{y_pred.shape[-1]} outputs)")
+        raise ValueError(f"{who}: y_true.shape={y_true.shape} does not match y_pred.shape={y_pred.shape}{hint}")
+    return y_true.astype(y_pred.dtype, copy=False), y_pred
+
+
+def _sparse_targets(who, y_true, y_pred):
+    """Integer labels shaped like y_pred without its class axis; checked to lie in [0, k)."""
+    y_true, y_pred = _as_arrays(who, y_true, y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]  # (N, 1) labels -> (N,)
+    if y_true.shape != y_pred.shape[:-1]:
+        raise ValueError(
+            f"{who}: expected integer labels of shape {y_pred.shape[:-1]} (or {y_pred.shape[:-1] + (1,)}) "
+            f"for y_pred of shape {y_pred.shape}, got y_true.shape={y_true.shape}"
+            + (" (one-hot labels? use CategoricalCrossentropy)" if y_true.shape == y_pred.shape else "")
+        )
+    if y_true.dtype.kind not in "iub":
+        if y_true.dtype.kind != "f" or not np.all(np.isfinite(y_true)) or np.any(y_true != np.round(y_true)):
+            raise ValueError(f"{who}: labels must be whole numbers, got dtype {y_true.dtype} with fractional values")
+    labels = y_true.astype(np.int64)
+    k = y_pred.shape[-1]
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        bad = labels.max() if labels.max() >= k else labels.min()
+        raise ValueError(f"{who}: labels must be in [0, {k}), got {bad}")
+    return labels, y_pred
+
+
+def _one_hot(labels, k, dtype):
+    out = np.zeros(labels.shape + (k,), dtype=dtype)
+    np.put_along_axis(out, labels[..., None], 1, axis=-1)
+    return out
+
+
+def _log_softmax(z):
+    """log softmax(z) = z - max - log(sum(exp(z - max))) along the last axis; never overflows."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _sigmoid(z):
+    """1 / (1 + exp(-z)) written so that neither branch overflows."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(z):
+    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), stable for large |z|."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _clip(p):
+    """Clip probabilities to [EPSILON, 1 - EPSILON], and say where the clip was inactive (gradient flows)."""
+    lo, hi = p.dtype.type(EPSILON), p.dtype.type(1.0) - p.dtype.type(EPSILON)
+    return np.clip(p, lo, hi), (p > lo) & (p < hi)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# per-sample maths: each pair returns (per-sample loss, d per-sample loss / d y_pred)
+# ----------------------------------------------------------------------------------------------------------
+def _cce_probs(target, probs):
+    """Categorical CE on probabilities, Keras style.
+
+    q = p / sum(p);  c = clip(q, eps, 1 - eps);  L = -sum_j t_j log c_j
+    dL/dq_j = -t_j / c_j (0 where clipped);  dL/dp_k = (dL/dq_k - sum_j dL/dq_j q_j) / sum(p)
+    """
+    total = probs.sum(axis=-1, keepdims=True)
+    q = probs / total
+    c, inside = _clip(q)
+    loss = -(target * np.log(c)).sum(axis=-1)
+    g_q = np.where(inside, -target / c, 0)
+    grad = (g_q - (g_q * q).sum(axis=-1, keepdims=True)) / total
+    return loss, grad
+
+
+def _cce_logits(target, logits):
+    """Categorical CE on logits: L = -sum_j t_j log_softmax(z)_j;  dL/dz = softmax(z) * sum(t) - t."""
+    loss = -(target * _log_softmax(logits)).sum(axis=-1)
+    grad = _softmax(logits) * target.sum(axis=-1, keepdims=True) - target
+    return loss, grad
+
+
+def _bce_probs(target, probs):
+    """Binary CE on probabilities, averaged over the last axis (k values):
+
+    c = clip(p, eps, 1 - eps);  L = mean_k -(y log c + (1 - y) log(1 - c))
+    dL/dp = -(y / c - (1 - y) / (1 - c)) / k   (0 where clipped)
+    """
+    k = probs.shape[-1]
+    c, inside = _clip(probs)
+    loss = -(target * np.log(c) + (1 - target) * np.log(1 - c)).mean(axis=-1)
+    grad = np.where(inside, -(target / c - (1 - target) / (1 - c)) / k, 0)
+    return loss, grad
+
+
+def _bce_logits(target, logits):
+    """Binary CE on logits z: -(y log sigmoid(z) + (1-y) log(1 - sigmoid(z))) = softplus(z) - y z;
+    its derivative is sigmoid(z) - y (then / k for the mean over the last axis)."""
+    k = logits.shape[-1]
+    loss = (_softplus(logits) - target * logits).mean(axis=-1)
+    grad = (_sigmoid(logits) - target) / k
+    return loss, grad
+
+
+def _mse(target, pred):
+    """L = mean_k (y_pred - y_true)^2;  dL/dy_pred = 2 (y_pred - y_true) / k."""
+    diff = pred - target
+    return np.square(diff).mean(axis=-1), 2 * diff / pred.shape[-1]
+
+
+def _mae(target, pred):
+    """L = mean_k |y_pred - y_true|;  dL/dy_pred = sign(y_pred - y_true) / k (0 at a tie)."""
+    diff = pred - target
+    return np.abs(diff).mean(axis=-1), np.sign(diff) / pred.shape[-1]
+
+
+def _smooth_categorical(target, label_smoothing):
+    """Keras: t -> t (1 - s) + s / k."""
+    if label_smoothing:
+        k = target.shape[-1]
+        target = target * (1.0 - label_smoothing) + label_smoothing / k
+    return target
+
+
+def _smooth_binary(target, label_smoothing):
+    """Keras: y -> y (1 - s) + s / 2 (squeezes 0/1 labels towards 0.5)."""
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return target
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the Loss classes
+# ----------------------------------------------------------------------------------------------------------
+class Loss:
+    """Base class: a per-sample loss plus a reduction, with the gradient of the reduced value.
+
+    Subclasses implement ``_pair(y_true, y_pred) -> (per_sample, d_per_sample/d_y_pred)``; everything else
+    (sample weights, reduction, gradient scaling) lives here.
+    """
+
+    #: name of the output activation whose backward pass this loss can absorb ('softmax', 'sigmoid', None)
+    fused_activation = None
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
+        self.name = name or _snake_name(type(self).__name__)
+        self.reduction = reduction
+        self.dtype = dtype
+
+    # --- what subclasses provide --------------------------------------------------------------------------
+    def _pair(self, y_true, y_pred):
+        raise NotImplementedError(f"{type(self).__name__} must implement _pair(y_true, y_pred)")
+
+    def _logits_pair(self, y_true, logits):
+        raise ValueError(f"{type(self).__name__} has no fused logits path (fused_activation is None)")
+
+    # --- Keras surface -------------------------------------------------------------------------------------
+    def call(self, y_true, y_pred):
+        """Per-sample losses (no reduction), as Keras's ``Loss.call``."""
+        return self._pair(y_true, y_pred)[0]
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The reduced loss, a Python float (an array for reduction='none')."""
+        values, _ = self._pair(y_true, y_pred)
+        return self._reduce(values, sample_weight)
+
+    def gradient(self, y_true, y_pred, sample_weight=None):
+        """d(reduced loss)/d(y_pred), same shape and dtype as y_pred."""
+        values, grad = self._pair(y_true, y_pred)
+        return self._scale_grad(values, grad, sample_weight, np.asarray(y_pred))
+
+    def logits_loss(self, y_true, logits, sample_weight=None):
+        """The reduced loss computed from pre-activation logits (softmax/sigmoid folded in, stably)."""
+        values, _ = self._logits_pair(y_true, logits)
+        return self._reduce(values, sample_weight)
+
+    def logits_gradient(self, y_true, logits, sample_weight=None):
+        """d(reduced loss)/d(logits): (softmax(z) - onehot) / N, or (sigmoid(z) - y) / (N k)."""
+        values, grad = self._logits_pair(y_true, logits)
+        return self._scale_grad(values, grad, sample_weight, np.asarray(logits))
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k not in ("name", "dtype"))
+        return f"{type(self).__name__}({args})"
+
+    # --- reduction -----------------------------------------------------------------------------------------
+    def _weights(self, values, sample_weight):
+        """Sample weights broadcast to the per-sample values' shape (Keras squeezes/expands a trailing 1)."""
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight, dtype=values.dtype)
+        while w.ndim > values.ndim and w.shape[-1] == 1:
+            w = w[..., 0]
+        while w.ndim < values.ndim:
+            w = w[..., None]
+        try:
+            return np.broadcast_to(w, values.shape)
+        except ValueError:
+            raise ValueError(
+                f"{type(self).__name__}: sample_weight of shape {np.shape(sample_weight)} does not fit "
+                f"per-sample losses of shape {values.shape}"
+            ) from None
+
+    def _divisor(self, values, w):
+        if self.reduction == "sum":
+            return 1.0
+        if self.reduction == "mean_with_sample_weight" and w is not None:
+            total = float(w.sum())
+            return total if total != 0 else np.inf  # Keras divides "no NaN": 0 / 0 -> 0
+        return max(values.size, 1)
+
+    def _reduce(self, values, sample_weight):
+        w = self._weights(values, sample_weight)
+        if w is not None:
+            values = values * w
+        if self.reduction in (None, "none"):
+            return values
+        return float(values.sum() / self._divisor(values, w))
+
+    def _scale_grad(self, values, grad, sample_weight, like):
+        if self.reduction in (None, "none"):
+            raise ValueError(f"{type(self).__name__}: gradient needs a reducing loss, reduction is {self.reduction!r}")
+        w = self._weights(values, sample_weight)
+        if w is not None:
+            grad = grad * w.reshape(w.shape + (1,) * (grad.ndim - w.ndim))
+        grad = grad / grad.dtype.type(self._divisor(values, w))
+        return grad.astype(_float_dtype(like), copy=False)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy with integer labels: L_i = -log p_i[label_i].
+
+    y_true: labels of shape (N,) or (N, 1), ints or floats holding whole numbers, each in [0, k).
+    y_pred: (N, k) probabilities (renormalised to sum 1, then clipped to [1e-7, 1 - 1e-7]) or logits.
+    """
+
+    def __init__(self, from_logits=False, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+        self.fused_activation = None if self.from_logits else "softmax"
+
+    def _targets(self, y_true, y_pred):
+        labels, y_pred = _sparse_targets(type(self).__name__, y_true, y_pred)
+        return _one_hot(labels, y_pred.shape[-1], y_pred.dtype), y_pred
+
+    def _pair(self, y_true, y_pred):
+        target, y_pred = self._targets(y_true, y_pred)
+        return (_cce_logits if self.from_logits else _cce_probs)(target, y_pred)
+
+    def _logits_pair(self, y_true, logits):
+        return _cce_logits(*self._targets(y_true, logits))
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy with one-hot (or soft) targets: L_i = -sum_j t_ij log p_ij.
+
+    label_smoothing s replaces t by t (1 - s) + s / k. y_pred as for SparseCategoricalCrossentropy.
+    """
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
+                 name="categorical_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        _check_smoothing(type(self).__name__, label_smoothing)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.fused_activation = None if self.from_logits else "softmax"
+
+    def _targets(self, y_true, y_pred):
+        target, y_pred = _dense_targets(type(self).__name__, y_true, y_pred)
+        return _smooth_categorical(target, self.label_smoothing), y_pred
+
+    def _pair(self, y_true, y_pred):
+        target, y_pred = self._targets(y_true, y_pred)
+        return (_cce_logits if self.from_logits else _cce_probs)(target, y_pred)
+
+    def _logits_pair(self, y_true, logits):
+        return _cce_logits(*self._targets(y_true, logits))
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+class BinaryCrossentropy(Loss):
+    """Binary cross-entropy, averaged over the last axis:
+    L_i = mean_k -(y log p + (1 - y) log(1 - p)), p clipped to [1e-7, 1 - 1e-7] (or p = sigmoid(logits)).
+
+    label_smoothing s replaces y by y (1 - s) + s / 2.
+    """
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
+                 name="binary_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        _check_smoothing(type(self).__name__, label_smoothing)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.fused_activation = None if self.from_logits else "sigmoid"
+
+    def _targets(self, y_true, y_pred):
+        target, y_pred = _dense_targets(type(self).__name__, y_true, y_pred)
+        return _smooth_binary(target, self.label_smoothing), y_pred
+
+    def _pair(self, y_true, y_pred):
+        target, y_pred = self._targets(y_true, y_pred)
+        return (_bce_logits if self.from_logits else _bce_probs)(target, y_pred)
+
+    def _logits_pair(self, y_true, logits):
+        return _bce_logits(*self._targets(y_true, logits))
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+class MeanSquaredError(Loss):
+    """L_i = mean_k (y_true - y_pred)^2."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def _pair(self, y_true, y_pred):
+        return _mse(*_dense_targets(type(self).__name__, y_true, y_pred))
+
+
+class MeanAbsoluteError(Loss):
+    """L_i = mean_k |y_true - y_pred|."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def _pair(self, y_true, y_pred):
+        return _mae(*_dense_targets(type(self).__name__, y_true, y_pred))
+
+
+def _check_smoothing(who, s):
+    if not isinstance(s, (int, float, np.floating)) or not 0.0 <= s <= 1.0:
+        raise ValueError(f"{who}: label_smoothing must be a number in [0, 1], got {s!r}")
+
+
+def _snake_name(camel):
+    out = "".join("_" + ch.lower() if ch.isupper() else ch for ch in camel)
+    return out.lstrip("_")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# function forms: per-sample losses, as keras.losses.<name> returns them
+# ----------------------------------------------------------------------------------------------------------
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Per-sample -log p[label], shape y_pred.shape[:-1]."""
+    return SparseCategoricalCrossentropy(from_logits=from_logits).call(y_true, y_pred)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Per-sample -sum_j t_j log p_j, shape y_pred.shape[:-1]."""
+    return CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(y_true, y_pred)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Per-sample mean over the last axis of -(y log p + (1 - y) log(1 - p))."""
+    return BinaryCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(y_true, y_pred)
+
+
+def mean_squared_error(y_true, y_pred):
+    """Per-sample mean over the last axis of (y_true - y_pred)^2."""
+    return MeanSquaredError().call(y_true, y_pred)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """Per-sample mean over the last axis of |y_true - y_pred|."""
+    return MeanAbsoluteError().call(y_true, y_pred)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+
+
+# ----------------------------------------------------------------------------------------------------------
+# lookup
+# ----------------------------------------------------------------------------------------------------------
+_CLASSES = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+}
+_BY_CLASS_NAME = {cls.__name__: cls for cls in set(_CLASSES.values())}
+_FUNCTIONS = {
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    categorical_crossentropy: CategoricalCrossentropy,
+    binary_crossentropy: BinaryCrossentropy,
+    mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
+}
+
+
+def get(identifier):
+    """A Loss instance from a Keras name ('mse', 'sparse_categorical_crossentropy', 'BinaryCrossentropy'),
+    a config dict, a Loss instance or class, or one of this module's loss functions."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _CLASSES.get(identifier) or _CLASSES.get(identifier.lower()) or _BY_CLASS_NAME.get(identifier)
+        if cls is None:
+            valid = sorted(_CLASSES) + sorted(_BY_CLASS_NAME)
+            raise ValueError(f"Unknown loss {identifier!r}. Valid names: {', '.join(valid)}")
+        return cls()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = _BY_CLASS_NAME.get(identifier["class_name"])
+        if cls is None:
+            raise ValueError(f"Unknown loss class {identifier['class_name']!r}; known: {sorted(_BY_CLASS_NAME)}")
+        return cls.from_config(identifier.get("config", {}))
+    if inspect.isclass(identifier) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier) and identifier in _FUNCTIONS:
+        return _FUNCTIONS[identifier]()
+    if callable(identifier):
+        raise ValueError(
+            f"Loss function {getattr(identifier, '__name__', identifier)!r} has no gradient: tinyconv does "
+            "explicit backprop without autograd. Subclass tinyconv.losses.Loss and implement "
+            "_pair(y_true, y_pred) -> (per_sample_loss, d_per_sample_loss/d_y_pred)."
+        )
+    raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
+
+
+def serialize(loss):
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config):
+    return get(config)

@@ -1,0 +1,288 @@
+"""Optimizers: SGD, Adam, RMSprop with Keras 3's update rules, updating NumPy arrays in place.
+
+Vocabulary: ``param`` is a weight array (a kernel, a bias), ``grad`` is d(loss)/d(param) from the backward
+pass, ``lr`` the learning rate, ``t`` the step number counted from 1. Per-parameter state (momentum buffers,
+moving averages of squared gradients) is created on a parameter's first update, zero-filled, in its dtype.
+
+Before the update rule, as in Keras: gradients are clipped (``clipnorm`` per array, ``global_clipnorm``
+over all arrays together, or ``clipvalue`` per element), then decoupled weight decay shrinks each param:
+``param -= lr * weight_decay * param``.
+"""
+import inspect
+import math
+
+import numpy as np
+
+
+class Optimizer:
+    """Base class. Subclasses define ``_slots`` (names of their state arrays) and ``_update(param, grad,
+    state, lr)``, which must change ``param`` in place."""
+
+    _slots = ()
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        self.name = name or type(self).__name__.lower()
+        self.learning_rate = learning_rate
+        for arg, value in (("weight_decay", weight_decay), ("clipnorm", clipnorm),
+                           ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)):
+            if value is not None and not (_is_number(value) and value >= 0):
+                raise ValueError(f"{type(self).__name__}: {arg} must be a non-negative number or None, got {value!r}")
+        if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(f"{type(self).__name__}: only one of clipnorm, clipvalue and global_clipnorm can be set")
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.iterations = 0  # how many times apply() has run
+        self._state = {}  # id(param) -> {"param": param, slot name: array}; the reference keeps the id unique
+
+    # --- learning rate ---------------------------------------------------------------------------------------
+    @property
+    def learning_rate(self):
+        """The current learning rate as a float (a schedule is evaluated at ``iterations``)."""
+        if callable(self._learning_rate):
+            return float(self._learning_rate(self.iterations))
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if callable(value):
+            self._learning_rate = value
+            return
+        if not _is_number(value) or not value > 0 or not math.isfinite(value):
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a positive number, got {value!r}")
+        self._learning_rate = float(value)
+
+    # --- applying gradients ------------------------------------------------------------------------------------
+    def apply(self, params, grads):
+        """One optimisation step: update every array in ``params`` in place from the matching ``grads``.
+        Pairs whose gradient is None are skipped."""
+        params, grads = list(params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(f"{type(self).__name__}.apply: got {len(params)} params but {len(grads)} gradients")
+        pairs = [(p, g) for p, g in zip(params, grads) if g is not None]
+        for p, g in pairs:
+            if not hasattr(p, "shape") or not hasattr(p, "dtype") or p.dtype.kind != "f":
+                raise TypeError(f"{type(self).__name__}.apply: params must be float arrays, got {type(p).__name__}")
+            if tuple(g.shape) != tuple(p.shape):
+                raise ValueError(f"{type(self).__name__}.apply: gradient shape {tuple(g.shape)} does not match "
+                                 f"parameter shape {tuple(p.shape)}")
+        grads = self._clip([g.astype(p.dtype, copy=False) for p, g in pairs])
+        lr = self.learning_rate
+        for (param, _), grad in zip(pairs, grads):
+            if self.weight_decay:
+                param -= param.dtype.type(lr * self.weight_decay) * param
+            self._update(param, grad, self._state_for(param), lr)
+        self.iterations += 1
+
+    def apply_gradients(self, grads_and_vars):
+        """Keras spelling: a list of ``(grad, param)`` pairs."""
+        pairs = list(grads_and_vars)
+        self.apply([v for _, v in pairs], [g for g, _ in pairs])
+
+    def _clip(self, grads):
+        if self.clipnorm:
+            return [g * (self.clipnorm / max(_norm(g), self.clipnorm)) for g in grads]
+        if self.global_clipnorm:
+            total = math.sqrt(sum(_norm(g) ** 2 for g in grads))
+            scale = self.global_clipnorm / max(total, self.global_clipnorm)
+            return [g * g.dtype.type(scale) for g in grads]
+        if self.clipvalue:
+            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+    def _state_for(self, param):
+        state = self._state.get(id(param))
+        if state is None:
+            state = {"param": param}
+            state.update({slot: np.zeros_like(param) for slot in self._slots})
+            self._state[id(param)] = state
+        return state
+
+    def _update(self, param, grad, state, lr):
+        raise NotImplementedError
+
+    def reset(self):
+        """Forget all per-parameter state and the step count."""
+        self._state.clear()
+        self.iterations = 0
+
+    # --- config --------------------------------------------------------------------------------------------------
+    def get_config(self):
+        lr = self._learning_rate
+        return {
+            "name": self.name,
+            "learning_rate": lr if not callable(lr) else self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name" and v is not None)
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, Keras 3 form.
+
+    plain:      param -= lr * g
+    momentum:   m = momentum * m - lr * g;   param += m
+    nesterov:   m = momentum * m - lr * g;   param += momentum * m - lr * g
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not _is_number(momentum) or not 0 <= momentum <= 1:
+            raise ValueError(f"SGD: momentum must be a number in [0, 1], got {momentum!r}")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self._slots = ("m",) if self.momentum != 0 else ()
+
+    def _update(self, param, grad, state, lr):
+        step = param.dtype.type(lr) * grad
+        if not self._slots:
+            param -= step
+            return
+        mu = param.dtype.type(self.momentum)
+        m = state["m"]
+        m *= mu
+        m -= step
+        if self.nesterov:
+            param += mu * m - step
+        else:
+            param += m
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), Keras 3 form, t = iterations + 1:
+
+    m = m + (1 - beta_1) (g - m)            running mean of gradients
+    v = v + (1 - beta_2) (g^2 - v)          running mean of squared gradients
+    v_hat = max(v_hat, v) if amsgrad else v
+    alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)      bias correction folded into the step size
+    param -= alpha * m / (sqrt(v_hat) + epsilon)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 name="adam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not _is_number(value) or not 0 <= value < 1:
+                raise ValueError(f"Adam: {arg} must be a number in [0, 1), got {value!r}")
+        if not _is_number(epsilon) or epsilon < 0:
+            raise ValueError(f"Adam: epsilon must be a non-negative number, got {epsilon!r}")
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.amsgrad = bool(amsgrad)
+        self._slots = ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
+
+    def _update(self, param, grad, state, lr):
+        f = param.dtype.type
+        t = self.iterations + 1
+        m, v = state["m"], state["v"]
+        m += f(1 - self.beta_1) * (grad - m)
+        v += f(1 - self.beta_2) * (grad * grad - v)
+        if self.amsgrad:
+            np.maximum(state["v_hat"], v, out=state["v_hat"])
+            v = state["v_hat"]
+        alpha = f(lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t))
+        param -= m * alpha / (np.sqrt(v) + f(self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class RMSprop(Optimizer):
+    """RMSprop, Keras 3 form:
+
+    v = rho v + (1 - rho) g^2                     running mean of squared gradients
+    centered: a = rho a + (1 - rho) g;  denom = v - a^2 + epsilon     (variance instead of raw 2nd moment)
+    else:     denom = v + epsilon
+    increment = lr g / sqrt(denom)
+    momentum > 0:  mom = momentum * mom + increment;  param -= mom
+    else:          param -= increment
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 name="rmsprop", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not _is_number(rho) or not 0 <= rho < 1:
+            raise ValueError(f"RMSprop: rho must be a number in [0, 1), got {rho!r}")
+        if not _is_number(momentum) or not 0 <= momentum <= 1:
+            raise ValueError(f"RMSprop: momentum must be a number in [0, 1], got {momentum!r}")
+        if not _is_number(epsilon) or epsilon < 0:
+            raise ValueError(f"RMSprop: epsilon must be a non-negative number, got {epsilon!r}")
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
+        self._slots = ("v",) + (("mom",) if self.momentum > 0 else ()) + (("a",) if self.centered else ())
+
+    def _update(self, param, grad, state, lr):
+        f = param.dtype.type
+        rho = f(self.rho)
+        v = state["v"]
+        v *= rho
+        v += f(1 - self.rho) * grad * grad
+        if self.centered:
+            a = state["a"]
+            a *= rho
+            a += f(1 - self.rho) * grad
+            denom = v - a * a + f(self.epsilon)
+        else:
+            denom = v + f(self.epsilon)
+        increment = f(lr) * grad / np.sqrt(denom)
+        if self.momentum > 0:
+            mom = state["mom"]
+            mom *= f(self.momentum)
+            mom += increment
+            param -= mom
+        else:
+            param -= increment
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+def _is_number(x):
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _norm(g):
+    return float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+
+
+def get(identifier):
+    """An Optimizer from 'sgd' / 'adam' / 'rmsprop' (any case), a config dict, an instance or a class."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"Unknown optimizer {identifier!r}. Valid names: {', '.join(sorted(_BY_NAME))}")
+        return cls()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        return get(identifier["class_name"]).from_config(identifier.get("config", {}))
+    if inspect.isclass(identifier) and issubclass(identifier, Optimizer):
+        return identifier()
+    raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
+
+
+def serialize(optimizer):
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config):
+    return get(config)
