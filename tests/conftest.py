@@ -1,0 +1,23 @@
+import os
+
+# Keras (an oracle in the parity tests) must run on its torch backend here.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import pytest  # noqa: E402
+
+import tinyconv  # noqa: E402
+
+
+@pytest.fixture
+def fresh_names():
+    """Restart automatic layer names (conv2d, conv2d_1, ...) as Keras's clear_session does."""
+    tinyconv.backend.clear_session()
+    yield
+    tinyconv.backend.clear_session()
+
+
+@pytest.fixture(params=["cpu", "reference"])
+def kernel_set(request):
+    """Run a test once with the compiled kernels and once with the NumPy references."""
+    with tinyconv.ops.use_kernels(request.param):
+        yield request.param
