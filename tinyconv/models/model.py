@@ -104,10 +104,12 @@ class Model:
         self._metrics = None  # resolved once the output shape is known
         self.compiled = True
 
-    def _resolved_metrics(self):
+    def _resolved_metrics(self, y_true_shape):
+        # Keras 3 decides what 'accuracy' means on the first batch, from the shapes of y and y_pred.
         if self._metrics is None:
             output_shape = self.layers[-1].output_shape if self.built else None
-            self._metrics = [metrics_module.resolve(m, self.loss, output_shape) for m in self._metric_specs]
+            self._metrics = [metrics_module.resolve(m, self.loss, output_shape, y_true_shape)
+                             for m in self._metric_specs]
         return self._metrics
 
     def _require_compiled(self, what):
@@ -165,7 +167,8 @@ class Model:
         return loss_value, y_pred
 
     def _metric_values(self, y, y_pred):
-        return {name: np.asarray(fn(y, y_pred), dtype=np.float64) for name, fn in self._resolved_metrics()}
+        return {name: np.asarray(fn(y, y_pred), dtype=np.float64)
+                for name, fn in self._resolved_metrics(y.shape)}
 
     def train_on_batch(self, x, y, return_dict=False):
         self._require_compiled("train_on_batch")
