@@ -6,11 +6,15 @@
 Every layer has a readable ``forward`` and ``backward``; the hot loops run in compiled
 Cython + OpenMP kernels whose NumPy twins live in ``tinyconv.kernels.reference``.
 """
-from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, ops,
-               optimizers, utils)
-from .layers import Input
-from .models import Model, Sequential
-from .parallel import get_num_threads, openmp_enabled, set_num_threads
+from .parallel import prefer_passive_openmp_waits
+
+prefer_passive_openmp_waits()
+
+from . import (activations, backend, callbacks, datasets, initializers, layers, losses,  # noqa: E402
+               metrics, models, ops, optimizers, utils)
+from .layers import Input  # noqa: E402
+from .models import Model, Sequential  # noqa: E402
+from .parallel import get_num_threads, openmp_enabled, set_num_threads  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -9,6 +9,17 @@ import os
 _fallback_threads = 1
 
 
+def prefer_passive_openmp_waits():
+    """Make idle OpenMP threads sleep instead of spinning, unless the user chose otherwise.
+
+    A kernel's parallel loop and NumPy's BLAS (OpenBLAS has threads of its own) run one
+    after the other.  With OpenMP's default, the kernel's threads spin for a while after
+    each loop and take the cores the GEMM's threads need: on two cores the demo ran ten
+    times slower.  Must run before the OpenMP runtime starts (before the kernels load).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def _threads_module():
     try:
         from .kernels.cpu import threads

@@ -39,6 +39,8 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 
+from tinyconv.kernels.cpu.parallel cimport threads_for
+
 from tinyconv.kernels.reference.conv import validate_conv2d_args, validate_upstream_gradient
 
 __all__ = ["conv2d_forward", "conv2d_backward"]
@@ -197,8 +199,9 @@ def _im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, geo, Py_ssize
     """Fill ``cols`` (N*OH*OW, KH*KW*cg) with the patches of channels [c0, c0+cg) of ``x``."""
     cdef Geometry g = _c_geometry(geo, c0, cg)
     cdef Py_ssize_t task
+    cdef int threads = threads_for(cols.shape[0] * cols.shape[1])
     with nogil:
-        for task in prange(x.shape[0] * g.out_h, schedule="static"):
+        for task in prange(x.shape[0] * g.out_h, schedule="static", num_threads=threads):
             _im2col_output_row(x, cols, task // g.out_h, task % g.out_h, g)
 
 
@@ -206,8 +209,9 @@ def _col2im_add(const floating[:, ::1] dcols, floating[:, :, :, ::1] dx, geo, Py
     """dx[..., c0:c0+cg] += the patch gradients in ``dcols``, summed where patches overlap."""
     cdef Geometry g = _c_geometry(geo, c0, cg)
     cdef Py_ssize_t task
+    cdef int threads = threads_for(dcols.shape[0] * dcols.shape[1])
     with nogil:
-        for task in prange(dx.shape[0] * g.height, schedule="static"):
+        for task in prange(dx.shape[0] * g.height, schedule="static", num_threads=threads):
             _col2im_input_row(dcols, dx, task // g.height, task % g.height, g)
 
 

@@ -25,21 +25,13 @@ from tinyconv.kernels.reference.normalization import (
     check_same_shape,
 )
 
-cdef extern from "omp_compat.h":
-    int omp_get_max_threads() nogil
+from tinyconv.kernels.cpu.parallel cimport threads_for
 
 cdef enum:
     # How many pieces a reduction over rows is cut into.  Fixed, so the order of the float
     # additions (and so the rounding) never depends on the thread count.
     REDUCTION_CHUNKS = 64
-    # Below this many elements a pass runs on one thread (see threads_for).
-    PARALLEL_MIN_ELEMENTS = 32768
 
-
-cdef int threads_for(Py_ssize_t elements) noexcept nogil:
-    """Threads worth waking for a pass over this many elements: one for small tensors, where
-    starting and joining a team would cost more than the loop itself."""
-    return omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
 cdef inline Py_ssize_t chunk_start(Py_ssize_t chunk, Py_ssize_t rows, Py_ssize_t chunks) noexcept nogil:

@@ -28,20 +28,12 @@ from tinyconv.kernels.reference.pooling import (
     check_pool_arguments,
 )
 
-cdef extern from "omp_compat.h":
-    int omp_get_max_threads() nogil
+from tinyconv.kernels.cpu.parallel cimport threads_for
 
 cdef enum:
     # Channels per backward work item: small enough to give threads work when N is small.
     CHANNEL_BLOCK = 16
-    # Below this many elements a pass runs on one thread (see threads_for).
-    PARALLEL_MIN_ELEMENTS = 32768
 
-
-cdef int threads_for(Py_ssize_t elements) noexcept nogil:
-    """Threads worth waking for a pass over this many elements: one for small tensors, where
-    starting and joining a team would cost more than the loop itself."""
-    return omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
 cdef struct Geometry:

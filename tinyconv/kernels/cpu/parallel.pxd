@@ -1,0 +1,14 @@
+# Shared by the compiled kernels: how many OpenMP threads a pass is worth.
+
+cdef extern from "omp_compat.h":
+    int omp_get_max_threads() nogil
+
+cdef enum:
+    # Below this many elements a pass runs on one thread: waking and joining a team costs
+    # more than the loop, and on a busy machine each join can wait a whole time slice.
+    PARALLEL_MIN_ELEMENTS = 32768
+
+
+cdef inline int threads_for(Py_ssize_t elements) noexcept nogil:
+    """Threads worth waking for a pass over this many elements."""
+    return omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
