@@ -70,4 +70,5 @@ def describe_environment():
         "tinyconv": {"version": tinyconv.__version__, "openmp": tinyconv.openmp_enabled(),
                      "num_threads": tinyconv.get_num_threads()},
         "openblas_env": {name: os.environ.get(name) for name in OPENBLAS_VARIABLES},
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
     }

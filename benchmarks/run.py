@@ -11,6 +11,12 @@ import os
 import sys
 from pathlib import Path
 
+# One OpenMP wait policy for both frameworks, set before either loads its OpenMP runtime
+# (torch ships its own).  PASSIVE is tinyconv's default; with torch's threads spinning
+# between its ops while tinyconv runs (or the reverse), the alternating samples would
+# measure contention, not the kernels.  Set OMP_WAIT_POLICY yourself to compare others.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
