@@ -17,6 +17,8 @@ import warnings
 KERNEL_NAMES = (
     "conv2d_forward",
     "conv2d_backward",
+    "conv3d_forward",
+    "conv3d_backward",
     "max_pool2d_forward",
     "max_pool2d_backward",
     "avg_pool2d_forward",
