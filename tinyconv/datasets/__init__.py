@@ -1,2 +1,2 @@
 """Datasets with Keras's ``load_data()`` return layout."""
-from . import digits
+from . import cifar10, digits, fashion_mnist, mnist

@@ -1,0 +1,42 @@
+"""MNIST handwritten digits (LeCun, Cortes, Burges): 60,000 training and 10,000 test images, 28x28 grey.
+
+``load_data()`` returns what ``keras.datasets.mnist.load_data()`` returns:
+x_train (60000, 28, 28) uint8, y_train (60000,) uint8, x_test (10000, 28, 28) uint8, y_test (10000,) uint8.
+The file is Keras's ``mnist.npz``; see ``tinyconv/datasets/_files.py`` for where it is looked for.
+"""
+import os
+from pathlib import Path
+
+from . import _files
+
+FILE_NAME = "mnist.npz"
+SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"  # Keras's published checksum
+
+
+def load_data(path=FILE_NAME):
+    """``(x_train, y_train), (x_test, y_test)`` as uint8 arrays.
+
+    ``path``: an .npz file with x_train, y_train, x_test, y_test; a bare file name (the default,
+    'mnist.npz') is looked for in TINYCONV_DATA, Keras's cache, the system and shared data folders,
+    and downloaded into Keras's cache when none has it.
+    """
+    return _files.load_npz_arrays(find_or_download(path))
+
+
+def find_or_download(path=FILE_NAME):
+    path = Path(os.fspath(path)).expanduser()
+    if path.is_file():
+        return path
+    if path.name != str(path):  # a path with folders that does not exist: the caller meant that file
+        raise _files.not_found("mnist", [path], f"'{path.name}'")
+    places = [directory / path.name for directory in _files.search_dirs()]
+    found = _files.first_existing(places, os.path.isfile)
+    if found is not None:
+        return found
+    target = _files.keras_cache_dir() / path.name
+    try:
+        return _files.download(_files.base_url(_files.KERAS_DATASETS_URL) + FILE_NAME, target, sha256=SHA256)
+    except _files.ChecksumError:
+        raise
+    except OSError as error:
+        raise _files.not_found("mnist", places, f"Keras's '{FILE_NAME}'", error) from error
