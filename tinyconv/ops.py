@@ -26,6 +26,10 @@ KERNEL_NAMES = (
     "batch_norm_forward_train",
     "batch_norm_forward_infer",
     "batch_norm_backward",
+    "locally_connected2d_forward",
+    "locally_connected2d_backward",
+    "tiled_conv2d_forward",
+    "tiled_conv2d_backward",
 )
 
 _MODULES = {"cpu": "tinyconv.kernels.cpu", "reference": "tinyconv.kernels.reference"}

@@ -4,6 +4,8 @@ Same functions, same signatures; each checks its arguments in Python before the
 compiled loops (which run without bounds checks) touch them.
 """
 from .conv import conv2d_backward, conv2d_forward
+from .local import locally_connected2d_backward, locally_connected2d_forward
+from .tiled import tiled_conv2d_backward, tiled_conv2d_forward
 from .conv3d import conv3d_backward, conv3d_forward
 from .normalization import batch_norm_backward, batch_norm_forward_infer, batch_norm_forward_train
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
