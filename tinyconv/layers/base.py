@@ -170,7 +170,15 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
     def __call__(self, x, training=False):
-        """Run the layer on an array (building it on first use), as ``layer(x)`` in Keras."""
+        """Run the layer on an array (building it on first use), as ``layer(x)`` in Keras.
+
+        Called on symbolic tensors (``Input(...)`` and what layers return from them) it records
+        the call in a functional graph instead, and returns the symbolic output.
+        """
+        from ..models.functional import call_layer_on_symbols, is_symbolic
+
+        if is_symbolic(x):
+            return call_layer_on_symbols(self, x)
         x = np.asarray(x)
         if not np.issubdtype(x.dtype, np.floating) or x.dtype != self.dtype:
             x = x.astype(self.dtype)

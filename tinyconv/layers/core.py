@@ -10,10 +10,12 @@ class SymbolicTensor:
     """A placeholder for data that will flow through a model: a shape (batch axis None) and
     the layer that produces it.  ``Input(shape=(28, 28, 1))`` returns one."""
 
-    def __init__(self, shape, dtype, producer):
+    def __init__(self, shape, dtype, producer, node=None, index=0):
         self.shape = tuple(shape)
         self.dtype = dtype
         self.producer = producer
+        self.node = node  # the call of ``producer`` that made this tensor (functional graphs)
+        self.index = index  # which of that call's outputs it is
 
     @property
     def ndim(self):
@@ -40,7 +42,9 @@ class InputLayer(Layer):
                 raise ValueError(f"{self.describe()}: every size in shape must be a positive int, got {batch_shape[1:]}")
         self.batch_shape = batch_shape
         self.build_for(batch_shape)
-        self.output = SymbolicTensor(batch_shape, self.dtype, self)
+        from ..models.functional import Node
+
+        self.output = Node(self, [], multi_input=False).add_outputs([batch_shape])[0]
 
     def forward(self, x, training=False):
         return x

@@ -69,7 +69,20 @@ class Sequential(Model):
             raise AttributeError(f"Sequential '{self.name}' is not built yet, so it has no output_shape")
         return self._layers[-1].output_shape
 
-    def _forward(self, x, training):
+    @property
+    def input_names(self):
+        return [self._input_layer.name if self._input_layer is not None else "input"]
+
+    def _output_layers(self):
+        return [self._layers[-1]]
+
+    def build_for(self, input_shape):
+        """Build as a layer of another model; returns the output shape."""
+        self.build(input_shape)
+        return self.output_shape
+
+    def _run_forward(self, inputs, training):
+        x = inputs[0]
         expected = self.input_shape
         if expected is not None and (x.ndim != len(expected) or any(
                 e is not None and e != got for e, got in zip(expected[1:], x.shape[1:]))):
@@ -77,17 +90,17 @@ class Sequential(Model):
         for layer in self._layers:
             layer.check_input(x)
             x = layer.forward(x, training=training)
-        return x
+        return [x]
 
-    def _backward(self, dy, fused_output=False):
-        layers = self._layers
-        if fused_output:
+    def _run_backward(self, output_grads, fused):
+        dy, layers = output_grads[0], self._layers
+        if fused[0]:
             # dy is already dL/dz of the last layer: its softmax/sigmoid was fused with the loss.
             dy = layers[-1].backward_from_preactivation(dy)
             layers = layers[:-1]
         for layer in reversed(layers):
             dy = layer.backward(dy)
-        return dy
+        return [dy]
 
     def get_config(self):
         return {"name": self.name, "layers": [

@@ -16,13 +16,21 @@ def readable_size(num_bytes):
         num_bytes /= 1024
 
 
+def _params(layer):
+    return f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+
+
 def _rows(model):
     for layer in model.layers:
         name = f"{layer.name} ({type(layer).__name__})"
-        if layer.built:
-            yield name, _format_shape(layer.output_shape), f"{layer.count_params():,}"
-        else:
-            yield name, "?", "0 (unbuilt)"
+        yield name, _format_shape(layer.output_shape) if layer.built else "?", _params(layer)
+
+
+def _graph_rows(model):
+    """Functional models add "Connected to": layer[call][output] of every input of the layer."""
+    for layer, shape, connections in model.summary_rows():
+        yield f"{layer.name} ({type(layer).__name__})", _format_shape(shape), _params(layer), \
+            "\n".join(connections)
 
 
 def _table(headers, rows, widths):
@@ -31,7 +39,8 @@ def _table(headers, rows, widths):
         return left + mid.join(fill * (w + 2) for w in widths) + right
 
     def cells(values, border, aligns):
-        wrapped = [textwrap.wrap(v, w) or [""] for v, w in zip(values, widths)]
+        wrapped = [[piece for line in v.split("\n") for piece in (textwrap.wrap(line, w) or [""])]
+                   for v, w in zip(values, widths)]
         height = max(len(c) for c in wrapped)
         out = []
         for i in range(height):
@@ -42,7 +51,7 @@ def _table(headers, rows, widths):
             out.append(border + border.join(parts) + border)
         return out
 
-    aligns = ["left"] * (len(widths) - 1) + ["right"]
+    aligns = ["left", "left", "right", "left"][:len(widths)]
     lines = [line("┏", "━", "┳", "┓"), *cells(headers, "┃", aligns), line("┡", "━", "╇", "┩")]
     for i, row in enumerate(rows):
         if i:
@@ -54,11 +63,18 @@ def _table(headers, rows, widths):
 
 def print_summary(model, line_length=None, print_fn=None):
     print_fn = print_fn or print
-    total_width = line_length or 79
-    widths = [int(total_width * 0.41), int(total_width * 0.30), int(total_width * 0.19)]
-    rows = list(_rows(model))
+    graph = hasattr(model, "summary_rows") and not model.is_sequential_like()
+    total_width = line_length or (98 if graph else 79)
+    if graph:
+        headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+        widths = [int(total_width * f) for f in (0.29, 0.22, 0.11, 0.26)]
+        rows = list(_graph_rows(model))
+    else:
+        headers = ["Layer (type)", "Output Shape", "Param #"]
+        widths = [int(total_width * f) for f in (0.41, 0.30, 0.19)]
+        rows = list(_rows(model))
     lines = [f'Model: "{model.name}"']
-    lines += _table(["Layer (type)", "Output Shape", "Param #"], rows, widths)
+    lines += _table(headers, rows, widths)
     trainable = sum(w.size for w in model.trainable_weights)
     non_trainable = sum(w.size for w in model.non_trainable_weights)
     total = trainable + non_trainable

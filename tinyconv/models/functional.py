@@ -1,0 +1,306 @@
+"""Functional models: ``Model(inputs, outputs)`` over a graph of layer calls.
+
+Calling a layer on a symbolic tensor (``Input(...)``, or what a layer returned) records a
+``Node``: this layer, called on these tensors, made these tensors.  ``Model(inputs, outputs)``
+walks back from the outputs to collect the nodes in topological order.
+
+Forward runs the nodes in that order.  Backward runs them in reverse: each node receives
+dL/d(its outputs) and hands dL/d(its inputs) back to the tensors that fed it, and where one
+tensor feeds several layers (a residual connection, a shared layer) the gradients arriving
+from each use are **summed**, as the multivariate chain rule says.
+
+A layer called more than once (a shared layer) keeps one set of weights but needs one set of
+cached values per call: after each call's forward we save what it cached, and put it back
+before that call's backward; its weight gradients are the sum over its calls.
+"""
+import numpy as np
+
+from ..layers.core import InputLayer, SymbolicTensor
+from .model import Model
+
+
+# ------------------------------------------------------------------ graph building
+class Node:
+    """One call of ``layer`` on ``inputs`` (symbolic tensors)."""
+
+    def __init__(self, layer, inputs, multi_input):
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.multi_input = multi_input
+        self.outputs = []
+        self.multi_output = False
+        self.index = len(getattr(layer, "_inbound_nodes", []))  # which call of the layer this is
+        if not hasattr(layer, "_inbound_nodes"):
+            layer._inbound_nodes = []
+        layer._inbound_nodes.append(self)
+
+    def add_outputs(self, shapes, multi_output=False):
+        self.multi_output = multi_output
+        dtype = getattr(self.layer, "dtype", None) or "float32"
+        self.outputs = [SymbolicTensor(shape, dtype, self.layer, node=self, index=i) for i, shape in enumerate(shapes)]
+        return self.outputs
+
+
+def is_symbolic(x):
+    if isinstance(x, SymbolicTensor):
+        return True
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, SymbolicTensor) for t in x)
+
+
+def call_layer_on_symbols(layer, x):
+    """``layer(tensor)`` in a functional graph: build the layer and record the call."""
+    multi_input = isinstance(x, (list, tuple))
+    inputs = list(x) if multi_input else [x]
+    shapes = [t.shape for t in inputs]
+    output_shape = layer.build_for(shapes if multi_input else shapes[0])
+    multi_output = isinstance(output_shape, list)
+    node = Node(layer, inputs, multi_input)
+    outputs = node.add_outputs(output_shape if multi_output else [output_shape], multi_output)
+    return outputs if multi_output else outputs[0]
+
+
+def call_model_on_symbols(model, x):
+    """A model used as a layer: one node whose layer is the whole model."""
+    return call_layer_on_symbols(model, x)
+
+
+def _sublayers(layer):
+    """The layer, and every layer inside it when it is itself a model."""
+    found = [layer]
+    for inner in getattr(layer, "layers", []) if isinstance(layer, Model) else []:
+        found.extend(_sublayers(inner))
+    return found
+
+
+def _snapshot(layer):
+    return [(obj, dict(vars(obj))) for obj in _sublayers(layer)]
+
+
+def _restore(snapshot):
+    for obj, saved in snapshot:
+        vars(obj).clear()
+        vars(obj).update(saved)
+
+
+class Functional(Model):
+    def __init__(self, inputs, outputs, name=None, trainable=True):
+        if getattr(self, "_graph_ready", False):
+            return  # Model(inputs, outputs) built this object in Model.__new__; Python calls __init__ again
+        self._graph_ready = True
+        super().__init__(name=name, trainable=trainable)
+        self._inputs = list(inputs.values()) if isinstance(inputs, dict) else (
+            list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        self._outputs = list(outputs.values()) if isinstance(outputs, dict) else (
+            list(outputs) if isinstance(outputs, (list, tuple)) else [outputs])
+        for tensor in self._inputs + self._outputs:
+            if not isinstance(tensor, SymbolicTensor):
+                raise TypeError(f"Model: inputs and outputs must be symbolic tensors (from Input(...) and "
+                                f"layer calls), got {tensor!r}")
+        for tensor in self._inputs:
+            if not isinstance(tensor.producer, InputLayer):
+                raise ValueError(f"Model: each input must come straight from Input(...); {tensor} does not")
+        self._nodes = self._collect_nodes()
+        self._node_count = {}
+        for node in self._nodes:
+            self._node_count[id(node.layer)] = self._node_count.get(id(node.layer), 0) + 1
+        layers, seen = [], set()
+        for layer in [t.producer for t in self._inputs] + [node.layer for node in self._nodes]:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                layers.append(layer)
+        names = [layer.name for layer in layers]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"Model: layer names must be unique; {sorted(duplicates)} used more than once")
+        self._layers = layers
+        self._consumers = {}
+        for node in self._nodes:
+            for tensor in node.inputs:
+                self._consumers[id(tensor)] = self._consumers.get(id(tensor), 0) + 1
+
+    def _collect_nodes(self):
+        """Nodes between the inputs and the outputs, in an order where every node comes after
+        the nodes that feed it (depth-first post-order from the outputs)."""
+        input_ids = {id(t) for t in self._inputs}
+        ordered, done, active = [], set(), set()
+
+        def visit(tensor):
+            if id(tensor) in input_ids:
+                return
+            node = tensor.node
+            if node is None or not node.inputs:
+                raise ValueError(f"Model: graph disconnected: {tensor.producer.describe()} output "
+                                 f"{tensor.shape} cannot be computed from the given inputs")
+            if id(node) in done:
+                return
+            if id(node) in active:
+                raise ValueError("Model: the graph has a cycle")
+            active.add(id(node))
+            for parent in node.inputs:
+                visit(parent)
+            active.discard(id(node))
+            done.add(id(node))
+            ordered.append(node)
+
+        for tensor in self._outputs:
+            visit(tensor)
+        return ordered
+
+    # ------------------------------------------------------------- structure
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def inputs(self):
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        return list(self._outputs)
+
+    @property
+    def input_names(self):
+        return [t.producer.name for t in self._inputs]
+
+    @property
+    def output_names(self):
+        return [t.producer.name for t in self._outputs]
+
+    def _output_layers(self):
+        return [t.producer for t in self._outputs]
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self._inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self._outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def build(self, input_shape=None):
+        """Functional models are built when they are made."""
+
+    def build_for(self, input_shape):
+        return self.output_shape if len(self._outputs) > 1 else self._outputs[0].shape
+
+    def _can_fuse(self, output_index):
+        tensor = self._outputs[output_index]
+        return (self._consumers.get(id(tensor), 0) == 0 and self._node_count.get(id(tensor.producer), 0) == 1
+                and sum(t is tensor for t in self._outputs) == 1 and not tensor.node.multi_output)
+
+    # ------------------------------------------------------------- forward / backward
+    def _check_inputs(self, inputs):
+        for tensor, array in zip(self._inputs, inputs):
+            expected = tensor.shape
+            if array.ndim != len(expected) or any(e is not None and e != got
+                                                  for e, got in zip(expected[1:], array.shape[1:])):
+                raise ValueError(f"{self.describe()}: input '{tensor.producer.name}' expects shape {expected}, "
+                                 f"got {array.shape}")
+
+    def _run_forward(self, inputs, training):
+        self._check_inputs(inputs)
+        values = {id(t): a for t, a in zip(self._inputs, inputs)}
+        self._snapshots = {}
+        for node in self._nodes:
+            args = [values[id(t)] for t in node.inputs]
+            x = args if node.multi_input else args[0]
+            node.layer.check_input(x)
+            out = node.layer.forward(x, training=training)
+            if self._node_count[id(node.layer)] > 1:
+                self._snapshots[id(node)] = _snapshot(node.layer)
+            for tensor, value in zip(node.outputs, out if node.multi_output else [out]):
+                values[id(tensor)] = value
+        return [values[id(t)] for t in self._outputs]
+
+    def _run_backward(self, output_grads, fused):
+        grads = {}
+
+        def accumulate(tensor, gradient):
+            # Where one tensor feeds several layers, the gradients from each path add up.
+            key = id(tensor)
+            grads[key] = gradient if key not in grads else grads[key] + gradient
+
+        fused_nodes = set()
+        for tensor, gradient, is_fused in zip(self._outputs, output_grads, fused):
+            if gradient is None:
+                continue
+            if is_fused:
+                fused_nodes.add(id(tensor.node))
+            accumulate(tensor, gradient)
+
+        shared_grads = {}  # id(sublayer) -> (sublayer, [grads of each call])
+        reached = set()
+        for node in reversed(self._nodes):
+            upstream = [grads.get(id(t)) for t in node.outputs]
+            if all(g is None for g in upstream):
+                continue  # nothing downstream depends on this call
+            if any(g is None for g in upstream):  # a multi-output call with some outputs unused
+                like = next(g for g in upstream if g is not None)
+                upstream = [np.zeros((like.shape[0],) + t.shape[1:], like.dtype) if g is None else g
+                            for g, t in zip(upstream, node.outputs)]
+            layer = node.layer
+            shared = self._node_count[id(layer)] > 1
+            if shared:
+                _restore(self._snapshots[id(node)])
+            if id(node) in fused_nodes:
+                dx = layer.backward_from_preactivation(upstream[0])
+            else:
+                dx = layer.backward(upstream if node.multi_output else upstream[0])
+            reached.add(id(layer))
+            if shared:
+                for obj in _sublayers(layer):
+                    shared_grads.setdefault(id(obj), (obj, []))[1].append(dict(obj.grads))
+            for tensor, gradient in zip(node.inputs, dx if node.multi_input else [dx]):
+                if gradient is not None:
+                    accumulate(tensor, gradient)
+
+        for obj, per_call in shared_grads.values():
+            summed = {}
+            for call_grads in per_call:
+                for name, value in call_grads.items():
+                    summed[name] = value if name not in summed else summed[name] + value
+            obj.grads = summed
+        for layer in self._layers:
+            if id(layer) not in reached:  # no gradient reaches it: its weights get zero gradients
+                for obj in _sublayers(layer):
+                    obj.grads = {w.name: np.zeros_like(w.value) for w in getattr(obj, "_weights", [])}
+        return [grads.get(id(t)) for t in self._inputs]
+
+    # ------------------------------------------------------------- summary / config
+    def is_sequential_like(self):
+        previous = self._inputs[0] if len(self._inputs) == 1 else None
+        for node in self._nodes:
+            if previous is None or node.inputs != [previous] or len(node.outputs) != 1:
+                return False
+            previous = node.outputs[0]
+        return len(self._outputs) == 1 and self._outputs[0] is previous
+
+    def summary_rows(self):
+        """(layer, output shape, connections) per layer, in the order Keras prints them."""
+        rows = []
+        for layer in self._layers:
+            nodes = [n for n in getattr(layer, "_inbound_nodes", []) if n in self._nodes] if not isinstance(
+                layer, InputLayer) else []
+            shape = layer.batch_shape if isinstance(layer, InputLayer) else (
+                nodes[0].outputs[0].shape if nodes else None)
+            connections = [f"{t.producer.name}[{t.node.index}][{t.index}]" for n in nodes for t in n.inputs]
+            rows.append((layer, shape, connections or ["-"]))
+        return rows
+
+    def get_config(self):
+        node_ids = {}
+        layers = []
+        for layer in self._layers:
+            inbound = []
+            for node in getattr(layer, "_inbound_nodes", []):
+                if node in self._nodes:
+                    inbound.append([[t.producer.name, t.node.index, t.index] for t in node.inputs])
+            node_ids[id(layer)] = layer.name
+            layers.append({"class_name": type(layer).__name__, "name": layer.name, "config": layer.get_config(),
+                           "inbound_nodes": inbound})
+        return {"name": self.name, "trainable": self.trainable, "layers": layers,
+                "input_layers": [[t.producer.name, t.node.index, t.index] for t in self._inputs],
+                "output_layers": [[t.producer.name, t.node.index, t.index] for t in self._outputs]}
