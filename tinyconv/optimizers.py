@@ -1,4 +1,5 @@
-"""Optimizers: SGD, Adam, RMSprop with Keras 3's update rules, updating NumPy arrays in place.
+"""Optimizers: SGD, Adam, AdamW, RMSprop, Adadelta, Adagrad, Adamax, Nadam with Keras 3's update rules,
+updating NumPy arrays in place.
 
 Vocabulary: ``param`` is a weight array (a kernel, a bias), ``grad`` is d(loss)/d(param) from the backward
 pass, ``lr`` the learning rate, ``t`` the step number counted from 1. Per-parameter state (momentum buffers,
@@ -7,11 +8,22 @@ moving averages of squared gradients) is created on a parameter's first update, 
 Before the update rule, as in Keras: gradients are clipped (``clipnorm`` per array, ``global_clipnorm``
 over all arrays together, or ``clipvalue`` per element), then decoupled weight decay shrinks each param:
 ``param -= lr * weight_decay * param``.
+
+The learning rate may be a number or a schedule from ``tinyconv.optimizers.schedules`` (evaluated at
+``iterations`` before each step).  Keras 2 spellings still work: ``lr=`` for ``learning_rate=``, and ``decay=``
+for time-based decay, ``lr_t = lr / (1 + decay * iterations)``.
 """
 import inspect
 import math
+import sys
+import warnings
 
 import numpy as np
+
+from . import schedules
+
+# Keras's path: ``from tinyconv.optimizers.schedules import ExponentialDecay`` (this module is not a package).
+sys.modules[__name__ + ".schedules"] = schedules
 
 
 class Optimizer:
@@ -21,9 +33,18 @@ class Optimizer:
     _slots = ()
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None):
+                 global_clipnorm=None, name=None, lr=None, decay=None):
         self.name = name or type(self).__name__.lower()
+        if lr is not None:  # Keras 2's name for the argument
+            warnings.warn(f"{type(self).__name__}: the `lr` argument is deprecated, use `learning_rate` instead",
+                          stacklevel=3)
+            learning_rate = lr
+        if isinstance(learning_rate, dict):  # a serialized schedule, from get_config()
+            learning_rate = schedules.deserialize(learning_rate)
         self.learning_rate = learning_rate
+        if decay is not None and not (_is_number(decay) and decay >= 0):
+            raise ValueError(f"{type(self).__name__}: decay must be a non-negative number, got {decay!r}")
+        self.decay = float(decay or 0.0)  # Keras 2 time-based decay; 0 turns it off
         for arg, value in (("weight_decay", weight_decay), ("clipnorm", clipnorm),
                            ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)):
             if value is not None and not (_is_number(value) and value >= 0):
@@ -40,19 +61,42 @@ class Optimizer:
     # --- learning rate ---------------------------------------------------------------------------------------
     @property
     def learning_rate(self):
-        """The current learning rate as a float (a schedule is evaluated at ``iterations``)."""
-        if callable(self._learning_rate):
+        """The current learning rate as a float: a schedule is evaluated at ``iterations``, another callable
+        is called with no arguments (Keras 3)."""
+        if schedules.is_schedule(self._learning_rate):
             return float(self._learning_rate(self.iterations))
+        if callable(self._learning_rate):
+            return float(self._learning_rate())
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
+        # Callbacks (ReduceLROnPlateau, LearningRateScheduler) set a number here between epochs.
+        if schedules.is_schedule(getattr(self, "_learning_rate", None)) and not callable(value):
+            raise TypeError(f"{type(self).__name__}: this optimizer was created with a LearningRateSchedule as "
+                            f"its learning_rate, so its learning rate is not settable")
         if callable(value):
             self._learning_rate = value
             return
         if not _is_number(value) or not value > 0 or not math.isfinite(value):
             raise ValueError(f"{type(self).__name__}: learning_rate must be a positive number, got {value!r}")
         self._learning_rate = float(value)
+
+    @property
+    def lr(self):
+        """Keras 2's name for ``learning_rate``."""
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value):
+        self.learning_rate = value
+
+    def _current_learning_rate(self):
+        """The rate this step uses: ``learning_rate``, with Keras 2's time-based ``decay`` applied."""
+        lr = self.learning_rate
+        if self.decay:
+            lr = lr / (1.0 + self.decay * self.iterations)
+        return lr
 
     # --- applying gradients ------------------------------------------------------------------------------------
     def apply(self, params, grads):
@@ -69,7 +113,8 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}.apply: gradient shape {tuple(g.shape)} does not match "
                                  f"parameter shape {tuple(p.shape)}")
         grads = self._clip([g.astype(p.dtype, copy=False) for p, g in pairs])
-        lr = self.learning_rate
+        lr = self._current_learning_rate()
+        self._begin_step()
         for (param, _), grad in zip(pairs, grads):
             if self.weight_decay:
                 param -= param.dtype.type(lr * self.weight_decay) * param
@@ -96,9 +141,16 @@ class Optimizer:
         state = self._state.get(id(param))
         if state is None:
             state = {"param": param}
-            state.update({slot: np.zeros_like(param) for slot in self._slots})
+            state.update({slot: self._initial_slot(slot, param) for slot in self._slots})
             self._state[id(param)] = state
         return state
+
+    def _initial_slot(self, slot, param):
+        """A new state array for ``param``: zeros, unless the subclass says otherwise (Adagrad)."""
+        return np.zeros_like(param)
+
+    def _begin_step(self):
+        """Called once per ``apply`` before the per-parameter updates (Nadam keeps a running product here)."""
 
     def _update(self, param, grad, state, lr):
         raise NotImplementedError
@@ -111,14 +163,21 @@ class Optimizer:
     # --- config --------------------------------------------------------------------------------------------------
     def get_config(self):
         lr = self._learning_rate
-        return {
+        if schedules.is_schedule(lr):
+            lr = schedules.serialize(lr)
+        elif callable(lr):
+            lr = self.learning_rate
+        config = {
             "name": self.name,
-            "learning_rate": lr if not callable(lr) else self.learning_rate,
+            "learning_rate": lr,
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
         }
+        if self.decay:
+            config["decay"] = self.decay
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -253,6 +312,170 @@ class RMSprop(Optimizer):
                 "epsilon": self.epsilon, "centered": self.centered}
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): before each Adam step
+    ``param -= lr * weight_decay * param``.  The same as ``Adam(weight_decay=...)``, with 0.004 by default."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, name="adam_w", **kwargs):
+        if weight_decay is None:
+            raise ValueError("AdamW: weight_decay must be a number, got None")
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, name=name, **kwargs)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler), Keras 3 form: the step size adapts from running means of g^2 and of past steps.
+
+    acc_grad  = rho acc_grad + (1 - rho) g^2
+    step      = -sqrt(acc_step + epsilon) / sqrt(acc_grad + epsilon) * g
+    acc_step  = rho acc_step + (1 - rho) step^2
+    param    += lr * step
+    """
+
+    _slots = ("acc_grad", "acc_step")
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="adadelta", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not _is_number(rho) or not 0 <= rho < 1:
+            raise ValueError(f"Adadelta: rho must be a number in [0, 1), got {rho!r}")
+        _check_epsilon("Adadelta", epsilon)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def _update(self, param, grad, state, lr):
+        f = param.dtype.type
+        rho, eps = f(self.rho), f(self.epsilon)
+        acc_grad, acc_step = state["acc_grad"], state["acc_step"]
+        acc_grad *= rho
+        acc_grad += (1 - rho) * grad * grad
+        step = -np.sqrt(acc_step + eps) / np.sqrt(acc_grad + eps) * grad
+        acc_step *= rho
+        acc_step += (1 - rho) * step * step
+        param += f(lr) * step
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), Keras 3 form: each weight's step shrinks with its summed squared gradients.
+
+    acc    = acc + g^2                    (acc starts at initial_accumulator_value, not 0)
+    param -= lr * g / sqrt(acc + epsilon)
+    """
+
+    _slots = ("acc",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name="adagrad",
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not _is_number(initial_accumulator_value) or initial_accumulator_value < 0:
+            raise ValueError(f"Adagrad: initial_accumulator_value must be a non-negative number, "
+                             f"got {initial_accumulator_value!r}")
+        _check_epsilon("Adagrad", epsilon)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon = float(epsilon)
+
+    def _initial_slot(self, slot, param):
+        return np.full_like(param, self.initial_accumulator_value)
+
+    def _update(self, param, grad, state, lr):
+        f = param.dtype.type
+        acc = state["acc"]
+        acc += grad * grad
+        param -= f(lr) * grad / np.sqrt(acc + f(self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba, sec. 7), Keras 3 form, t = iterations + 1: Adam with an infinity norm.
+
+    m = m + (1 - beta_1) (g - m)            running mean of gradients
+    u = max(beta_2 u, |g|)                  decaying maximum of |g|
+    param -= lr * m / ((1 - beta_1^t) (u + epsilon))
+    """
+
+    _slots = ("m", "u")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="adamax", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2 = _check_betas("Adamax", beta_1, beta_2)
+        _check_epsilon("Adamax", epsilon)
+        self.epsilon = float(epsilon)
+
+    def _update(self, param, grad, state, lr):
+        f = param.dtype.type
+        t = self.iterations + 1
+        m, u = state["m"], state["u"]
+        m += f(1 - self.beta_1) * (grad - m)
+        np.maximum(f(self.beta_2) * u, np.abs(grad), out=u)
+        param -= f(lr) * m / (f(1 - self.beta_1 ** t) * (u + f(self.epsilon)))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam (Dozat): Adam with Nesterov momentum, Keras 3 form, t = iterations + 1.
+
+    The momentum coefficient warms up: mu_t = beta_1 (1 - 0.5 * 0.96^t), and ``mu_product`` is the product
+    mu_1 ... mu_t (kept once per step, shared by all weights).
+
+    m = m + (1 - beta_1) (g - m);   v = v + (1 - beta_2) (g^2 - v)
+    m_hat = mu_{t+1} m / (1 - mu_product * mu_{t+1}) + (1 - mu_t) g / (1 - mu_product)   look one step ahead
+    v_hat = v / (1 - beta_2^t)
+    param -= lr * m_hat / (sqrt(v_hat) + epsilon)
+    """
+
+    _slots = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="nadam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2 = _check_betas("Nadam", beta_1, beta_2)
+        _check_epsilon("Nadam", epsilon)
+        self.epsilon = float(epsilon)
+        self._mu_product = 1.0
+
+    def _mu(self, t):
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
+
+    def _begin_step(self):
+        self._mu_product *= self._mu(self.iterations + 1)
+
+    def _update(self, param, grad, state, lr):
+        f = param.dtype.type
+        t = self.iterations + 1
+        mu_t, mu_next = self._mu(t), self._mu(t + 1)
+        m, v = state["m"], state["v"]
+        m += f(1 - self.beta_1) * (grad - m)
+        v += f(1 - self.beta_2) * (grad * grad - v)
+        m_hat = f(mu_next / (1 - self._mu_product * mu_next)) * m + f((1 - mu_t) / (1 - self._mu_product)) * grad
+        v_hat = v / f(1 - self.beta_2 ** t)
+        param -= f(lr) * m_hat / (np.sqrt(v_hat) + f(self.epsilon))
+
+    def reset(self):
+        super().reset()
+        self._mu_product = 1.0
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+def _check_betas(optimizer_name, beta_1, beta_2):
+    for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+        if not _is_number(value) or not 0 <= value < 1:
+            raise ValueError(f"{optimizer_name}: {arg} must be a number in [0, 1), got {value!r}")
+    return float(beta_1), float(beta_2)
+
+
+def _check_epsilon(optimizer_name, epsilon):
+    if not _is_number(epsilon) or epsilon < 0:
+        raise ValueError(f"{optimizer_name}: epsilon must be a non-negative number, got {epsilon!r}")
+
+
 def _is_number(x):
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
@@ -261,11 +484,13 @@ def _norm(g):
     return float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adamw": AdamW, "adadelta": Adadelta,
+            "adagrad": Adagrad, "adamax": Adamax, "nadam": Nadam}
 
 
 def get(identifier):
-    """An Optimizer from 'sgd' / 'adam' / 'rmsprop' (any case), a config dict, an instance or a class."""
+    """An Optimizer from a name such as 'sgd' / 'adam' / 'nadam' (any case), a config dict, an instance or a
+    class."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):

@@ -1,0 +1,172 @@
+"""Learning-rate schedules: the learning rate as a function of the optimizer's step count.
+
+Pass one as ``learning_rate`` and the optimizer evaluates it at ``optimizer.iterations`` (0 on the first
+step) before every update, as Keras 3 does.  Reachable as ``tinyconv.optimizers.schedules``, Keras's path.
+
+    lr = ExponentialDecay(0.1, decay_steps=100, decay_rate=0.5)     lr(step) = 0.1 * 0.5 ** (step / 100)
+    optimizer = tinyconv.optimizers.SGD(learning_rate=lr)
+"""
+import math
+
+
+class LearningRateSchedule:
+    """Base class: subclasses implement ``__call__(step) -> float`` and ``get_config()``."""
+
+    def __call__(self, step):
+        raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override __call__(step)")
+
+    def get_config(self):
+        raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override get_config()")
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+def _check_decay_steps(schedule_name, decay_steps):
+    if not decay_steps > 0:
+        raise ValueError(f"{schedule_name}: decay_steps must be > 0, got decay_steps={decay_steps!r}")
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """lr(step) = initial_learning_rate * decay_rate ** p,   p = step / decay_steps
+
+    With ``staircase=True`` p is rounded down, so the rate drops in steps every ``decay_steps`` steps.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
+        _check_decay_steps("ExponentialDecay", decay_steps)
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+
+    def __call__(self, step):
+        p = float(step) / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate * self.decay_rate ** p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """A step function: ``values[0]`` while step <= boundaries[0], ``values[i]`` while
+    boundaries[i-1] < step <= boundaries[i], and ``values[-1]`` after the last boundary."""
+
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+        if len(boundaries) != len(values) - 1:
+            raise ValueError(f"PiecewiseConstantDecay: the length of boundaries should be 1 less than the length "
+                             f"of values, got {len(boundaries)} boundaries and {len(values)} values")
+        if list(boundaries) != sorted(boundaries):
+            raise ValueError(f"PiecewiseConstantDecay: boundaries must be increasing, got {list(boundaries)}")
+        self.boundaries = list(boundaries)
+        self.values = list(values)
+        self.name = name
+
+    def __call__(self, step):
+        for boundary, value in zip(self.boundaries, self.values):
+            if step <= boundary:
+                return value
+        return self.values[-1]
+
+    def get_config(self):
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """lr(step) = initial_learning_rate / (1 + decay_rate * p),   p = step / decay_steps
+
+    (``staircase=True`` rounds p down.)
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
+        _check_decay_steps("InverseTimeDecay", decay_steps)
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+
+    def __call__(self, step):
+        p = float(step) / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate / (1 + self.decay_rate * p)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Half a cosine from a peak rate down to ``alpha * peak`` over ``decay_steps`` steps, then flat.
+
+    cosine(s) = 0.5 * (1 + cos(pi * min(s, decay_steps) / decay_steps))
+    decayed(s) = peak * ((1 - alpha) * cosine(s) + alpha)
+
+    Without warmup the peak is ``initial_learning_rate`` and s = step.  With ``warmup_target`` the rate first
+    climbs linearly from ``initial_learning_rate`` to ``warmup_target`` over ``warmup_steps`` steps, then decays
+    from ``warmup_target`` with s = step - warmup_steps.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay", warmup_target=None,
+                 warmup_steps=0):
+        _check_decay_steps("CosineDecay", decay_steps)
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.alpha = alpha
+        self.name = name
+        self.warmup_steps = warmup_steps
+        self.warmup_target = warmup_target
+
+    def _decayed(self, step, peak):
+        cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
+        return peak * ((1 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step):
+        step = float(step)
+        if self.warmup_target is None:
+            return self._decayed(min(step, self.decay_steps), self.initial_learning_rate)
+        step = min(step, self.decay_steps + self.warmup_steps)
+        if step < self.warmup_steps:
+            climbed = step / self.warmup_steps
+            return self.initial_learning_rate + (self.warmup_target - self.initial_learning_rate) * climbed
+        return self._decayed(step - self.warmup_steps, self.warmup_target)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "name": self.name, "warmup_target": self.warmup_target,
+                "warmup_steps": self.warmup_steps}
+
+
+_BY_NAME = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, InverseTimeDecay, CosineDecay)}
+
+
+def serialize(schedule):
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize(config):
+    """A schedule from ``{"class_name": ..., "config": {...}}``."""
+    if isinstance(config, LearningRateSchedule):
+        return config
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret learning rate schedule config: {config!r}")
+    cls = _BY_NAME.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"Unknown learning rate schedule {config['class_name']!r}. "
+                         f"Valid names: {', '.join(sorted(_BY_NAME))}")
+    return cls.from_config(config.get("config", {}))
+
+
+def is_schedule(value):
+    """True for a LearningRateSchedule instance."""
+    return isinstance(value, LearningRateSchedule)
