@@ -11,3 +11,9 @@ from .normalization import batch_norm_backward, batch_norm_forward_infer, batch_
 from .norms import group_norm_backward, group_norm_forward, layer_norm_backward, layer_norm_forward
 from .lrn import lrn_backward, lrn_forward
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from .pooling3d import avg_pool3d_backward, avg_pool3d_forward, max_pool3d_backward, max_pool3d_forward
+from .pooling_variants import (logsumexp_pool2d_backward, logsumexp_pool2d_forward, lp_pool2d_backward,
+                               lp_pool2d_forward, min_pool2d_forward, weighted_pool2d_backward,
+                               weighted_pool2d_forward)
+from .upsampling import (upsample2d_bilinear_backward, upsample2d_bilinear_forward, upsample2d_nearest_backward,
+                         upsample2d_nearest_forward)
