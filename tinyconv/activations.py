@@ -47,6 +47,82 @@ def linear(x):
     return x
 
 
+# ---- More of Keras 3's activations.  Names, arguments and defaults are Keras's.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """x if x > 0 else negative_slope * x: a small slope keeps negative units learning."""
+    x = np.asarray(x)
+    return np.where(x > 0, x, negative_slope * x).astype(x.dtype, copy=False)
+
+
+def relu6(x):
+    """min(max(x, 0), 6)."""
+    return np.clip(x, 0, 6)
+
+
+def elu(x, alpha=1.0):
+    """x if x > 0 else alpha * (e^x - 1): smooth, and negative outputs push mean activations to 0."""
+    x = np.asarray(x)
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+def selu(x):
+    """SELU_SCALE * elu(x, SELU_ALPHA): the constants keep activations self-normalising."""
+    return (SELU_SCALE * elu(x, SELU_ALPHA)).astype(np.asarray(x).dtype, copy=False)
+
+
+def _erf(x):
+    """The error function, elementwise (SciPy's when installed, else the math module's)."""
+    try:
+        from scipy.special import erf
+    except ImportError:
+        import math
+        erf = np.vectorize(math.erf, otypes=[np.float64])
+    return erf(x)
+
+
+def gelu(x, approximate=False):
+    """x * Phi(x), Phi the standard normal CDF: Phi(x) = (1 + erf(x / sqrt 2)) / 2.
+
+    approximate=True uses the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    """
+    x = np.asarray(x)
+    if approximate:
+        inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
+        return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
+    return (0.5 * x * (1 + _erf(x / np.sqrt(2)))).astype(x.dtype, copy=False)
+
+
+def silu(x):
+    """x * sigmoid(x), also called swish."""
+    return x * sigmoid(x)
+
+
+swish = silu  # Keras exports the same function under both names
+
+
+def softplus(x):
+    """log(1 + e^x), computed as logaddexp(0, x) so large x never overflows."""
+    return np.logaddexp(0, x).astype(np.asarray(x).dtype, copy=False)
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    return x / (1 + np.abs(x))
+
+
+def hard_sigmoid(x):
+    """Keras 3's piecewise-linear sigmoid: relu6(x + 3) / 6 (0 below -3, 1 above 3)."""
+    return (relu6(np.asarray(x) + 3) / 6).astype(np.asarray(x).dtype, copy=False)
+
+
+def exponential(x):
+    return np.exp(x)
+
+
 def _relu_backward(dy, a):
     return dy * (a > 0)
 
@@ -67,14 +143,76 @@ def _linear_backward(dy, a):
     return dy
 
 
+# Derivatives written from the output a, as above.
+def _leaky_relu_backward(dy, a):
+    return dy * np.where(a > 0, 1.0, 0.2).astype(dy.dtype)      # default slope: the function's
+
+
+def _relu6_backward(dy, a):
+    return dy * ((a > 0) & (a < 6))
+
+
+def _elu_backward(dy, a):
+    return dy * np.where(a > 0, 1.0, a + 1.0)                   # alpha e^z = a + alpha, alpha = 1
+
+
+def _selu_backward(dy, a):
+    return dy * np.where(a > 0, SELU_SCALE, a + SELU_SCALE * SELU_ALPHA)
+
+
+def _softsign_backward(dy, a):
+    return dy * (1 - np.abs(a)) ** 2                            # 1 / (1 + |z|)^2 = (1 - |a|)^2
+
+
+def _hard_sigmoid_backward(dy, a):
+    return dy * (((a > 0) & (a < 1)) / 6.0).astype(dy.dtype)
+
+
+def _exponential_backward(dy, a):
+    return dy * a
+
+
+# These derivatives need the input z (the pre-activation) too: backward(dy, z, a).
+#   gelu:     d/dz z Phi(z) = Phi(z) + z phi(z),  phi the standard normal density
+#   silu:     d/dz z s(z)   = s(z) (1 + z (1 - s(z))),  s = sigmoid
+#   softplus: d/dz log(1 + e^z) = sigmoid(z)
+def _gelu_backward(dy, z, a):
+    cdf = 0.5 * (1 + _erf(z / np.sqrt(2)))
+    density = np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+    return (dy * (cdf + z * density)).astype(dy.dtype, copy=False)
+
+
+def _silu_backward(dy, z, a):
+    s = sigmoid(z)
+    return dy * s * (1 + z * (1 - s))
+
+
+def _softplus_backward(dy, z, a):
+    return dy * sigmoid(z)
+
+
 _BACKWARD = {
     relu: _relu_backward,
     tanh: _tanh_backward,
     sigmoid: _sigmoid_backward,
     softmax: _softmax_backward,
     linear: _linear_backward,
+    leaky_relu: _leaky_relu_backward,
+    relu6: _relu6_backward,
+    elu: _elu_backward,
+    selu: _selu_backward,
+    softsign: _softsign_backward,
+    hard_sigmoid: _hard_sigmoid_backward,
+    exponential: _exponential_backward,
 }
 _BY_NAME = {fn.__name__: fn for fn in _BACKWARD}
+_BACKWARD_FROM_INPUT = {  # backward(dy, z, a): the layer passes its pre-activation z too
+    gelu: _gelu_backward,
+    silu: _silu_backward,
+    softplus: _softplus_backward,
+}
+_BY_NAME.update({fn.__name__: fn for fn in _BACKWARD_FROM_INPUT})
+_BY_NAME["swish"] = silu
 
 
 def get(identifier):
@@ -85,7 +223,7 @@ def get(identifier):
         if identifier not in _BY_NAME:
             raise ValueError(f"unknown activation {identifier!r}; available: {sorted(_BY_NAME)}")
         return _BY_NAME[identifier]
-    if identifier in _BACKWARD:
+    if identifier in _BACKWARD or identifier in _BACKWARD_FROM_INPUT:
         return identifier
     name = getattr(identifier, "__name__", None)
     if name in _BY_NAME:  # e.g. keras.activations.relu passed in a mixed script
@@ -96,8 +234,15 @@ def get(identifier):
     )
 
 
-def backward(activation, dy, a):
-    """dL/dz for the activation that produced ``a`` from ``z``, given dL/da = ``dy``."""
+def backward(activation, dy, a, z=None):
+    """dL/dz for the activation that produced ``a`` from ``z``, given dL/da = ``dy``.
+
+    Most derivatives need only ``a``; gelu, silu and softplus need ``z`` as well.
+    """
+    if activation in _BACKWARD_FROM_INPUT:
+        if z is None:
+            raise ValueError(f"the backward pass of {activation.__name__} needs its input z (the pre-activation)")
+        return _BACKWARD_FROM_INPUT[activation](dy, z, a)
     return _BACKWARD[activation](dy, a)
 
 

@@ -13,7 +13,7 @@ Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 """
 import numpy as np
 
-from .. import backend, initializers, naming
+from .. import backend, initializers, naming, regularizers
 
 
 class Weight:
@@ -34,7 +34,7 @@ class Layer:
     # Rank of the input including the batch axis; None accepts any rank.
     expected_ndim = None
     _CONSTRUCTOR_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
-                         "input_dim")
+                         "input_dim", "kernel_regularizer", "bias_regularizer")
 
     def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
         unknown = set(kwargs) - set(self._CONSTRUCTOR_KEYS)
@@ -56,6 +56,12 @@ class Layer:
             self._declared_input_shape = (kwargs.get("batch_size"),) + tuple(kwargs["input_shape"])
         elif kwargs.get("input_dim") is not None:
             self._declared_input_shape = (kwargs.get("batch_size"), int(kwargs["input_dim"]))
+        # Penalties on weights, by weight name: {"kernel": L2(0.01)}; they add to the loss and the gradients.
+        self.regularizers = {}
+        for weight_name in ("kernel", "bias"):
+            regularizer = regularizers.get(kwargs.get(f"{weight_name}_regularizer"))
+            if regularizer is not None:
+                self.regularizers[weight_name] = regularizer
 
     # ---------------------------------------------------------------- identity
     def __repr__(self):
@@ -96,13 +102,27 @@ class Layer:
         return [w.value for w in self._weights if not w.trainable]
 
     def trainable_gradients(self):
-        """Gradients aligned with ``trainable_weights`` (after a backward pass)."""
+        """Gradients aligned with ``trainable_weights`` (after a backward pass), each with its weight's
+        regularizer gradient added: d(loss + R(w))/dw = grads[w] + dR/dw."""
         if not self.trainable:
             return []
         missing = [w.name for w in self._weights if w.trainable and w.name not in self.grads]
         if missing:
             raise RuntimeError(f"{self.describe()}: no gradient for {missing}; run backward() first")
-        return [self.grads[w.name] for w in self._weights if w.trainable]
+        return [self._regularized_gradient(w) for w in self._weights if w.trainable]
+
+    def _regularized_gradient(self, weight):
+        regularizer = self.regularizers.get(weight.name) if hasattr(self, "regularizers") else None
+        if regularizer is None:
+            return self.grads[weight.name]
+        return self.grads[weight.name] + regularizer.gradient(weight.value)  # a new array: grads stay pure
+
+    def regularization_losses(self):
+        """Sum of the regularizer penalties on this layer's trainable weights (0.0 without regularizers)."""
+        if not self.trainable or not getattr(self, "regularizers", None):
+            return 0.0
+        return float(sum(self.regularizers[w.name](w.value) for w in self._weights
+                         if w.trainable and w.name in self.regularizers))
 
     def get_weights(self):
         return [w.value.copy() for w in self._weights]
@@ -188,7 +208,10 @@ class Layer:
 
     # ---------------------------------------------------------------- config
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        for weight_name, regularizer in getattr(self, "regularizers", {}).items():
+            config[f"{weight_name}_regularizer"] = regularizers.serialize(regularizer)
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -213,7 +236,7 @@ class ActivationMixin:
     def backward(self, dy):
         from .. import activations
 
-        dz = activations.backward(self.activation, dy, self._output)
+        dz = activations.backward(self.activation, dy, self._output, z=self._preactivation)
         return self.backward_from_preactivation(dz)
 
 
