@@ -103,11 +103,7 @@ class Functional(Model):
         self._node_count = {}
         for node in self._nodes:
             self._node_count[id(node.layer)] = self._node_count.get(id(node.layer), 0) + 1
-        layers, seen = [], set()
-        for layer in [t.producer for t in self._inputs] + [node.layer for node in self._nodes]:
-            if id(layer) not in seen:
-                seen.add(id(layer))
-                layers.append(layer)
+        layers = self._layers_in_keras_order()
         names = [layer.name for layer in layers]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -123,8 +119,10 @@ class Functional(Model):
         the nodes that feed it (depth-first post-order from the outputs)."""
         input_ids = {id(t) for t in self._inputs}
         ordered, done, active = [], set(), set()
+        self._first_visit = {}  # id(layer) -> order in which the walk first met it
 
         def visit(tensor):
+            self._first_visit.setdefault(id(tensor.producer), len(self._first_visit))
             if id(tensor) in input_ids:
                 return
             node = tensor.node
@@ -145,6 +143,32 @@ class Functional(Model):
         for tensor in self._outputs:
             visit(tensor)
         return ordered
+
+    def _layers_in_keras_order(self):
+        """Keras's order for ``model.layers``: by depth (distance from the outputs, deepest first),
+        ties broken by the order a walk back from the outputs first meets each layer."""
+        node_depth = {}
+        for node in reversed(self._nodes):
+            depth = node_depth.setdefault(id(node), 0)
+            for tensor in node.inputs:
+                parent = tensor.node
+                if parent is not None and parent.inputs:
+                    node_depth[id(parent)] = max(node_depth.get(id(parent), 0), depth + 1)
+        layer_depth, by_id = {}, {}
+        for node in self._nodes:
+            key = id(node.layer)
+            by_id[key] = node.layer
+            layer_depth[key] = max(layer_depth.get(key, 0), node_depth[id(node)])
+            for tensor in node.inputs:
+                if isinstance(tensor.producer, InputLayer):
+                    parent_key = id(tensor.producer)
+                    by_id[parent_key] = tensor.producer
+                    layer_depth[parent_key] = max(layer_depth.get(parent_key, 0), node_depth[id(node)] + 1)
+        for tensor in self._inputs:  # inputs no output depends on still belong to the model
+            by_id.setdefault(id(tensor.producer), tensor.producer)
+            layer_depth.setdefault(id(tensor.producer), 0)
+        return sorted(by_id.values(), key=lambda layer: (-layer_depth[id(layer)],
+                                                         self._first_visit.get(id(layer), -1)))
 
     # ------------------------------------------------------------- structure
     @property
