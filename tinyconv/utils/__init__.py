@@ -2,6 +2,7 @@
 import numpy as np
 
 from .random import set_random_seed
+from .sequence import Sequence
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
@@ -22,4 +23,12 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     return one_hot
 
 
-__all__ = ["set_random_seed", "to_categorical"]
+def normalize(x, axis=-1, order=2):
+    """Scale ``x`` so every slice along ``axis`` has unit ``order``-norm (all-zero slices stay zero)."""
+    x = np.asarray(x)
+    norms = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norms[norms == 0] = 1  # leave all-zero rows alone instead of dividing by zero
+    return x / np.expand_dims(norms, axis)
+
+
+__all__ = ["Sequence", "normalize", "set_random_seed", "to_categorical"]
