@@ -50,3 +50,77 @@ def clear_session():
 
 def standardize_dtype(dtype):
     return np.dtype(dtype if dtype is not None else _FLOATX).name
+
+
+# --- Keras 2 ``K.*`` helpers -----------------------------------------------------------------------------------
+
+def backend():
+    """The name of the array library underneath: tinyconv computes with NumPy."""
+    return "numpy"
+
+
+def is_keras_tensor(x):
+    """True for the symbolic tensors that ``Input`` and layer calls return (not for concrete arrays)."""
+    from .layers.core import SymbolicTensor  # imported here: the layers import this module
+    return isinstance(x, SymbolicTensor)
+
+
+def int_shape(x):
+    """The shape as a tuple of ints, None for an unknown size (the batch axis of an ``Input``)."""
+    if hasattr(x, "shape"):
+        return tuple(None if size is None else int(size) for size in x.shape)
+    return tuple(int(size) for size in np.shape(x))
+
+
+def shape(x):
+    """The shape of ``x`` (a tuple, as ``keras.ops.shape`` returns)."""
+    return int_shape(x)
+
+
+def ndim(x):
+    """The number of axes of ``x``."""
+    return len(int_shape(x))
+
+
+def cast_to_floatx(x):
+    """``x`` as a NumPy array of the default float type (``floatx()``)."""
+    return np.asarray(x, dtype=_FLOATX)
+
+
+def _is_optimizer(x):
+    from .optimizers import Optimizer  # imported here: optimizers may import this module
+    return isinstance(x, Optimizer)
+
+
+def get_value(x):
+    """The value held by ``x``: a copy of an array, a number as it is, an optimizer's learning rate."""
+    if _is_optimizer(x):
+        return x.learning_rate
+    if hasattr(x, "numpy"):
+        return np.asarray(x.numpy())
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    return x
+
+
+def set_value(x, value):
+    """Overwrite the value held by ``x`` in place.
+
+    ``x`` may be a NumPy array (weights), an object with ``assign`` (a variable), or an optimizer, whose
+    learning rate is set: Keras 2's ``K.set_value(model.optimizer.lr, 1e-4)`` is spelled
+    ``K.set_value(model.optimizer, 1e-4)`` or ``model.optimizer.learning_rate = 1e-4`` here.
+    A plain Python number is immutable, so there is nothing to change and a TypeError says so.
+    """
+    if _is_optimizer(x):
+        x.learning_rate = float(value)
+    elif hasattr(x, "assign"):
+        x.assign(value)
+    elif isinstance(x, np.ndarray):
+        value = np.asarray(value)
+        if value.shape != x.shape and value.size != 1:
+            raise ValueError(f"set_value: the array has shape {x.shape}, the new value shape {value.shape}")
+        x[...] = value
+    else:
+        raise TypeError(f"set_value: cannot change a {type(x).__name__} in place. To change a learning rate, "
+                        "pass the optimizer itself: K.set_value(model.optimizer, 1e-4), or assign "
+                        "model.optimizer.learning_rate = 1e-4")
