@@ -1,0 +1,121 @@
+"""Regularisation by noise, active only in training: SpatialDropout1D/2D/3D, GaussianNoise, GaussianDropout.
+
+* ``SpatialDropout*``: dropout that drops whole feature maps (channels) rather than single cells.
+  Neighbouring cells of a feature map are strongly correlated, so dropping single cells barely
+  regularises a conv net; dropping the whole channel does (Tompson et al., 2015).  Keras semantics:
+  the mask has shape (batch, 1, ..., 1, channels) and kept channels are scaled by 1 / (1 - rate).
+* ``GaussianNoise(stddev)``: y = x + n, n ~ N(0, stddev^2).  Backward is the identity.
+* ``GaussianDropout(rate)``: y = x * m, m ~ N(1, rate / (1 - rate)): multiplicative noise with the
+  same mean and variance as inverted dropout.  Backward multiplies by the same m.
+At inference every one of them is the identity.
+"""
+import numpy as np
+
+from ..utils.random import make_rng
+from .base import Layer, check_data_format
+from .core import Dropout
+
+
+class _SpatialDropout(Dropout):
+    """Dropout whose mask is shared along the spatial axes: one keep/drop per (sample, channel)."""
+
+    spatial_rank = None
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, seed=seed, **kwargs)
+        self.data_format = check_data_format(data_format, self.describe())
+        self.expected_ndim = self.spatial_rank + 2
+
+    def _rank_hint(self):
+        spatial = ", ".join(f"d{i + 1}" for i in range(self.spatial_rank))
+        if self.data_format == "channels_first":
+            return f"(batch, channels, {spatial})"
+        return f"(batch, {spatial}, channels)"
+
+    def forward(self, x, training=False):
+        # Keep the batch and channel axes, share the mask along the others.
+        channel_axis = 1 if self.data_format == "channels_first" else x.ndim - 1
+        self.noise_shape = tuple(x.shape[a] if a in (0, channel_axis) else 1 for a in range(x.ndim))
+        return super().forward(x, training=training)
+
+    def get_config(self):
+        config = {**super().get_config(), "data_format": self.data_format}
+        config.pop("noise_shape")
+        return config
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Drops whole channels of (batch, steps, channels) inputs."""
+
+    spatial_rank = 1
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(rate, data_format="channels_last", seed=seed, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("data_format")
+        return config
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Drops whole feature maps of images (NHWC, or NCHW with data_format='channels_first')."""
+
+    spatial_rank = 2
+
+
+class SpatialDropout3D(_SpatialDropout):
+    """Drops whole feature maps of volumes (batch, d1, d2, d3, channels)."""
+
+    spatial_rank = 3
+
+
+class GaussianNoise(Layer):
+    """Adds N(0, stddev^2) noise in training; the identity at inference and in backward."""
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not stddev >= 0:
+            raise ValueError(f"{self.describe()}: stddev must be >= 0, got {stddev!r}")
+        self.stddev = float(stddev)
+        self.seed = seed
+        self._rng = make_rng(seed) if seed is not None else None
+
+    def forward(self, x, training=False):
+        if not training or self.stddev == 0:
+            return x
+        rng = self._rng if self._rng is not None else make_rng(None)
+        return x + (self.stddev * rng.standard_normal(x.shape)).astype(x.dtype)
+
+    def backward(self, dy):
+        return dy  # d(x + n)/dx = 1: the noise does not depend on x
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class GaussianDropout(Layer):
+    """Multiplies by N(1, rate / (1 - rate)) noise in training; the identity at inference."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"{self.describe()}: rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self._rng = make_rng(seed) if seed is not None else None
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self._noise = None
+            return x
+        rng = self._rng if self._rng is not None else make_rng(None)
+        stddev = np.sqrt(self.rate / (1.0 - self.rate))
+        self._noise = (1.0 + stddev * rng.standard_normal(x.shape)).astype(x.dtype)
+        return x * self._noise
+
+    def backward(self, dy):
+        return dy if self._noise is None else dy * self._noise
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
