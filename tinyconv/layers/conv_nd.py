@@ -110,7 +110,7 @@ class _ConvND(ActivationMixin, Layer):
         return self.rank + 2
 
     def _rank_hint(self):
-        return RANK_HINTS[self.rank]
+        return RANK_HINTS[self.rank + 2]
 
     def _axis_pads(self, size, axis):
         """(before, after) zeros for one spatial axis of the given size."""

@@ -122,7 +122,7 @@ class _ConvTransposeND(ActivationMixin, Layer):
         return self.rank + 2
 
     def _rank_hint(self):
-        return RANK_HINTS[self.rank]
+        return RANK_HINTS[self.rank + 2]
 
     def _geometry(self, spatial):
         """Per axis (output size, conv pads, bias-only cells) for an input of these spatial sizes."""
