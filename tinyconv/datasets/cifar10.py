@@ -10,6 +10,7 @@ The canonical files are the "python version": ``cifar-10-python.tar.gz`` holding
 Those pickles are read with an unpickler that accepts nothing but NumPy arrays, because a pickle can
 otherwise run arbitrary code; this is the only pickle tinyconv ever reads.
 """
+import codecs
 import os
 import pickle
 import shutil
@@ -62,6 +63,8 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         ("numpy", "dtype"): np.dtype,
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(text, "latin1"): a pure function
+        ("_codecs", "encode"): codecs.encode,
     }
 
     def find_class(self, module, name):
