@@ -14,3 +14,10 @@ from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDrop
 from .reshaping import Permute, RepeatVector, Reshape
 from .embedding import Embedding
 from .pooling import AveragePooling2D, AvgPool2D, MaxPool2D, MaxPooling2D
+from .pooling_nd import (AveragePooling1D, AveragePooling3D, AvgPool1D, AvgPool3D, GlobalAveragePooling1D,
+                         GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D, GlobalAvgPool2D,
+                         GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D, GlobalMaxPooling1D,
+                         GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool3D, MaxPooling1D, MaxPooling3D)
+from .pooling_variants import LogSumExpPooling2D, LpPooling2D, MinPooling2D, WeightedPooling2D
+from .resizing import (BedOfNailsUnpooling2D, Cropping1D, Cropping2D, Cropping3D, MaxUnpooling2D, UpSampling1D,
+                       UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
