@@ -4,6 +4,8 @@ from .conv import Conv2D, Convolution2D
 from .conv_nd import Conv1D, Conv3D, Convolution1D, Convolution3D
 from .conv_transpose import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
                              Convolution2DTranspose, Convolution3DTranspose)
+from .conv_variants import (DepthwiseConv2D, LocallyConnected1D, LocallyConnected2D, SeparableConv2D,
+                            SeparableConvolution2D, TiledConv2D)
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, ReLU
 from .merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                     maximum, minimum, multiply, subtract)
