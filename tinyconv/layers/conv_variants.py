@@ -207,8 +207,8 @@ class SeparableConv2D(_WindowedConv):
     def build(self, input_shape):
         channels = self._channels(input_shape)
         middle = channels * self.depth_multiplier
-        self.depthwise_kernel = self.add_weight("depthwise_kernel", self.kernel_size + (channels, self.depth_multiplier),
-                                                self.depthwise_initializer)
+        depthwise_shape = self.kernel_size + (channels, self.depth_multiplier)
+        self.depthwise_kernel = self.add_weight("depthwise_kernel", depthwise_shape, self.depthwise_initializer)
         self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, 1, middle, self.filters),
                                                 self.pointwise_initializer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
