@@ -1,7 +1,17 @@
 """Callbacks: code that ``fit`` calls at fixed points of training (Keras's hooks).
 
-``History`` is always attached by ``fit`` and returned by it.
+``History`` is always attached by ``fit`` and returned by it.  The others, as in Keras 3:
+``EarlyStopping``, ``ModelCheckpoint``, ``ReduceLROnPlateau`` (these watch a logged quantity, ``monitor``),
+``LearningRateScheduler``, ``CSVLogger``, ``TerminateOnNaN`` and ``LambdaCallback``.  Keras 2's metric names
+are understood: ``monitor="val_acc"`` reads ``val_accuracy`` when only that is logged, and the reverse.
 """
+import csv
+import inspect
+import math
+import os
+import warnings
+
+import numpy as np
 
 
 class Callback:
@@ -72,3 +82,441 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Callbacks that watch a logged quantity ("monitor") and act on it.
+# ---------------------------------------------------------------------------------------------------------------
+
+# Besides anything with "acc" in its name, the quantities that get better as they grow; everything else
+# (losses, errors) gets better as it shrinks.
+_MAXIMIZED = ("auc", "prc", "precision", "recall", "f1_score", "fbeta_score")
+
+
+def _alias(key):
+    """Keras 2 logged 'acc' / 'val_acc' where Keras 3 logs 'accuracy' / 'val_accuracy': the other spelling."""
+    if key.endswith("accuracy"):
+        return key[:-len("accuracy")] + "acc"
+    if key.endswith("acc"):
+        return key[:-len("acc")] + "accuracy"
+    return None
+
+
+def _with_aliases(logs):
+    """``logs`` plus the other spelling of every accuracy key, for file names like '{val_acc:.2f}'."""
+    logs = dict(logs or {})
+    for key in list(logs):
+        other = _alias(key)
+        if other is not None and other not in logs:
+            logs[other] = logs[key]
+    return logs
+
+
+def _is_maximized(monitor):
+    name = monitor[len("val_"):] if monitor.startswith("val_") else monitor
+    return "acc" in name or any(name == stem or name.endswith("_" + stem) for stem in _MAXIMIZED)
+
+
+class MonitorCallback(Callback):
+    """Base of the callbacks that track the best value of ``monitor`` (EarlyStopping, ReduceLROnPlateau,
+    ModelCheckpoint).
+
+    mode 'min': lower is better; 'max': higher is better; 'auto': 'max' for accuracy-like names
+    ('accuracy', 'val_acc', 'auc', ...), else 'min'.  A value counts as an improvement only if it beats the best
+    so far by more than ``min_delta``.
+    """
+
+    def __init__(self, monitor="val_loss", mode="auto", baseline=None, min_delta=0):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.", stacklevel=3)
+            mode = "auto"
+        self.monitor = monitor
+        self.mode = mode
+        self.best = baseline
+        self.min_delta = abs(min_delta)
+        self.maximize = mode == "max" or (mode == "auto" and _is_maximized(monitor))
+
+    def _is_improvement(self, value, reference):
+        if reference is None:
+            return True
+        if self.maximize:
+            return value - self.min_delta > reference
+        return value + self.min_delta < reference
+
+    def get_monitor_value(self, logs):
+        """The monitored value from ``logs``, accepting the Keras 2 spelling ('val_acc' for 'val_accuracy' and
+        the reverse); None, with a warning, when neither is logged."""
+        logs = logs or {}
+        if self.monitor in logs:
+            return logs[self.monitor]
+        other = _alias(self.monitor)
+        if other is not None and other in logs:
+            return logs[other]
+        warnings.warn(f"{type(self).__name__} is conditioned on metric `{self.monitor}` which is not available. "
+                      f"Available metrics are: {','.join(logs)}", stacklevel=3)
+        return None
+
+
+class EarlyStopping(MonitorCallback):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs.
+
+    ``baseline``: the value must also beat this to reset the patience counter.  ``restore_best_weights``: at
+    the end of training, put back the weights of the best epoch.  ``start_from_epoch``: epochs to ignore at the
+    start (warm-up).
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__(monitor, mode, min_delta=min_delta)
+        self.patience = patience
+        self.verbose = verbose
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        # reset, so one instance can serve several fit() calls
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = self.get_monitor_value(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()  # nothing better seen yet: these are the best
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0  # restart the count only when the baseline is beaten too
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiply the optimizer's learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
+    epochs; then wait ``cooldown`` epochs before counting again.  Never goes below ``min_lr``.  Adds
+    ``learning_rate`` to the epoch's logs."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, **kwargs):
+        if "epsilon" in kwargs:  # Keras 2's name for min_delta
+            warnings.warn("ReduceLROnPlateau: `epsilon` is deprecated, use `min_delta` instead", stacklevel=2)
+            min_delta = kwargs.pop("epsilon")
+        if kwargs:
+            raise TypeError(f"ReduceLROnPlateau: unexpected keyword argument(s) {sorted(kwargs)}")
+        super().__init__(monitor, mode, min_delta=min_delta)
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        self.factor = factor
+        self.min_lr = min_lr
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def on_train_begin(self, logs=None):
+        self.best = None
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        current = self.get_monitor_value(logs)
+        if current is None:
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience and self._reduce_learning_rate(epoch):
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
+
+    def _reduce_learning_rate(self, epoch):
+        optimizer = self.model.optimizer
+        old_lr = float(optimizer.learning_rate)
+        if old_lr <= np.float32(self.min_lr):
+            return False  # already at the floor
+        new_lr = max(old_lr * self.factor, self.min_lr)
+        optimizer.learning_rate = new_lr
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+        return True
+
+
+class ModelCheckpoint(MonitorCallback):
+    """Save the model (``model.save``) or its weights (``model.save_weights``) after every epoch, or every
+    ``save_freq`` batches.
+
+    ``filepath`` may hold ``{epoch:02d}`` (counted from 1) and any logged value, e.g.
+    ``'ckpt-{epoch:02d}-{val_loss:.2f}.keras'`` (Keras 2's '{val_acc}' works too).  ``save_best_only``: save
+    only when ``monitor`` improves on the best so far (``initial_value_threshold`` seeds the best).
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__(monitor, mode, baseline=initial_value_threshold)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
+                                     or save_freq <= 0):
+            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are 'epoch' or "
+                             f"a positive integer (a number of batches)")
+        self.filepath = os.fspath(filepath)
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.save_freq = save_freq
+        self._batches_since_save = 0
+        self._current_epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save_model(self._current_epoch, batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save_model(epoch, None, logs)
+
+    def _file_path(self, epoch, batch, logs):
+        values = _with_aliases(logs)
+        if batch is not None and "batch" not in values:
+            values["batch"] = batch + 1
+        try:
+            return self.filepath.format(epoch=epoch + 1, **values)
+        except KeyError as error:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {error}. '
+                           f"Available keys: {['epoch'] + sorted(values)}") from None
+
+    def _should_save(self, epoch, logs, filepath):
+        if not self.save_best_only:
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+            return True
+        current = self.get_monitor_value(logs)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=3)
+            return True
+        best = "None" if self.best is None else f"{self.best:.5f}"
+        if self._is_improvement(current, self.best):
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                      f"saving model to {filepath}")
+            self.best = current
+            return True
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
+        return False
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._file_path(epoch, batch, logs)
+        if not self._should_save(epoch, logs, filepath):
+            return
+        if os.path.isdir(filepath):
+            raise IOError(f"Please specify a non-directory filepath for ModelCheckpoint. Filepath used is an "
+                          f"existing directory: {filepath}")
+        directory = os.path.dirname(filepath)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(filepath)
+        else:
+            self.model.save(filepath)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Learning rate, logging, safety, and ad-hoc callbacks.
+# ---------------------------------------------------------------------------------------------------------------
+
+def _takes_two_arguments(fn):
+    """True when ``fn`` can be called as fn(epoch, lr)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(0, 0.0)
+        return True
+    except TypeError:
+        return False
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of each epoch from ``schedule(epoch, lr)`` (or Keras 2's
+    ``schedule(epoch)``); epochs count from 0.  Adds ``learning_rate`` to the epoch's logs."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if not hasattr(optimizer, "learning_rate"):
+            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        if _takes_two_arguments(self.schedule):
+            learning_rate = self.schedule(epoch, float(optimizer.learning_rate))
+        else:
+            learning_rate = self.schedule(epoch)
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (float, np.floating)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate!r}")
+        optimizer.learning_rate = float(learning_rate)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class CSVLogger(Callback):
+    """Write one CSV row per epoch: ``epoch`` (from 0) then the logged values in sorted key order.
+
+    ``append=True`` continues an existing file (the header is written only if the file is empty)."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.sep = separator
+        self.filename = os.fspath(filename)
+        self.append = append
+        self.keys = None
+        self.writer = None
+        self.csv_file = None
+        self.append_header = True
+
+    def on_train_begin(self, logs=None):
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename) as existing:
+                self.append_header = not existing.readline()
+        else:
+            self.append_header = True
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")
+        self.writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            # as Keras: without validation data, still reserve val_ columns (filled with NA)
+            if self.keys and not any(key.startswith("val_") for key in self.keys):
+                self.keys += [f"val_{key}" for key in self.keys]
+        if self.writer is None:
+            dialect = type("CSVLoggerDialect", (csv.excel,), {"delimiter": self.sep})
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys, dialect=dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((key, _csv_value(logs.get(key, "NA"))) for key in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
+def _csv_value(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return f'"[{", ".join(map(str, value))}]"'
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch's loss is NaN or infinite (or raise, with ``raise_error=True``)."""
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = raise_error
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        if self.raise_error:
+            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                               f"Terminating training immediately.")
+        print(f"Batch {batch}: Invalid loss, terminating training")
+        self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda epoch, logs: print(logs))``.
+
+    Signatures as in Keras: on_epoch_begin/on_epoch_end(epoch, logs), on_train_batch_begin/end(batch, logs),
+    on_train_begin/on_train_end(logs).  Keras 2's on_batch_begin/on_batch_end mean the training-batch hooks.
+    """
+
+    _INDEXED = ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
+                "on_test_batch_begin", "on_test_batch_end", "on_predict_batch_begin", "on_predict_batch_end")
+    _KERAS2_NAMES = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end, "on_train_begin": on_train_begin,
+                 "on_train_end": on_train_end, "on_train_batch_begin": on_train_batch_begin,
+                 "on_train_batch_end": on_train_batch_end}
+        for name, fn in kwargs.items():
+            hook = self._KERAS2_NAMES.get(name, name)
+            if hook in CallbackList._HOOKS:
+                hooks[hook] = fn
+            else:
+                setattr(self, name, fn)  # as Keras: extra keywords become attributes
+        for hook, fn in hooks.items():
+            if fn is not None:
+                setattr(self, hook, self._always_pass_logs(fn, hook in self._INDEXED))
+
+    @staticmethod
+    def _always_pass_logs(fn, indexed):
+        # fit calls some hooks without logs; Keras's functions always receive them (None when there are none)
+        if indexed:
+            return lambda index, logs=None: fn(index, logs)
+        return lambda logs=None: fn(logs)
