@@ -410,3 +410,23 @@ def test_backward_checks_upstream_gradient(module):
         module.conv2d_backward(np.zeros((1, 3, 3, 5), np.float32), **args)
     with pytest.raises(ValueError, match=r"dy dtype must match x \(float32\), got float64"):
         module.conv2d_backward(np.zeros((1, 3, 3, 4), np.float64), **args)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_direct_loops_and_im2col_agree_for_few_channels(channels, monkeypatch):
+    """Few input channels take the direct loops; forcing im2col must give the same numbers."""
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((3, 9, 8, channels))
+    kernel = rng.standard_normal((3, 2, channels, 5))
+    bias = rng.standard_normal(5)
+    args = ((2, 1), ((1, 1), (0, 1)), (1, 2), 1)
+    assert fast._uses_direct_loops(channels, 1)
+    y_direct = fast.conv2d_forward(x, kernel, bias, *args)
+    dy = rng.standard_normal(y_direct.shape)
+    grads_direct = fast.conv2d_backward(dy, x, kernel, *args)
+    monkeypatch.setattr(fast, "DIRECT_MAX_CHANNELS", 0)
+    assert not fast._uses_direct_loops(channels, 1)
+    np.testing.assert_allclose(fast.conv2d_forward(x, kernel, bias, *args), y_direct, rtol=1e-12)
+    for via_im2col, direct in zip(fast.conv2d_backward(dy, x, kernel, *args), grads_direct):
+        np.testing.assert_allclose(via_im2col, direct, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ref.conv2d_forward(x, kernel, bias, *args), y_direct, rtol=1e-10)
