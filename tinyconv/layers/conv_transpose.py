@@ -144,6 +144,10 @@ class _ConvTransposeND(ActivationMixin, Layer):
         out = []
         for size, geometry in zip(shape[1:-1], self._geometry([s or 1 for s in shape[1:-1]])):
             out.append(None if size is None else geometry[0])
+        if min((n for n in out if n is not None), default=1) < 1:
+            raise ValueError(f"{self.describe()}: input of spatial size {tuple(shape[1:-1])} gives an empty output "
+                             f"{tuple(out)} with kernel {self.kernel_size}, strides {self.strides}, padding "
+                             f"{self.padding!r} and output_padding {self.output_padding}")
         return shape_to_first((shape[0],) + tuple(out) + (self.filters,), self.data_format)
 
     def check_input(self, x):
@@ -152,6 +156,7 @@ class _ConvTransposeND(ActivationMixin, Layer):
         if channels != self.kernel.shape[-1]:
             raise ValueError(f"{self.describe()}: expected input with {self.kernel.shape[-1]} channels "
                              f"(from its weights), got shape {x.shape}")
+        self.compute_output_shape(x.shape)  # raises if the output would be empty
 
     def forward(self, x, training=False):
         x = channels_to_last(x, self.data_format)
