@@ -1,0 +1,130 @@
+"""Keras 2's single-file ``.h5`` format (still read by Keras 3's ``legacy_h5_format``).
+
+Full model file::
+
+    attrs: model_config (JSON), training_config (JSON), backend, keras_version
+    model_weights/                 attrs: layer_names = [every layer's name]
+    model_weights/dense/           attrs: weight_names = ["dense/kernel:0", "dense/bias:0"]
+    model_weights/dense/dense/kernel:0, .../bias:0   the arrays
+
+A weights-only ``.h5`` (``save_weights("x.h5")``) is the ``model_weights`` group at the root.
+Weights are matched to layers by *order* among the layers that have weights; a model used as a
+layer stores all its trainable weights first, then the non-trainable ones (Keras's order).
+"""
+import json
+
+import h5py
+import numpy as np
+
+from . import compile_config as compile_module, h5_weights, serialization
+from .atomic import atomic_path
+
+KERAS_FORMAT_VERSION = "2.15.0"  # the Keras 2 release whose layout this follows
+
+
+def legacy_slots(layer):
+    """(name, Weight) pairs of a layer or a nested model, trainable first, as Keras 2 stored them."""
+    leaves = [layer]
+    from ..models import Model
+
+    while any(isinstance(l, Model) for l in leaves):
+        leaves = [inner for l in leaves for inner in (l.layers if isinstance(l, Model) else [l])]
+    pairs = [(leaf.name, w) for leaf in leaves for w in getattr(leaf, "_weights", [])]
+    return [p for p in pairs if p[1].trainable] + [p for p in pairs if not p[1].trainable]
+
+
+def _names_attr(names):
+    return np.asarray([n.encode("utf8") for n in names]) if names else np.asarray([], dtype=np.float64)
+
+
+def _read_names(group, attr):
+    """A list-of-strings attribute, also when Keras split it into attr0, attr1, ... chunks."""
+    if attr in group.attrs:
+        values = list(group.attrs[attr])
+    else:
+        values, chunk = [], 0
+        while f"{attr}{chunk}" in group.attrs:
+            values.extend(group.attrs[f"{attr}{chunk}"])
+            chunk += 1
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def write_weights_group(group, model):
+    group.attrs["layer_names"] = _names_attr([layer.name for layer in model.layers])
+    group.attrs["backend"] = b"tinyconv"
+    group.attrs["keras_version"] = KERAS_FORMAT_VERSION.encode("utf8")
+    for layer in model.layers:
+        layer_group = group.create_group(layer.name)
+        names = [f"{owner}/{w.name}:0" for owner, w in legacy_slots(layer)]
+        layer_group.attrs["weight_names"] = _names_attr(names)
+        for name, (_, w) in zip(names, legacy_slots(layer)):
+            layer_group.create_dataset(name, data=w.value)
+    group.create_group("top_level_model_weights").attrs["weight_names"] = _names_attr([])
+
+
+def read_weights_group(group, model):
+    """Load a ``model_weights`` group by layer order; checks everything before changing anything."""
+    if "layer_names" not in group.attrs and "model_weights" in group:
+        group = group["model_weights"]
+    saved = [name for name in _read_names(group, "layer_names") if _read_names(group[name], "weight_names")]
+    layers = [layer for layer in model.layers if legacy_slots(layer)]
+    if len(saved) != len(layers):
+        raise ValueError(f"{model.describe()}: the file has weights for {len(saved)} layers {saved}, the model "
+                         f"has {len(layers)} layers with weights {[l.name for l in layers]}")
+    plan = []
+    for name, layer in zip(saved, layers):
+        arrays = [np.asarray(group[name][w]) for w in _read_names(group[name], "weight_names")]
+        h5_weights.plan_layer(layer, [w for _, w in legacy_slots(layer)], arrays, plan)
+    h5_weights.apply_plan(plan)
+
+
+def _training_config(model):
+    config = compile_module.compile_config(model)
+    if not config:
+        return None
+    optimizer = config.pop("optimizer")
+    config["optimizer_config"] = {"class_name": optimizer["class_name"], "config": optimizer["config"]}
+    return config
+
+
+def _strip_modules(entry):
+    """Keras 2 configs have no ``module`` / ``registered_name`` / ``build_config`` keys."""
+    if isinstance(entry, dict):
+        return {k: _strip_modules(v) for k, v in entry.items()
+                if k not in ("module", "registered_name", "build_config")}
+    if isinstance(entry, list):
+        return [_strip_modules(v) for v in entry]
+    return entry
+
+
+def save(model, path, include_optimizer=True):
+    model_config = json.dumps(_strip_modules(serialization.serialize(model)))
+    training = _training_config(model) if include_optimizer else None
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as h5:
+        h5.attrs["backend"] = "tinyconv"
+        h5.attrs["keras_version"] = KERAS_FORMAT_VERSION
+        h5.attrs["model_config"] = model_config
+        if training is not None:
+            h5.attrs["training_config"] = json.dumps(training)
+        write_weights_group(h5.create_group("model_weights"), model)
+
+
+def save_weights(model, path):
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as h5:
+        write_weights_group(h5, model)
+
+
+def load(path, custom_objects=None, compile=True):
+    with h5py.File(path, "r") as h5:
+        if "model_config" not in h5.attrs:
+            raise ValueError(f"{path}: no model config in this HDF5 file (a weights-only file? use "
+                             "model.load_weights)")
+        raw = h5.attrs["model_config"]
+        model = serialization.deserialize(json.loads(raw.decode("utf8") if isinstance(raw, bytes) else raw),
+                                          custom_objects)
+        read_weights_group(h5["model_weights"], model)
+        training = h5.attrs.get("training_config")
+        if compile and training is not None:
+            training = json.loads(training.decode("utf8") if isinstance(training, bytes) else training)
+            compile_module.compile_from_config(model, training)
+    return model

@@ -1,0 +1,232 @@
+"""Model configs in Keras 3's layout, and models rebuilt from them.
+
+A Sequential's config is its list of serialized layers (the InputLayer first).  A functional
+model's config lists every layer with its ``inbound_nodes``: one entry per call of the layer,
+naming the tensors it was called on as ``keras_history = [layer name, node index, tensor
+index]``.  Rebuilding replays those calls; a layer whose inputs are not made yet (a shared
+layer's second call, say) waits for a later pass.
+"""
+from ..layers.core import InputLayer, SymbolicTensor
+from . import serialization
+
+
+# ------------------------------------------------------------------ to config
+def model_config(model):
+    from ..models import Functional, Sequential
+
+    if isinstance(model, Sequential):
+        return sequential_config(model)
+    if isinstance(model, Functional):
+        return functional_config(model)
+    raise TypeError(f"{model.describe()}: only Sequential and functional models have a config")
+
+
+def sequential_config(model):
+    layers = []
+    if model._input_layer is not None:
+        layers.append(serialization.serialize(model._input_layer))
+    layers.extend(serialization.serialize(layer) for layer in model.layers)
+    config = {"name": model.name, "trainable": model.trainable, "layers": layers}
+    if model.input_shape is not None:
+        config["build_input_shape"] = list(model.input_shape)
+    return config
+
+
+def _node_ids(model):
+    return {id(node) for node in model._nodes}
+
+
+def _node_numbering(model):
+    """Keras numbers a layer's calls within one model from 0: map id(node) -> that number."""
+    numbering = {}
+    for layer in model.layers:
+        own = [node for node in getattr(layer, "_inbound_nodes", []) if id(node) in _node_ids(model)] \
+            if not isinstance(layer, InputLayer) else getattr(layer, "_inbound_nodes", [])[:1]
+        for number, node in enumerate(own):
+            numbering[id(node)] = number
+    return numbering
+
+
+def _history(tensor, numbering):
+    return [tensor.producer.name, numbering.get(id(tensor.node), 0), tensor.index]
+
+
+def _tensor_entry(tensor, numbering):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(tensor.shape), "dtype": tensor.dtype,
+                       "keras_history": _history(tensor, numbering)}}
+
+
+def functional_config(model):
+    numbering = _node_numbering(model)
+    node_ids = _node_ids(model)
+    layers = []
+    for layer in model.layers:
+        entry = serialization.serialize(layer)
+        entry["name"] = layer.name
+        inbound = []
+        if not isinstance(layer, InputLayer):
+            for node in getattr(layer, "_inbound_nodes", []):
+                if id(node) in node_ids:
+                    args = [_tensor_entry(t, numbering) for t in node.inputs]
+                    inbound.append({"args": [args if node.multi_input else args[0]], "kwargs": {}})
+        entry["inbound_nodes"] = inbound
+        layers.append(entry)
+
+    def ends(tensors):
+        histories = [_history(t, numbering) for t in tensors]
+        return histories[0] if len(histories) == 1 else histories
+
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": ends(model.inputs), "output_layers": ends(model.outputs)}
+
+
+# ------------------------------------------------------------------ from config
+def model_from_config(cls, config, custom_objects=None):
+    from ..models import Sequential
+
+    if issubclass(cls, Sequential):
+        return sequential_from_config(config, custom_objects, cls)
+    return functional_from_config(config, custom_objects)
+
+
+def sequential_from_config(config, custom_objects=None, cls=None):
+    from ..models import Sequential
+
+    cls = cls or Sequential
+    model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+    for layer_config in config.get("layers", []):
+        model.add(serialization.deserialize(layer_config, custom_objects))
+    shape = config.get("build_input_shape")
+    if shape is not None and model.layers and not model.built:
+        model.build(tuple(shape))
+    return model
+
+
+def _as_histories(spec):
+    """``['img', 0, 0]`` or ``[['a', 0, 0], ['b', 0, 0]]`` -> a list of triples."""
+    if spec and isinstance(spec[0], str):
+        return [spec]
+    return list(spec)
+
+
+def _node_inputs(node_data):
+    """The (layer name, node index, tensor index) triples one call used, and whether it took a list.
+
+    Keras 3 writes ``{"args": [tensor or [tensors]], "kwargs": {}}``; Keras 2 wrote
+    ``[[name, node, tensor, kwargs], ...]``.
+    """
+    if isinstance(node_data, dict):
+        first = node_data["args"][0]
+        tensors = first if isinstance(first, list) else [first]
+        triples = [tuple(t["config"]["keras_history"]) for t in tensors]
+        return triples, isinstance(first, list)
+    triples = [tuple(entry[:3]) for entry in node_data]
+    return triples, len(triples) > 1
+
+
+def functional_from_config(config, custom_objects=None):
+    from ..models import Functional
+
+    made = {}  # (layer name, node number) -> list of output tensors
+    layers, pending = {}, []
+    for entry in config["layers"]:
+        layer = serialization.deserialize(entry, custom_objects)
+        name = entry.get("name") or entry["config"]["name"]
+        layers[name] = layer
+        if isinstance(layer, InputLayer):
+            made[(name, 0)] = [layer.output]
+        else:
+            pending.append((layer, list(entry.get("inbound_nodes", []))))
+
+    calls = {}  # layer name -> how many of its calls are replayed
+    while pending:
+        progress, still = False, []
+        for layer, nodes in pending:
+            while nodes:
+                triples, multi = _node_inputs(nodes[0])
+                if not all((name, node) in made for name, node, _ in triples):
+                    break  # this call waits for a layer further down the list
+                inputs = [made[(name, node)][index] for name, node, index in triples]
+                outputs = layer(inputs if multi else inputs[0])
+                number = calls.get(layer.name, 0)
+                made[(layer.name, number)] = outputs if isinstance(outputs, list) else [outputs]
+                calls[layer.name] = number + 1
+                nodes.pop(0)
+                progress = True
+            if nodes:
+                still.append((layer, nodes))
+        if not progress:
+            names = [layer.name for layer, _ in still]
+            raise ValueError(f"functional config: cannot rebuild the calls of {names}: their inputs are never made")
+        pending = still
+
+    def tensors(spec):
+        found = []
+        for name, node, index in _as_histories(spec):
+            if (name, node) not in made:
+                raise ValueError(f"functional config: no layer {name!r} (call {node}) to take a model "
+                                 f"input or output from")
+            found.append(made[(name, node)][index])
+        return found
+
+    inputs, outputs = tensors(config["input_layers"]), tensors(config["output_layers"])
+    return Functional(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                      name=config.get("name"), trainable=config.get("trainable", True))
+
+
+# ------------------------------------------------------------------ clone_model
+def _default_clone(layer):
+    from ..models import Model
+
+    if isinstance(layer, Model):
+        return clone_model(layer)
+    return type(layer).from_config(layer.get_config())
+
+
+def clone_model(model, input_tensors=None, clone_function=None):
+    """A new model with the same architecture and freshly initialised weights (Keras's ``clone_model``).
+
+    ``clone_function(layer) -> new layer`` decides how each layer is copied (default: from its config).
+    """
+    from ..models import Functional, Sequential
+
+    clone_function = clone_function or _default_clone
+    if isinstance(model, Sequential):
+        layers = [clone_function(layer) for layer in model.layers]
+        if input_tensors is not None:
+            start = input_tensors[0] if isinstance(input_tensors, (list, tuple)) else input_tensors
+            layers.insert(0, start.producer)
+        elif model._input_layer is not None:
+            layers.insert(0, InputLayer(batch_shape=model.input_shape, dtype=model._input_layer.dtype,
+                                        name=model._input_layer.name))
+        return Sequential(layers, name=model.name, trainable=model.trainable)
+    if not isinstance(model, Functional):
+        raise TypeError(f"clone_model: expected a Sequential or functional model, got {model!r}")
+    return _clone_functional(model, input_tensors, clone_function)
+
+
+def _clone_functional(model, input_tensors, clone_function):
+    from ..models import Functional
+
+    if input_tensors is None:
+        new_inputs = [InputLayer(batch_shape=t.shape, dtype=t.producer.dtype, name=t.producer.name).output
+                      for t in model.inputs]
+    else:
+        new_inputs = list(input_tensors) if isinstance(input_tensors, (list, tuple)) else [input_tensors]
+        if len(new_inputs) != len(model.inputs) or not all(isinstance(t, SymbolicTensor) for t in new_inputs):
+            raise ValueError(f"clone_model: input_tensors must be {len(model.inputs)} symbolic tensor(s) "
+                             f"(from Input(...)), got {input_tensors!r}")
+    tensor_map = {id(old): new for old, new in zip(model.inputs, new_inputs)}
+    clones = {}
+    for node in model._nodes:
+        layer = node.layer
+        if id(layer) not in clones:  # a shared layer is cloned once and called again
+            clones[id(layer)] = clone_function(layer)
+        args = [tensor_map[id(t)] for t in node.inputs]
+        outputs = clones[id(layer)](args if node.multi_input else args[0])
+        for old, new in zip(node.outputs, outputs if node.multi_output else [outputs]):
+            tensor_map[id(old)] = new
+    outputs = [tensor_map[id(t)] for t in model.outputs]
+    return Functional(new_inputs if len(new_inputs) > 1 else new_inputs[0],
+                      outputs if len(outputs) > 1 else outputs[0], name=model.name, trainable=model.trainable)
