@@ -274,18 +274,25 @@ glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
 he_normal, he_uniform, lecun_normal, lecun_uniform = HeNormal, HeUniform, LecunNormal, LecunUniform
 
 
+def _hand_designed(name):
+    """Sobel, Gabor, ... (tinyconv.teaching.kernels), imported only when asked for by name."""
+    from .teaching.kernels import KERNELS
+
+    return KERNELS.get(name)
+
+
 def get(identifier):
     """An initializer from a name ('glorot_uniform', 'HeNormal'), a config dict, an instance, a class or a
     callable ``(shape, dtype) -> array`` (returned as is). None gives None."""
     if identifier is None or isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
+        cls = _BY_NAME.get(identifier) or _hand_designed(identifier)
         if cls is None:
             raise ValueError(f"Unknown initializer {identifier!r}. Valid names: {', '.join(sorted(_BY_NAME))}")
         return cls()
     if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = _BY_NAME.get(identifier["class_name"])
+        cls = _BY_NAME.get(identifier["class_name"]) or _hand_designed(identifier["class_name"])
         if cls is None:
             raise ValueError(f"Unknown initializer class {identifier['class_name']!r}")
         return cls.from_config(identifier.get("config", {}))

@@ -33,7 +33,23 @@ def _graph_rows(model):
             "\n".join(connections)
 
 
-def _table(headers, rows, widths):
+def _teaching_cells(model, show_receptive_field, show_flops):
+    """Extra cells per layer of ``model.layers`` for the teaching columns (see tinyconv/teaching)."""
+    from ..teaching.flops import layer_flops
+    from ..teaching.receptive_field import per_layer_receptive_fields, receptive_field_text
+
+    if getattr(model, "is_sequential_like", lambda: True)() is False:
+        raise ValueError(f"{model.describe()}: show_receptive_field / show_flops need a chain of layers "
+                         "(Sequential or a sequential-like functional model)")
+    fields = per_layer_receptive_fields(model) if show_receptive_field else [None] * len(model.layers)
+    for layer, field in zip(model.layers, fields):
+        cells = list(receptive_field_text(field)) if show_receptive_field else []
+        if show_flops:
+            cells.append(f"{layer_flops(layer):,}" if layer.built and layer.input_shape is not None else "?")
+        yield cells
+
+
+def _table(headers, rows, widths, aligns=None):
     """Box-drawn table; cells wrap within their column."""
     def line(left, fill, mid, right):
         return left + mid.join(fill * (w + 2) for w in widths) + right
@@ -51,7 +67,7 @@ def _table(headers, rows, widths):
             out.append(border + border.join(parts) + border)
         return out
 
-    aligns = ["left", "left", "right", "left"][:len(widths)]
+    aligns = aligns or ["left", "left", "right", "left"][:len(widths)]
     lines = [line("┏", "━", "┳", "┓"), *cells(headers, "┃", aligns), line("┡", "━", "╇", "┩")]
     for i, row in enumerate(rows):
         if i:
@@ -61,7 +77,7 @@ def _table(headers, rows, widths):
     return lines
 
 
-def print_summary(model, line_length=None, print_fn=None):
+def print_summary(model, line_length=None, print_fn=None, show_receptive_field=False, show_flops=False):
     print_fn = print_fn or print
     graph = hasattr(model, "summary_rows") and not model.is_sequential_like()
     total_width = line_length or (98 if graph else 79)
@@ -73,8 +89,17 @@ def print_summary(model, line_length=None, print_fn=None):
         headers = ["Layer (type)", "Output Shape", "Param #"]
         widths = [int(total_width * f) for f in (0.41, 0.30, 0.19)]
         rows = list(_rows(model))
+    aligns = None
+    if show_receptive_field or show_flops:
+        extra = (["Receptive field", "Jump"] if show_receptive_field else []) + (["FLOPs"] if show_flops else [])
+        rows = [row + tuple(cells) for row, cells in zip(rows, _teaching_cells(model, show_receptive_field,
+                                                                             show_flops))]
+        aligns = ["left"] * (len(headers) - 1) + ["right"] + ["right"] * len(extra)
+        aligns[1] = "left"
+        headers = headers + extra
+        widths = widths + [15 if name == "Receptive field" else 11 for name in extra]
     lines = [f'Model: "{model.name}"']
-    lines += _table(headers, rows, widths)
+    lines += _table(headers, rows, widths, aligns)
     trainable = sum(w.size for w in model.trainable_weights)
     non_trainable = sum(w.size for w in model.non_trainable_weights)
     total = trainable + non_trainable

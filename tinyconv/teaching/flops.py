@@ -13,6 +13,7 @@ Exact counts (a multiply-add counts as 2 FLOPs; bias and activation are not coun
 Estimates (documented, not exact):
 
     Pooling              one operation (a compare or an add) per window element per output element
+                         (global pooling: one per input element)
     Everything else      one operation per output element (activations, normalisation, merges,
                          dropout); shape-only layers (Input, Flatten, Reshape, Permute) count 0
 """
@@ -67,6 +68,8 @@ def layer_flops(layer, input_shape=None, output_shape=None):
         return 2 * out_cells * math.prod(layer.kernel_size) * _channels(input_shape, data_format) * layer.filters
     if isinstance(layer, Dense):
         return 2 * _per_sample(input_shape) * layer.units
+    if type(layer).__name__.startswith("Global"):
+        return _per_sample(input_shape)  # global pooling: one operation per input element
     if hasattr(layer, "pool_size"):
         return _per_sample(output_shape) * math.prod(layer.pool_size)
     return _per_sample(output_shape)

@@ -315,20 +315,23 @@ def _chain(model):
 
 
 def per_layer_receptive_fields(model):
-    """One entry per layer of ``leaf_layers(model)``: (r, j) tuples of Fractions, or WHOLE_INPUT."""
+    """One entry per layer of ``model.layers``: (r, j) tuples of Fractions, or WHOLE_INPUT."""
     from ..layers.core import InputLayer
+    from ..models.model import Model
+    from .hooks import leaf_layers
 
-    layers = _chain(model)
-    rank = next((len(s.kernel) for s in map(layer_step, layers) if isinstance(s, Step)), 2)
+    _chain(model)
+    rank = next((len(s.kernel) for s in map(layer_step, leaf_layers(model)) if isinstance(s, Step)), 2)
     state = tuple((Fraction(1),) * rank for _ in range(2)) + ((Fraction(0),) * rank,)
     whole = False
     found = []
-    for layer in layers:
-        step = None if isinstance(layer, InputLayer) else layer_step(layer)
-        if step == WHOLE_INPUT:
-            whole = True
-        elif isinstance(step, Step) and not whole:
-            state = apply_step(state, step)
+    for layer in model.layers:  # a nested model counts as one row: all its layers at once
+        inner = leaf_layers(layer) if isinstance(layer, Model) else [layer]
+        for step in (layer_step(l) for l in inner if not isinstance(l, InputLayer)):
+            if step == WHOLE_INPUT:
+                whole = True
+            elif isinstance(step, Step) and not whole:
+                state = apply_step(state, step)
         found.append(WHOLE_INPUT if whole else (state[0], state[1]))
     return found
 
