@@ -573,7 +573,10 @@ class Model:
         pass
 
     # ------------------------------------------------------------- display
-    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+    def summary(self, line_length=None, positions=None, print_fn=None, show_receptive_field=False,
+                show_flops=False, **kwargs):
+        """Keras's table; ``show_receptive_field`` / ``show_flops`` add teaching columns per layer."""
         from .summary import print_summary
 
-        print_summary(self, line_length=line_length, print_fn=print_fn)
+        print_summary(self, line_length=line_length, print_fn=print_fn, show_receptive_field=show_receptive_field,
+                      show_flops=show_flops)
