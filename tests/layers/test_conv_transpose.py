@@ -49,8 +49,8 @@ def test_sizes_follow_the_course_formula(n, f, s, fresh_names):
         # valid: no padding cropped, P = 0
         layer = Conv2DTranspose(3, f, strides=s, output_padding=op)
         assert layer(x).shape == (1,) + (course_transpose_size(n, f, s, 0, op),) * 2 + (3,)
-        # same with output_padding: Keras crops P = floor(F / 2) on each side (F odd), F/2 - 1/2 ... i.e.
-        # (N-1)*S - 2P + F + op with 2P = F - F % 2.
+        # same with output_padding: Keras crops 2P = F - F % 2 cells in all, so for odd F it is the
+        # course's formula with P = (F - 1) / 2.
         layer = Conv2DTranspose(3, f, strides=s, padding="same", output_padding=op)
         expected = (n - 1) * s - (f - f % 2) + f + op
         assert layer(x).shape == (1, expected, expected, 3)
@@ -263,7 +263,7 @@ def test_one_sgd_step_matches_keras(fresh_names):
     def build(k):
         return k.Sequential([k.Input(shape=(6, 6, 2)),
                              k.layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
-                             k.layers.Convolution2DTranspose(1, 2)  , k.layers.Conv2D(1, 2)])
+                             k.layers.Convolution2DTranspose(1, 2), k.layers.Conv2D(1, 2)])
 
     keras_model, model = build(keras), build(tinyconv)
     model.set_weights(keras_model.get_weights())

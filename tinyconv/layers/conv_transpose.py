@@ -27,7 +27,8 @@ K = d*(k-1) + 1 the dilated kernel:
                             (N - 1)*S + K % 2 + output_padding   otherwise
 
 which is the course's  (N - 1)*S - 2P + F + output_padding  with the padding P cropped from
-the full stamp.  Keras places the crop as padding on the *convolution's* side, per axis:
+the full stamp.  Keras (like JAX) states it as the padding of the equivalent direct convolution
+over the stride-dilated input, per axis:
 
     pad_len = S + K - 2                         (same, no output_padding)
               K + K % 2 - 2 + output_padding    (same, with output_padding)
