@@ -158,5 +158,5 @@ def test_get():
     opt = optimizers.Adam(0.1)
     assert optimizers.get(opt) is opt
     assert isinstance(optimizers.get(optimizers.RMSprop), optimizers.RMSprop)
-    with pytest.raises(ValueError, match="Valid names: adam, rmsprop, sgd"):
+    with pytest.raises(ValueError, match="Valid names: adadelta, adagrad, adam, adamax, adamw, nadam, rmsprop, sgd"):
         optimizers.get("adamw_of_doom")
