@@ -81,8 +81,8 @@ class SourceBatches:
 
     def __init__(self, source, steps):
         self.source = source
-        self.is_sequence = hasattr(source, "__getitem__") and hasattr(source, "__len__") \
-            and not hasattr(source, "__next__")
+        # Indexable with a length (a Sequence, or Keras's image iterators, which are both)
+        self.is_sequence = hasattr(source, "__getitem__") and hasattr(source, "__len__")
         if steps is None:
             if not self.is_sequence:
                 raise ValueError("a generator has no length: pass steps_per_epoch (or steps) to say how many "
