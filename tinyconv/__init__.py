@@ -13,6 +13,7 @@ prefer_passive_openmp_waits()
 from . import (activations, backend, callbacks, datasets, initializers, layers, losses,  # noqa: E402
                metrics, models, ops, optimizers, utils)
 from . import regularizers  # noqa: E402
+from . import preprocessing  # noqa: E402
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 from .parallel import get_num_threads, openmp_enabled, set_num_threads  # noqa: E402
@@ -22,5 +23,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers", "layers",
     "losses", "metrics", "models", "ops", "optimizers", "utils", "set_num_threads", "get_num_threads",
-    "openmp_enabled", "regularizers",
+    "openmp_enabled", "regularizers", "preprocessing",
 ]
