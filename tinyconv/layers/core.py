@@ -233,4 +233,9 @@ class Dropout(Layer):
 
 
 def _init_name(initializer):
-    return initializer if isinstance(initializer, str) else type(initializer).__name__
+    """A config entry for an initializer: names stay names; objects keep their arguments (Keras's dict form)."""
+    if isinstance(initializer, (str, dict)) or initializer is None:
+        return initializer
+    from ..saving.serialization import serialize_initializer
+
+    return serialize_initializer(initializer)

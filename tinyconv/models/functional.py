@@ -313,18 +313,3 @@ class Functional(Model):
             connections = [f"{t.producer.name}[{t.node.index}][{t.index}]" for n in nodes for t in n.inputs]
             rows.append((layer, shape, connections or ["-"]))
         return rows
-
-    def get_config(self):
-        node_ids = {}
-        layers = []
-        for layer in self._layers:
-            inbound = []
-            for node in getattr(layer, "_inbound_nodes", []):
-                if node in self._nodes:
-                    inbound.append([[t.producer.name, t.node.index, t.index] for t in node.inputs])
-            node_ids[id(layer)] = layer.name
-            layers.append({"class_name": type(layer).__name__, "name": layer.name, "config": layer.get_config(),
-                           "inbound_nodes": inbound})
-        return {"name": self.name, "trainable": self.trainable, "layers": layers,
-                "input_layers": [[t.producer.name, t.node.index, t.index] for t in self._inputs],
-                "output_layers": [[t.producer.name, t.node.index, t.index] for t in self._outputs]}

@@ -580,3 +580,40 @@ class Model:
 
         print_summary(self, line_length=line_length, print_fn=print_fn, show_receptive_field=show_receptive_field,
                       show_flops=show_flops)
+
+    # ------------------------------------------------------------- config and files (see tinyconv/saving)
+    def get_config(self):
+        """Keras 3's model config: the layers (and, for a functional model, how they are connected)."""
+        from ..saving.model_config import model_config
+
+        return model_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from ..saving.model_config import model_from_config
+
+        return model_from_config(cls, config, custom_objects)
+
+    def to_json(self, **kwargs):
+        """The architecture (no weights) as Keras's JSON; ``models.model_from_json`` reads it back."""
+        import json
+
+        from ..saving.serialization import serialize
+
+        return json.dumps(serialize(self), **kwargs)
+
+    def save(self, filepath, overwrite=True, include_optimizer=True, **kwargs):
+        """``.keras``: Keras 3's zip; ``.h5``: Keras 2's HDF5 file. Both reopen with ``models.load_model``."""
+        from ..saving import save_model
+
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True):
+        from ..saving import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        from ..saving import load_weights
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)

@@ -101,7 +101,3 @@ class Sequential(Model):
         for layer in reversed(layers):
             dy = layer.backward(dy)
         return [dy]
-
-    def get_config(self):
-        return {"name": self.name, "layers": [
-            {"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers]}

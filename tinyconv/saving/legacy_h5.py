@@ -78,10 +78,24 @@ def read_weights_group(group, model):
     h5_weights.apply_plan(plan)
 
 
+# Keras 3 cannot read these short loss names back from a training_config: write the full names.
+_FULL_LOSS_NAMES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
+                    "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error"}
+
+
+def _full_loss_names(spec):
+    if isinstance(spec, dict) and "class_name" not in spec:
+        return {key: _full_loss_names(value) for key, value in spec.items()}
+    if isinstance(spec, list):
+        return [_full_loss_names(value) for value in spec]
+    return _FULL_LOSS_NAMES.get(spec, spec) if isinstance(spec, str) else spec
+
+
 def _training_config(model):
     config = compile_module.compile_config(model)
     if not config:
         return None
+    config["loss"] = _full_loss_names(config["loss"])
     optimizer = config.pop("optimizer")
     config["optimizer_config"] = {"class_name": optimizer["class_name"], "config": optimizer["config"]}
     return config

@@ -54,7 +54,10 @@ def serialize_initializer(identifier):
     """Keras's dict form of an initializer given as a name, a dict or an object."""
     if identifier is None or (isinstance(identifier, dict) and "module" in identifier):
         return identifier
-    init = initializers.get(identifier)
+    try:
+        init = initializers.get(identifier)
+    except ValueError:
+        return identifier  # a name only the layer itself understands (Embedding's 'uniform'): keep it
     if not isinstance(init, initializers.Initializer):
         return identifier  # a bare function has no config to write
     return {"module": INITIALIZER_MODULE, "class_name": type(init).__name__, "config": init.get_config(),
@@ -83,7 +86,10 @@ def _standardize_initializer(value):
     """A Keras initializer dict may carry arguments tinyconv's twin lacks (``input_axes``): drop them."""
     if not isinstance(value, dict) or "class_name" not in value:
         return value
-    cls = initializers.get(value["class_name"]).__class__
+    try:
+        cls = type(initializers.get(value["class_name"]))
+    except ValueError:
+        return value
     accepted = _accepted_arguments(cls)
     config = {k: v for k, v in (value.get("config") or {}).items() if k in accepted}
     return {**value, "config": config}
