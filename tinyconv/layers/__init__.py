@@ -23,3 +23,17 @@ from .pooling_nd import (AveragePooling1D, AveragePooling3D, AvgPool1D, AvgPool3
 from .pooling_variants import LogSumExpPooling2D, LpPooling2D, MinPooling2D, WeightedPooling2D
 from .resizing import (BedOfNailsUnpooling2D, Cropping1D, Cropping2D, Cropping3D, MaxUnpooling2D, UpSampling1D,
                        UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+
+
+def serialize(layer):
+    """Keras's ``{"module", "class_name", "config", "registered_name"}`` dict of a layer."""
+    from ..saving.serialization import serialize as _serialize
+
+    return _serialize(layer)
+
+
+def deserialize(config, custom_objects=None):
+    """A layer from ``serialize``'s dict (or Keras's)."""
+    from ..saving.serialization import deserialize as _deserialize
+
+    return _deserialize(config, custom_objects)
