@@ -76,12 +76,11 @@ class PReLU(Layer):
 
     def check_input(self, x):
         super().check_input(x)
-        expected = (x.shape[0],) + tuple(1 if s == 1 else d for s, d in zip(self.alpha.shape, x.shape[1:]))
         matches = x.ndim == self.alpha.ndim + 1 and all(
             a == 1 or a == d for a, d in zip(self.alpha.shape, x.shape[1:]))
         if not matches:
             raise ValueError(f"{self.describe()}: expected input shaped like (batch,) + {self.alpha.shape} "
-                             f"(from its weights, 1 = shared), got shape {x.shape} (compare {expected})")
+                             f"(from its weights, 1 = shared), got shape {x.shape}")
 
     def forward(self, x, training=False):
         self._input = x
