@@ -52,7 +52,8 @@ def check_backward_arguments(dy, input_shape):
     check_float_array(dy, "dy")
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 4 or min(shape) < 1:
-        raise ValueError(f"upsampling backward: expected input_shape (N, H, W, C) of positive ints, got {input_shape!r}")
+        raise ValueError(f"upsampling backward: expected input_shape (N, H, W, C) of positive ints, "
+                         f"got {input_shape!r}")
     n, height, width, channels = shape
     out_n, out_h, out_w, out_c = dy.shape
     if (out_n, out_c) != (n, channels) or out_h % height or out_w % width or min(out_h, out_w) < 1:
