@@ -84,12 +84,12 @@ class Optimizer:
 
     @property
     def lr(self):
-        """Keras 2's name for ``learning_rate``."""
-        return self.learning_rate
+        """Keras 2's ``optimizer.lr``: a handle that ``K.get_value`` / ``K.set_value`` (and ``assign``) use."""
+        return LearningRateHandle(self)
 
     @lr.setter
     def lr(self, value):
-        self.learning_rate = value
+        self.learning_rate = float(value)
 
     def _current_learning_rate(self):
         """The rate this step uses: ``learning_rate``, with Keras 2's time-based ``decay`` applied."""
@@ -511,3 +511,39 @@ def serialize(optimizer):
 
 def deserialize(config):
     return get(config)
+
+
+class LearningRateHandle:
+    """Stands for an optimizer's learning rate where Keras 2 scripts expect a variable:
+    ``K.set_value(model.optimizer.lr, 1e-4)``, ``model.optimizer.lr.assign(1e-4)``, ``float(optimizer.lr)``."""
+
+    def __init__(self, optimizer):
+        self._optimizer = optimizer
+
+    def assign(self, value):
+        self._optimizer.learning_rate = float(value)
+
+    def numpy(self):
+        return np.float32(self._optimizer.learning_rate)
+
+    def __float__(self):
+        return float(self._optimizer.learning_rate)
+
+    # It reads as the number it stands for: lr == 0.01, lr * 0.1, lr < 1e-3.
+    def __eq__(self, other):
+        return float(self) == other
+
+    def __lt__(self, other):
+        return float(self) < other
+
+    def __gt__(self, other):
+        return float(self) > other
+
+    def __mul__(self, other):
+        return float(self) * other
+
+    __rmul__ = __mul__
+    __hash__ = None
+
+    def __repr__(self):
+        return f"<learning rate of {type(self._optimizer).__name__}: {self._optimizer.learning_rate}>"
