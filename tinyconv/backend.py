@@ -1,10 +1,14 @@
 """``keras.backend``-style settings: float type, image layout, fuzz factor, sessions.
 
-Arrays live on the CPU as NumPy arrays.
+Arrays live on the CPU as NumPy arrays, or on an NVIDIA GPU as CuPy arrays after
+``set_device("gpu")`` (or ``TINYCONV_DEVICE=gpu`` in the environment); see ``tinyconv.devices``.
 """
+import os
+import warnings
+
 import numpy as np
 
-from . import naming
+from . import devices, naming
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
@@ -124,3 +128,31 @@ def set_value(x, value):
         raise TypeError(f"set_value: cannot change a {type(x).__name__} in place. To change a learning rate, "
                         "pass the optimizer itself: K.set_value(model.optimizer, 1e-4), or assign "
                         "model.optimizer.learning_rate = 1e-4")
+
+
+# --- device: CPU (NumPy) or GPU (CuPy) ------------------------------------------------------------------------
+
+def set_device(name):
+    """Compute on ``'cpu'`` or ``'gpu'``; without CuPy or a CUDA device, 'gpu' raises RuntimeError and
+    the CPU stays active.  Move existing models with ``model.to_device(name)``."""
+    devices.set_device(name)
+
+
+def get_device():
+    """The active device: 'cpu' or 'gpu'."""
+    return devices.get_device()
+
+
+def _device_from_environment():
+    """Honour ``TINYCONV_DEVICE=gpu`` at import; a missing GPU warns (importing must not fail)."""
+    wanted = os.environ.get("TINYCONV_DEVICE", "").strip().lower()
+    if wanted in ("", "cpu"):
+        return
+    try:
+        devices.set_device(wanted)
+    except (RuntimeError, ValueError) as error:
+        warnings.warn(f"TINYCONV_DEVICE={wanted!r} ignored, computing on the CPU: {error}", RuntimeWarning,
+                      stacklevel=2)
+
+
+_device_from_environment()

@@ -53,7 +53,10 @@ KERNEL_NAMES = (
     "tiled_conv2d_backward",
 )
 
-_MODULES = {"cpu": "tinyconv.kernels.cpu", "reference": "tinyconv.kernels.reference"}
+# "gpu": the kernels of the GPU backend (tinyconv.kernels.gpu), selected by backend.set_device("gpu");
+# set_kernels("gpu") on its own runs them with NumPy (kernels.gpu.use_array_module) for testing.
+_MODULES = {"cpu": "tinyconv.kernels.cpu", "reference": "tinyconv.kernels.reference",
+            "gpu": "tinyconv.kernels.gpu"}
 _active = None
 _active_name = None
 
@@ -73,7 +76,7 @@ def compiled_kernels_available():
 
 
 def set_kernels(name):
-    """Make ``name`` ('cpu' or 'reference') the kernel set every layer uses."""
+    """Make ``name`` ('cpu', 'reference' or 'gpu') the kernel set every layer uses."""
     global _active, _active_name
     _active = _load(name)
     _active_name = name

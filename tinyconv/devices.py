@@ -1,0 +1,156 @@
+"""Where arrays live: the CPU (NumPy) or an NVIDIA GPU (CuPy).
+
+CuPy copies NumPy's interface, so most of tinyconv's maths runs unchanged on either library
+once it is handed the right *array module* ``xp``:
+
+    xp = array_module()          # numpy on the CPU device, cupy on the GPU device
+    y = xp.zeros((n, k))         # created where the model's weights are
+
+Moving data is explicit: ``to_device(a)`` copies a NumPy array to the active device,
+``to_host(a)`` brings any array back as NumPy (``a.get()`` for CuPy).  A NumPy array and a
+CuPy array can never be combined in one operation (the data sit in different memories);
+``check_same_device`` turns that into an error naming both types and the operation.
+
+CuPy is optional: without it (or without a CUDA device) only the CPU device exists, and
+asking for the GPU raises a RuntimeError that says what is missing.
+"""
+import importlib
+
+import numpy as np
+
+DEVICES = ("cpu", "gpu")
+INSTALL_HINT = "pip install 'tinyconv[gpu]' (CuPy for CUDA 12) on a machine with an NVIDIA GPU and its driver"
+
+_device = "cpu"
+_cupy = None  # the cupy module once the GPU device has been selected successfully
+
+
+def find_cupy():
+    """Import CuPy and check a CUDA device is visible; return the module or raise RuntimeError.
+
+    The message names what is missing: the cupy package, or a usable CUDA device.
+    """
+    try:
+        cupy = importlib.import_module("cupy")
+    except ImportError as error:
+        raise RuntimeError(f"tinyconv: the GPU backend needs CuPy and an NVIDIA GPU: {INSTALL_HINT}. "
+                           f"Missing: the cupy package ({error}).") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # CUDA driver absent or broken: CuPy raises its own runtime errors
+        raise RuntimeError(f"tinyconv: the GPU backend needs CuPy and an NVIDIA GPU: {INSTALL_HINT}. "
+                           f"Missing: a CUDA device (CuPy could not query one: {error}).") from None
+    if count < 1:
+        raise RuntimeError(f"tinyconv: the GPU backend needs CuPy and an NVIDIA GPU: {INSTALL_HINT}. "
+                           "Missing: a CUDA device (CuPy sees none).")
+    return cupy
+
+
+def gpu_available():
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        find_cupy()
+        return True
+    except RuntimeError:
+        return False
+
+
+def set_device(name):
+    """Compute on ``'cpu'`` (NumPy, the compiled kernels) or ``'gpu'`` (CuPy, ``kernels/gpu``).
+
+    Selecting the GPU without CuPy or without a CUDA device raises RuntimeError and leaves the
+    CPU device active.  Existing models move with ``model.to_device(name)``.
+    """
+    global _device, _cupy
+    if name not in DEVICES:
+        raise ValueError(f"tinyconv: unknown device {name!r}; choose one of {list(DEVICES)}")
+    from . import ops  # imported here: ops is imported by the layers, which import this module
+
+    if name == "gpu":
+        _cupy = find_cupy()  # raises before anything changes
+        from .kernels import gpu as gpu_kernels
+
+        gpu_kernels.use_array_module(_cupy)
+        ops.set_kernels("gpu")
+    elif ops.active_kernels() == "gpu":
+        ops.set_kernels("cpu" if ops.compiled_kernels_available() else "reference")
+    _device = name
+
+
+def get_device():
+    """The active device: 'cpu' or 'gpu'."""
+    return _device
+
+
+def array_module():
+    """The array library of the active device: numpy, or cupy on the GPU."""
+    return _cupy if _device == "gpu" else np
+
+
+def is_numpy(array):
+    return isinstance(array, np.ndarray)
+
+
+def is_device_array(array):
+    """True for an array that lives on the GPU (a CuPy ndarray), without importing CuPy."""
+    return type(array).__module__.startswith("cupy")
+
+
+def array_module_of(array):
+    """numpy or cupy, whichever ``array`` belongs to (numpy for lists and numbers)."""
+    if is_device_array(array):
+        return importlib.import_module("cupy")
+    return np
+
+
+def asarray(array, dtype=None):
+    """Like ``np.asarray`` but a GPU array stays on the GPU (np.asarray would refuse it)."""
+    if is_device_array(array):
+        return array if dtype is None or array.dtype == dtype else array.astype(dtype)
+    return np.asarray(array, dtype=dtype)
+
+
+def to_device(array, dtype=None):
+    """``array`` on the active device: unchanged on the CPU device for NumPy arrays, copied to the GPU
+    on the GPU device (a GPU array is brought back to the host on the CPU device)."""
+    if _device == "cpu":
+        return to_host(array) if is_device_array(array) else np.asarray(array, dtype=dtype)
+    if is_device_array(array):
+        return array if dtype is None or array.dtype == dtype else array.astype(dtype)
+    return _cupy.asarray(np.asarray(array, dtype=dtype))
+
+
+def to_host(array):
+    """``array`` as a NumPy array in host memory (``.get()`` copies a CuPy array back)."""
+    if is_device_array(array):
+        return array.get()
+    return np.asarray(array)
+
+
+def check_same_device(arrays, where):
+    """Refuse a mix of NumPy and GPU arrays in one operation, naming both types and ``where``.
+
+    ``arrays`` may contain None (an absent bias); those are skipped.
+    """
+    present = [a for a in arrays if a is not None and hasattr(a, "shape")]
+    kinds = {is_device_array(a) for a in present}
+    if len(kinds) > 1:
+        host = next(a for a in present if not is_device_array(a))
+        device = next(a for a in present if is_device_array(a))
+        raise TypeError(
+            f"{where}: cannot mix a host array ({type_name(host)}) with a GPU array ({type_name(device)}); "
+            "move the data with tinyconv.devices.to_device(...) / to_host(...), or move the model with "
+            "model.to_device('gpu' / 'cpu')"
+        )
+
+
+def type_name(array):
+    cls = type(array)
+    return f"{cls.__module__}.{cls.__name__}"
+
+
+def require_cpu(what):
+    """For layers with no GPU kernels yet: a clear error instead of a confusing one deep in NumPy."""
+    if _device == "gpu":
+        raise NotImplementedError(f"{what} is not available on the GPU backend yet; run it with "
+                                  "tinyconv.backend.set_device('cpu')")
