@@ -14,10 +14,12 @@ The functions ``relu(x)``, ``tanh(x)`` ... are Keras's ``keras.activations.*``.
 """
 import numpy as np
 
+from .devices import asarray as _asarray  # keeps a GPU (CuPy) array on the GPU
+
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     """max(x, 0), with Keras's optional leak, cap and threshold."""
-    x = np.asarray(x)
+    x = _asarray(x)
     if negative_slope == 0.0 and max_value is None and threshold == 0.0:
         return np.maximum(x, 0)
     out = np.where(x >= threshold, x, negative_slope * (x - threshold))
@@ -32,7 +34,7 @@ def tanh(x):
 
 def sigmoid(x):
     """1 / (1 + e^-x), computed without overflow for large |x|."""
-    x = np.asarray(x)
+    x = _asarray(x)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
@@ -54,7 +56,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 def leaky_relu(x, negative_slope=0.2):
     """x if x > 0 else negative_slope * x: a small slope keeps negative units learning."""
-    x = np.asarray(x)
+    x = _asarray(x)
     return np.where(x > 0, x, negative_slope * x).astype(x.dtype, copy=False)
 
 
@@ -65,13 +67,13 @@ def relu6(x):
 
 def elu(x, alpha=1.0):
     """x if x > 0 else alpha * (e^x - 1): smooth, and negative outputs push mean activations to 0."""
-    x = np.asarray(x)
+    x = _asarray(x)
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
 
 
 def selu(x):
     """SELU_SCALE * elu(x, SELU_ALPHA): the constants keep activations self-normalising."""
-    return (SELU_SCALE * elu(x, SELU_ALPHA)).astype(np.asarray(x).dtype, copy=False)
+    return (SELU_SCALE * elu(x, SELU_ALPHA)).astype(_asarray(x).dtype, copy=False)
 
 
 def _erf(x):
@@ -89,7 +91,7 @@ def gelu(x, approximate=False):
 
     approximate=True uses the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     """
-    x = np.asarray(x)
+    x = _asarray(x)
     if approximate:
         inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
         return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
@@ -106,7 +108,7 @@ swish = silu  # Keras exports the same function under both names
 
 def softplus(x):
     """log(1 + e^x), computed as logaddexp(0, x) so large x never overflows."""
-    return np.logaddexp(0, x).astype(np.asarray(x).dtype, copy=False)
+    return np.logaddexp(0, x).astype(_asarray(x).dtype, copy=False)
 
 
 def softsign(x):
@@ -116,7 +118,7 @@ def softsign(x):
 
 def hard_sigmoid(x):
     """Keras 3's piecewise-linear sigmoid: relu6(x + 3) / 6 (0 below -3, 1 above 3)."""
-    return (relu6(np.asarray(x) + 3) / 6).astype(np.asarray(x).dtype, copy=False)
+    return (relu6(_asarray(x) + 3) / 6).astype(_asarray(x).dtype, copy=False)
 
 
 def exponential(x):

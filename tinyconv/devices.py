@@ -127,6 +127,11 @@ def to_host(array):
     return np.asarray(array)
 
 
+def host_copy(array):
+    """A NumPy copy of ``array`` (``get_weights()`` hands out copies, wherever the weights live)."""
+    return array.get() if is_device_array(array) else np.array(array, copy=True)
+
+
 def check_same_device(arrays, where):
     """Refuse a mix of NumPy and GPU arrays in one operation, naming both types and ``where``.
 

@@ -26,6 +26,9 @@ import inspect
 
 import numpy as np
 
+from . import devices
+from .devices import asarray as _asarray  # np.asarray that keeps a GPU array on the GPU
+
 EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON]
 
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
@@ -36,16 +39,17 @@ _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", 
 # ----------------------------------------------------------------------------------------------------------
 def _float_dtype(y_pred):
     """Work in y_pred's float dtype (float32 or float64); anything else is computed in float32."""
-    dtype = np.asarray(y_pred).dtype
+    dtype = _asarray(y_pred).dtype
     return dtype if dtype.kind == "f" else np.dtype("float32")
 
 
 def _as_arrays(who, y_true, y_pred):
     """Both as arrays of one float dtype, with matching batch sizes."""
-    y_pred = np.asarray(y_pred)
+    y_pred = _asarray(y_pred)
     dtype = _float_dtype(y_pred)
     y_pred = y_pred.astype(dtype, copy=False)
-    y_true = np.asarray(y_true)
+    # Targets follow the predictions to their device (NumPy labels next to GPU outputs).
+    y_true = _asarray(y_true) if devices.is_numpy(y_pred) else devices.array_module_of(y_pred).asarray(y_true)
     if y_pred.ndim == 0:
         raise ValueError(f"{who}: y_pred must have at least one dimension (the batch), got a scalar")
     if y_true.ndim >= 1 and y_true.shape[0] != y_pred.shape[0]:
@@ -98,9 +102,8 @@ def _sparse_targets(who, y_true, y_pred):
 
 
 def _one_hot(labels, k, dtype):
-    out = np.zeros(labels.shape + (k,), dtype=dtype)
-    np.put_along_axis(out, labels[..., None], 1, axis=-1)
-    return out
+    xp = devices.array_module_of(labels)  # numpy, or cupy on the GPU
+    return (labels[..., None] == xp.arange(k)).astype(dtype)  # 1 where the class is the label
 
 
 def _log_softmax(z):
@@ -245,7 +248,7 @@ class Loss:
     def gradient(self, y_true, y_pred, sample_weight=None):
         """d(reduced loss)/d(y_pred), same shape and dtype as y_pred."""
         values, grad = self._pair(y_true, y_pred)
-        return self._scale_grad(values, grad, sample_weight, np.asarray(y_pred))
+        return self._scale_grad(values, grad, sample_weight, _asarray(y_pred))
 
     def logits_loss(self, y_true, logits, sample_weight=None):
         """The reduced loss computed from pre-activation logits (softmax/sigmoid folded in, stably)."""
@@ -255,7 +258,7 @@ class Loss:
     def logits_gradient(self, y_true, logits, sample_weight=None):
         """d(reduced loss)/d(logits): (softmax(z) - onehot) / N, or (sigmoid(z) - y) / (N k)."""
         values, grad = self._logits_pair(y_true, logits)
-        return self._scale_grad(values, grad, sample_weight, np.asarray(logits))
+        return self._scale_grad(values, grad, sample_weight, _asarray(logits))
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction, "dtype": self.dtype}
@@ -273,7 +276,7 @@ class Loss:
         """Sample weights broadcast to the per-sample values' shape (Keras squeezes/expands a trailing 1)."""
         if sample_weight is None:
             return None
-        w = np.asarray(sample_weight, dtype=values.dtype)
+        w = devices.array_module_of(values).asarray(sample_weight, dtype=values.dtype)
         while w.ndim > values.ndim and w.shape[-1] == 1:
             w = w[..., 0]
         while w.ndim < values.ndim:

@@ -13,7 +13,7 @@ Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 """
 import numpy as np
 
-from .. import backend, initializers, naming, regularizers
+from .. import backend, devices, initializers, naming, regularizers
 
 
 class Weight:
@@ -75,6 +75,7 @@ class Layer:
     def add_weight(self, name, shape, initializer="zeros", trainable=True):
         init = initializers.get(initializer)
         value = np.asarray(init(tuple(shape), dtype=self.dtype), dtype=self.dtype)
+        value = devices.to_device(value)  # on the active device (unchanged on the CPU)
         self._weights.append(Weight(name, value, trainable))
         return value
 
@@ -125,7 +126,7 @@ class Layer:
                          if w.trainable and w.name in self.regularizers))
 
     def get_weights(self):
-        return [w.value.copy() for w in self._weights]
+        return [devices.host_copy(w.value) for w in self._weights]  # NumPy, wherever the weights live
 
     def set_weights(self, weights):
         weights = list(weights)
@@ -135,14 +136,15 @@ class Layer:
                 f"({[w.name for w in self._weights]}), got {len(weights)}"
             )
         for slot, new in zip(self._weights, weights):
-            new = np.asarray(new)
+            new = devices.to_host(new)
             if new.shape != slot.value.shape:
                 raise ValueError(
                     f"{self.describe()}: weight '{slot.name}' has shape {slot.value.shape}, "
                     f"got an array of shape {new.shape}"
                 )
         for slot, new in zip(self._weights, weights):
-            slot.value[...] = new  # in place: optimizer state keyed on the array stays valid
+            # in place: optimizer state keyed on the array stays valid
+            slot.value[...] = new if devices.is_numpy(slot.value) else devices.array_module_of(slot.value).asarray(new)
 
     def count_params(self):
         return int(sum(w.value.size for w in self._weights))
@@ -199,7 +201,7 @@ class Layer:
 
         if is_symbolic(x):
             return call_layer_on_symbols(self, x)
-        x = np.asarray(x)
+        x = devices.asarray(x)
         if not np.issubdtype(x.dtype, np.floating) or x.dtype != self.dtype:
             x = x.astype(self.dtype)
         self.build_for((None,) + x.shape[1:])

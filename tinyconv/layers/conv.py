@@ -9,7 +9,7 @@ arguments, the weights and the shapes, in Keras's layout: kernel (kh, kw, in/gro
 """
 import numpy as np
 
-from .. import activations, ops
+from .. import activations, devices, ops
 from ..kernels import shapes
 from .base import (ActivationMixin, Layer, as_pair, check_data_format, from_channels_last,
                    shape_from_channels_last, shape_to_channels_last, to_channels_last)
@@ -99,7 +99,8 @@ class Conv2D(ActivationMixin, Layer):
         return self._activate(from_channels_last(z, self.data_format))
 
     def backward_from_preactivation(self, dz):
-        dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
+        dz = devices.array_module_of(dz).ascontiguousarray(to_channels_last(dz, self.data_format),
+                                                         dtype=self._input.dtype)
         dx, dkernel, dbias = ops.conv2d_backward(dz, self._input, self.kernel, self.strides, self._pad_spec,
                                                  self.dilation_rate, self.groups)
         self.grads["kernel"] = dkernel

@@ -1,7 +1,7 @@
 """Core layers: Input, Dense, Flatten, Activation, ReLU, Dropout."""
 import numpy as np
 
-from .. import activations, backend
+from .. import activations, backend, devices
 from ..utils.random import make_rng
 from .base import ActivationMixin, Layer
 
@@ -222,7 +222,8 @@ class Dropout(Layer):
             shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
         rng = self._rng if self._rng is not None else make_rng(None)
         keep = rng.random(shape) >= self.rate
-        self._mask = (keep / (1.0 - self.rate)).astype(x.dtype)
+        # Drawn on the host (same seeds on every device), then moved next to x.
+        self._mask = devices.array_module_of(x).asarray((keep / (1.0 - self.rate)).astype(x.dtype))
         return x * self._mask
 
     def backward(self, dy):

@@ -14,6 +14,7 @@ axes its input was broadcast along.
 """
 import numpy as np
 
+from .. import devices
 from .base import Layer
 
 
@@ -66,7 +67,7 @@ class _Merge(Layer):
 
         if is_symbolic(inputs):
             return call_layer_on_symbols(self, list(inputs))
-        inputs = [np.asarray(a, dtype=self.dtype) for a in inputs]
+        inputs = [devices.asarray(a, dtype=self.dtype) for a in inputs]
         self.build_for([(None,) + a.shape[1:] for a in inputs])
         self.check_input(inputs)
         return self.forward(inputs, training=training)

@@ -12,7 +12,7 @@ order: gamma, beta (trainable), moving_mean, moving_variance (not trainable).
 """
 import numpy as np
 
-from .. import ops
+from .. import devices, ops
 from .base import Layer
 
 
@@ -62,14 +62,16 @@ class BatchNormalization(Layer):
 
     def _scale_and_shift(self, dtype):
         channels = self.moving_mean.shape[0]
-        gamma = self.gamma if self.scale else np.ones(channels, dtype)
-        beta = self.beta if self.center else np.zeros(channels, dtype)
+        xp = devices.array_module_of(self.moving_mean)  # numpy, or cupy for a model on the GPU
+        gamma = self.gamma if self.scale else xp.ones(channels, dtype)
+        beta = self.beta if self.center else xp.zeros(channels, dtype)
         return gamma, beta
 
     def forward(self, x, training=False):
         # The kernels normalise the last axis; another axis is moved there and back.
         moved = self._axis != x.ndim - 1
-        x_last = np.ascontiguousarray(np.moveaxis(x, self._axis, -1)) if moved else np.ascontiguousarray(x)
+        xp = devices.array_module_of(x)
+        x_last = xp.ascontiguousarray(xp.moveaxis(x, self._axis, -1)) if moved else xp.ascontiguousarray(x)
         gamma, beta = self._scale_and_shift(x.dtype)
         self._training_forward = bool(training and self.trainable)
         if self._training_forward:
@@ -87,13 +89,14 @@ class BatchNormalization(Layer):
 
     def backward(self, dy):
         moved = self._axis != dy.ndim - 1
-        dy_last = np.ascontiguousarray(np.moveaxis(dy, self._axis, -1) if moved else dy, dtype=self.dtype)
+        xp = devices.array_module_of(dy)
+        dy_last = xp.ascontiguousarray(xp.moveaxis(dy, self._axis, -1) if moved else dy, dtype=self.dtype)
         x_last, gamma, mean, inv_std = self._cache
         if self._training_forward:
             dx, dgamma, dbeta = ops.batch_norm_backward(dy_last, x_last, gamma, mean, inv_std)
         else:
             # Moving statistics are constants here: y is an affine function of x.
-            inv_std = 1.0 / np.sqrt(self.moving_variance + self.epsilon)
+            inv_std = 1.0 / xp.sqrt(self.moving_variance + self.epsilon)
             x_hat = (x_last - self.moving_mean) * inv_std
             axes = tuple(range(dy_last.ndim - 1))
             dgamma = (dy_last * x_hat).sum(axis=axes)

@@ -16,7 +16,7 @@ Internally a model has a list of inputs and a list of outputs (one each for a Se
 """
 import numpy as np
 
-from .. import backend, losses as losses_module, metrics as metrics_module, naming, optimizers
+from .. import backend, devices, losses as losses_module, metrics as metrics_module, naming, optimizers
 from ..callbacks import CallbackList, History
 from . import data as data_module
 from .progress import EpochProgress
@@ -213,7 +213,7 @@ class Model:
                              f"{self.input_names}, got {len(arrays)} arrays")
         prepared = []
         for array in arrays:
-            array = np.asarray(array)
+            array = devices.asarray(array)
             if array.dtype == object:
                 raise ValueError(f"{what}: x must be a numeric array, got ragged or object data")
             if array.ndim == 0 or array.shape[0] == 0:
@@ -226,7 +226,7 @@ class Model:
         if not self.built:
             self.build([(None,) + a.shape[1:] for a in prepared] if len(prepared) > 1
                        else (None,) + prepared[0].shape[1:])
-        return prepared
+        return [devices.to_device(a) for a in prepared]  # batches go where the weights are
 
     def _prepare_targets(self, y, n, what):
         if y is None:
@@ -287,13 +287,13 @@ class Model:
                 fused.append(False)
             elif self._fused(index):
                 logits = self._output_layers()[index]._preactivation
-                grads.append(weight * np.asarray(loss.logits_gradient(targets[index], logits,
+                grads.append(weight * devices.asarray(loss.logits_gradient(targets[index], logits,
                                                                       sample_weight=sample_weight),
                                                  dtype=outputs[index].dtype))
                 fused.append(True)
             else:
                 gradient = loss.gradient(targets[index], outputs[index], sample_weight=sample_weight)
-                grads.append(weight * np.asarray(gradient, dtype=outputs[index].dtype))
+                grads.append(weight * devices.asarray(gradient, dtype=outputs[index].dtype))
                 fused.append(False)
         return grads, fused
 
@@ -316,7 +316,9 @@ class Model:
         """Per-sample metric values for one batch, by metric name."""
         values = {}
         for name, index, fn in self._resolved_metrics(targets):
-            values[name] = np.asarray(fn(targets[index], outputs[index]), dtype=np.float64)
+            # Metrics are computed in NumPy: GPU outputs come back to the host first.
+            values[name] = np.asarray(fn(devices.to_host(targets[index]), devices.to_host(outputs[index])),
+                                      dtype=np.float64)
         return values
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -342,7 +344,7 @@ class Model:
         return self._format_result(logs, return_dict)
 
     def predict_on_batch(self, x):
-        return self._unwrap(self._run_forward(self._prepare_inputs(x, "predict_on_batch"), training=False))
+        return self._unwrap([devices.to_host(y) for y in self._run_forward(self._prepare_inputs(x, "predict_on_batch"), training=False)])
 
     def _unwrap(self, outputs):
         return outputs[0] if len(outputs) == 1 else outputs
@@ -538,7 +540,7 @@ class Model:
             outputs = self._run_forward(inputs, training=False)
             collected = [[] for _ in outputs] if collected is None else collected
             for store, output in zip(collected, outputs):
-                store.append(output)
+                store.append(devices.to_host(output))  # predict returns NumPy
             callback_list.on_predict_batch_end(step, {"outputs": outputs})
         callback_list.on_predict_end()
         if collected is None:
@@ -613,7 +615,49 @@ class Model:
 
         save_weights(self, filepath, overwrite=overwrite)
 
+    def to_device(self, name):
+        """Move the weights (and the optimizer's state) to ``'cpu'`` or ``'gpu'`` and make it the active device.
+
+        Values are kept: a model trained on one device predicts the same on the other.  Layers hold their
+        weights as attributes too (``layer.kernel``), so every attribute that *is* a moved array is
+        repointed; the optimizer's per-weight state is keyed on the weight array and moves with it.
+        """
+        devices.set_device(name)  # raises (and changes nothing) without CuPy or a GPU
+        moved = {}
+        for layer in _all_layers(self):
+            for slot in layer._weights:
+                new = devices.to_device(slot.value)
+                if new is not slot.value:
+                    moved[id(slot.value)] = new
+                    slot.value = new
+            if moved:
+                for attribute, value in list(vars(layer).items()):
+                    if id(value) in moved:
+                        setattr(layer, attribute, moved[id(value)])
+            layer.grads = {}
+        optimizer = getattr(self, "optimizer", None)
+        state = getattr(optimizer, "_state", None)
+        if isinstance(state, dict):
+            for key in list(state):
+                if key not in moved:
+                    continue
+                entry = state.pop(key)
+                entry = {slot: (moved[key] if slot == "param" else
+                         devices.to_device(value) if hasattr(value, "shape") else value)
+                         for slot, value in entry.items()}
+                state[id(moved[key])] = entry
+        return self
+
     def load_weights(self, filepath, skip_mismatch=False):
         from ..saving import load_weights
 
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+
+def _all_layers(model):
+    """Every layer of ``model``, looking inside nested models."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and not hasattr(layer, "_weights"):
+            yield from _all_layers(layer)
+        else:
+            yield layer
