@@ -61,7 +61,7 @@ def main(argv=None):
     # The digits' background is exactly 0, so with zero biases many ReLU inputs sit exactly on the
     # kink at 0 and many pooling windows tie: there the loss has no derivative and central
     # differences disagree with any backward.  A little noise moves the check off those points.
-    x = raw + 0.01 * np.random.default_rng(args.seed).standard_normal(x.shape)
+    x = raw + 0.01 * np.random.default_rng(args.seed).standard_normal(raw.shape)
     y = y_train[:args.batch_size]
 
     previous = keras.backend.floatx()
