@@ -23,4 +23,4 @@ def test_quick_suite_reports_a_ratio_per_case(tmp_path):
 
 def test_case_filter_keeps_matching_cases_only():
     selected = cases.select_cases(cases.all_cases(quick=True), ["lenet5"])
-    assert [case.name for case in selected] == ["lenet5/train_step"]
+    assert [case.name for case in selected] == ["lenet5/train_step", "lenet5/inference"]

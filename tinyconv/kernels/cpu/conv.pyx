@@ -18,20 +18,27 @@ Backward, per group:
 
 Parallelism (OpenMP, ``schedule="static"`` so results never depend on timing):
     im2col  one task per (sample, output row); each writes its own rows of ``cols``.
-    col2im  one task per (sample, input row); each *gathers* from every patch that saw its
-            pixels, so no two threads ever write the same cell (no atomics, no races).
+    col2im  one task per sample; each *scatters* its own sample's patch gradients, so no
+            two threads ever write the same cell (no atomics, no races).
     GEMM    NumPy's BLAS, which has its own threads; the phases never overlap.
 
 Memory: the columns matrix of a whole batch can be huge (KH*KW times the input), so the
 batch is cut into chunks whose workspace fits in ``WORKSPACE_BYTES``; one workspace is
-reused across chunks and groups.
+reused across chunks and groups, and across calls: it is kept (per thread, per role, per
+dtype) and only grown, so a training step does not pay for fresh pages on every call.
 
 1x1 kernels with stride 1, no padding and no dilation skip im2col: the image reshaped to
 (N*H*W, C) already *is* the columns matrix.
 
+Few input channels (a first layer on grey or RGB images) also go through im2col: a kernel
+row of KW pixels x C channels is one contiguous copy, and measured against direct loops
+over the filters (an earlier version of this file), im2col + GEMM was 3-10x faster for
+1-4 channels, forward and backward.
+
 Every argument is checked in Python (``validate_conv2d_args``) before the compiled loops,
 which run without bounds checks, touch it.
 """
+import threading
 from collections import namedtuple
 
 import numpy as np
@@ -71,10 +78,6 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
         x_rows = x.reshape(-1, channels)       # already the columns matrix
         for g in range(groups):
             y_rows[:, g * fg:(g + 1) * fg] = x_rows[:, g * cg:(g + 1) * cg] @ weights[g]
-    elif _uses_direct_loops(channels, groups):
-        y_rows[...] = 0 if bias is None else bias
-        _direct_forward(x, np.ascontiguousarray(kernel), y, geo)
-        return y
     else:
         cells_per_sample = geo.out_h * geo.out_w
         patch = geo.kh * geo.kw * cg
@@ -107,12 +110,6 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
     weights = _group_weight_matrices(kernel, groups)
     dweights = [np.zeros_like(w) for w in weights]
 
-    if _uses_direct_loops(channels, groups) and not _is_pointwise(kernel, strides, pads):
-        kernel = np.ascontiguousarray(kernel)
-        _direct_input_gradient(dy, kernel, dx, geo)
-        partial = np.zeros((min(n, DIRECT_WEIGHT_SLICES),) + kernel.shape, dtype=x.dtype)
-        _direct_weight_gradient(x, dy, partial, geo)
-        return dx, partial.sum(axis=0), dbias
     if _is_pointwise(kernel, strides, pads):
         x_rows, dx_rows = x.reshape(-1, channels), dx.reshape(-1, channels)
         for g in range(groups):
@@ -125,7 +122,7 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
         # Two workspaces (cols and dcols), so give each half the budget.
         chunks = _batch_chunks(n, 2 * cells_per_sample * patch, x.itemsize)
         cols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
-        dcols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
+        dcols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch, role="dcols")
         for start, stop in chunks:
             rows = slice(start * cells_per_sample, stop * cells_per_sample)
             cols = cols_workspace[:(stop - start) * cells_per_sample]
@@ -176,13 +173,27 @@ def _batch_chunks(n, elements_per_sample, itemsize):
     return [(start, min(start + per_chunk, n)) for start in range(0, n, per_chunk)]
 
 
-def _workspace(dtype, chunks, cells_per_sample, patch):
+_scratch = threading.local()  # per thread: {(role, dtype): flat buffer}, kept between calls
+
+
+def _workspace(dtype, chunks, cells_per_sample, patch, role="cols"):
     """One (rows, patch) matrix big enough for the largest chunk, reused by every chunk and group.
 
-    np.empty is enough: im2col writes every entry (zeros included) and matmul(out=) overwrites.
+    It is a view of a buffer kept between calls (grown when a bigger one is needed): a
+    fresh np.empty of tens of megabytes costs a page fault per 4 KiB on first touch.
+    Uninitialised is enough: im2col writes every entry (zeros included) and matmul(out=)
+    overwrites.  Nothing returned to the caller ever points into it.
     """
     largest = max((stop - start for start, stop in chunks), default=0)  # an empty batch has no chunks
-    return np.empty((largest * cells_per_sample, patch), dtype=dtype)
+    size = largest * cells_per_sample * patch
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    key = (role, np.dtype(dtype).str)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[key] = np.empty(size, dtype=dtype)
+    return buffer[:size].reshape(largest * cells_per_sample, patch)
 
 
 # --- compiled loops ----------------------------------------------------------------------
@@ -216,183 +227,87 @@ def _im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, geo, Py_ssize
 
 
 def _col2im_add(const floating[:, ::1] dcols, floating[:, :, :, ::1] dx, geo, Py_ssize_t c0, Py_ssize_t cg):
-    """dx[..., c0:c0+cg] += the patch gradients in ``dcols``, summed where patches overlap."""
+    """dx[..., c0:c0+cg] += the patch gradients in ``dcols``, summed where patches overlap.
+
+    One task per sample: overlapping patches of one sample add into the same pixels, so a
+    sample belongs to one thread (no races), and its additions always come in the same
+    order (the result does not depend on the thread count).
+    """
     cdef Geometry g = _c_geometry(geo, c0, cg)
-    cdef Py_ssize_t task
+    cdef Py_ssize_t n
     cdef int threads = threads_for(dcols.shape[0] * dcols.shape[1])
     with nogil:
-        for task in prange(dx.shape[0] * g.height, schedule="static", num_threads=threads):
-            _col2im_input_row(dcols, dx, task // g.height, task % g.height, g)
+        for n in prange(dx.shape[0], schedule="static", num_threads=threads):
+            _col2im_sample(dcols, dx, n, g)
 
 
 cdef void _im2col_output_row(const floating[:, :, :, ::1] x, floating[:, ::1] cols,
                              Py_ssize_t n, Py_ssize_t i, Geometry g) noexcept nogil:
-    """The patches of output row i of sample n: OW rows of ``cols``."""
-    cdef Py_ssize_t j, p, q, c, h, w, row, col
+    """The patches of output row i of sample n: OW rows of ``cols``.
+
+    When a kernel row's KW pixels (all their channels) sit side by side in memory (no
+    dilation along the width, all channels in one group) and the window is inside the
+    image, the whole kernel row is one contiguous copy of KW*C numbers.
+    """
+    cdef Py_ssize_t j, p, q, c, h, w, w_start, row, col, k
+    cdef Py_ssize_t span = g.kw * g.cg                # one kernel row's share of a patch
+    cdef bint rows_contiguous = g.dw == 1 and g.cg == x.shape[3]
+    cdef const floating* source
+    cdef floating* target
     for j in range(g.out_w):
         row = (n * g.out_h + i) * g.out_w + j
+        w_start = j * g.sw - g.left                  # input column kernel column 0 lands on
         for p in range(g.kh):
             h = i * g.sh - g.top + p * g.dh          # input row kernel row p lands on
-            for q in range(g.kw):
-                w = j * g.sw - g.left + q * g.dw     # input column kernel column q lands on
-                col = (p * g.kw + q) * g.cg
-                if 0 <= h < g.height and 0 <= w < g.width:
-                    for c in range(g.cg):
-                        cols[row, col + c] = x[n, h, w, g.c0 + c]
-                else:                                # over the zero padding
-                    for c in range(g.cg):
-                        cols[row, col + c] = 0
-
-
-cdef void _col2im_input_row(const floating[:, ::1] dcols, floating[:, :, :, ::1] dx,
-                            Py_ssize_t n, Py_ssize_t h, Geometry g) noexcept nogil:
-    """Gather into input row h of sample n every patch-gradient entry that came from it.
-
-    Pixel (h, w) was seen by kernel cell (p, q) of output cell (i, j) exactly when
-    i*sh - top + p*dh == h and j*sw - left + q*dw == w; solve each for i and j.
-    """
-    cdef Py_ssize_t p, q, c, w, i, j, i_steps, j_steps, row, col
-    for p in range(g.kh):
-        i_steps = h + g.top - p * g.dh               # = i * sh when such an i exists
-        if i_steps < 0 or i_steps % g.sh != 0:
-            continue
-        i = i_steps // g.sh
-        if i >= g.out_h:
-            continue
-        for w in range(g.width):
-            for q in range(g.kw):
-                j_steps = w + g.left - q * g.dw
-                if j_steps < 0 or j_steps % g.sw != 0:
-                    continue
-                j = j_steps // g.sw
-                if j >= g.out_w:
-                    continue
-                row = (n * g.out_h + i) * g.out_w + j
-                col = (p * g.kw + q) * g.cg
-                for c in range(g.cg):
-                    dx[n, h, w, g.c0 + c] += dcols[row, col + c]
-
-
-# --- direct loops for few input channels ---------------------------------------------------
-# With 1-4 input channels per group (a network's first layer: grey or RGB images) the
-# im2col matrix is a long, skinny strip and the GEMM's vector units idle; looping over the
-# filters directly, innermost and contiguous in NHWC, is several times faster.
-
-DIRECT_MAX_CHANNELS = 4
-# The direct weight gradient sums over the batch in this many fixed slices (one partial sum
-# each), so the result does not depend on the thread count.
-DIRECT_WEIGHT_SLICES = 16
-
-
-def _uses_direct_loops(channels, groups):
-    return groups == 1 and channels <= DIRECT_MAX_CHANNELS
-
-
-def _direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] kernel,
-                    floating[:, :, :, ::1] y, geo):
-    """y += x (*) kernel, one output row per task; ``y`` arrives holding the bias (or zeros)."""
-    cdef Geometry g = _c_geometry(geo, 0, x.shape[3])
-    cdef Py_ssize_t task
-    cdef int threads = threads_for(y.shape[0] * y.shape[1] * y.shape[2] * y.shape[3] * g.kh * g.kw)
-    with nogil:
-        for task in prange(y.shape[0] * g.out_h, schedule="static", num_threads=threads):
-            _direct_forward_row(x, kernel, y, task // g.out_h, task % g.out_h, g)
-
-
-cdef void _direct_forward_row(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] kernel,
-                              floating[:, :, :, ::1] y, Py_ssize_t n, Py_ssize_t i, Geometry g) noexcept nogil:
-    cdef Py_ssize_t j, p, q, c, f, h, w, filters = y.shape[3]
-    cdef floating v
-    cdef floating* out
-    cdef const floating* weights
-    for j in range(g.out_w):
-        out = &y[n, i, j, 0]                          # the F outputs of cell (i, j), contiguous
-        for p in range(g.kh):
-            h = i * g.sh - g.top + p * g.dh
-            if h < 0 or h >= g.height:
-                continue                              # zero padding adds nothing
-            for q in range(g.kw):
-                w = j * g.sw - g.left + q * g.dw
-                if w < 0 or w >= g.width:
-                    continue
-                for c in range(g.cg):
-                    v = x[n, h, w, c]
-                    weights = &kernel[p, q, c, 0]
-                    for f in range(filters):          # contiguous: the compiler vectorises it
-                        out[f] += v * weights[f]
-
-
-def _direct_input_gradient(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] kernel,
-                           floating[:, :, :, ::1] dx, geo):
-    """dx[n, h, w, c] = sum over the (p, q, f) that saw pixel (h, w) of dy * kernel."""
-    cdef Geometry g = _c_geometry(geo, 0, dx.shape[3])
-    cdef Py_ssize_t task
-    cdef int threads = threads_for(dy.shape[0] * dy.shape[1] * dy.shape[2] * dy.shape[3] * g.kh * g.kw)
-    with nogil:
-        for task in prange(dx.shape[0] * g.height, schedule="static", num_threads=threads):
-            _direct_input_gradient_row(dy, kernel, dx, task // g.height, task % g.height, g)
-
-
-cdef void _direct_input_gradient_row(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] kernel,
-                                     floating[:, :, :, ::1] dx, Py_ssize_t n, Py_ssize_t h,
-                                     Geometry g) noexcept nogil:
-    cdef Py_ssize_t p, q, c, f, w, i, j, i_steps, j_steps, filters = dy.shape[3]
-    cdef floating total
-    cdef const floating* grads
-    cdef const floating* weights
-    for w in range(g.width):
-        for c in range(g.cg):
-            total = 0
-            for p in range(g.kh):
-                i_steps = h + g.top - p * g.dh        # = i * sh when such an i exists
-                if i_steps < 0 or i_steps % g.sh != 0 or i_steps // g.sh >= g.out_h:
-                    continue
-                i = i_steps // g.sh
+            target = &cols[row, p * span]
+            if h < 0 or h >= g.height:               # the whole kernel row is over the zero padding
+                for k in range(span):
+                    target[k] = 0
+            elif rows_contiguous and w_start >= 0 and w_start + g.kw <= g.width:
+                source = &x[n, h, w_start, 0]
+                for k in range(span):
+                    target[k] = source[k]
+            else:
                 for q in range(g.kw):
-                    j_steps = w + g.left - q * g.dw
-                    if j_steps < 0 or j_steps % g.sw != 0 or j_steps // g.sw >= g.out_w:
-                        continue
-                    j = j_steps // g.sw
-                    grads = &dy[n, i, j, 0]
-                    weights = &kernel[p, q, c, 0]
-                    for f in range(filters):
-                        total = total + grads[f] * weights[f]
-            dx[n, h, w, c] = total
-
-
-def _direct_weight_gradient(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
-                            floating[:, :, :, :, ::1] partial, geo):
-    """partial[s] = the weight gradient from batch slice s: sum of x-patch * dy over its samples."""
-    cdef Geometry g = _c_geometry(geo, 0, x.shape[3])
-    cdef Py_ssize_t s, slices = partial.shape[0], n_total = x.shape[0]
-    cdef int threads = threads_for(dy.shape[0] * dy.shape[1] * dy.shape[2] * dy.shape[3] * g.kh * g.kw)
-    with nogil:
-        for s in prange(slices, schedule="static", num_threads=threads):
-            _direct_weight_gradient_slice(x, dy, partial, s, s * n_total // slices,
-                                          (s + 1) * n_total // slices, g)
-
-
-cdef void _direct_weight_gradient_slice(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
-                                        floating[:, :, :, :, ::1] partial, Py_ssize_t s, Py_ssize_t n0,
-                                        Py_ssize_t n1, Geometry g) noexcept nogil:
-    cdef Py_ssize_t n, i, j, p, q, c, f, h, w, filters = dy.shape[3]
-    cdef floating v
-    cdef const floating* grads
-    cdef floating* sums
-    for n in range(n0, n1):
-        for i in range(g.out_h):
-            for j in range(g.out_w):
-                for p in range(g.kh):
-                    h = i * g.sh - g.top + p * g.dh
-                    if h < 0 or h >= g.height:
-                        continue
-                    for q in range(g.kw):
-                        w = j * g.sw - g.left + q * g.dw
-                        if w < 0 or w >= g.width:
-                            continue
-                        grads = &dy[n, i, j, 0]
+                    w = w_start + q * g.dw
+                    col = q * g.cg
+                    if 0 <= w < g.width:
                         for c in range(g.cg):
-                            v = x[n, h, w, c]
-                            sums = &partial[s, p, q, c, 0]
-                            for f in range(filters):
-                                sums[f] += v * grads[f]
+                            target[col + c] = x[n, h, w, g.c0 + c]
+                    else:                            # over the zero padding
+                        for c in range(g.cg):
+                            target[col + c] = 0
+
+
+cdef void _col2im_sample(const floating[:, ::1] dcols, floating[:, :, :, ::1] dx,
+                         Py_ssize_t n, Geometry g) noexcept nogil:
+    """Scatter every patch gradient of sample n back onto the pixels it came from.
+
+    The mirror image of ``_im2col_output_row``, with += instead of =; a whole kernel row
+    is one contiguous add when its pixels sit side by side in memory.
+    """
+    cdef Py_ssize_t i, j, p, q, c, h, w, w_start, row, col, k
+    cdef Py_ssize_t span = g.kw * g.cg
+    cdef bint rows_contiguous = g.dw == 1 and g.cg == dx.shape[3]
+    cdef const floating* source
+    cdef floating* target
+    for i in range(g.out_h):
+        for j in range(g.out_w):
+            row = (n * g.out_h + i) * g.out_w + j
+            w_start = j * g.sw - g.left
+            for p in range(g.kh):
+                h = i * g.sh - g.top + p * g.dh
+                if h < 0 or h >= g.height:
+                    continue                         # gradient of the zero padding: dropped
+                source = &dcols[row, p * span]
+                if rows_contiguous and w_start >= 0 and w_start + g.kw <= g.width:
+                    target = &dx[n, h, w_start, 0]
+                    for k in range(span):
+                        target[k] += source[k]
+                else:
+                    for q in range(g.kw):
+                        w = w_start + q * g.dw
+                        if 0 <= w < g.width:
+                            col = q * g.cg
+                            for c in range(g.cg):
+                                dx[n, h, w, g.c0 + c] += source[col + c]
