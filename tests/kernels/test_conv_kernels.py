@@ -425,3 +425,23 @@ def test_few_channels_match_the_reference(channels):
         dy = rng.standard_normal(y.shape)
         for got, expected in zip(fast.conv2d_backward(dy, x, kernel, *args), ref.conv2d_backward(dy, x, kernel, *args)):
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_kept_columns_give_the_same_gradients(monkeypatch):
+    """The layer's entry points: forward keeps the im2col columns, backward reuses them."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 7, 6, 3))
+    kernel = rng.standard_normal((3, 3, 3, 4))
+    bias = rng.standard_normal(4)
+    args = ((1, 2), ((1, 1), (1, 0)), (1, 1), 1)
+    y, columns = fast.conv2d_forward_keeping_columns(x, kernel, bias, *args)
+    assert columns is not None
+    np.testing.assert_allclose(y, fast.conv2d_forward(x, kernel, bias, *args), rtol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    for kept, recomputed in zip(fast.conv2d_backward_from_columns(dy, x, kernel, *args, columns),
+                                ref.conv2d_backward(dy, x, kernel, *args)):
+        np.testing.assert_allclose(kept, recomputed, rtol=1e-10, atol=1e-12)
+    _, again = fast.conv2d_forward_keeping_columns(x, kernel, bias, *args, buffer=columns)
+    assert again is columns  # the buffer is reused when its shape fits
+    monkeypatch.setattr(fast, "KEPT_COLUMNS_BYTES", 0)
+    assert fast.conv2d_forward_keeping_columns(x, kernel, bias, *args)[1] is None

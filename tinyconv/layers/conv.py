@@ -94,15 +94,27 @@ class Conv2D(ActivationMixin, Layer):
         x = to_channels_last(x, self.data_format)
         self._input = x
         self._pad_spec = self._pads(x.shape[1], x.shape[2])
-        z = ops.conv2d_forward(x, self.kernel, self.bias, self.strides, self._pad_spec, self.dilation_rate,
-                               self.groups)
+        args = (self.strides, self._pad_spec, self.dilation_rate, self.groups)
+        compiled = _compiled_conv() if training else None
+        if compiled is not None:
+            # Keep the im2col columns for backward when they are small (the compiled kernel decides).
+            z, self._columns = compiled.conv2d_forward_keeping_columns(x, self.kernel, self.bias, *args,
+                                                                       buffer=getattr(self, "_columns", None))
+        else:
+            self._columns = None
+            z = ops.conv2d_forward(x, self.kernel, self.bias, *args)
         return self._activate(from_channels_last(z, self.data_format))
 
     def backward_from_preactivation(self, dz):
         dz = devices.array_module_of(dz).ascontiguousarray(to_channels_last(dz, self.data_format),
                                                          dtype=self._input.dtype)
-        dx, dkernel, dbias = ops.conv2d_backward(dz, self._input, self.kernel, self.strides, self._pad_spec,
-                                                 self.dilation_rate, self.groups)
+        args = (self.strides, self._pad_spec, self.dilation_rate, self.groups)
+        compiled = _compiled_conv() if getattr(self, "_columns", None) is not None else None
+        if compiled is not None:
+            dx, dkernel, dbias = compiled.conv2d_backward_from_columns(dz, self._input, self.kernel, *args,
+                                                                       self._columns)
+        else:
+            dx, dkernel, dbias = ops.conv2d_backward(dz, self._input, self.kernel, *args)
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
@@ -115,6 +127,19 @@ class Conv2D(ActivationMixin, Layer):
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer)}
+
+
+def _compiled_conv():
+    """The compiled conv kernels when they are the active set, else None.
+
+    Only they offer to keep the im2col columns from forward to backward (a speed-up, same
+    numbers); with any other kernel set the layer goes through ``ops`` as usual.
+    """
+    if ops.active_kernels() != "cpu":
+        return None
+    from ..kernels.cpu import conv
+
+    return conv
 
 
 Convolution2D = Conv2D

@@ -50,7 +50,7 @@ from tinyconv.kernels.cpu.parallel cimport threads_for
 
 from tinyconv.kernels.reference.conv import validate_conv2d_args, validate_upstream_gradient
 
-__all__ = ["conv2d_forward", "conv2d_backward"]
+__all__ = ["conv2d_forward", "conv2d_backward"]  # (+ two entry points for the Conv2D layer, below)
 
 # Upper bound for one columns workspace; the batch is processed in chunks that fit.
 WORKSPACE_BYTES = 64 * 2**20
@@ -64,6 +64,53 @@ ConvGeometry = namedtuple("ConvGeometry", "height width out_h out_w kh kw sh sw 
 
 def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
     """y = x (*) kernel + bias (cross-correlation), NHWC input, Keras-layout kernel."""
+    return _forward(x, kernel, bias, strides, pads, dilation, groups, keep=None)[0]
+
+
+def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
+    """Return (dx, dkernel, dbias) given dL/dy; pure (recomputes im2col, keeps no state)."""
+    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=None)
+
+
+# --- for the Conv2D layer: keep the columns matrix from forward to backward -----------------
+# Backward needs the same columns matrix as forward (dW = cols.T @ dy).  When it is small,
+# the layer keeps it instead of paying for a second im2col; above this size the memory is
+# worth more than the copy (the columns are KH*KW times the input).
+KEPT_COLUMNS_BYTES = 8 * 2**20
+
+
+def conv2d_forward_keeping_columns(x, kernel, bias, strides, pads, dilation, groups, buffer=None):
+    """(y, columns): ``conv2d_forward``, plus the columns matrix when it fits in KEPT_COLUMNS_BYTES
+    (else None).  ``buffer``, the columns of an earlier call, is reused when its shape fits."""
+    return _forward(x, kernel, bias, strides, pads, dilation, groups, keep=(buffer,))
+
+
+def conv2d_backward_from_columns(dy, x, kernel, strides, pads, dilation, groups, columns):
+    """``conv2d_backward`` reusing the columns that ``conv2d_forward_keeping_columns`` returned
+    for this same ``x`` (None: recompute them)."""
+    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=columns)
+
+
+def _kept_columns(keep, groups, rows, patch, dtype):
+    """The whole batch's columns matrix to keep, or None when not asked for or too big."""
+    if keep is None or groups != 1 or rows * patch * np.dtype(dtype).itemsize > KEPT_COLUMNS_BYTES:
+        return None
+    buffer = keep[0]
+    if buffer is not None and buffer.shape == (rows, patch) and buffer.dtype == dtype:
+        return buffer
+    return np.empty((rows, patch), dtype=dtype)
+
+
+def _usable_columns(columns, x, rows, patch, groups):
+    return (columns is not None and groups == 1 and columns.shape == (rows, patch)
+            and columns.dtype == x.dtype)
+
+
+# --- the two passes ------------------------------------------------------------------------
+
+
+def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
+    """(y, kept columns or None); ``keep`` is None, or a 1-tuple holding a reusable buffer."""
     x, kernel, bias, out_hw = validate_conv2d_args(x, kernel, bias, strides, pads, dilation, groups)
     x = np.ascontiguousarray(x)
     geo = _geometry(x, kernel, strides, pads, dilation, out_hw)
@@ -74,6 +121,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
     y_rows = y.reshape(-1, filters)            # one row per output cell (n, i, j)
     weights = _group_weight_matrices(kernel, groups)
 
+    kept = None
     if _is_pointwise(kernel, strides, pads):
         x_rows = x.reshape(-1, channels)       # already the columns matrix
         for g in range(groups):
@@ -81,8 +129,12 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
     else:
         cells_per_sample = geo.out_h * geo.out_w
         patch = geo.kh * geo.kw * cg
-        chunks = _batch_chunks(n, cells_per_sample * patch, x.itemsize)
-        workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
+        kept = _kept_columns(keep, groups, n * cells_per_sample, patch, x.dtype)
+        if kept is not None:                   # one chunk: the whole batch, into the kept matrix
+            chunks, workspace = [(0, n)], kept
+        else:
+            chunks = _batch_chunks(n, cells_per_sample * patch, x.itemsize)
+            workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
         for start, stop in chunks:
             rows = slice(start * cells_per_sample, stop * cells_per_sample)
             cols = workspace[:(stop - start) * cells_per_sample]   # the last chunk may be shorter
@@ -92,11 +144,11 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
 
     if bias is not None:
         y_rows += bias
-    return y
+    return y, kept
 
 
-def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
-    """Return (dx, dkernel, dbias) given dL/dy; pure (recomputes im2col, keeps no state)."""
+def _backward(dy, x, kernel, strides, pads, dilation, groups, columns):
+    """(dx, dkernel, dbias); ``columns``: forward's columns matrix for this x, or None."""
     x, kernel, _, out_hw = validate_conv2d_args(x, kernel, None, strides, pads, dilation, groups)
     dy = np.ascontiguousarray(validate_upstream_gradient(dy, x, kernel, out_hw))
     x = np.ascontiguousarray(x)
@@ -119,9 +171,14 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
     else:
         cells_per_sample = geo.out_h * geo.out_w
         patch = geo.kh * geo.kw * cg
-        # Two workspaces (cols and dcols), so give each half the budget.
-        chunks = _batch_chunks(n, 2 * cells_per_sample * patch, x.itemsize)
-        cols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
+        have_columns = _usable_columns(columns, x, n * cells_per_sample, patch, groups)
+        if have_columns:                       # forward kept them: one chunk, no im2col
+            chunks = [(0, n)]
+            cols_workspace = columns
+        else:
+            # Two workspaces (cols and dcols), so give each half the budget.
+            chunks = _batch_chunks(n, 2 * cells_per_sample * patch, x.itemsize)
+            cols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
         dcols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch, role="dcols")
         for start, stop in chunks:
             rows = slice(start * cells_per_sample, stop * cells_per_sample)
@@ -129,7 +186,8 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
             dcols = dcols_workspace[:(stop - start) * cells_per_sample]
             for g in range(groups):
                 dy_g = np.ascontiguousarray(dy_rows[rows, g * fg:(g + 1) * fg])
-                _im2col(x[start:stop], cols, geo, g * cg, cg)
+                if not have_columns:
+                    _im2col(x[start:stop], cols, geo, g * cg, cg)
                 dweights[g] += cols.T @ dy_g
                 np.matmul(dy_g, weights[g].T, out=dcols)
                 _col2im_add(dcols, dx[start:stop], geo, g * cg, cg)
