@@ -69,27 +69,43 @@ cdef inline Py_ssize_t channel_blocks(Py_ssize_t channels) noexcept nogil:
 # --------------------------------------------------------------------------------------------
 cdef void max_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
-    """One output row of one sample: every window's max and where it was."""
+    """One output row of one sample: every window's max and where it was.
+
+    Pointers to the C contiguous channels of a cell, and a branch-free update (select, not
+    if), let the compiler vectorise the innermost loop.
+    """
     cdef Py_ssize_t ow, h, w, c, h0, h1, w0, w1
-    cdef floating value
+    cdef int64_t cell
+    cdef floating value, best
+    cdef bint larger
+    cdef floating* maxima
+    cdef int64_t* winners
+    cdef const floating* pixel
     h0 = clip_start(oh * g.stride_h - g.pad_top)
     h1 = clip_stop(oh * g.stride_h - g.pad_top + g.pool_h, g.height)
     for ow in range(g.out_w):
         w0 = clip_start(ow * g.stride_w - g.pad_left)
         w1 = clip_stop(ow * g.stride_w - g.pad_left + g.pool_w, g.width)
+        maxima = &y[n, oh, ow, 0]
+        winners = &argmax[n, oh, ow, 0]
         # Start from the window's first real cell (pads < pool, so there always is one) ...
+        pixel = &x[n, h0, w0, 0]
+        cell = h0 * g.width + w0
         for c in range(g.channels):
-            y[n, oh, ow, c] = x[n, h0, w0, c]
-            argmax[n, oh, ow, c] = h0 * g.width + w0
+            maxima[c] = pixel[c]
+            winners[c] = cell
         # ... and let a later cell take over only when strictly larger: ties keep the first
         # cell in row-major order, as np.argmax does in the reference.
         for h in range(h0, h1):
             for w in range(w0, w1):
+                pixel = &x[n, h, w, 0]
+                cell = h * g.width + w
                 for c in range(g.channels):  # innermost: contiguous in NHWC
-                    value = x[n, h, w, c]
-                    if value > y[n, oh, ow, c]:
-                        y[n, oh, ow, c] = value
-                        argmax[n, oh, ow, c] = h * g.width + w
+                    value = pixel[c]
+                    best = maxima[c]
+                    larger = value > best
+                    maxima[c] = value if larger else best
+                    winners[c] = cell if larger else winners[c]
 
 
 cdef void _max_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
@@ -103,14 +119,21 @@ cdef void _max_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, 
 cdef void route_block_to_winners(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax,
                                  floating[:, :, :, ::1] dx, Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1,
                                  Geometry g) noexcept nogil:
-    """Channels [c0, c1) of sample n: each dy goes to the cell that won its window's max."""
+    """Channels [c0, c1) of sample n: each dy goes to the cell that won its window's max.
+
+    The winner is stored as h * width + w, so its channel c sits at winner * C + c from the
+    sample's first number: no division needed to find it.
+    """
     cdef Py_ssize_t oh, ow, c
-    cdef int64_t winner
+    cdef floating* sample = &dx[n, 0, 0, 0]
+    cdef const floating* grads
+    cdef const int64_t* winners
     for oh in range(g.out_h):
         for ow in range(g.out_w):
+            grads = &dy[n, oh, ow, 0]
+            winners = &argmax[n, oh, ow, 0]
             for c in range(c0, c1):
-                winner = argmax[n, oh, ow, c]
-                dx[n, winner // g.width, winner % g.width, c] += dy[n, oh, ow, c]
+                sample[winners[c] * g.channels + c] += grads[c]
 
 
 cdef void _max_pool_backward(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax, floating[:, :, :, ::1] dx,
