@@ -71,4 +71,5 @@ def describe_environment():
                      "num_threads": tinyconv.get_num_threads()},
         "openblas_env": {name: os.environ.get(name) for name in OPENBLAS_VARIABLES},
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
     }

@@ -16,6 +16,10 @@ from pathlib import Path
 # between its ops while tinyconv runs (or the reverse), the alternating samples would
 # measure contention, not the kernels.  Set OMP_WAIT_POLICY yourself to compare others.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The same for NumPy's OpenBLAS (tinyconv's GEMMs): its idle threads otherwise spin for
+# about 2^28 cycles after each product, taking the core tinyconv's next OpenMP loop needs;
+# 4 (the minimum) makes them sleep at once.  torch's BLAS (MKL, oneDNN) ignores it.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
