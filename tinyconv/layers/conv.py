@@ -109,16 +109,26 @@ class Conv2D(ActivationMixin, Layer):
         dz = devices.array_module_of(dz).ascontiguousarray(to_channels_last(dz, self.data_format),
                                                          dtype=self._input.dtype)
         args = (self.strides, self._pad_spec, self.dilation_rate, self.groups)
-        compiled = _compiled_conv() if getattr(self, "_columns", None) is not None else None
+        input_gradient = getattr(self, "_input_gradient_needed", True)
+        compiled = _compiled_conv() if getattr(self, "_columns", None) is not None or not input_gradient else None
         if compiled is not None:
             dx, dkernel, dbias = compiled.conv2d_backward_from_columns(dz, self._input, self.kernel, *args,
-                                                                       self._columns)
+                                                                       self._columns, input_gradient)
         else:
             dx, dkernel, dbias = ops.conv2d_backward(dz, self._input, self.kernel, *args)
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
-        return from_channels_last(dx, self.data_format)
+        return None if dx is None else from_channels_last(dx, self.data_format)
+
+    def backward_weights_only(self, dy):
+        """``backward`` for a model's first layer in a training step: the weight gradients,
+        without dL/dx (with the compiled kernels, that skips a GEMM and the col2im)."""
+        self._input_gradient_needed = False
+        try:
+            self.backward(dy)
+        finally:
+            self._input_gradient_needed = True
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,

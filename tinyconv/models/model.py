@@ -302,7 +302,12 @@ class Model:
         loss_value, per_output = self._compute_loss(targets, outputs, sample_weight)
         loss_value += self._regularization_loss()
         grads, fused = self._loss_gradients(targets, outputs, sample_weight)
-        self._run_backward(grads, fused)
+        # A training step only needs the weight gradients: the first layer may skip dL/dx.
+        self._input_gradient_unused = True
+        try:
+            self._run_backward(grads, fused)
+        finally:
+            self._input_gradient_unused = False
         params = self.trainable_weights
         if params:
             self.optimizer.apply(params, self.trainable_gradients())

@@ -99,5 +99,9 @@ class Sequential(Model):
             dy = layers[-1].backward_from_preactivation(dy)
             layers = layers[:-1]
         for layer in reversed(layers):
+            if layer is self._layers[0] and getattr(self, "_input_gradient_unused", False) \
+                    and hasattr(layer, "backward_weights_only"):
+                layer.backward_weights_only(dy)  # nobody reads dL/d(input) in a training step
+                return [None]
             dy = layer.backward(dy)
         return [dy]

@@ -85,10 +85,12 @@ def conv2d_forward_keeping_columns(x, kernel, bias, strides, pads, dilation, gro
     return _forward(x, kernel, bias, strides, pads, dilation, groups, keep=(buffer,))
 
 
-def conv2d_backward_from_columns(dy, x, kernel, strides, pads, dilation, groups, columns):
+def conv2d_backward_from_columns(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True):
     """``conv2d_backward`` reusing the columns that ``conv2d_forward_keeping_columns`` returned
-    for this same ``x`` (None: recompute them)."""
-    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=columns)
+    for this same ``x`` (None: recompute them).  ``input_gradient=False`` skips dx (returned
+    as None): a model's first layer needs only its weight gradients."""
+    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=columns,
+                     input_gradient=input_gradient)
 
 
 def _kept_columns(keep, groups, rows, patch, dtype):
@@ -147,8 +149,9 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
     return y, kept
 
 
-def _backward(dy, x, kernel, strides, pads, dilation, groups, columns):
-    """(dx, dkernel, dbias); ``columns``: forward's columns matrix for this x, or None."""
+def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True):
+    """(dx, dkernel, dbias); ``columns``: forward's columns matrix for this x, or None;
+    without ``input_gradient``, dx is None and neither its GEMM nor the col2im runs."""
     x, kernel, _, out_hw = validate_conv2d_args(x, kernel, None, strides, pads, dilation, groups)
     dy = np.ascontiguousarray(validate_upstream_gradient(dy, x, kernel, out_hw))
     x = np.ascontiguousarray(x)
@@ -158,16 +161,18 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns):
 
     dy_rows = dy.reshape(-1, filters)
     dbias = dy_rows.sum(axis=0)
-    dx = np.zeros_like(x)
+    dx = np.zeros_like(x) if input_gradient else None
     weights = _group_weight_matrices(kernel, groups)
     dweights = [np.zeros_like(w) for w in weights]
 
     if _is_pointwise(kernel, strides, pads):
-        x_rows, dx_rows = x.reshape(-1, channels), dx.reshape(-1, channels)
+        x_rows = x.reshape(-1, channels)
+        dx_rows = dx.reshape(-1, channels) if input_gradient else None
         for g in range(groups):
             dy_g = dy_rows[:, g * fg:(g + 1) * fg]
             dweights[g] += x_rows[:, g * cg:(g + 1) * cg].T @ dy_g
-            dx_rows[:, g * cg:(g + 1) * cg] = dy_g @ weights[g].T
+            if input_gradient:
+                dx_rows[:, g * cg:(g + 1) * cg] = dy_g @ weights[g].T
     else:
         cells_per_sample = geo.out_h * geo.out_w
         patch = geo.kh * geo.kw * cg
@@ -189,8 +194,9 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns):
                 if not have_columns:
                     _im2col(x[start:stop], cols, geo, g * cg, cg)
                 dweights[g] += cols.T @ dy_g
-                np.matmul(dy_g, weights[g].T, out=dcols)
-                _col2im_add(dcols, dx[start:stop], geo, g * cg, cg)
+                if input_gradient:
+                    np.matmul(dy_g, weights[g].T, out=dcols)
+                    _col2im_add(dcols, dx[start:stop], geo, g * cg, cg)
 
     dkernel = np.empty_like(kernel)
     for g in range(groups):
