@@ -15,7 +15,7 @@ Keras's mnist.npz can be found) the test accuracy on a subset of MNIST; when MNI
 and skips that part.  Pictures (with matplotlib): training curves, the 6 learned C1 filters and the
 confusion matrix, under --out.
 
-    python examples/lenet5.py [--epochs 10] [--mnist-train 3000] [--mnist-epochs 2] [--out DIR]
+    python examples/lenet5.py [--epochs 10] [--mnist-train 6000] [--mnist-epochs 3] [--out DIR]
 """
 import argparse
 import pathlib
@@ -126,9 +126,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10, help="epochs on the digits")
     parser.add_argument("--train-limit", type=int, default=None, help="use only this many training digits")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--mnist-train", type=int, default=3000, help="MNIST training images (0 skips MNIST)")
-    parser.add_argument("--mnist-test", type=int, default=1000)
-    parser.add_argument("--mnist-epochs", type=int, default=2)
+    parser.add_argument("--mnist-train", type=int, default=6000, help="MNIST training images (0 skips MNIST)")
+    parser.add_argument("--mnist-test", type=int, default=2000)
+    parser.add_argument("--mnist-epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kernels", choices=["cpu", "reference"], default="cpu")
     parser.add_argument("--verbose", type=int, default=0)

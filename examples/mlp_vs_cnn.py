@@ -15,7 +15,7 @@ What it prints: the two model summaries and a table - experiment, model, paramet
 the CNN winning with fewer parameters.  Pictures (with matplotlib): a few shifted digits and the training
 curves of both models, under --out.
 
-    python examples/mlp_vs_cnn.py [--epochs 10] [--canvas 16] [--out DIR]
+    python examples/mlp_vs_cnn.py [--epochs 15] [--canvas 16] [--out DIR]
 """
 import argparse
 import pathlib
@@ -137,7 +137,7 @@ def save_pictures(shifted_images, labels, histories, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--canvas", type=int, default=16, help="side of the canvas for the shifted digits")
     parser.add_argument("--train-limit", type=int, default=None, help="use only this many training digits")
