@@ -217,3 +217,29 @@ def test_functional_matches_keras(fresh_names):
     np.testing.assert_allclose(ours_logs, theirs_logs, rtol=1e-4)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-3, atol=1e-5)
+
+
+def test_sequential_nests_models_and_exposes_symbolic_outputs(fresh_names):
+    rng = np.random.default_rng(7)
+    encoder = keras.Sequential([keras.Input((6,)), layers.Dense(4, activation="relu")], name="encoder")
+    model = keras.Sequential([encoder, layers.Dense(2, activation="softmax")])
+    assert model.input_shape == (None, 6) and model.output_shape == (None, 2)
+    assert model.count_params() == 6 * 4 + 4 + 4 * 2 + 2
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = rng.standard_normal((10, 6)).astype("float32"), rng.integers(0, 2, 10)
+    before = encoder.get_weights()[0].copy()
+    model.train_on_batch(x, y)
+    assert not np.allclose(before, encoder.get_weights()[0])  # gradients reached the nested model
+
+    # Keras's feature-extractor idiom on a Sequential: Model(model.inputs, model.layers[i].output)
+    cnn = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+                            layers.MaxPooling2D(), layers.Flatten(), layers.Dense(3)])
+    features = keras.Model(inputs=cnn.inputs, outputs=cnn.layers[0].output)
+    images = rng.random((2, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(features.predict(images, verbose=0), cnn.layers[0](images), rtol=1e-6)
+    assert cnn.layers[1].output.shape == (None, 3, 3, 4) and cnn.input.shape == (None, 8, 8, 1)
+    shared = layers.Dense(2)
+    shared(keras.Input((3,)))
+    shared(keras.Input((3,)))
+    with pytest.raises(AttributeError, match="called 2 times"):
+        shared.output

@@ -71,6 +71,25 @@ class Layer:
         """``Conv2D 'conv2d'``: how error messages name the layer."""
         return f"{type(self).__name__} '{self.name}'"
 
+    # Keras's layer.input / layer.output: the symbolic tensors of the layer's one call in a graph.
+    def _single_node(self, what):
+        nodes = getattr(self, "_inbound_nodes", [])
+        if len(nodes) != 1:
+            raise AttributeError(f"{self.describe()} has been called {len(nodes)} times on symbolic tensors, so "
+                                 f"it has no single {what}" + ("" if nodes else
+                                                               " (call it on Input(...) or add it to a model)"))
+        return nodes[0]
+
+    @property
+    def output(self):
+        node = self._single_node("output")
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    @property
+    def input(self):
+        node = self._single_node("input")
+        return node.inputs[0] if len(node.inputs) == 1 else node.inputs
+
     # ---------------------------------------------------------------- weights
     def add_weight(self, name, shape, initializer="zeros", trainable=True):
         init = initializers.get(initializer)

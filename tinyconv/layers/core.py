@@ -44,7 +44,7 @@ class InputLayer(Layer):
         self.build_for(batch_shape)
         from ..models.functional import Node
 
-        self.output = Node(self, [], multi_input=False).add_outputs([batch_shape])[0]
+        Node(self, [], multi_input=False).add_outputs([batch_shape])  # ``self.output`` is its tensor
 
     def forward(self, x, training=False):
         return x

@@ -82,6 +82,10 @@ class Model:
     def describe(self):
         return f"{type(self).__name__} '{self.name}'"
 
+    @property
+    def dtype(self):
+        return self.layers[0].dtype if self.layers else backend.floatx()
+
     # ------------------------------------------------------------- weights
     @property
     def weights(self):

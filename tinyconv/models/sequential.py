@@ -30,13 +30,16 @@ class Sequential(Model):
                 raise ValueError(f"Sequential '{self.name}': an Input can only be the first element")
             self._input_layer = layer
             return
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential '{self.name}': can only add tinyconv layers, got {layer!r}")
+        if not isinstance(layer, (Layer, Model)):
+            raise TypeError(f"Sequential '{self.name}': can only add tinyconv layers or models, got {layer!r}")
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"Sequential '{self.name}': all layers must have unique names; "
                              f"'{layer.name}' is already used")
-        if not self._layers and self._input_layer is None and layer._declared_input_shape is not None:
-            self._input_layer = InputLayer(batch_shape=layer._declared_input_shape)
+        declared = getattr(layer, "_declared_input_shape", None)
+        if isinstance(layer, Model) and layer.built:  # a nested model brings its input shape along
+            declared = getattr(layer, "input_shape", None)
+        if not self._layers and self._input_layer is None and declared is not None:
+            self._input_layer = InputLayer(batch_shape=declared)
         self._layers.append(layer)
         if self._input_layer is not None:
             self.build(self._input_layer.batch_shape)
@@ -58,6 +61,44 @@ class Sequential(Model):
             self._input_layer = InputLayer(batch_shape=shape)
         for layer in self._layers:
             shape = layer.build_for(shape)
+        self._trace_symbolic_graph()
+
+    def _trace_symbolic_graph(self):
+        """Record the stack as a graph of symbolic tensors, so ``model.inputs``, ``model.outputs`` and
+        ``layer.output`` exist as in Keras (``Model(model.inputs, model.layers[2].output)`` makes a
+        feature extractor).  Rebuilding replaces the previous trace."""
+        from .functional import call_layer_on_symbols
+
+        for layer, node in getattr(self, "_traced_nodes", []):
+            if node in getattr(layer, "_inbound_nodes", []):
+                layer._inbound_nodes.remove(node)
+        self._traced_nodes = []
+        tensor = self._input_layer.output
+        self._symbolic_inputs = [tensor]
+        for layer in self._layers:
+            tensor = call_layer_on_symbols(layer, tensor)
+            self._traced_nodes.append((layer, layer._inbound_nodes[-1]))
+        self._symbolic_outputs = [tensor]
+
+    @property
+    def inputs(self):
+        if not self.built:
+            raise AttributeError(f"Sequential '{self.name}' is not built yet, so it has no inputs")
+        return list(self._symbolic_inputs)
+
+    @property
+    def outputs(self):
+        if not self.built:
+            raise AttributeError(f"Sequential '{self.name}' is not built yet, so it has no outputs")
+        return list(self._symbolic_outputs)
+
+    @property
+    def input(self):
+        return self.inputs[0]
+
+    @property
+    def output(self):
+        return self.outputs[0]
 
     @property
     def input_shape(self):
