@@ -6,6 +6,7 @@ once on the host in NumPy, cached by its parameters, and copied to ``xp``; the d
 runs gathers, matrix products and reductions - no atomics, no Python loops over pixels.
 """
 import functools
+import importlib
 
 import numpy as np
 
@@ -44,6 +45,22 @@ def check_arrays(where, **arrays):
                             "tinyconv.devices.to_device(...)")
         if array.dtype not in (np.float32, np.float64):
             raise TypeError(f"{where}: expected {name} of dtype float32 or float64, got {array.dtype}")
+
+
+def scatter_add(target, indices, values):
+    """``target[indices] += values`` in place, adding every contribution when an index repeats.
+
+    The one scatter primitive of the package, for kernels whose arguments carry no geometry to
+    turn the scatter into a gather (max pooling's backward gets only argmax).  NumPy spells it
+    ``np.add.at`` (exact, in order); CuPy ``cupyx.scatter_add`` (atomic adds, so with repeated
+    indices the order of the float additions - not the set of terms - may vary between runs).
+    """
+    module = xp()
+    if module is np:
+        np.add.at(target, indices, values)
+    else:
+        importlib.import_module("cupyx").scatter_add(target, indices, values)
+    return target
 
 
 def shape_proxy(array):
