@@ -68,3 +68,14 @@ def test_kernel_without_input_gradient_gives_the_same_weight_gradients():
     _, expected_dkernel, expected_dbias = fast.conv2d_backward(dy, x, kernel, *args)
     np.testing.assert_allclose(dkernel, expected_dkernel, rtol=1e-12)
     np.testing.assert_allclose(dbias, expected_dbias, rtol=1e-12)
+
+
+def test_sliced_weight_gradient_matches_blas(monkeypatch):
+    """The first-layer weight gradient on several threads: sliced loops, same numbers as BLAS."""
+    rng = np.random.default_rng(5)
+    cols = rng.standard_normal((1000, 27))
+    dy = rng.standard_normal((1000, 8))
+    partial = np.empty((fast.WEIGHT_GRADIENT_SLICES, 27, 8))
+    fast._sliced_weight_gradient(cols, dy, partial)
+    np.testing.assert_allclose(partial.sum(axis=0), cols.T @ dy, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(fast._weight_gradient(cols, dy), cols.T @ dy, rtol=1e-10, atol=1e-10)

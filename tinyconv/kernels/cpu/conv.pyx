@@ -193,7 +193,7 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
                 dy_g = np.ascontiguousarray(dy_rows[rows, g * fg:(g + 1) * fg])
                 if not have_columns:
                     _im2col(x[start:stop], cols, geo, g * cg, cg)
-                dweights[g] += cols.T @ dy_g
+                dweights[g] += _weight_gradient(cols, dy_g)
                 if input_gradient:
                     np.matmul(dy_g, weights[g].T, out=dcols)
                     _col2im_add(dcols, dx[start:stop], geo, g * cg, cg)
@@ -375,3 +375,56 @@ cdef void _col2im_sample(const floating[:, ::1] dcols, floating[:, :, :, ::1] dx
                             col = q * g.cg
                             for c in range(g.cg):
                                 dx[n, h, w, g.c0 + c] += source[col + c]
+
+
+# --- the weight gradient of a first layer -------------------------------------------------
+# dW = cols.T @ dy has a tiny output when the patch is short (KH*KW*Cg = 27 for 3x3 on RGB)
+# and a huge inner dimension (every output cell of the batch).  OpenBLAS's threads split the
+# 27 output rows and wait for each other at every block of the inner dimension: measured in
+# the VGG training step on this 2-core machine with other work running, that one product
+# took 500-800 ms on two threads instead of ~2 ms on one.  With several threads and such a
+# short patch, the batch rows are cut into a fixed number of slices instead, each summed by
+# compiled loops (a fixed split: the result does not depend on the thread count), and the
+# slices are added at the end.  On one thread BLAS is faster and stays in use.
+
+SHORT_PATCH = 32                      # KH*KW*Cg up to this counts as a first layer's
+SMALL_WEIGHT_GRADIENT = 4096          # and the output (KH*KW*Cg * Fg) must be this small
+WEIGHT_GRADIENT_SLICES = 16
+
+
+def _weight_gradient(cols, dy):
+    """cols.T @ dy: BLAS, except for short patches on several threads (sliced compiled loops)."""
+    if (cols.shape[1] > SHORT_PATCH or cols.shape[1] * dy.shape[1] > SMALL_WEIGHT_GRADIENT
+            or cols.shape[0] < WEIGHT_GRADIENT_SLICES or threads_for(cols.shape[0] * cols.shape[1]) == 1):
+        return cols.T @ dy
+    partial = np.empty((WEIGHT_GRADIENT_SLICES, cols.shape[1], dy.shape[1]), dtype=cols.dtype)
+    _sliced_weight_gradient(cols, dy, partial)
+    return partial.sum(axis=0)
+
+
+def _sliced_weight_gradient(const floating[:, ::1] cols, const floating[:, ::1] dy, floating[:, :, ::1] partial):
+    """partial[s] = cols[rows of slice s].T @ dy[rows of slice s]."""
+    cdef Py_ssize_t s, slices = partial.shape[0], rows = cols.shape[0]
+    cdef int threads = threads_for(rows * cols.shape[1])
+    with nogil:
+        for s in prange(slices, schedule="static", num_threads=threads):
+            _weight_gradient_slice(cols, dy, partial, s, s * rows // slices, (s + 1) * rows // slices)
+
+
+cdef void _weight_gradient_slice(const floating[:, ::1] cols, const floating[:, ::1] dy,
+                                 floating[:, :, ::1] partial, Py_ssize_t s, Py_ssize_t r0,
+                                 Py_ssize_t r1) noexcept nogil:
+    cdef Py_ssize_t r, k, f, patch = cols.shape[1], filters = dy.shape[1]
+    cdef floating v
+    cdef floating* sums = &partial[s, 0, 0]
+    cdef const floating* grads
+    cdef const floating* column_row
+    for k in range(patch * filters):
+        sums[k] = 0
+    for r in range(r0, r1):
+        grads = &dy[r, 0]
+        column_row = &cols[r, 0]
+        for k in range(patch):
+            v = column_row[k]
+            for f in range(filters):          # contiguous: the compiler vectorises it
+                sums[k * filters + f] += v * grads[f]
