@@ -1,4 +1,5 @@
-"""Kernels the GPU backend does not have yet.
+"""Stand-ins for kernels the GPU backend does not have yet (every kernel name has one today;
+``__init__`` uses this for names added to ``ops.KERNEL_NAMES`` before their GPU version exists).
 
 With ``xp = numpy`` (the CPU test hook) they run the NumPy reference kernels, so a model using them
 still trains in the tests; with CuPy they raise NotImplementedError naming the kernel, rather than
@@ -8,12 +9,6 @@ import numpy as np
 
 from .. import reference
 from ._common import xp
-
-PORTED = (
-    "conv2d_forward", "conv2d_backward",
-    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-    "batch_norm_forward_train", "batch_norm_forward_infer", "batch_norm_backward",
-)
 
 
 def unported_kernel(name):
