@@ -315,91 +315,96 @@ class Loss:
         return grad.astype(_float_dtype(like), copy=False)
 
 
-class SparseCategoricalCrossentropy(Loss):
+class _Crossentropy(Loss):
+    """What the three cross-entropies share: a ``from_logits`` switch, the fused logits path, and the config.
+
+    A subclass names its per-sample maths (``_on_probs``, ``_on_logits``), the activation it can fuse, and
+    ``_targets(y_true, y_pred) -> (target, y_pred)`` that turns y_true into targets shaped like y_pred.
+    """
+
+    _on_probs = None  # staticmethod(per-sample pair on probabilities)
+    _on_logits = None  # staticmethod(per-sample pair on logits)
+    _activation = None  # the output activation the fused path folds in
+
+    def __init__(self, from_logits, name, reduction, dtype):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+        self.fused_activation = None if self.from_logits else self._activation
+
+    def _pair(self, y_true, y_pred):
+        target, y_pred = self._targets(y_true, y_pred)
+        return (self._on_logits if self.from_logits else self._on_probs)(target, y_pred)
+
+    def _logits_pair(self, y_true, logits):
+        return self._on_logits(*self._targets(y_true, logits))
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+class _SmoothedCrossentropy(_Crossentropy):
+    """A cross-entropy on dense targets with ``label_smoothing`` (categorical and binary)."""
+
+    _smooth = None  # staticmethod(target, label_smoothing) -> smoothed target
+
+    def __init__(self, from_logits, label_smoothing, name, reduction, dtype):
+        super().__init__(from_logits, name=name, reduction=reduction, dtype=dtype)
+        _check_smoothing(type(self).__name__, label_smoothing)
+        self.label_smoothing = float(label_smoothing)
+
+    def _targets(self, y_true, y_pred):
+        target, y_pred = _dense_targets(type(self).__name__, y_true, y_pred)
+        return self._smooth(target, self.label_smoothing), y_pred
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+class SparseCategoricalCrossentropy(_Crossentropy):
     """Cross-entropy with integer labels: L_i = -log p_i[label_i].
 
     y_true: labels of shape (N,) or (N, 1), ints or floats holding whole numbers, each in [0, k).
     y_pred: (N, k) probabilities (renormalised to sum 1, then clipped to [1e-7, 1 - 1e-7]) or logits.
     """
 
+    _on_probs, _on_logits, _activation = staticmethod(_cce_probs), staticmethod(_cce_logits), "softmax"
+
     def __init__(self, from_logits=False, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-        self.fused_activation = None if self.from_logits else "softmax"
+        super().__init__(from_logits, name=name, reduction=reduction, dtype=dtype)
 
     def _targets(self, y_true, y_pred):
         labels, y_pred = _sparse_targets(type(self).__name__, y_true, y_pred)
         return _one_hot(labels, y_pred.shape[-1], y_pred.dtype), y_pred
 
-    def _pair(self, y_true, y_pred):
-        target, y_pred = self._targets(y_true, y_pred)
-        return (_cce_logits if self.from_logits else _cce_probs)(target, y_pred)
 
-    def _logits_pair(self, y_true, logits):
-        return _cce_logits(*self._targets(y_true, logits))
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
-
-
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Cross-entropy with one-hot (or soft) targets: L_i = -sum_j t_ij log p_ij.
 
     label_smoothing s replaces t by t (1 - s) + s / k. y_pred as for SparseCategoricalCrossentropy.
     """
 
+    _on_probs, _on_logits, _activation = staticmethod(_cce_probs), staticmethod(_cce_logits), "softmax"
+    _smooth = staticmethod(_smooth_categorical)
+
     def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
                  name="categorical_crossentropy", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _check_smoothing(type(self).__name__, label_smoothing)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.fused_activation = None if self.from_logits else "softmax"
-
-    def _targets(self, y_true, y_pred):
-        target, y_pred = _dense_targets(type(self).__name__, y_true, y_pred)
-        return _smooth_categorical(target, self.label_smoothing), y_pred
-
-    def _pair(self, y_true, y_pred):
-        target, y_pred = self._targets(y_true, y_pred)
-        return (_cce_logits if self.from_logits else _cce_probs)(target, y_pred)
-
-    def _logits_pair(self, y_true, logits):
-        return _cce_logits(*self._targets(y_true, logits))
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+        super().__init__(from_logits, label_smoothing, name=name, reduction=reduction, dtype=dtype)
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_SmoothedCrossentropy):
     """Binary cross-entropy, averaged over the last axis:
     L_i = mean_k -(y log p + (1 - y) log(1 - p)), p clipped to [1e-7, 1 - 1e-7] (or p = sigmoid(logits)).
 
     label_smoothing s replaces y by y (1 - s) + s / 2.
     """
 
+    _on_probs, _on_logits, _activation = staticmethod(_bce_probs), staticmethod(_bce_logits), "sigmoid"
+    _smooth = staticmethod(_smooth_binary)
+
     def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
                  name="binary_crossentropy", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _check_smoothing(type(self).__name__, label_smoothing)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.fused_activation = None if self.from_logits else "sigmoid"
-
-    def _targets(self, y_true, y_pred):
-        target, y_pred = _dense_targets(type(self).__name__, y_true, y_pred)
-        return _smooth_binary(target, self.label_smoothing), y_pred
-
-    def _pair(self, y_true, y_pred):
-        target, y_pred = self._targets(y_true, y_pred)
-        return (_bce_logits if self.from_logits else _bce_probs)(target, y_pred)
-
-    def _logits_pair(self, y_true, logits):
-        return _bce_logits(*self._targets(y_true, logits))
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+        super().__init__(from_logits, label_smoothing, name=name, reduction=reduction, dtype=dtype)
 
 
 class MeanSquaredError(Loss):
