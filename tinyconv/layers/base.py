@@ -282,23 +282,23 @@ def check_data_format(data_format, layer_name):
 
 
 def to_channels_last(x, data_format):
-    """The kernels work in NHWC; channels_first (NCHW) data is transposed at the layer's edge."""
+    """The kernels work channels-last; channels_first data (N, C, *spatial) becomes (N, *spatial, C) at the
+    layer's edge (NCHW -> NHWC for images; any number of spatial axes)."""
     if data_format == "channels_first":
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        return np.ascontiguousarray(np.moveaxis(x, 1, -1))
     return x
 
 
 def from_channels_last(x, data_format):
-    return x.transpose(0, 3, 1, 2) if data_format == "channels_first" else x
+    """Undo ``to_channels_last``: (N, *spatial, C) -> (N, C, *spatial) for channels_first."""
+    return np.moveaxis(x, -1, 1) if data_format == "channels_first" else x
 
 
 def shape_to_channels_last(shape, data_format):
-    if data_format == "channels_first":
-        return (shape[0], shape[2], shape[3], shape[1])
-    return tuple(shape)
+    shape = tuple(shape)
+    return (shape[0],) + shape[2:] + (shape[1],) if data_format == "channels_first" else shape
 
 
 def shape_from_channels_last(shape, data_format):
-    if data_format == "channels_first":
-        return (shape[0], shape[3], shape[1], shape[2])
-    return tuple(shape)
+    shape = tuple(shape)
+    return (shape[0], shape[-1]) + shape[1:-1] if data_format == "channels_first" else shape

@@ -21,7 +21,8 @@ import numpy as np
 
 from .. import activations, ops
 from ..kernels import shapes
-from .base import ActivationMixin, Layer, check_data_format
+from .base import (ActivationMixin, Layer, check_data_format, from_channels_last, shape_from_channels_last,
+                   shape_to_channels_last, to_channels_last)
 from .core import _init_name
 
 
@@ -44,27 +45,6 @@ def check_strides_with_dilation(strides, dilation_rate, layer_name):
     if max(strides) > 1 and max(dilation_rate) > 1:
         raise ValueError(f"{layer_name}: strides > 1 is not supported together with dilation_rate > 1, "
                          f"got strides={strides} and dilation_rate={dilation_rate}")
-
-
-def channels_to_last(x, data_format):
-    """(N, C, *spatial) -> (N, *spatial, C) for channels_first data; the kernels work channels-last."""
-    if data_format == "channels_first":
-        return np.ascontiguousarray(np.moveaxis(x, 1, -1))
-    return x
-
-
-def channels_to_first(y, data_format):
-    return np.moveaxis(y, -1, 1) if data_format == "channels_first" else y
-
-
-def shape_to_last(shape, data_format):
-    shape = tuple(shape)
-    return (shape[0],) + shape[2:] + (shape[1],) if data_format == "channels_first" else shape
-
-
-def shape_to_first(shape, data_format):
-    shape = tuple(shape)
-    return (shape[0], shape[-1]) + shape[1:-1] if data_format == "channels_first" else shape
 
 
 RANK_HINTS = {3: "(batch, steps, channels)", 4: "(batch, height, width, channels)",
@@ -122,7 +102,7 @@ class _ConvND(ActivationMixin, Layer):
         return (0, 0)
 
     def build(self, input_shape):
-        channels = shape_to_last(input_shape, self.data_format)[-1]
+        channels = shape_to_channels_last(input_shape, self.data_format)[-1]
         if channels is None:
             raise ValueError(f"{self.describe()}: the channel axis of the input must be known, got {input_shape}")
         if channels % self.groups:
@@ -133,7 +113,7 @@ class _ConvND(ActivationMixin, Layer):
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
-        shape = shape_to_last(input_shape, self.data_format)
+        shape = shape_to_channels_last(input_shape, self.data_format)
         spatial = shape[1:-1]
         out = []
         for axis, size in enumerate(spatial):
@@ -149,11 +129,11 @@ class _ConvND(ActivationMixin, Layer):
                     f"{self.kernel_size} with dilation {self.dilation_rate} and padding {self.padding!r} "
                     f"(output size would be {n_out})")
             out.append(n_out)
-        return shape_to_first((shape[0],) + tuple(out) + (self.filters,), self.data_format)
+        return shape_from_channels_last((shape[0],) + tuple(out) + (self.filters,), self.data_format)
 
     def check_input(self, x):
         super().check_input(x)
-        channels = shape_to_last(x.shape, self.data_format)[-1]
+        channels = shape_to_channels_last(x.shape, self.data_format)[-1]
         expected = self.kernel.shape[-2] * self.groups
         if channels != expected:
             raise ValueError(f"{self.describe()}: expected input with {expected} channels (from its weights), "
@@ -161,19 +141,19 @@ class _ConvND(ActivationMixin, Layer):
         self.compute_output_shape(x.shape)  # raises if the input is too small
 
     def forward(self, x, training=False):
-        x = channels_to_last(x, self.data_format)
+        x = to_channels_last(x, self.data_format)
         self._input = x
         self._pad_spec = tuple(self._axis_pads(size, axis) for axis, size in enumerate(x.shape[1:-1]))
         z = self._convolve(x, self._pad_spec)
-        return self._activate(channels_to_first(z, self.data_format))
+        return self._activate(from_channels_last(z, self.data_format))
 
     def backward_from_preactivation(self, dz):
-        dz = np.ascontiguousarray(channels_to_last(dz, self.data_format), dtype=self._input.dtype)
+        dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
         dx, dkernel, dbias = self._convolve_backward(dz, self._input, self._pad_spec)
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
-        return channels_to_first(dx, self.data_format)
+        return from_channels_last(dx, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,

@@ -41,9 +41,9 @@ that count is negative the output has cells no stamp reaches: they hold only the
 import numpy as np
 
 from .. import activations, ops
-from .base import ActivationMixin, Layer, check_data_format
-from .conv_nd import (RANK_HINTS, as_tuple, channels_to_first, channels_to_last, check_strides_with_dilation,
-                      shape_to_first, shape_to_last)
+from .base import (ActivationMixin, Layer, check_data_format, from_channels_last, shape_from_channels_last,
+                   shape_to_channels_last, to_channels_last)
+from .conv_nd import RANK_HINTS, as_tuple, check_strides_with_dilation
 from .core import _init_name
 
 
@@ -132,7 +132,7 @@ class _ConvTransposeND(ActivationMixin, Layer):
                 zip(spatial, self.kernel_size, self.strides, self.dilation_rate, output_padding)]
 
     def build(self, input_shape):
-        channels = shape_to_last(input_shape, self.data_format)[-1]
+        channels = shape_to_channels_last(input_shape, self.data_format)[-1]
         if channels is None:
             raise ValueError(f"{self.describe()}: the channel axis of the input must be known, got {input_shape}")
         # Keras's layout: (*kernel_size, filters, in_channels), the conv that maps filters -> in_channels.
@@ -141,7 +141,7 @@ class _ConvTransposeND(ActivationMixin, Layer):
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
-        shape = shape_to_last(input_shape, self.data_format)
+        shape = shape_to_channels_last(input_shape, self.data_format)
         out = []
         for size, geometry in zip(shape[1:-1], self._geometry([s or 1 for s in shape[1:-1]])):
             out.append(None if size is None else geometry[0])
@@ -149,18 +149,18 @@ class _ConvTransposeND(ActivationMixin, Layer):
             raise ValueError(f"{self.describe()}: input of spatial size {tuple(shape[1:-1])} gives an empty output "
                              f"{tuple(out)} with kernel {self.kernel_size}, strides {self.strides}, padding "
                              f"{self.padding!r} and output_padding {self.output_padding}")
-        return shape_to_first((shape[0],) + tuple(out) + (self.filters,), self.data_format)
+        return shape_from_channels_last((shape[0],) + tuple(out) + (self.filters,), self.data_format)
 
     def check_input(self, x):
         super().check_input(x)
-        channels = shape_to_last(x.shape, self.data_format)[-1]
+        channels = shape_to_channels_last(x.shape, self.data_format)[-1]
         if channels != self.kernel.shape[-1]:
             raise ValueError(f"{self.describe()}: expected input with {self.kernel.shape[-1]} channels "
                              f"(from its weights), got shape {x.shape}")
         self.compute_output_shape(x.shape)  # raises if the output would be empty
 
     def forward(self, x, training=False):
-        x = channels_to_last(x, self.data_format)
+        x = to_channels_last(x, self.data_format)
         self._input = x
         geometry = self._geometry(x.shape[1:-1])
         self._conv_pads = tuple(g[1] for g in geometry)
@@ -171,10 +171,10 @@ class _ConvTransposeND(ActivationMixin, Layer):
         z = np.pad(stamped, ((0, 0),) + self._unreached + ((0, 0),))
         if self.use_bias:
             z += self.bias
-        return self._activate(channels_to_first(z, self.data_format))
+        return self._activate(from_channels_last(z, self.data_format))
 
     def backward_from_preactivation(self, dz):
-        dz = np.ascontiguousarray(channels_to_last(dz, self.data_format), dtype=self._input.dtype)
+        dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
         reached = (slice(None),) + tuple(slice(before, size - after) for (before, after), size
                                          in zip(self._unreached, dz.shape[1:-1])) + (slice(None),)
         dz_reached = np.ascontiguousarray(dz[reached])
@@ -184,7 +184,7 @@ class _ConvTransposeND(ActivationMixin, Layer):
         self.grads["kernel"] = self._conv_kernel_gradient(self._input, dz_reached, self._conv_pads)
         if self.use_bias:
             self.grads["bias"] = dz.sum(axis=tuple(range(dz.ndim - 1)))
-        return channels_to_first(dx, self.data_format)
+        return from_channels_last(dx, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
