@@ -32,29 +32,42 @@ def _check_decay_steps(schedule_name, decay_steps):
         raise ValueError(f"{schedule_name}: decay_steps must be > 0, got decay_steps={decay_steps!r}")
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """lr(step) = initial_learning_rate * decay_rate ** p,   p = step / decay_steps
+class _DecayOverSteps(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments, their config, and the progress
 
-    With ``staircase=True`` p is rounded down, so the rate drops in steps every ``decay_steps`` steps.
+        p = step / decay_steps   (rounded down with ``staircase=True``, so the rate changes in steps)
+
+    Subclasses turn p into a rate in ``__call__``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
-        _check_decay_steps("ExponentialDecay", decay_steps)
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        _check_decay_steps(type(self).__name__, decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
         self.staircase = staircase
         self.name = name
 
-    def __call__(self, step):
+    def _progress(self, step):
         p = float(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return math.floor(p) if self.staircase else p
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_DecayOverSteps):
+    """lr(step) = initial_learning_rate * decay_rate ** p,   p = step / decay_steps
+
+    With ``staircase=True`` p is rounded down, so the rate drops in steps every ``decay_steps`` steps.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -81,29 +94,17 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_DecayOverSteps):
     """lr(step) = initial_learning_rate / (1 + decay_rate * p),   p = step / decay_steps
 
     (``staircase=True`` rounds p down.)
     """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        _check_decay_steps("InverseTimeDecay", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        p = float(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
 
 
 class CosineDecay(LearningRateSchedule):
