@@ -19,69 +19,34 @@ first cell in (d, h, w) order wins.
 """
 import numpy as np
 
-from ..shapes import output_size
-from .pooling import check_float_array, window_bounds
+from .pooling import (check_argmax, check_float_array, check_pool_geometry, check_pooled_gradient_shape,
+                      check_pooled_input_shape, window_bounds)
 
 
 # --------------------------------------------------------------------------------------------
 # Argument checks, shared with the compiled twin (tinyconv.kernels.cpu.pooling3d)
 # --------------------------------------------------------------------------------------------
-def _positive_triple(value, what):
-    triple = tuple(int(v) for v in value)
-    if len(triple) != 3 or min(triple) < 1:
-        raise ValueError(f"pooling3d: expected {what} as three positive ints (depth, height, width), got {value!r}")
-    return triple
+AXES_3D = ("depth", "height", "width")
 
 
 def check_pool3d_arguments(input_shape, pool_size, strides, pads):
     """Validate the geometry; return (pool, strides, pads, (OD, OH, OW)) as plain ints."""
-    if len(input_shape) != 5:
-        raise ValueError(f"pooling3d: expected a 5-D input (N, D, H, W, C), got shape {tuple(input_shape)}")
-    pool = _positive_triple(pool_size, "pool_size")
-    strides = _positive_triple(strides, "strides")
-    pads = tuple(tuple(int(p) for p in side) for side in pads)
-    if len(pads) != 3 or any(len(side) != 2 for side in pads):
-        raise ValueError(f"pooling3d: expected pads ((front, back), (top, bottom), (left, right)), got {pads!r}")
-    for name, side, size in zip(("depth", "height", "width"), pads, pool):
-        # A pad as wide as the pool would let a box lie entirely in the padding.
-        if min(side) < 0 or max(side) >= size:
-            raise ValueError(f"pooling3d: expected {name} pads in [0, {size - 1}] (smaller than the pool "
-                             f"size {size}), got {side}")
-    out = tuple(output_size(n, k, s, p[0], p[1]) for n, k, s, p in zip(input_shape[1:4], pool, strides, pads))
-    if min(out) < 1:
-        raise ValueError(f"pooling3d: expected pool {pool} (strides {strides}, pads {pads}) to fit the input's "
-                         f"(depth, height, width) {tuple(input_shape[1:4])} at least once, got an output of {out}")
-    return pool, strides, pads, out
+    return check_pool_geometry("pooling3d", AXES_3D, input_shape, pool_size, strides, pads)
 
 
 def check_input_shape3d(input_shape):
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 5 or min(shape) < 1:
-        raise ValueError(f"pooling3d backward: expected input_shape (N, D, H, W, C) of positive ints, "
-                         f"got {input_shape!r}")
-    return shape
+    return check_pooled_input_shape("pooling3d", AXES_3D, input_shape)
 
 
 def check_gradient_shape3d(dy, input_shape, out_dhw):
-    expected = (input_shape[0], *out_dhw, input_shape[4])
-    if dy.shape != expected:
-        raise ValueError(f"pooling3d backward: expected dy of shape {expected} (the forward output), got {dy.shape}")
+    check_pooled_gradient_shape("pooling3d", dy, input_shape, out_dhw)
 
 
 def check_max_pool3d_backward_arguments(dy, argmax, input_shape):
     """dy and argmax must come from the forward pass over an input of input_shape."""
     check_float_array(dy, "dy")
     input_shape = check_input_shape3d(input_shape)
-    if dy.ndim != 5 or dy.shape[0] != input_shape[0] or dy.shape[4] != input_shape[4]:
-        raise ValueError(f"max_pool3d_backward: expected dy (N, OD, OH, OW, C) with N={input_shape[0]}, "
-                         f"C={input_shape[4]} (from input_shape), got {dy.shape}")
-    if not isinstance(argmax, np.ndarray) or argmax.shape != dy.shape or argmax.dtype != np.int64:
-        got = (argmax.shape, argmax.dtype) if isinstance(argmax, np.ndarray) else type(argmax).__name__
-        raise ValueError(f"max_pool3d_backward: expected argmax int64 of shape {dy.shape}, got {got}")
-    volume = input_shape[1] * input_shape[2] * input_shape[3]
-    # The compiled backward writes where argmax points, so a bad index must be stopped here.
-    if argmax.size and (argmax.min() < 0 or argmax.max() >= volume):
-        raise ValueError(f"max_pool3d_backward: expected argmax values in [0, {volume}), got values outside")
+    check_argmax("max_pool3d_backward", AXES_3D, dy, argmax, input_shape)
     return input_shape
 
 
