@@ -3,18 +3,22 @@ import numpy as np
 
 
 def numerical_gradient(f, array, eps=1e-6):
-    """d f / d array by central differences, perturbing ``array`` in place."""
+    """d f / d array by central differences, perturbing ``array`` in place (and restoring it)."""
     grad = np.zeros_like(array)
-    flat, flat_grad = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + eps
+    for index in np.ndindex(array.shape):
+        original = array[index]
+        array[index] = original + eps
         plus = f()
-        flat[i] = original - eps
+        array[index] = original - eps
         minus = f()
-        flat[i] = original
-        flat_grad[i] = (plus - minus) / (2 * eps)
+        array[index] = original
+        grad[index] = (plus - minus) / (2 * eps)
     return grad
+
+
+def numerical_gradient_of(f, x, eps=1e-6):
+    """d f(x) / d x by central differences, for an f that takes the (perturbed) array itself."""
+    return numerical_gradient(lambda: f(x), x, eps)
 
 
 def relative_error(a, b):

@@ -8,6 +8,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from tinyconv import losses  # noqa: E402
 
+from .gradcheck import numerical_gradient_of  # noqa: E402
+
 
 def _keras():
     return pytest.importorskip("keras", reason="keras 3 not installed (oracle test)")
@@ -20,20 +22,6 @@ def _softmax(z):
 
 def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
-
-
-def numerical_grad(f, x, h=1e-6):
-    """Central differences of the scalar function f at x (float64)."""
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        up = f(x)
-        x[i] = old - h
-        down = f(x)
-        x[i] = old
-        g[i] = (up - down) / (2 * h)
-    return g
 
 
 def _data(seed=0, n=6, k=5):
@@ -79,7 +67,7 @@ def test_gradient_matches_numerical(name, make, kind, act):
         y_pred = y_pred + 0.01
     analytic = loss.gradient(y_true, y_pred)
     assert analytic.shape == y_pred.shape and analytic.dtype == np.float64
-    numeric = numerical_grad(lambda p: loss(y_true, p), y_pred.copy())
+    numeric = numerical_gradient_of(lambda p: loss(y_true, p), y_pred.copy())
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 
 
@@ -92,7 +80,7 @@ def test_fused_logits_path(name, make, kind, act):
     assert loss.logits_loss(y_true, logits) == pytest.approx(loss(y_true, probs), rel=1e-6)
     # gradient wrt logits: numerical, and the closed form of the brief
     g = loss.logits_gradient(y_true, logits)
-    numeric = numerical_grad(lambda z: loss.logits_loss(y_true, z), logits.copy())
+    numeric = numerical_gradient_of(lambda z: loss.logits_loss(y_true, z), logits.copy())
     np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8)
     # chain rule through the activation from the probability gradient agrees too
     dp = loss.gradient(y_true, probs)
@@ -167,7 +155,7 @@ def test_sample_weight_and_reductions():
     w = rng.uniform(size=labels.shape)
     loss = losses.SparseCategoricalCrossentropy()
     assert loss(labels, p, sample_weight=w) == pytest.approx((per * w).sum() / len(per))
-    numeric = numerical_grad(lambda q: loss(labels, q, sample_weight=w), p.copy())
+    numeric = numerical_gradient_of(lambda q: loss(labels, q, sample_weight=w), p.copy())
     np.testing.assert_allclose(loss.gradient(labels, p, sample_weight=w), numeric, rtol=1e-5, atol=1e-7)
     assert losses.SparseCategoricalCrossentropy(reduction="sum")(labels, p) == pytest.approx(per.sum())
     np.testing.assert_allclose(losses.SparseCategoricalCrossentropy(reduction=None)(labels, p), per)

@@ -10,20 +10,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import tinyconv  # noqa: E402
 from tinyconv import layers, regularizers  # noqa: E402
 
+from .gradcheck import numerical_gradient_of  # noqa: E402
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def _numerical_gradient(f, w, eps=1e-6):
-    grad = np.zeros_like(w)
-    for index in np.ndindex(w.shape):
-        old = w[index]
-        w[index] = old + eps
-        up = f(w)
-        w[index] = old - eps
-        down = f(w)
-        w[index] = old
-        grad[index] = (up - down) / (2 * eps)
-    return grad
 
 
 REGULARIZERS = [regularizers.L1(0.03), regularizers.L2(0.05), regularizers.L1L2(l1=0.02, l2=0.07)]
@@ -37,7 +26,7 @@ def test_penalty_and_gradient(regularizer):
     l1 = getattr(regularizer, "l1", 0.0)
     l2 = getattr(regularizer, "l2", 0.0)
     assert regularizer(w) == pytest.approx(l1 * np.abs(w).sum() + l2 * (w ** 2).sum(), rel=1e-12)
-    np.testing.assert_allclose(regularizer.gradient(w), _numerical_gradient(regularizer, w), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(regularizer.gradient(w), numerical_gradient_of(regularizer, w), rtol=1e-6, atol=1e-8)
     assert regularizer.gradient(w.astype(np.float32)).dtype == np.float32
 
 

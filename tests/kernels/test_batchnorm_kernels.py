@@ -8,6 +8,8 @@ from tinyconv.kernels import cpu
 from tinyconv.kernels.cpu import normalization as cpu_bn
 from tinyconv.kernels.reference import normalization as ref_bn
 
+from ..gradcheck import numerical_gradient_of
+
 IMPLEMENTATIONS = [pytest.param(ref_bn, id="reference"), pytest.param(cpu_bn, id="cpu")]
 EPSILON = 1e-3
 
@@ -15,20 +17,6 @@ EPSILON = 1e-3
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-def numerical_gradient(loss, x, eps=1e-6):
-    """Central differences, one entry at a time (float64 only)."""
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + eps
-        up = loss(x)
-        x[index] = saved - eps
-        down = loss(x)
-        x[index] = saved
-        grad[index] = (up - down) / (2 * eps)
-    return grad
-
-
 def random_batch(shape, rng, dtype=np.float64):
     """Input with a per-channel offset and spread (as activations have), plus gamma and beta."""
     channels = shape[-1]
@@ -134,11 +122,11 @@ def test_gradients_are_numerically_right(impl, shape):
 
     _, mean, _, inv_std = impl.batch_norm_forward_train(x, gamma, beta, EPSILON)
     dx, dgamma, dbeta = impl.batch_norm_backward(weights, x, gamma, mean, inv_std)
-    np.testing.assert_allclose(dx, numerical_gradient(lambda v: loss(v, gamma, beta), x.copy()),
+    np.testing.assert_allclose(dx, numerical_gradient_of(lambda v: loss(v, gamma, beta), x.copy()),
                                rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(dgamma, numerical_gradient(lambda v: loss(x, v, beta), gamma.copy()),
+    np.testing.assert_allclose(dgamma, numerical_gradient_of(lambda v: loss(x, v, beta), gamma.copy()),
                                rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(dbeta, numerical_gradient(lambda v: loss(x, gamma, v), beta.copy()),
+    np.testing.assert_allclose(dbeta, numerical_gradient_of(lambda v: loss(x, gamma, v), beta.copy()),
                                rtol=1e-6, atol=1e-8)
 
 

@@ -16,6 +16,8 @@ from tinyconv.kernels import shapes
 from tinyconv.kernels.cpu import conv as fast
 from tinyconv.kernels.reference import conv as ref
 
+from ..gradcheck import numerical_gradient
+
 KERNELS = [pytest.param(ref, id="reference"), pytest.param(fast, id="cpu")]
 VALID = ((0, 0), (0, 0))
 
@@ -277,20 +279,6 @@ GRADIENT_CASES = {
                       dilation=(2, 2), groups=3),
     "pointwise": dict(x=(2, 3, 3, 4), kernel=(1, 1, 2, 2), strides=(1, 1), pads=VALID, dilation=(1, 1), groups=2),
 }
-
-
-def numerical_gradient(loss, array, eps=1e-6):
-    """d loss / d array by central differences, one entry at a time (array is changed and restored)."""
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        plus = loss()
-        array[index] = saved - eps
-        minus = loss()
-        array[index] = saved
-        grad[index] = (plus - minus) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("module", KERNELS)

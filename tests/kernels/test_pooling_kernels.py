@@ -8,6 +8,8 @@ from tinyconv.kernels import shapes
 from tinyconv.kernels.cpu import pooling as cpu_pool
 from tinyconv.kernels.reference import pooling as ref_pool
 
+from ..gradcheck import numerical_gradient_of
+
 IMPLEMENTATIONS = [pytest.param(ref_pool, id="reference"), pytest.param(cpu_pool, id="cpu")]
 NO_PADS = ((0, 0), (0, 0))
 EXAMPLES = settings(max_examples=40, deadline=None)
@@ -20,20 +22,6 @@ def tie_free(shape, rng, dtype=np.float64):
     """Distinct values (a shuffled 0..size-1, scaled): every window has exactly one max."""
     size = int(np.prod(shape))
     return (rng.permutation(size).reshape(shape) / size - 0.5).astype(dtype)
-
-
-def numerical_gradient(loss, x, eps=1e-6):
-    """Central differences, one input cell at a time (float64 only)."""
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + eps
-        up = loss(x)
-        x[index] = saved - eps
-        down = loss(x)
-        x[index] = saved
-        grad[index] = (up - down) / (2 * eps)
-    return grad
 
 
 def tolerance(dtype):
@@ -189,7 +177,7 @@ def test_max_pool_gradient_is_numerically_right(impl):
         return np.sum(impl.max_pool2d_forward(v, (3, 2), (2, 1), pads)[0] * weights)
 
     analytic = impl.max_pool2d_backward(weights, argmax, x.shape)
-    np.testing.assert_allclose(analytic, numerical_gradient(loss, x.copy()), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(analytic, numerical_gradient_of(loss, x.copy()), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
@@ -204,7 +192,7 @@ def test_avg_pool_gradient_is_numerically_right(impl):
         return np.sum(impl.avg_pool2d_forward(v, pool, strides, pads) * weights)
 
     analytic = impl.avg_pool2d_backward(weights, x.shape, pool, strides, pads)
-    np.testing.assert_allclose(analytic, numerical_gradient(loss, x.copy()), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(analytic, numerical_gradient_of(loss, x.copy()), rtol=1e-6, atol=1e-8)
 
 
 # --------------------------------------------------------------------------------------------
