@@ -16,6 +16,37 @@ from .base import (ActivationMixin, Layer, as_pair, check_data_format, from_chan
 from .core import _init_name
 
 
+# --- helpers shared with conv_nd.py (Conv1D, Conv3D) and conv_transpose.py ----------------------
+
+
+def check_filters(filters, layer_name):
+    if not isinstance(filters, (int, np.integer)) or filters <= 0:
+        raise ValueError(f"{layer_name}: filters must be a positive integer, got {filters!r}")
+    return int(filters)
+
+
+def check_groups(groups, filters, layer_name):
+    """Each of the ``groups`` groups maps its share of the input channels to filters / groups outputs."""
+    if not isinstance(groups, (int, np.integer)) or groups <= 0 or filters % groups:
+        raise ValueError(f"{layer_name}: groups must be a positive integer dividing filters={filters}, "
+                         f"got {groups!r}")
+    return int(groups)
+
+
+def add_conv_weights(layer, input_shape):
+    """Give a (grouped) convolution layer its weights in Keras's layout:
+    kernel (*kernel_size, in_channels / groups, filters) and bias (filters,)."""
+    channels = shape_to_channels_last(input_shape, layer.data_format)[-1]
+    if channels is None:
+        raise ValueError(f"{layer.describe()}: the channel axis of the input must be known, got {input_shape}")
+    if channels % layer.groups:
+        raise ValueError(f"{layer.describe()}: input channels ({channels}) must be divisible by groups "
+                         f"({layer.groups})")
+    kernel_shape = layer.kernel_size + (channels // layer.groups, layer.filters)
+    layer.kernel = layer.add_weight("kernel", kernel_shape, layer.kernel_initializer)
+    layer.bias = layer.add_weight("bias", (layer.filters,), layer.bias_initializer) if layer.use_bias else None
+
+
 class Conv2D(ActivationMixin, Layer):
     expected_ndim = 4
 
@@ -24,11 +55,8 @@ class Conv2D(ActivationMixin, Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         me = self.describe()
-        if not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ValueError(f"{me}: filters must be a positive integer, got {filters!r}")
-        if not isinstance(groups, (int, np.integer)) or groups <= 0 or filters % groups:
-            raise ValueError(f"{me}: groups must be a positive integer dividing filters={filters}, got {groups!r}")
-        self.filters = int(filters)
+        self.filters = check_filters(filters, me)
+        self.groups = check_groups(groups, self.filters, me)
         self.kernel_size = as_pair(kernel_size, "kernel_size", me)
         self.strides = as_pair(strides, "strides", me)
         self.dilation_rate = as_pair(dilation_rate, "dilation_rate", me)
@@ -38,7 +66,6 @@ class Conv2D(ActivationMixin, Layer):
                 raise ValueError(f"{me}: padding must be 'valid' or 'same', got {padding!r}")
         self.padding = padding
         self.data_format = check_data_format(data_format, me)
-        self.groups = int(groups)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
@@ -52,15 +79,7 @@ class Conv2D(ActivationMixin, Layer):
                                       self.dilation_rate)
 
     def build(self, input_shape):
-        channels = self._nhwc_shape(input_shape)[-1]
-        if channels is None:
-            raise ValueError(f"{self.describe()}: the channel axis of the input must be known, got {input_shape}")
-        if channels % self.groups:
-            raise ValueError(f"{self.describe()}: input channels ({channels}) must be divisible by groups "
-                             f"({self.groups})")
-        kernel_shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        add_conv_weights(self, input_shape)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = self._nhwc_shape(input_shape)

@@ -23,6 +23,7 @@ from .. import activations, ops
 from ..kernels import shapes
 from .base import (ActivationMixin, Layer, check_data_format, from_channels_last, shape_from_channels_last,
                    shape_to_channels_last, to_channels_last)
+from .conv import add_conv_weights, check_filters, check_groups
 from .core import _init_name
 
 
@@ -65,12 +66,8 @@ class _ConvND(ActivationMixin, Layer):
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         me = self.describe()
-        if not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ValueError(f"{me}: filters must be a positive integer, got {filters!r}")
-        if not isinstance(groups, (int, np.integer)) or groups <= 0 or filters % groups:
-            raise ValueError(f"{me}: groups must be a positive integer dividing filters={filters}, got {groups!r}")
-        self.filters = int(filters)
-        self.groups = int(groups)
+        self.filters = check_filters(filters, me)
+        self.groups = check_groups(groups, self.filters, me)
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", me)
         self.strides = as_tuple(strides, self.rank, "strides", me)
         self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", me)
@@ -102,15 +99,7 @@ class _ConvND(ActivationMixin, Layer):
         return (0, 0)
 
     def build(self, input_shape):
-        channels = shape_to_channels_last(input_shape, self.data_format)[-1]
-        if channels is None:
-            raise ValueError(f"{self.describe()}: the channel axis of the input must be known, got {input_shape}")
-        if channels % self.groups:
-            raise ValueError(f"{self.describe()}: input channels ({channels}) must be divisible by groups "
-                             f"({self.groups})")
-        kernel_shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        add_conv_weights(self, input_shape)
 
     def compute_output_shape(self, input_shape):
         shape = shape_to_channels_last(input_shape, self.data_format)

@@ -43,6 +43,7 @@ import numpy as np
 from .. import activations, ops
 from .base import (ActivationMixin, Layer, check_data_format, from_channels_last, shape_from_channels_last,
                    shape_to_channels_last, to_channels_last)
+from .conv import check_filters
 from .conv_nd import RANK_HINTS, as_tuple, check_strides_with_dilation
 from .core import _init_name
 
@@ -88,9 +89,7 @@ class _ConvTransposeND(ActivationMixin, Layer):
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         me = self.describe()
-        if not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ValueError(f"{me}: filters must be a positive integer, got {filters!r}")
-        self.filters = int(filters)
+        self.filters = check_filters(filters, me)
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", me)
         self.strides = as_tuple(strides, self.rank, "strides", me)
         self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", me)
