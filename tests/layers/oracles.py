@@ -30,6 +30,27 @@ def keras_forward_backward(keras_layer, x, upstream, weights=None):
     return y.detach().numpy(), x_t.grad.numpy(), weight_grads
 
 
+def keras_forward_and_gradients(keras_layer, x, r):
+    """Forward, dL/dx and dL/dweights of an already built Keras layer for L = sum(y * r) (torch autograd)."""
+    import torch
+
+    x_t = torch.tensor(x, requires_grad=True)
+    y = keras_layer(x_t)
+    (y * torch.tensor(r)).sum().backward()
+    grads = [w.value.grad.numpy() for w in keras_layer.trainable_weights]
+    return y.detach().numpy(), x_t.grad.numpy(), grads
+
+
+def assert_conv_matches_keras(layer, keras_layer, x, r):
+    """Our (kernel, bias) layer against the Keras one holding the same weights: y, dL/dx, dL/dkernel, dL/dbias
+    for L = sum(y * r), to float32 tolerances."""
+    y_keras, dx_keras, (dkernel_keras, dbias_keras) = keras_forward_and_gradients(keras_layer, x, r)
+    np.testing.assert_allclose(layer(x), y_keras, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(layer.backward(r), dx_keras, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(layer.grads["kernel"], dkernel_keras, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.grads["bias"], dbias_keras, rtol=1e-4, atol=1e-4)
+
+
 def torch_forward_backward(fn, x, upstream, *params):
     """y = fn(x, *params) and the gradients of sum(y * upstream) for x and each parameter."""
     import torch

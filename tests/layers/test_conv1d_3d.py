@@ -20,6 +20,7 @@ from tinyconv.kernels.reference import conv3d as ref
 from tinyconv.layers import Conv1D, Conv3D, Convolution1D, Convolution3D
 
 from ..gradcheck import check_layer_gradients
+from .oracles import assert_conv_matches_keras, keras_module
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -69,14 +70,6 @@ CONV3D_CONFIGS = [
     dict(filters=4, kernel_size=(2, 3, 1), strides=(1, 2, 2), padding="same"),
     dict(filters=4, kernel_size=3, dilation_rate=(1, 2, 1), padding="same", groups=2),
 ]
-
-
-def keras_module():
-    pytest.importorskip("torch", reason="Keras parity runs Keras on its torch backend (pip install torch)")
-    keras = pytest.importorskip("keras", reason="Keras 3 is the oracle of the parity tests (pip install keras)")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"expects KERAS_BACKEND=torch, got {keras.backend.backend()!r}")
-    return keras
 
 
 @pytest.mark.parametrize("config", CONV1D_CONFIGS)
@@ -262,17 +255,6 @@ def test_trains_in_a_sequential_model(make_model, x_shape, fresh_names):
 # ------------------------------------------------------------------ Keras and torch parity
 
 
-def keras_forward_and_gradients(keras_layer, x, r):
-    """Forward, dL/dx and dL/dweights of a Keras layer for L = sum(y * r) (torch autograd)."""
-    import torch
-
-    x_t = torch.tensor(x, requires_grad=True)
-    y = keras_layer(x_t)
-    (y * torch.tensor(r)).sum().backward()
-    grads = [w.value.grad.numpy() for w in keras_layer.trainable_weights]
-    return y.detach().numpy(), x_t.grad.numpy(), grads
-
-
 @pytest.mark.parametrize("ours, name, config, x_shape", [
     (Conv1D, "Conv1D", c, (2, 9, 4)) for c in CONV1D_CONFIGS] + [
     (Conv3D, "Conv3D", c, (2, 5, 6, 7, 4)) for c in CONV3D_CONFIGS] + [
@@ -289,11 +271,7 @@ def test_forward_and_gradients_match_keras(ours, name, config, x_shape, fresh_na
     assert [w.shape for w in layer.get_weights()] == [tuple(w.shape) for w in keras_layer.get_weights()]
 
     r = rng.standard_normal(layer.compute_output_shape(x.shape)).astype(np.float32)
-    y_keras, dx_keras, (dkernel_keras, dbias_keras) = keras_forward_and_gradients(keras_layer, x, r)
-    np.testing.assert_allclose(layer(x), y_keras, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(layer.backward(r), dx_keras, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(layer.grads["kernel"], dkernel_keras, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(layer.grads["bias"], dbias_keras, rtol=1e-4, atol=1e-4)
+    assert_conv_matches_keras(layer, keras_layer, x, r)
 
 
 def test_one_sgd_step_matches_keras(fresh_names):

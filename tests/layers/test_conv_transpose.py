@@ -22,16 +22,9 @@ from tinyconv.layers import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, 
 from tinyconv.layers.conv_transpose import transpose_axis_geometry
 
 from ..gradcheck import check_layer_gradients
+from .oracles import assert_conv_matches_keras, keras_module
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-
-
-def keras_module():
-    pytest.importorskip("torch", reason="Keras parity runs Keras on its torch backend (pip install torch)")
-    keras = pytest.importorskip("keras", reason="Keras 3 is the oracle of the parity tests (pip install keras)")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"expects KERAS_BACKEND=torch, got {keras.backend.backend()!r}")
-    return keras
 
 
 def course_transpose_size(n, f, s, p, output_padding):
@@ -219,16 +212,6 @@ def test_trains_in_a_sequential_model(fresh_names):
 # ------------------------------------------------------------------ Keras and torch parity
 
 
-def keras_forward_and_gradients(keras_layer, x, r):
-    """Forward, dL/dx and dL/dweights of a Keras layer for L = sum(y * r) (torch autograd)."""
-    import torch
-
-    x_t = torch.tensor(x, requires_grad=True)
-    y = keras_layer(x_t)
-    (y * torch.tensor(r)).sum().backward()
-    return y.detach().numpy(), x_t.grad.numpy(), [w.value.grad.numpy() for w in keras_layer.trainable_weights]
-
-
 @pytest.mark.parametrize("name, config, x_shape", [("Conv2DTranspose", c, (2, 4, 5, 3)) for c in CONFIGS_2D] + [
     ("Conv2DTranspose", dict(filters=2, kernel_size=1, strides=2, padding="same"), (2, 4, 5, 3)),
     ("Conv1DTranspose", dict(filters=2, kernel_size=3, strides=2, output_padding=1), (2, 4, 3)),
@@ -247,11 +230,7 @@ def test_forward_and_gradients_match_keras(name, config, x_shape, fresh_names):
     assert [w.shape for w in layer.get_weights()] == [tuple(w.shape) for w in keras_layer.get_weights()]
     layer.set_weights(keras_layer.get_weights())
     r = rng.standard_normal(layer.compute_output_shape(x.shape)).astype(np.float32)
-    y_keras, dx_keras, (dkernel_keras, dbias_keras) = keras_forward_and_gradients(keras_layer, x, r)
-    np.testing.assert_allclose(layer(x), y_keras, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(layer.backward(r), dx_keras, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(layer.grads["kernel"], dkernel_keras, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(layer.grads["bias"], dbias_keras, rtol=1e-4, atol=1e-4)
+    assert_conv_matches_keras(layer, keras_layer, x, r)
 
 
 def test_one_sgd_step_matches_keras(fresh_names):
