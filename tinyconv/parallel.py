@@ -18,6 +18,9 @@ def prefer_passive_openmp_waits():
     times slower.  Must run before the OpenMP runtime starts (before the kernels load).
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OpenBLAS's own idle threads spin too; this makes them sleep soon (read when NumPy loads, so it
+    # only takes effect when tinyconv is imported before NumPy).
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
 def _threads_module():
