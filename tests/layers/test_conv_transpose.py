@@ -194,16 +194,20 @@ def test_compiled_kernels_match_the_references_through_the_layer(data):
 
 
 def test_trains_in_a_sequential_model(fresh_names):
-    """A tiny autoencoder: a strided Conv2D squeezes, a Conv2DTranspose rebuilds."""
+    """A tiny autoencoder: a strided Conv2D squeezes, a Conv2DTranspose rebuilds.
+
+    Seeded, with tanh rather than relu: a 4-channel relu bottleneck could die on some
+    initialisations (7 seeds in 20), which made this test flaky; this setup learned on 20 of 20."""
+    tinyconv.utils.set_random_seed(0)
     rng = np.random.default_rng(4)
     x = rng.standard_normal((32, 8, 8, 1)).astype(np.float32)
     model = tinyconv.Sequential([
         tinyconv.Input(shape=(8, 8, 1)),
-        tinyconv.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu"),
-        Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
+        tinyconv.layers.Conv2D(8, 3, strides=2, padding="same", activation="tanh"),
+        Conv2DTranspose(4, 3, strides=2, padding="same", activation="tanh"),
         Conv2DTranspose(1, 1),
     ])
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(optimizer=tinyconv.optimizers.Adam(0.01), loss="mse")
     history = model.fit(x, x, epochs=15, batch_size=8, verbose=0)
     assert model.output_shape == (None, 8, 8, 1)
     assert history.history["loss"][-1] < 0.9 * history.history["loss"][0]
