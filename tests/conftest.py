@@ -8,6 +8,14 @@ import pytest  # noqa: E402
 import tinyconv  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def seeded_random_state():
+    """Every test starts from the same random state: initial weights, dropout masks and shuffles
+    repeat from run to run, so a test that passes once passes every time."""
+    tinyconv.utils.set_random_seed(1234)
+    yield
+
+
 @pytest.fixture
 def fresh_names():
     """Restart automatic layer names (conv2d, conv2d_1, ...) as Keras's clear_session does."""
