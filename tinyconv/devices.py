@@ -154,8 +154,9 @@ def type_name(array):
     return f"{cls.__module__}.{cls.__name__}"
 
 
-def require_cpu(what):
-    """For layers with no GPU kernels yet: a clear error instead of a confusing one deep in NumPy."""
-    if _device == "gpu":
-        raise NotImplementedError(f"{what} is not available on the GPU backend yet; run it with "
-                                  "tinyconv.backend.set_device('cpu')")
+def check_layer_runs_here(layer):
+    """Layers not yet ported to the GPU (``runs_on_gpu`` False) get a clear error there, instead of a
+    confusing one deep inside NumPy.  The models call this before each layer's forward."""
+    if _device == "gpu" and not getattr(layer, "runs_on_gpu", False):
+        raise NotImplementedError(f"{layer.describe()} is not available on the GPU backend yet; run it "
+                                  "with tinyconv.backend.set_device('cpu')")

@@ -137,3 +137,13 @@ def test_benchmark_script_help_runs_without_a_gpu():
                             timeout=60, cwd=__file__.rsplit("/tests/", 1)[0])
     assert result.returncode == 0, result.stderr
     assert "TF32" in result.stdout
+
+
+def test_layers_not_ported_to_the_gpu_say_so(monkeypatch):
+    model = keras.Sequential([keras.Input((6, 2)), keras.layers.Conv1D(3, 2), keras.layers.Flatten()])
+    x = np.zeros((1, 6, 2), np.float32)
+    monkeypatch.setattr(devices, "_device", "gpu")  # pretend: only the check is exercised
+    with pytest.raises(NotImplementedError, match="Conv1D 'conv1d.*' is not available on the GPU backend yet"):
+        model._run_forward([x], training=False)
+    monkeypatch.setattr(devices, "_device", "cpu")
+    assert model._run_forward([x], training=False)[0].shape == (1, 15)

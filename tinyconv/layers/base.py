@@ -33,6 +33,8 @@ class Layer:
 
     # Rank of the input including the batch axis; None accepts any rank.
     expected_ndim = None
+    # True for layers whose array maths follow the active array module (see tinyconv.devices).
+    runs_on_gpu = False
     _CONSTRUCTOR_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
                          "input_dim", "kernel_regularizer", "bias_regularizer")
 

@@ -48,6 +48,7 @@ def add_conv_weights(layer, input_shape):
 
 
 class Conv2D(ActivationMixin, Layer):
+    runs_on_gpu = True
     expected_ndim = 4
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,

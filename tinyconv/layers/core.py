@@ -27,6 +27,7 @@ class SymbolicTensor:
 
 class InputLayer(Layer):
     """Declares the shape of a model's input; holds no weights and passes data through."""
+    runs_on_gpu = True
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, input_shape=None,
                  **kwargs):
@@ -67,6 +68,7 @@ class Dense(ActivationMixin, Layer):
     On inputs of rank > 2 it acts on the last axis, like Keras.
     Backward, with z = x W + b:  dW = x^T dz,  db = sum over the batch of dz,  dx = dz W^T.
     """
+    runs_on_gpu = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -124,6 +126,7 @@ class Dense(ActivationMixin, Layer):
 
 class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1*d2*...).  Backward reshapes the gradient back."""
+    runs_on_gpu = True
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -156,6 +159,7 @@ class Flatten(Layer):
 
 class Activation(ActivationMixin, Layer):
     """Applies an activation on its own: ``Activation('relu')``."""
+    runs_on_gpu = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -173,6 +177,7 @@ class Activation(ActivationMixin, Layer):
 
 class ReLU(Layer):
     """Keras's ReLU layer: f(x) = min(max_value, x) for x >= threshold, else negative_slope (x - threshold)."""
+    runs_on_gpu = True
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -203,6 +208,7 @@ class ReLU(Layer):
 class Dropout(Layer):
     """Inverted dropout: in training keep each unit with probability 1 - rate and scale it
     by 1 / (1 - rate), so inference needs no change.  Backward uses the same mask."""
+    runs_on_gpu = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

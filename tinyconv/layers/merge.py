@@ -29,6 +29,7 @@ def _unbroadcast(gradient, shape):
 
 
 class _Merge(Layer):
+    runs_on_gpu = True
     min_inputs = 2
 
     def _check_inputs_list(self, shapes):

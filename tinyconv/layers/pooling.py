@@ -14,6 +14,7 @@ from .base import (Layer, as_pair, check_data_format, from_channels_last, shape_
 
 
 class _Pooling2D(Layer):
+    runs_on_gpu = True
     expected_ndim = 4
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):

@@ -16,6 +16,7 @@ before that call's backward; its weight gradients are the sum over its calls.
 import numpy as np
 
 from ..layers.core import InputLayer, SymbolicTensor
+from ..devices import check_layer_runs_here
 from .model import Model
 
 
@@ -231,6 +232,7 @@ class Functional(Model):
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]
             x = args if node.multi_input else args[0]
+            check_layer_runs_here(node.layer)
             node.layer.check_input(x)
             out = node.layer.forward(x, training=training)
             if self._node_count[id(node.layer)] > 1:

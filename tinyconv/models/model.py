@@ -23,6 +23,7 @@ from .progress import EpochProgress
 
 
 class Model:
+    runs_on_gpu = True  # as a layer of another model: its own layers are checked one by one
     def __new__(cls, *args, **kwargs):
         # Keras's Model(inputs, outputs) is the functional API: hand over to Functional.
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):

@@ -6,6 +6,7 @@ to its input.
 """
 from ..layers.base import Layer
 from ..layers.core import InputLayer, SymbolicTensor
+from ..devices import check_layer_runs_here
 from .model import Model
 
 
@@ -129,6 +130,7 @@ class Sequential(Model):
                 e is not None and e != got for e, got in zip(expected[1:], x.shape[1:]))):
             raise ValueError(f"Sequential '{self.name}': expected input of shape {expected}, got {x.shape}")
         for layer in self._layers:
+            check_layer_runs_here(layer)
             layer.check_input(x)
             x = layer.forward(x, training=training)
         return [x]
