@@ -228,17 +228,29 @@ class Functional(Model):
     def _run_forward(self, inputs, training):
         self._check_inputs(inputs)
         values = {id(t): a for t, a in zip(self._inputs, inputs)}
+        uses_left = dict(self._consumers)  # id(tensor) -> how many nodes still have to read it
+        kept = {id(t) for t in self._inputs + self._outputs}
         self._snapshots = {}
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]
             x = args if node.multi_input else args[0]
+            del args
             check_layer_runs_here(node.layer)
             node.layer.check_input(x)
             out = node.layer.forward(x, training=training)
+            del x
+            if training:
+                self._release_unneeded_preactivation(node.layer)
             if self._node_count[id(node.layer)] > 1:
                 self._snapshots[id(node)] = _snapshot(node.layer)
             for tensor, value in zip(node.outputs, out if node.multi_output else [out]):
                 values[id(tensor)] = value
+            del out
+            # Forget a value once its last reader has run: what backward needs, the layers keep.
+            for tensor in node.inputs:
+                uses_left[id(tensor)] -= 1
+                if uses_left[id(tensor)] == 0 and id(tensor) not in kept:
+                    values.pop(id(tensor), None)
         return [values[id(t)] for t in self._outputs]
 
     def _run_backward(self, output_grads, fused):
@@ -279,9 +291,14 @@ class Functional(Model):
             if shared:
                 for obj in _sublayers(layer):
                     shared_grads.setdefault(id(obj), (obj, []))[1].append(dict(obj.grads))
+            # Every use of this node's outputs has sent its gradient (the nodes run in reverse
+            # order), so those gradients are done with: free them before the next node runs.
+            for tensor in node.outputs:
+                grads.pop(id(tensor), None)
             for tensor, gradient in zip(node.inputs, dx if node.multi_input else [dx]):
                 if gradient is not None:
                     accumulate(tensor, gradient)
+            upstream = like = dx = gradient = None
 
         for obj, per_call in shared_grads.values():
             summed = {}

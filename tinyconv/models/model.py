@@ -16,7 +16,8 @@ Internally a model has a list of inputs and a list of outputs (one each for a Se
 """
 import numpy as np
 
-from .. import backend, devices, losses as losses_module, metrics as metrics_module, naming, optimizers
+from .. import activations, backend, devices, losses as losses_module, metrics as metrics_module, naming, optimizers
+from ..layers.base import ActivationMixin
 from ..callbacks import CallbackList, History
 from . import data as data_module
 from .progress import EpochProgress
@@ -317,6 +318,25 @@ class Model:
         if params:
             self.optimizer.apply(params, self.trainable_gradients())
         return loss_value, per_output, outputs
+
+    def _release_unneeded_preactivation(self, layer):
+        """After a training forward: forget ``layer``'s pre-activation z where backward will not read it.
+
+        A layer with an activation keeps both z and a = act(z).  Most derivatives need only a
+        (relu: dz = dy * (a > 0); tanh: dz = dy * (1 - a^2)), so also keeping z would hold a second
+        activation-sized array per layer until backward, for nothing.  z stays where it is needed:
+        for activations whose derivative reads z (gelu, silu, softplus), and on the output layers,
+        whose softmax or sigmoid the loss may fuse with the cross-entropy (the loss then reads z,
+        the logits).
+        """
+        z = getattr(layer, "_preactivation", None)
+        if z is None or z is getattr(layer, "_output", None) or not isinstance(layer, ActivationMixin):
+            return  # nothing kept twice (a linear activation returns z itself)
+        if layer.activation not in activations._BACKWARD:  # the derivatives written from a alone
+            return
+        if any(layer is output_layer for output_layer in self._output_layers()):
+            return
+        layer._preactivation = None
 
     def _regularization_loss(self):
         return sum(float(layer.regularization_losses()) for layer in self.layers

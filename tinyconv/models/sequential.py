@@ -133,6 +133,8 @@ class Sequential(Model):
             check_layer_runs_here(layer)
             layer.check_input(x)
             x = layer.forward(x, training=training)
+            if training:
+                self._release_unneeded_preactivation(layer)
         return [x]
 
     def _run_backward(self, output_grads, fused):
