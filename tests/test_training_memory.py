@@ -142,3 +142,52 @@ def test_an_intermediate_output_that_also_feeds_a_layer_is_returned(fresh_names)
     expected_hidden = np.maximum(x @ w1 + b1, 0)
     np.testing.assert_allclose(got_hidden, expected_hidden, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got_final, expected_hidden @ w2 + b2, rtol=1e-5, atol=1e-6)
+
+
+# --- optimizers: updates a piece at a time ---------------------------------------------------------
+from tinyconv import optimizers  # noqa: E402
+
+OPTIMIZERS = {
+    "sgd": lambda: optimizers.SGD(0.1),
+    "sgd_nesterov": lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam_amsgrad": lambda: optimizers.Adam(0.01, amsgrad=True, clipnorm=1.0),
+    "adamw": lambda: optimizers.AdamW(0.01, global_clipnorm=0.5),
+    "rmsprop_centered": lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True, clipvalue=0.1),
+    "adadelta": lambda: optimizers.Adadelta(1.0),
+    "adagrad": lambda: optimizers.Adagrad(0.1),
+    "adamax": lambda: optimizers.Adamax(0.01),
+    "nadam": lambda: optimizers.Nadam(0.01),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_updating_by_pieces_gives_exactly_the_whole_array_update(name):
+    rng = np.random.default_rng(6)
+    size = 2 * optimizers.UPDATE_PIECE + 123  # three pieces, the last one short
+    start = [rng.standard_normal(size).astype(np.float32), rng.standard_normal((7, 3)).astype(np.float32)]
+    by_pieces, whole = OPTIMIZERS[name](), OPTIMIZERS[name]()
+    whole.elementwise = False  # the rule on whole arrays, as before pieces existed
+    params_pieces, params_whole = [p.copy() for p in start], [p.copy() for p in start]
+    for _ in range(3):
+        grads = [rng.standard_normal(p.shape).astype(np.float32) for p in start]
+        by_pieces.apply(params_pieces, grads)
+        whole.apply(params_whole, grads)
+    for a, b in zip(params_pieces, params_whole):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_optimizer_step_on_a_big_weight_makes_no_weight_sized_temporaries():
+    """Adam's rule written on whole arrays makes several temporaries the size of the weight
+    (g - m, g * g, sqrt(v) + eps, ...); a piece at a time they are 256 KiB each."""
+    rng = np.random.default_rng(7)
+    param = rng.standard_normal(2**22).astype(np.float32)  # 16 MiB
+    grad = rng.standard_normal(param.shape).astype(np.float32)
+    adam = optimizers.Adam(0.001)
+    adam.apply([param], [grad])  # creates m and v
+    tracemalloc.start()
+    try:
+        adam.apply([param], [grad])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < param.nbytes / 4, f"peak {peak / 2**20:.2f} MiB for a {param.nbytes / 2**20:.0f} MiB weight"

@@ -31,6 +31,10 @@ class Optimizer:
     state, lr)``, which must change ``param`` in place."""
 
     _slots = ()
+    # True when ``_update`` treats every element on its own (all the rules below): the weight can
+    # then be updated a piece at a time (see ``_pieces``).  A subclass whose rule looks at the
+    # whole array (a norm, as in LARS) keeps the default and gets whole arrays.
+    elementwise = False
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, lr=None, decay=None):
@@ -116,9 +120,12 @@ class Optimizer:
         lr = self._current_learning_rate()
         self._begin_step()
         for (param, _), grad in zip(pairs, grads):
-            if self.weight_decay:
-                param -= param.dtype.type(lr * self.weight_decay) * param
-            self._update(param, grad, self._state_for(param), lr)
+            state = self._state_for(param)
+            pieces = _pieces(param, grad, state) if self.elementwise else [(param, grad, state)]
+            for param_piece, grad_piece, state_piece in pieces:
+                if self.weight_decay:
+                    param_piece -= param.dtype.type(lr * self.weight_decay) * param_piece
+                self._update(param_piece, grad_piece, state_piece, lr)
         self.iterations += 1
 
     def apply_gradients(self, grads_and_vars):
@@ -127,15 +134,17 @@ class Optimizer:
         self.apply([v for _, v in pairs], [g for g, _ in pairs])
 
     def _clip(self, grads):
+        """The clipped gradients, one at a time as the update loop asks for them: a clipped copy
+        lives only while its weight is updated, not one copy of every gradient at once."""
         if self.clipnorm:
-            return [g * (self.clipnorm / max(_norm(g), self.clipnorm)) for g in grads]
+            return (g * (self.clipnorm / max(_norm(g), self.clipnorm)) for g in grads)
         if self.global_clipnorm:
             total = math.sqrt(sum(_norm(g) ** 2 for g in grads))
             scale = self.global_clipnorm / max(total, self.global_clipnorm)
-            return [g * g.dtype.type(scale) for g in grads]
+            return (g * g.dtype.type(scale) for g in grads)
         if self.clipvalue:
-            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
-        return grads
+            return (np.clip(g, -self.clipvalue, self.clipvalue) for g in grads)
+        return iter(grads)
 
     def _state_for(self, param):
         state = self._state.get(id(param))
@@ -196,6 +205,8 @@ class SGD(Optimizer):
     nesterov:   m = momentum * m - lr * g;   param += momentum * m - lr * g
     """
 
+    elementwise = True
+
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not _is_number(momentum) or not 0 <= momentum <= 1:
@@ -231,6 +242,8 @@ class Adam(Optimizer):
     alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)      bias correction folded into the step size
     param -= alpha * m / (sqrt(v_hat) + epsilon)
     """
+
+    elementwise = True
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  name="adam", **kwargs):
@@ -271,6 +284,8 @@ class RMSprop(Optimizer):
     momentum > 0:  mom = momentum * mom + increment;  param -= mom
     else:          param -= increment
     """
+
+    elementwise = True
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
                  name="rmsprop", **kwargs):
@@ -333,6 +348,7 @@ class Adadelta(Optimizer):
     param    += lr * step
     """
 
+    elementwise = True
     _slots = ("acc_grad", "acc_step")
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="adadelta", **kwargs):
@@ -364,6 +380,7 @@ class Adagrad(Optimizer):
     param -= lr * g / sqrt(acc + epsilon)
     """
 
+    elementwise = True
     _slots = ("acc",)
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name="adagrad",
@@ -398,6 +415,7 @@ class Adamax(Optimizer):
     param -= lr * m / ((1 - beta_1^t) (u + epsilon))
     """
 
+    elementwise = True
     _slots = ("m", "u")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="adamax", **kwargs):
@@ -430,6 +448,7 @@ class Nadam(Optimizer):
     param -= lr * m_hat / (sqrt(v_hat) + epsilon)
     """
 
+    elementwise = True
     _slots = ("m", "v")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="nadam", **kwargs):
@@ -462,6 +481,35 @@ class Nadam(Optimizer):
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+# The update rules build temporaries as big as the arrays they are given (lr * g, g - m,
+# sqrt(v) + epsilon, ...): on a whole 100 MB Dense kernel, several 100 MB arrays at once.  So a
+# weight is updated a piece of UPDATE_PIECE elements at a time.  Every rule is elementwise, so
+# the numbers are exactly those of one whole-array update.
+UPDATE_PIECE = 1 << 16
+
+
+def _pieces(param, grad, state):
+    """(param, grad, state) for consecutive pieces of the flattened arrays.
+
+    The pieces are views, so what the rule does in place to a piece lands in the weight and
+    in its state arrays.  A small weight, or one whose arrays are not all C-contiguous (they
+    then have no flat view), comes back whole.
+    """
+    slots = {name: value for name, value in state.items()
+             if name != "param" and getattr(value, "shape", None) == param.shape}
+    arrays = [param, grad, *slots.values()]
+    if param.size <= UPDATE_PIECE or not all(a.flags.c_contiguous for a in arrays):
+        yield param, grad, state
+        return
+    flat_param, flat_grad = param.reshape(-1), grad.reshape(-1)
+    flat_slots = {name: value.reshape(-1) for name, value in slots.items()}
+    for start in range(0, param.size, UPDATE_PIECE):
+        piece = slice(start, start + UPDATE_PIECE)
+        piece_state = dict(state, param=flat_param[piece])
+        piece_state.update({name: flat[piece] for name, flat in flat_slots.items()})
+        yield flat_param[piece], flat_grad[piece], piece_state
 
 
 def _check_betas(optimizer_name, beta_1, beta_2):
