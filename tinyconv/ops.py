@@ -51,6 +51,9 @@ KERNEL_NAMES = (
     "locally_connected2d_backward",
     "tiled_conv2d_forward",
     "tiled_conv2d_backward",
+    "activation_forward",
+    "activation_backward",
+    "bias_gradient",
 )
 
 # "gpu": the kernels of the GPU backend (tinyconv.kernels.gpu), selected by backend.set_device("gpu");

@@ -248,18 +248,40 @@ class ActivationMixin:
     with the cross-entropy it already has dL/dz and calls ``backward_from_preactivation``.
     """
 
-    def _activate(self, z):
-        self._preactivation = z  # the logits, for a loss fused with this activation
-        self._output = self.activation(z)
+    # Activations with a kernel in every kernel set (ops.activation_forward/backward): the
+    # compiled one is a single multi-threaded pass.  relu and tanh need only their output for
+    # backward and are never fused with a loss, so a layer that owns z (a fresh result of its
+    # own kernel) may overwrite z with the output instead of keeping both arrays.
+    _KERNEL_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+    _IN_PLACE_ACTIVATIONS = ("relu", "tanh")
+
+    def _activate(self, z, owned=False):
+        """y = act(z).  ``owned``: z is this layer's own fresh array, free to be overwritten."""
+        from .. import ops
+
+        name = getattr(self.activation, "__name__", None)
+        if name not in self._KERNEL_ACTIVATIONS:
+            self._preactivation = z  # e.g. softmax's logits, for a loss fused with it
+            self._output = self.activation(z)
+        elif owned and name in self._IN_PLACE_ACTIVATIONS:
+            self._preactivation = None
+            self._output = ops.activation_forward(z, name, out=z)
+        else:
+            self._preactivation = z  # sigmoid's logits may be fused with binary cross-entropy
+            self._output = ops.activation_forward(z, name)
         return self._output
 
     def backward_from_preactivation(self, dz):
         raise NotImplementedError
 
     def backward(self, dy):
-        from .. import activations
+        from .. import activations, ops
 
-        dz = activations.backward(self.activation, dy, self._output, z=self._preactivation)
+        name = getattr(self.activation, "__name__", None)
+        if name in self._KERNEL_ACTIVATIONS:
+            dz = ops.activation_backward(dy, self._output, name)
+        else:
+            dz = activations.backward(self.activation, dy, self._output, z=self._preactivation)
         return self.backward_from_preactivation(dz)
 
 

@@ -123,7 +123,7 @@ class Conv2D(ActivationMixin, Layer):
         else:
             self._columns = None
             z = ops.conv2d_forward(x, self.kernel, self.bias, *args)
-        return self._activate(from_channels_last(z, self.data_format))
+        return self._activate(from_channels_last(z, self.data_format), owned=True)
 
     def backward_from_preactivation(self, dz):
         dz = devices.array_module_of(dz).ascontiguousarray(to_channels_last(dz, self.data_format),

@@ -108,7 +108,7 @@ class Dense(ActivationMixin, Layer):
         z = x @ self.kernel  # BLAS
         if self.use_bias:
             z += self.bias
-        return self._activate(z)
+        return self._activate(z, owned=True)
 
     def backward_from_preactivation(self, dz):
         x2d = self._input.reshape(-1, self.kernel.shape[0])

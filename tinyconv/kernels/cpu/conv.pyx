@@ -48,6 +48,7 @@ from cython.parallel cimport prange
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 
+from tinyconv.kernels.cpu.activation import bias_gradient
 from tinyconv.kernels.reference.conv import validate_conv2d_args, validate_upstream_gradient
 
 __all__ = ["conv2d_forward", "conv2d_backward"]  # (+ two entry points for the Conv2D layer, below)
@@ -145,7 +146,7 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
                 np.matmul(cols, weights[g], out=y_rows[rows, g * fg:(g + 1) * fg])
 
     if bias is not None:
-        y_rows += bias
+        _add_bias(y_rows, np.asarray(bias, dtype=y.dtype))
     return y, kept
 
 
@@ -160,7 +161,7 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
     cg, fg = channels // groups, filters // groups
 
     dy_rows = dy.reshape(-1, filters)
-    dbias = dy_rows.sum(axis=0)
+    dbias = bias_gradient(dy_rows)
     dx = np.zeros_like(x) if input_gradient else None
     weights = _group_weight_matrices(kernel, groups)
     dweights = [np.zeros_like(w) for w in weights]
@@ -288,6 +289,16 @@ def _im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, geo, Py_ssize
     with nogil:
         for task in prange(x.shape[0] * g.out_h, schedule="static", num_threads=threads):
             _im2col_output_row(x, cols, task // g.out_h, task % g.out_h, g)
+
+
+def _add_bias(floating[:, ::1] rows, const floating[::1] bias):
+    """rows[r, :] += bias for every row: NumPy's broadcast add, on every thread."""
+    cdef Py_ssize_t r, f, count = rows.shape[0], filters = rows.shape[1]
+    cdef int threads = threads_for(count * filters)
+    with nogil:
+        for r in prange(count, schedule="static", num_threads=threads):
+            for f in range(filters):
+                rows[r, f] += bias[f]
 
 
 def _col2im_add(const floating[:, ::1] dcols, floating[:, :, :, ::1] dx, geo, Py_ssize_t c0, Py_ssize_t cg):

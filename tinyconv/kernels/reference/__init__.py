@@ -3,6 +3,7 @@
 They are the test oracle for the compiled kernels in ``tinyconv.kernels.cpu``: both sets
 expose the same functions with the same signatures (see ``tinyconv.ops``).
 """
+from .activation import activation_backward, activation_forward, bias_gradient
 from .conv import conv2d_backward, conv2d_forward
 from .local import locally_connected2d_backward, locally_connected2d_forward
 from .tiled import tiled_conv2d_backward, tiled_conv2d_forward

@@ -1,0 +1,44 @@
+"""Elementwise activations and the bias gradient on the GPU backend (same formulas as
+``kernels/reference/activation.py``), each a few array-module calls CuPy runs as kernels."""
+from ..reference.activation import check_activation_name
+from ._common import xp
+
+
+def _sigmoid(module, z):
+    """1 / (1 + e^-z) without overflow: e^-|z| is at most 1."""
+    e = module.exp(-module.abs(z))
+    return module.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+
+
+def activation_forward(z, activation, out=None):
+    """a = activation(z); written into ``out`` (which may be ``z`` itself) when given."""
+    check_activation_name(activation)
+    module = xp()
+    if activation == "relu":
+        return module.maximum(z, 0, out=out)
+    if activation == "tanh":
+        return module.tanh(z, out=out)
+    a = z if activation == "linear" else _sigmoid(module, z)
+    if out is None:
+        return a
+    out[...] = a
+    return out
+
+
+def activation_backward(dy, a, activation):
+    """dL/dz from dL/da = ``dy`` and the activation's output ``a``."""
+    check_activation_name(activation)
+    if dy.shape != a.shape:
+        raise ValueError(f"activation_backward: gradient shape {dy.shape} does not match the output's {a.shape}")
+    if activation == "relu":
+        return dy * (a > 0)
+    if activation == "tanh":
+        return dy * (1 - a * a)
+    if activation == "sigmoid":
+        return dy * a * (1 - a)
+    return dy
+
+
+def bias_gradient(dz):
+    """db: dz summed over every axis but the last (the channels/units axis)."""
+    return dz.reshape(-1, dz.shape[-1]).sum(axis=0)
