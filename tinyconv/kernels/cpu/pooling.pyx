@@ -12,12 +12,22 @@ Parallelism:
   the work is split by (sample, block of channels): a thread writes only its own sample's
   channels and two threads never touch the same cell.  Within a block the order of the
   additions is fixed, so the result doesn't depend on the number of threads.
+
+Fast paths for windows that do not overlap (the usual pool == strides):
+* average-pooling backward writes each dx row once, straight from dy (no zero-fill pass,
+  no scatter), split by (sample, input row);
+* max-pooling backward only gets dy, argmax and the input shape, so it *tries* tiles: the
+  input cut into OH x OW tiles of (H // OH, W // OW) cells.  When every winner lies in its
+  own window's tile, no two windows share a winner, and one pass per tile row writes dx:
+  zeros, then each dy at its winner, split by (sample, output row).  The pass checks every
+  winner; if one lies outside its tile (overlapping windows, padding) the general scatter
+  runs instead.  Both give the reference's numbers exactly.
 """
 import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 # The argument checks are the reference's: one set of rules, one set of messages.
 from tinyconv.kernels.reference.pooling import (
@@ -60,10 +70,6 @@ cdef inline Py_ssize_t clip_stop(Py_ssize_t stop, Py_ssize_t size) noexcept nogi
     return stop if stop < size else size
 
 
-cdef inline Py_ssize_t channel_blocks(Py_ssize_t channels) noexcept nogil:
-    return (channels + CHANNEL_BLOCK - 1) // CHANNEL_BLOCK
-
-
 # --------------------------------------------------------------------------------------------
 # Max pooling
 # --------------------------------------------------------------------------------------------
@@ -71,13 +77,13 @@ cdef void max_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
     """One output row of one sample: every window's max and where it was.
 
-    Pointers to the C contiguous channels of a cell, and a branch-free update (select, not
-    if), let the compiler vectorise the innermost loop.
+    Pointers to the C contiguous channels of a cell, and a branch-free update (the winner
+    is chosen with a bit mask, not an if), let the compiler vectorise the innermost loop;
+    with an if it compiles to a jump that random data mispredicts half the time.
     """
     cdef Py_ssize_t ow, h, w, c, h0, h1, w0, w1
-    cdef int64_t cell
+    cdef int64_t cell, winner, larger
     cdef floating value, best
-    cdef bint larger
     cdef floating* maxima
     cdef int64_t* winners
     cdef const floating* pixel
@@ -103,9 +109,10 @@ cdef void max_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64
                 for c in range(g.channels):  # innermost: contiguous in NHWC
                     value = pixel[c]
                     best = maxima[c]
-                    larger = value > best
-                    maxima[c] = value if larger else best
-                    winners[c] = cell if larger else winners[c]
+                    larger = -<int64_t>(value > best)  # all ones if this cell wins, else 0
+                    maxima[c] = value if value > best else best
+                    winner = winners[c]
+                    winners[c] = winner ^ ((winner ^ cell) & larger)  # cell if larger else winner
 
 
 cdef void _max_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
@@ -138,13 +145,93 @@ cdef void route_block_to_winners(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1
 
 cdef void _max_pool_backward(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax, floating[:, :, :, ::1] dx,
                              Geometry g) noexcept:
-    cdef Py_ssize_t item, block, n, blocks = channel_blocks(g.channels)
+    """The general scatter: any windows, overlapping or not."""
+    cdef Py_ssize_t item, block, n, blocks, width
     cdef int threads = threads_for(dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3])
+    # Whole samples when there are enough of them to share out (contiguous reads); blocks of
+    # channels when the batch is too small to keep the threads busy.
+    width = g.channels if dy.shape[0] >= 4 * threads else CHANNEL_BLOCK
+    blocks = (g.channels + width - 1) // width
     for item in prange(dy.shape[0] * blocks, nogil=True, schedule="static", num_threads=threads):
         n = item // blocks
         block = item % blocks
-        route_block_to_winners(dy, argmax, dx, n, block * CHANNEL_BLOCK,
-                               clip_stop((block + 1) * CHANNEL_BLOCK, g.channels), g)
+        route_block_to_winners(dy, argmax, dx, n, block * width, clip_stop((block + 1) * width, g.channels), g)
+
+
+cdef struct Tiles:
+    # The input cut into tiles of tile_h x tile_w cells, one per window, row-major.
+    Py_ssize_t tile_h, tile_w
+    # A winner at flat offset d from its tile's first cell (h * width + w numbering) is in
+    # the tile iff 0 <= d < span and inside[d]: the row-by-row pattern of the tile.
+    Py_ssize_t span
+    const unsigned char* inside
+
+
+cdef inline int64_t tile_start(Py_ssize_t oh, Py_ssize_t ow, Tiles t, Geometry g) noexcept nogil:
+    """Flat index of the first (top left) cell of window (oh, ow)'s tile."""
+    return oh * t.tile_h * g.width + ow * t.tile_w
+
+
+cdef inline bint in_tile(int64_t winner, int64_t start, Tiles t) noexcept nogil:
+    cdef int64_t offset = winner - start
+    return <uint64_t>offset < <uint64_t>t.span and t.inside[offset]
+
+
+cdef Py_ssize_t winners_outside_tiles(int64_t[:, :, :, ::1] argmax, Py_ssize_t n, Py_ssize_t oh,
+                                      Tiles t, Geometry g) noexcept nogil:
+    """How many winners of output row oh of sample n lie outside their window's tile."""
+    cdef Py_ssize_t ow, c, outside = 0
+    cdef int64_t start
+    cdef const int64_t* winners
+    for ow in range(g.out_w):
+        winners = &argmax[n, oh, ow, 0]
+        start = tile_start(oh, ow, t, g)
+        for c in range(g.channels):
+            outside += not in_tile(winners[c], start, t)
+    return outside
+
+
+cdef Py_ssize_t route_tile_row(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax,
+                               floating[:, :, :, ::1] dx, Py_ssize_t n, Py_ssize_t oh,
+                               Tiles t, Geometry g) noexcept nogil:
+    """dx rows oh*tile_h ... oh*tile_h + tile_h - 1 of sample n, written in one go.
+
+    Those rows are contiguous and stay in cache: zero them, then add each dy at its winner
+    (0 + dy, the reference's sum, bit for bit).  Returns how many winners lay outside their
+    tile; those are skipped, and the caller then throws this dx away.
+    """
+    cdef Py_ssize_t ow, c, k, outside = 0
+    cdef int64_t start, winner
+    cdef floating* sample = &dx[n, 0, 0, 0]
+    cdef floating* rows = &dx[n, oh * t.tile_h, 0, 0]
+    cdef const floating* grads
+    cdef const int64_t* winners
+    for k in range(t.tile_h * g.width * g.channels):
+        rows[k] = 0
+    for ow in range(g.out_w):
+        grads = &dy[n, oh, ow, 0]
+        winners = &argmax[n, oh, ow, 0]
+        start = tile_start(oh, ow, t, g)
+        for c in range(g.channels):
+            winner = winners[c]
+            if in_tile(winner, start, t):
+                sample[winner * g.channels + c] += grads[c]
+            else:
+                outside += 1
+    return outside
+
+
+cdef bint _max_pool_backward_tiled(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax,
+                                   floating[:, :, :, ::1] dx, Tiles t, Geometry g) noexcept:
+    """Tile rows in parallel (no two write the same dx cell); True if every winner was in its tile."""
+    cdef Py_ssize_t row, outside = 0, rows = dy.shape[0] * g.out_h
+    cdef int threads = threads_for(dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3])
+    # Overlapping windows show at once: check the first row before writing anything.
+    if winners_outside_tiles(argmax, 0, 0, t, g):
+        return False
+    for row in prange(rows, nogil=True, schedule="static", num_threads=threads):
+        outside += route_tile_row(dy, argmax, dx, row // g.out_h, row % g.out_h, t, g)
+    return outside == 0
 
 
 def max_pool2d_forward(x, pool_size, strides, pads):
@@ -163,12 +250,58 @@ def max_pool2d_forward(x, pool_size, strides, pads):
     return y, argmax
 
 
+cdef bint shapes_fit(dy, argmax, tuple input_shape):
+    """dy and argmax shaped as a max-pooling forward pass over input_shape gives them.
+
+    Their values are not looked at: the tiled pass checks every winner itself.
+    """
+    return (isinstance(argmax, np.ndarray) and argmax.dtype == np.int64 and dy.ndim == 4
+            and argmax.shape == dy.shape and dy.shape[0] == input_shape[0] and dy.shape[3] == input_shape[3])
+
+
+cdef object route_within_tiles(dy, argmax, tuple input_shape, Geometry g):
+    """dx from the tiled pass, or None when the winners don't fit in tiles."""
+    cdef Tiles t
+    cdef const unsigned char[::1] inside
+    if dy.size == 0:
+        return None
+    t.tile_h, t.tile_w = g.height // g.out_h, g.width // g.out_w
+    if t.tile_h == 0 or t.tile_w == 0:  # more windows than cells: they must overlap
+        return None
+    t.span = (t.tile_h - 1) * g.width + t.tile_w
+    pattern = np.zeros(t.span, dtype=np.uint8)
+    for row in range(t.tile_h):
+        pattern[row * g.width:row * g.width + t.tile_w] = 1
+    inside = pattern
+    t.inside = &inside[0]
+    dx = np.empty(input_shape, dtype=dy.dtype)
+    if dy.dtype == np.float32:
+        tiled = _max_pool_backward_tiled[float](dy, argmax, dx, t, g)
+    else:
+        tiled = _max_pool_backward_tiled[double](dy, argmax, dx, t, g)
+    if not tiled:
+        return None
+    dx[:, g.out_h * t.tile_h:] = 0  # rows below the last tile row: no window reaches them
+    return dx
+
+
 def max_pool2d_backward(dy, argmax, input_shape):
     """dL/dx: route each upstream gradient to the input cell that won the max."""
+    cdef Geometry g
+    check_float_array(dy, "dy")
+    input_shape = check_input_shape(input_shape)
+    if shapes_fit(dy, argmax, input_shape):
+        dy = np.ascontiguousarray(dy)
+        argmax = np.ascontiguousarray(argmax)
+        # Only height/width/channels and the output size matter for routing.
+        g = make_geometry(input_shape, (1, 1), (1, 1), ((0, 0), (0, 0)), dy.shape[1:3])
+        dx = route_within_tiles(dy, argmax, input_shape, g)
+        if dx is not None:
+            return dx
+    # The general scatter: the reference's checks (argmax in range) first, as it writes there.
     input_shape = check_max_pool_backward_arguments(dy, argmax, input_shape)
     dx = np.zeros(input_shape, dtype=dy.dtype)
-    # Only height/width/channels and the output size matter for the scatter.
-    cdef Geometry g = make_geometry(input_shape, (1, 1), (1, 1), ((0, 0), (0, 0)), dy.shape[1:3])
+    g = make_geometry(input_shape, (1, 1), (1, 1), ((0, 0), (0, 0)), dy.shape[1:3])
     dy = np.ascontiguousarray(dy)
     argmax = np.ascontiguousarray(argmax)
     if dy.dtype == np.float32:
@@ -183,23 +316,30 @@ def max_pool2d_backward(dy, argmax, input_shape):
 # --------------------------------------------------------------------------------------------
 cdef void avg_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
-    """One output row of one sample: each window's sum over its real cells / their count."""
+    """One output row of one sample: each window's sum over its real cells / their count.
+
+    The sum runs from 0 in row-major window order, so every thread count gives the same bits.
+    """
     cdef Py_ssize_t ow, h, w, c, h0, h1, w0, w1
     cdef floating count
+    cdef floating* sums
+    cdef const floating* pixel
     h0 = clip_start(oh * g.stride_h - g.pad_top)
     h1 = clip_stop(oh * g.stride_h - g.pad_top + g.pool_h, g.height)
     for ow in range(g.out_w):
         w0 = clip_start(ow * g.stride_w - g.pad_left)
         w1 = clip_stop(ow * g.stride_w - g.pad_left + g.pool_w, g.width)
         count = (h1 - h0) * (w1 - w0)  # padded cells are not counted
+        sums = &y[n, oh, ow, 0]
         for c in range(g.channels):
-            y[n, oh, ow, c] = 0
+            sums[c] = 0
         for h in range(h0, h1):
             for w in range(w0, w1):
-                for c in range(g.channels):
-                    y[n, oh, ow, c] += x[n, h, w, c]
+                pixel = &x[n, h, w, 0]
+                for c in range(g.channels):  # innermost: contiguous in NHWC
+                    sums[c] += pixel[c]
         for c in range(g.channels):
-            y[n, oh, ow, c] /= count
+            sums[c] /= count
 
 
 cdef void _avg_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Geometry g) noexcept:
@@ -214,6 +354,8 @@ cdef void spread_block_over_windows(floating[:, :, :, ::1] dy, floating[:, :, :,
     """Channels [c0, c1) of sample n: each window's cells get dy/count; overlaps add up."""
     cdef Py_ssize_t oh, ow, h, w, c, h0, h1, w0, w1
     cdef floating count
+    cdef floating* cell
+    cdef const floating* grads
     for oh in range(g.out_h):
         h0 = clip_start(oh * g.stride_h - g.pad_top)
         h1 = clip_stop(oh * g.stride_h - g.pad_top + g.pool_h, g.height)
@@ -221,20 +363,67 @@ cdef void spread_block_over_windows(floating[:, :, :, ::1] dy, floating[:, :, :,
             w0 = clip_start(ow * g.stride_w - g.pad_left)
             w1 = clip_stop(ow * g.stride_w - g.pad_left + g.pool_w, g.width)
             count = (h1 - h0) * (w1 - w0)
+            grads = &dy[n, oh, ow, 0]
             for h in range(h0, h1):
                 for w in range(w0, w1):
+                    cell = &dx[n, h, w, 0]
                     for c in range(c0, c1):
-                        dx[n, h, w, c] += dy[n, oh, ow, c] / count
+                        cell[c] += grads[c] / count
 
 
 cdef void _avg_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, Geometry g) noexcept:
-    cdef Py_ssize_t item, block, n, blocks = channel_blocks(g.channels)
+    """The general scatter: any windows, overlapping or not."""
+    cdef Py_ssize_t item, block, n, blocks, width
     cdef int threads = threads_for(dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3])
+    # As for max pooling: whole samples when there are enough, else blocks of channels.
+    width = g.channels if dy.shape[0] >= 4 * threads else CHANNEL_BLOCK
+    blocks = (g.channels + width - 1) // width
     for item in prange(dy.shape[0] * blocks, nogil=True, schedule="static", num_threads=threads):
         n = item // blocks
         block = item % blocks
-        spread_block_over_windows(dy, dx, n, block * CHANNEL_BLOCK,
-                                  clip_stop((block + 1) * CHANNEL_BLOCK, g.channels), g)
+        spread_block_over_windows(dy, dx, n, block * width, clip_stop((block + 1) * width, g.channels), g)
+
+
+cdef void share_row_among_cells(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
+                                Py_ssize_t n, Py_ssize_t h, Geometry g) noexcept nogil:
+    """Input row h of sample n when windows don't overlap: every cell is written once.
+
+    At most one window row covers row h (stride >= pool); in it each window's cells get
+    0 + dy/count (the reference's sum, bit for bit), and cells no window covers get 0.
+    """
+    cdef Py_ssize_t oh, ow, w, c, h0, h1, w0, w1, done = 0
+    cdef floating count
+    cdef floating zero = 0
+    cdef floating* row = &dx[n, h, 0, 0]
+    cdef floating* cell
+    cdef const floating* grads
+    oh = (h + g.pad_top) // g.stride_h
+    if oh < g.out_h and h + g.pad_top - oh * g.stride_h < g.pool_h:
+        h0 = clip_start(oh * g.stride_h - g.pad_top)
+        h1 = clip_stop(oh * g.stride_h - g.pad_top + g.pool_h, g.height)
+        for ow in range(g.out_w):
+            w0 = clip_start(ow * g.stride_w - g.pad_left)
+            w1 = clip_stop(ow * g.stride_w - g.pad_left + g.pool_w, g.width)
+            count = (h1 - h0) * (w1 - w0)
+            grads = &dy[n, oh, ow, 0]
+            for c in range(done * g.channels, w0 * g.channels):  # the gap before this window
+                row[c] = 0
+            for w in range(w0, w1):
+                cell = row + w * g.channels
+                for c in range(g.channels):
+                    cell[c] = zero + grads[c] / count
+            done = w1
+    for c in range(done * g.channels, g.width * g.channels):  # after the last window (or all)
+        row[c] = 0
+
+
+cdef void _avg_pool_backward_disjoint(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
+                                      Geometry g) noexcept:
+    """Rows of dx in parallel: with disjoint windows each row is its own."""
+    cdef Py_ssize_t row, rows = dx.shape[0] * g.height
+    cdef int threads = threads_for(dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3])
+    for row in prange(rows, nogil=True, schedule="static", num_threads=threads):
+        share_row_among_cells(dy, dx, row // g.height, row % g.height, g)
 
 
 def avg_pool2d_forward(x, pool_size, strides, pads):
@@ -257,11 +446,19 @@ def avg_pool2d_backward(dy, input_shape, pool_size, strides, pads):
     input_shape = check_input_shape(input_shape)
     pool, strides, pads, out_hw = check_pool_arguments(input_shape, pool_size, strides, pads)
     check_gradient_shape(dy, input_shape, out_hw)
-    dx = np.zeros(input_shape, dtype=dy.dtype)
     cdef Geometry g = make_geometry(input_shape, pool, strides, pads, out_hw)
     dy = np.ascontiguousarray(dy)
-    if dy.dtype == np.float32:
-        _avg_pool_backward[float](dy, dx, g)
+    disjoint = strides[0] >= pool[0] and strides[1] >= pool[1]
+    if disjoint:  # every dx cell written exactly once: no zero-fill needed
+        dx = np.empty(input_shape, dtype=dy.dtype)
+        if dy.dtype == np.float32:
+            _avg_pool_backward_disjoint[float](dy, dx, g)
+        else:
+            _avg_pool_backward_disjoint[double](dy, dx, g)
     else:
-        _avg_pool_backward[double](dy, dx, g)
+        dx = np.zeros(input_shape, dtype=dy.dtype)
+        if dy.dtype == np.float32:
+            _avg_pool_backward[float](dy, dx, g)
+        else:
+            _avg_pool_backward[double](dy, dx, g)
     return dx
