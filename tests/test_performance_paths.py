@@ -73,9 +73,13 @@ def test_kernel_without_input_gradient_gives_the_same_weight_gradients():
 def test_sliced_weight_gradient_matches_blas(monkeypatch):
     """The first-layer weight gradient on several threads: sliced loops, same numbers as BLAS."""
     rng = np.random.default_rng(5)
-    cols = rng.standard_normal((1000, 27))
-    dy = rng.standard_normal((1000, 8))
-    partial = np.empty((fast.WEIGHT_GRADIENT_SLICES, 27, 8))
-    fast._sliced_weight_gradient(cols, dy, partial)
-    np.testing.assert_allclose(partial.sum(axis=0), cols.T @ dy, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(fast._weight_gradient(cols, dy), cols.T @ dy, rtol=1e-10, atol=1e-10)
+    for rows, patch, filters in [(1000, 27, 8), (1001, 5, 12), (37, 25, 6)]:  # both loop orders, odd row counts
+        cols = rng.standard_normal((rows, patch))
+        dy = rng.standard_normal((rows, filters))
+        for filters_inner in (False, True):
+            shape = (patch, filters) if filters_inner else (filters, patch)
+            partial = np.empty((fast.WEIGHT_GRADIENT_SLICES,) + shape)
+            fast._sliced_weight_gradient(cols, dy, partial, filters_inner)
+            total = partial.sum(axis=0)
+            np.testing.assert_allclose(total if filters_inner else total.T, cols.T @ dy, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(fast._weight_gradient(cols, dy), cols.T @ dy, rtol=1e-10, atol=1e-10)
