@@ -231,14 +231,17 @@ def _geometry(x, kernel, strides, pads, dilation, out_hw):
 # Few channels make a kernel row a short copy (5 numbers for LeNet's first layer), and then
 # the loop bookkeeping and the bounds checks at the image's border cost more than the
 # copying.  There, im2col reads a zero-padded copy of the input (about 1/(KH*KW) the size of
-# the columns matrix) and gathers each patch through a table of offsets: no border cases,
-# one tight loop per row of the columns matrix (measured 3x faster on LeNet's first layer).
+# the columns matrix): no border cases.  When a kernel row is very short (KW*C <= 8), each
+# patch is gathered through a table of offsets, one tight loop per row of the columns
+# matrix (2x faster on LeNet's first layer; with longer kernel rows the row copies win).
 PAD_FIRST_MAX_CHANNELS = 8
+GATHER_MAX_ROW = 8
 
 
 def _fill_columns(x, cols, geo, c0, cg):
     """im2col: the offset-table gather for a padded few-channel image, else the general loops."""
-    if geo.top == 0 and geo.left == 0 and cg == x.shape[3] <= PAD_FIRST_MAX_CHANNELS and x.flags.c_contiguous:
+    if (geo.top == 0 and geo.left == 0 and cg == x.shape[3] and geo.kw * cg <= GATHER_MAX_ROW
+            and x.flags.c_contiguous):
         offsets = np.array([(p * geo.dh * geo.width + q * geo.dw) * cg + c
                             for p in range(geo.kh) for q in range(geo.kw) for c in range(cg)], dtype=np.intp)
         _im2col_by_offsets(x.reshape(-1), cols, geo, offsets)
