@@ -200,13 +200,15 @@ class Conv2DTranspose(_ConvTransposeND):
     rank = 2
 
     def _conv_input_gradient(self, x, reached, pads):
-        return ops.conv2d_backward(x, reached, self.kernel, self.strides, pads, self.dilation_rate, 1)[0]
+        return ops.conv2d_backward(x, reached, self.kernel, self.strides, pads, self.dilation_rate, 1,
+                                   kernel_gradient=False)[0]
 
     def _conv_forward(self, dz, pads):
         return ops.conv2d_forward(dz, self.kernel, None, self.strides, pads, self.dilation_rate, 1)
 
     def _conv_kernel_gradient(self, x, dz, pads):
-        return ops.conv2d_backward(x, dz, self.kernel, self.strides, pads, self.dilation_rate, 1)[1]
+        return ops.conv2d_backward(x, dz, self.kernel, self.strides, pads, self.dilation_rate, 1,
+                                   input_gradient=False)[1]
 
 
 class Conv1DTranspose(_ConvTransposeND):
@@ -220,7 +222,7 @@ class Conv1DTranspose(_ConvTransposeND):
     def _conv_input_gradient(self, x, reached, pads):
         strides, pads2d, dilation = self._as_2d(pads)
         return ops.conv2d_backward(x[:, np.newaxis], reached[:, np.newaxis], self.kernel[np.newaxis], strides,
-                                   pads2d, dilation, 1)[0][:, 0]
+                                   pads2d, dilation, 1, kernel_gradient=False)[0][:, 0]
 
     def _conv_forward(self, dz, pads):
         strides, pads2d, dilation = self._as_2d(pads)
@@ -230,7 +232,7 @@ class Conv1DTranspose(_ConvTransposeND):
     def _conv_kernel_gradient(self, x, dz, pads):
         strides, pads2d, dilation = self._as_2d(pads)
         return ops.conv2d_backward(x[:, np.newaxis], dz[:, np.newaxis], self.kernel[np.newaxis], strides, pads2d,
-                                   dilation, 1)[1][0]
+                                   dilation, 1, input_gradient=False)[1][0]
 
 
 class Conv3DTranspose(_ConvTransposeND):

@@ -71,9 +71,12 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
     return _forward(x, kernel, bias, strides, pads, dilation, groups, keep=None)[0]
 
 
-def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
-    """Return (dx, dkernel, dbias) given dL/dy; pure (recomputes im2col, keeps no state)."""
-    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=None)
+def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True):
+    """Return (dx, dkernel, dbias) given dL/dy; pure (recomputes im2col, keeps no state).
+    A gradient not asked for (``input_gradient``/``kernel_gradient`` False) is None, and its
+    GEMMs (and col2im or im2col) are skipped."""
+    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=None,
+                     input_gradient=input_gradient, kernel_gradient=kernel_gradient)
 
 
 # --- for the Conv2D layer: keep the columns matrix from forward to backward -----------------
@@ -159,9 +162,10 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
     return y, kept
 
 
-def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True):
+def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True, kernel_gradient=True):
     """(dx, dkernel, dbias); ``columns``: forward's columns matrix for this x, or None;
-    without ``input_gradient``, dx is None and neither its GEMM nor the col2im runs."""
+    without ``input_gradient``, dx is None and neither its GEMM nor the col2im runs;
+    without ``kernel_gradient``, dkernel is None and neither its GEMM nor the im2col runs."""
     x, kernel, _, out_hw = validate_conv2d_args(x, kernel, None, strides, pads, dilation, groups)
     dy = np.ascontiguousarray(validate_upstream_gradient(dy, x, kernel, out_hw))
     x = np.ascontiguousarray(x)
@@ -180,17 +184,22 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
         dx_rows = dx.reshape(-1, channels) if input_gradient else None
         for g in range(groups):
             dy_g = dy_rows[:, g * fg:(g + 1) * fg]
-            dweights[g] += x_rows[:, g * cg:(g + 1) * cg].T @ dy_g
+            if kernel_gradient:
+                dweights[g] += x_rows[:, g * cg:(g + 1) * cg].T @ dy_g
             if input_gradient:
                 dx_rows[:, g * cg:(g + 1) * cg] = dy_g @ weights[g].T
     else:
         cells_per_sample = geo.out_h * geo.out_w
         patch = geo.kh * geo.kw * cg
         have_columns = _usable_columns(columns, x, n * cells_per_sample, patch, groups)
-        x_source, source_geo = (x, geo) if have_columns else _im2col_source(x, geo, groups)
+        need_columns = kernel_gradient and not have_columns   # (dx needs only dy and the kernel)
+        x_source, source_geo = _im2col_source(x, geo, groups) if need_columns else (x, geo)
         if have_columns:                       # forward kept them: one chunk, no im2col
             chunks = [(0, n)]
             cols_workspace = columns
+        elif not kernel_gradient:              # no columns at all: dcols gets the whole budget
+            chunks = _batch_chunks(n, cells_per_sample * patch, x.itemsize)
+            cols_workspace = None
         else:
             # Two workspaces (cols and dcols), so give each half the budget.
             chunks = _batch_chunks(n, 2 * cells_per_sample * patch, x.itemsize)
@@ -199,17 +208,20 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
         dcols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch, role="dcols") if input_gradient else None
         for start, stop in chunks:
             rows = slice(start * cells_per_sample, stop * cells_per_sample)
-            cols = cols_workspace[:(stop - start) * cells_per_sample]
+            cols = cols_workspace[:(stop - start) * cells_per_sample] if kernel_gradient else None
             dcols = dcols_workspace[:(stop - start) * cells_per_sample] if input_gradient else None
             for g in range(groups):
                 dy_g = np.ascontiguousarray(dy_rows[rows, g * fg:(g + 1) * fg])
-                if not have_columns:
+                if need_columns:
                     _fill_columns(x_source[start:stop], cols, source_geo, g * cg, cg)
-                dweights[g] += _weight_gradient(cols, dy_g)
+                if kernel_gradient:
+                    dweights[g] += _weight_gradient(cols, dy_g)
                 if input_gradient:
                     np.matmul(dy_g, weights[g].T, out=dcols)
                     _col2im_add(dcols, dx[start:stop], geo, g * cg, cg)
 
+    if not kernel_gradient:
+        return dx, None, dbias
     dkernel = np.empty_like(kernel)
     for g in range(groups):
         dkernel[..., g * fg:(g + 1) * fg] = dweights[g].reshape(geo.kh, geo.kw, cg, fg)

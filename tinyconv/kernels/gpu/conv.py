@@ -77,8 +77,8 @@ def conv_forward(x, kernel, bias, strides, pads, dilation, groups, out):
     return y.reshape(n, *out, f)
 
 
-def conv_backward(dy, x, kernel, strides, pads, dilation, groups, out):
-    """(dx, dkernel, dbias) of ``conv_forward``, arguments already checked."""
+def conv_backward(dy, x, kernel, strides, pads, dilation, groups, out, input_gradient=True, kernel_gradient=True):
+    """(dx, dkernel, dbias) of ``conv_forward``, arguments already checked; None for a gradient not asked for."""
     module = xp()
     n, c, f = x.shape[0], x.shape[-1], kernel.shape[-1]
     window, cg = kernel.shape[:-2], kernel.shape[-2]
@@ -86,18 +86,26 @@ def conv_backward(dy, x, kernel, strides, pads, dilation, groups, out):
     patches = im2col(pad_spatial(x, pads), window, strides, dilation, out).reshape(m, *window, c)
     dy_rows = dy.reshape(m, f)
     dbias = dy_rows.sum(axis=0)
+    dkernel = dx = None
     if groups == 1:
-        dkernel = (patches.reshape(m, -1).T @ dy_rows).reshape(kernel.shape)
-        dpatches = dy_rows @ kernel.reshape(-1, f).T                                   # (M, K*C)
+        if kernel_gradient:
+            dkernel = (patches.reshape(m, -1).T @ dy_rows).reshape(kernel.shape)
+        if input_gradient:
+            dpatches = dy_rows @ kernel.reshape(-1, f).T                               # (M, K*C)
     else:
         dy_groups = dy_rows.reshape(m, groups, f // groups).transpose(1, 0, 2)        # (G, M, Fg)
-        dk = module.matmul(_grouped(patches, groups).transpose(0, 2, 1), dy_groups)   # (G, K*Cg, Fg)
-        dkernel = dk.transpose(1, 0, 2).reshape(kernel.shape)
-        dp = module.matmul(dy_groups, _grouped_kernel(kernel, groups).transpose(0, 2, 1))  # (G, M, K*Cg)
-        dpatches = dp.reshape(groups, m, -1, cg).transpose(1, 2, 0, 3)                # (M, K, G, Cg)
-    dpatches = dpatches.reshape(n, *out, *window, c)
-    dx = col2im(dpatches, x.shape[1:-1], window, strides, pads, dilation)
-    return dx.astype(x.dtype, copy=False), dkernel.astype(x.dtype, copy=False), dbias
+        if kernel_gradient:
+            dk = module.matmul(_grouped(patches, groups).transpose(0, 2, 1), dy_groups)   # (G, K*Cg, Fg)
+            dkernel = dk.transpose(1, 0, 2).reshape(kernel.shape)
+        if input_gradient:
+            dp = module.matmul(dy_groups, _grouped_kernel(kernel, groups).transpose(0, 2, 1))  # (G, M, K*Cg)
+            dpatches = dp.reshape(groups, m, -1, cg).transpose(1, 2, 0, 3)            # (M, K, G, Cg)
+    if input_gradient:
+        dx = col2im(dpatches.reshape(n, *out, *window, c), x.shape[1:-1], window, strides, pads,
+                    dilation).astype(x.dtype, copy=False)
+    if kernel_gradient:
+        dkernel = dkernel.astype(x.dtype, copy=False)
+    return dx, dkernel, dbias
 
 
 def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
@@ -106,8 +114,8 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
     return conv_forward(x, kernel, bias, *geometry)
 
 
-def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
-    """(dx, dkernel, dbias) given dL/dy, as in the reference kernel."""
+def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True):
+    """(dx, dkernel, dbias) given dL/dy, as in the reference kernel (None for a gradient not asked for)."""
     geometry = _validate("gpu conv2d_backward", x, kernel, None, strides, pads, dilation, groups)
     check_gradient("gpu conv2d_backward", dy, x, kernel, geometry[-1])
-    return conv_backward(dy, x, kernel, *geometry)
+    return conv_backward(dy, x, kernel, *geometry, input_gradient=input_gradient, kernel_gradient=kernel_gradient)

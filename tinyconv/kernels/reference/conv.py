@@ -64,11 +64,13 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
     return y
 
 
-def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
+def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True):
     """Gradients of the loss with respect to x, kernel and bias, given dL/dy.
 
     Returns ``(dx, dkernel, dbias)``; ``dbias`` is always computed (it is only ``dy`` summed over
-    N, OH and OW), whether or not the layer uses a bias.
+    N, OH and OW), whether or not the layer uses a bias.  A caller that needs only one of dx and
+    dkernel says so (``input_gradient=False`` or ``kernel_gradient=False``) and gets None for
+    the other: a transposed convolution uses this function's dx as its forward pass.
     """
     x, kernel, _, (oh, ow) = validate_conv2d_args(x, kernel, None, strides, pads, dilation, groups)
     dy = validate_upstream_gradient(dy, x, kernel, (oh, ow))
@@ -83,12 +85,14 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups):
         dx_offsets = kernel_offsets(dx_pad, kernel.shape[:2], strides, dilation, (oh, ow))
         for (p, q, window), (_, _, dx_window) in zip(offsets, dx_offsets):
             # dkernel[p,q,c,f] = sum over n,i,j of window[n,i,j,c] * dy[n,i,j,f]
-            dkernel[p, q, :, out_ch] = np.tensordot(window[..., in_ch], dy_group, axes=([0, 1, 2], [0, 1, 2]))
+            if kernel_gradient:
+                dkernel[p, q, :, out_ch] = np.tensordot(window[..., in_ch], dy_group, axes=([0, 1, 2], [0, 1, 2]))
             # Each input cell the window touched receives k[p,q,c,:] . dy[n,i,j,:].  dx_window is
             # a view into dx_pad, so += adds into it; overlapping windows (stride < kernel) add up.
-            dx_window[..., in_ch] += dy_group @ kernel[p, q, :, out_ch].T
+            if input_gradient:
+                dx_window[..., in_ch] += dy_group @ kernel[p, q, :, out_ch].T
 
-    return crop_padding(dx_pad, pads), dkernel, dbias
+    return (crop_padding(dx_pad, pads) if input_gradient else None), (dkernel if kernel_gradient else None), dbias
 
 
 def conv2d_forward_direct(x, kernel, bias, strides, pads, dilation, groups):
