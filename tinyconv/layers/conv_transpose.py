@@ -15,8 +15,9 @@ cells further along for each step, and overlapping stamps add.  That is exactly 
 
 Keras's kernel layout (kh, kw, filters, in_channels) is already the layout of the convolution
 that maps ``filters`` channels to ``in_channels``, so W goes to the conv kernels unchanged.
-(The forward pass also pays for a dkernel it throws away: reusing the conv kernels keeps one
-set of loops to read and test, at the price of one extra matrix product.)
+Each call asks ``conv2d_backward`` for the one gradient it uses (``kernel_gradient=False`` in
+forward, ``input_gradient=False`` for dL/dW), so reusing the conv kernels costs no extra work
+in 1-D and 2-D (``conv3d_backward`` still computes both).
 
 Output size per axis (Keras's arithmetic, as TensorFlow and JAX compute it), with
 K = d*(k-1) + 1 the dilated kernel:
