@@ -1,4 +1,4 @@
-"""conv2d_backward(..., input_gradient=False / kernel_gradient=False): the other gradient is
+"""conv2d_backward / conv3d_backward(..., input_gradient=False / kernel_gradient=False): the other gradient is
 None and the asked one is unchanged, in every kernel set (a transposed convolution relies on it)."""
 import numpy as np
 import pytest
@@ -39,3 +39,17 @@ def test_each_gradient_alone_equals_the_full_backward(name, problem):
     np.testing.assert_allclose(only_dx[0], dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(only_dkernel[1], dkernel, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(only_dx[2], dbias, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", KERNEL_SETS)
+def test_conv3d_each_gradient_alone_equals_the_full_backward(name):
+    kernels = KERNEL_SETS[name]
+    rng = np.random.default_rng(7)
+    x, kernel = rng.standard_normal((2, 4, 5, 3, 4)), rng.standard_normal((2, 3, 2, 2, 6))
+    args = (rng.standard_normal((2, 3, 2, 2, 6)), x, kernel, (1, 2, 1), ((0, 0), (0, 0), (0, 0)), (1, 1, 1), 2)
+    dx, dkernel, dbias = kernels.conv3d_backward(*args)
+    only_dx = kernels.conv3d_backward(*args, kernel_gradient=False)
+    only_dkernel = kernels.conv3d_backward(*args, input_gradient=False)
+    assert only_dx[1] is None and only_dkernel[0] is None
+    np.testing.assert_allclose(only_dx[0], dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(only_dkernel[1], dkernel, rtol=1e-12, atol=1e-12)

@@ -16,8 +16,7 @@ cells further along for each step, and overlapping stamps add.  That is exactly 
 Keras's kernel layout (kh, kw, filters, in_channels) is already the layout of the convolution
 that maps ``filters`` channels to ``in_channels``, so W goes to the conv kernels unchanged.
 Each call asks ``conv2d_backward`` for the one gradient it uses (``kernel_gradient=False`` in
-forward, ``input_gradient=False`` for dL/dW), so reusing the conv kernels costs no extra work
-in 1-D and 2-D (``conv3d_backward`` still computes both).
+forward, ``input_gradient=False`` for dL/dW), so reusing the conv kernels costs no extra work.
 
 Output size per axis (Keras's arithmetic, as TensorFlow and JAX compute it), with
 K = d*(k-1) + 1 the dilated kernel:
@@ -242,13 +241,15 @@ class Conv3DTranspose(_ConvTransposeND):
     rank = 3
 
     def _conv_input_gradient(self, x, reached, pads):
-        return ops.conv3d_backward(x, reached, self.kernel, self.strides, pads, self.dilation_rate, 1)[0]
+        return ops.conv3d_backward(x, reached, self.kernel, self.strides, pads, self.dilation_rate, 1,
+                                   kernel_gradient=False)[0]
 
     def _conv_forward(self, dz, pads):
         return ops.conv3d_forward(dz, self.kernel, None, self.strides, pads, self.dilation_rate, 1)
 
     def _conv_kernel_gradient(self, x, dz, pads):
-        return ops.conv3d_backward(x, dz, self.kernel, self.strides, pads, self.dilation_rate, 1)[1]
+        return ops.conv3d_backward(x, dz, self.kernel, self.strides, pads, self.dilation_rate, 1,
+                                   input_gradient=False)[1]
 
 
 Convolution1DTranspose = Conv1DTranspose

@@ -72,8 +72,9 @@ def conv3d_forward(x, kernel, bias, strides, pads, dilation, groups):
     return y
 
 
-def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups):
-    """Return (dx, dkernel, dbias) given dL/dy; pure (recomputes vol2col, keeps no state)."""
+def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True):
+    """Return (dx, dkernel, dbias) given dL/dy; pure (recomputes vol2col, keeps no state).
+    A gradient not asked for is None, and its GEMM (and col2vol or vol2col) is skipped."""
     x, kernel, _, out_dhw = validate_conv3d_args(x, kernel, None, strides, pads, dilation, groups)
     dy = np.ascontiguousarray(validate_conv3d_upstream_gradient(dy, x, kernel, out_dhw))
     x = np.ascontiguousarray(x)
@@ -83,26 +84,31 @@ def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups):
 
     dy_rows = dy.reshape(-1, filters)
     dbias = dy_rows.sum(axis=0)
-    dx = np.zeros_like(x)
+    dx = np.zeros_like(x) if input_gradient else None
     weights = _group_weight_matrices(kernel, groups)
     dweights = [np.zeros_like(w) for w in weights]
 
     cells_per_sample = geo.out_d * geo.out_h * geo.out_w
     patch = geo.kd * geo.kh * geo.kw * cg
-    chunks = _batch_chunks(n, 2 * cells_per_sample * patch, x.itemsize)   # cols and dcols
-    cols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
-    dcols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
+    workspaces = int(input_gradient) + int(kernel_gradient)                 # cols and/or dcols
+    chunks = _batch_chunks(n, max(1, workspaces) * cells_per_sample * patch, x.itemsize)
+    cols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch) if kernel_gradient else None
+    dcols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch) if input_gradient else None
     for start, stop in chunks:
         rows = slice(start * cells_per_sample, stop * cells_per_sample)
-        cols = cols_workspace[:(stop - start) * cells_per_sample]
-        dcols = dcols_workspace[:(stop - start) * cells_per_sample]
         for g in range(groups):
             dy_g = np.ascontiguousarray(dy_rows[rows, g * fg:(g + 1) * fg])
-            _vol2col(x[start:stop], cols, geo, g * cg, cg)
-            dweights[g] += cols.T @ dy_g
-            np.matmul(dy_g, weights[g].T, out=dcols)
-            _col2vol_add(dcols, dx[start:stop], geo, g * cg, cg)
+            if kernel_gradient:
+                cols = cols_workspace[:(stop - start) * cells_per_sample]
+                _vol2col(x[start:stop], cols, geo, g * cg, cg)
+                dweights[g] += cols.T @ dy_g
+            if input_gradient:
+                dcols = dcols_workspace[:(stop - start) * cells_per_sample]
+                np.matmul(dy_g, weights[g].T, out=dcols)
+                _col2vol_add(dcols, dx[start:stop], geo, g * cg, cg)
 
+    if not kernel_gradient:
+        return dx, None, dbias
     dkernel = np.empty_like(kernel)
     for g in range(groups):
         dkernel[..., g * fg:(g + 1) * fg] = dweights[g].reshape(geo.kd, geo.kh, geo.kw, cg, fg)

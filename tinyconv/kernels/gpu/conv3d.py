@@ -27,8 +27,8 @@ def conv3d_forward(x, kernel, bias, strides, pads, dilation, groups):
     return conv_forward(x, kernel, bias, *geometry)
 
 
-def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups):
-    """(dx, dkernel, dbias) given dL/dy, as in the reference kernel."""
+def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True):
+    """(dx, dkernel, dbias) given dL/dy, as in the reference kernel (None for a gradient not asked for)."""
     geometry = _validate("gpu conv3d_backward", x, kernel, None, strides, pads, dilation, groups)
     check_gradient("gpu conv3d_backward", dy, x, kernel, geometry[-1])
-    return conv_backward(dy, x, kernel, *geometry)
+    return conv_backward(dy, x, kernel, *geometry, input_gradient=input_gradient, kernel_gradient=kernel_gradient)

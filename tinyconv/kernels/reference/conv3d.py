@@ -51,8 +51,10 @@ def conv3d_forward(x, kernel, bias, strides, pads, dilation, groups):
     return y
 
 
-def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups):
-    """Return ``(dx, dkernel, dbias)`` given dL/dy (dbias is computed even without a bias)."""
+def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True):
+    """Return ``(dx, dkernel, dbias)`` given dL/dy (dbias is computed even without a bias).
+
+    As in ``conv2d_backward``, a gradient not asked for is None."""
     x, kernel, _, out_dhw = validate_conv3d_args(x, kernel, None, strides, pads, dilation, groups)
     dy = validate_conv3d_upstream_gradient(dy, x, kernel, out_dhw)
     x_pad = pad_volume(x, pads)
@@ -66,12 +68,14 @@ def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups):
         dx_windows = kernel_offsets_3d(dx_pad, kernel.shape[:3], strides, dilation, out_dhw)
         for (offset, window), (_, dx_window) in zip(windows, dx_windows):
             cell = offset + (slice(None), out_ch)
-            dkernel[cell] = np.tensordot(window[..., in_ch], dy_group, axes=([0, 1, 2, 3], [0, 1, 2, 3]))
+            if kernel_gradient:
+                dkernel[cell] = np.tensordot(window[..., in_ch], dy_group, axes=([0, 1, 2, 3], [0, 1, 2, 3]))
             # dx_window is a view into dx_pad: += routes the gradient to every input it came from,
             # adding where windows overlap.
-            dx_window[..., in_ch] += dy_group @ kernel[cell].T
+            if input_gradient:
+                dx_window[..., in_ch] += dy_group @ kernel[cell].T
 
-    return crop_volume(dx_pad, pads), dkernel, dbias
+    return (crop_volume(dx_pad, pads) if input_gradient else None), (dkernel if kernel_gradient else None), dbias
 
 
 # --- building blocks ---------------------------------------------------------------------
