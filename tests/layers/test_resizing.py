@@ -175,3 +175,53 @@ def test_bad_arguments_name_the_layer(fresh_names):
         layers.UpSampling3D()(np.zeros((1, 2, 2, 1)))
     with pytest.raises(ValueError, match="size must be >= 1"):
         layers.UpSampling1D(0)
+
+
+def _unpooling_autoencoder(functional):
+    import tinyconv as keras
+
+    if not functional:
+        pool = layers.MaxPooling2D(2, name="pool")
+        return keras.Sequential([keras.Input((4, 4, 2)), layers.Conv2D(3, 3, padding="same", name="encode"), pool,
+                                 layers.MaxUnpooling2D(pool, name="unpool"),
+                                 layers.Conv2D(2, 3, padding="same", name="decode")])
+    inputs = keras.Input((4, 4, 2))
+    pool = layers.MaxPooling2D(2, name="pool")
+    encoded = pool(layers.Conv2D(3, 3, padding="same", name="encode")(inputs))
+    decoded = layers.Conv2D(2, 3, padding="same", name="decode")(layers.MaxUnpooling2D(pool, name="unpool")(encoded))
+    return keras.Model(inputs, decoded)
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["sequential", "functional"])
+@pytest.mark.parametrize("suffix", [".keras", ".h5", "json", "clone"])
+def test_a_model_with_max_unpooling_saves_and_reloads(tmp_path, fresh_names, functional, suffix):
+    """The unpooling layer's config names its pool; rebuilding the model hands it the new pool layer."""
+    import tinyconv as keras
+
+    model = _unpooling_autoencoder(functional)
+    x = np.random.default_rng(0).standard_normal((3, 4, 4, 2)).astype(np.float32)
+    expected = model.predict(x, verbose=0)
+    if suffix == "json":
+        again = keras.models.model_from_json(model.to_json())
+        again.set_weights(model.get_weights())
+    elif suffix == "clone":
+        again = keras.models.clone_model(model)
+        again.set_weights(model.get_weights())
+    else:
+        path = tmp_path / f"unpool{suffix}"
+        model.save(path)
+        again = keras.models.load_model(path)
+    unpool = again.get_layer("unpool")
+    assert unpool.pool is again.get_layer("pool") and unpool.pool is not model.get_layer("pool")
+    np.testing.assert_allclose(again.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_max_unpooling_from_a_config_alone_names_the_missing_pool(fresh_names):
+    unpool = layers.MaxUnpooling2D.from_config({"name": "unpool", "pool": "pool"})
+    assert unpool.get_config()["pool"] == "pool"
+    with pytest.raises(ValueError, match=r"pool layer 'pool' is only a name .*rebuild the whole model"):
+        unpool(np.zeros((1, 2, 2, 1), np.float32))
+    with pytest.raises(ValueError, match=r"its pool layer 'pool' must come before it in the model"):
+        unpool.resolve_layer_references({"dense": layers.Dense(2)})
+    with pytest.raises(TypeError, match="expected the MaxPooling2D layer whose maxima to restore, got Dense"):
+        unpool.resolve_layer_references({"pool": layers.Dense(2)})

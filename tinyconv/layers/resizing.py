@@ -177,13 +177,36 @@ class MaxUnpooling2D(Layer):
 
     def __init__(self, pool, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(pool, str):
+            # From a saved config: the pool is named, and the model being rebuilt hands the
+            # layer over (``resolve_layer_references``) once it exists.
+            self.pool, self.data_format = pool, None
+            return
+        self._set_pool(pool)
+
+    def _set_pool(self, pool):
         if not isinstance(pool, MaxPooling2D):
             raise TypeError(f"{self.describe()}: expected the MaxPooling2D layer whose maxima to restore, "
                             f"got {type(pool).__name__}")
         self.pool = pool
         self.data_format = pool.data_format
 
+    def resolve_layer_references(self, layers_by_name):
+        """Called while a model is rebuilt from its config: swap the pool's name for the layer."""
+        if isinstance(self.pool, str):
+            if self.pool not in layers_by_name:
+                raise ValueError(f"{self.describe()}: its pool layer {self.pool!r} must come before it in the "
+                                 f"model; the model has {sorted(layers_by_name)}")
+            self._set_pool(layers_by_name[self.pool])
+
+    def _require_pool(self):
+        if isinstance(self.pool, str):
+            raise ValueError(f"{self.describe()}: pool layer {self.pool!r} is only a name (from a config); "
+                             "rebuild the whole model (model_from_json, load_model, clone_model) so that the "
+                             "MaxPooling2D layer itself is found")
+
     def compute_output_shape(self, input_shape):
+        self._require_pool()
         if self.pool.input_shape is not None:
             return (input_shape[0],) + tuple(self.pool.input_shape[1:])
         # Not run yet: PyTorch's default size, (out - 1) * stride + pool on each axis.
@@ -194,6 +217,7 @@ class MaxUnpooling2D(Layer):
 
     def _pool_memory(self, x):
         """The pool's argmax and input shape (channels last), checked against x."""
+        self._require_pool()
         argmax = getattr(self.pool, "_argmax", None)
         if argmax is None:
             raise ValueError(f"{self.describe()}: its pool {self.pool.describe()} has not run forward yet, "
@@ -218,7 +242,7 @@ class MaxUnpooling2D(Layer):
         return channels_back(dx.reshape(self._argmax.shape), self.data_format)
 
     def get_config(self):
-        return {**super().get_config(), "pool": self.pool.name}
+        return {**super().get_config(), "pool": self.pool if isinstance(self.pool, str) else self.pool.name}
 
 
 # --------------------------------------------------------------------------------------------

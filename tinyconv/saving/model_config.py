@@ -95,8 +95,11 @@ def sequential_from_config(config, custom_objects=None, cls=None):
 
     cls = cls or Sequential
     model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+    by_name = {}  # the layers made so far, for a layer whose config names another one
     for layer_config in config.get("layers", []):
-        model.add(serialization.deserialize(layer_config, custom_objects))
+        layer = serialization.deserialize(layer_config, custom_objects, layers_by_name=by_name)
+        by_name[layer.name] = layer
+        model.add(layer)
     shape = config.get("build_input_shape")
     if shape is not None and model.layers and not model.built:
         model.build(tuple(shape))
@@ -131,7 +134,7 @@ def functional_from_config(config, custom_objects=None):
     made = {}  # (layer name, node number) -> list of output tensors
     layers, pending = {}, []
     for entry in config["layers"]:
-        layer = serialization.deserialize(entry, custom_objects)
+        layer = serialization.deserialize(entry, custom_objects, layers_by_name=layers)
         name = entry.get("name") or entry["config"]["name"]
         layers[name] = layer
         if isinstance(layer, InputLayer):
@@ -191,7 +194,7 @@ def clone_model(model, input_tensors=None, clone_function=None):
     """
     from ..models import Functional, Sequential
 
-    clone_function = clone_function or _default_clone
+    clone_function = _resolving(clone_function or _default_clone)
     if isinstance(model, Sequential):
         layers = [clone_function(layer) for layer in model.layers]
         if input_tensors is not None:
@@ -204,6 +207,22 @@ def clone_model(model, input_tensors=None, clone_function=None):
     if not isinstance(model, Functional):
         raise TypeError(f"clone_model: expected a Sequential or functional model, got {model!r}")
     return _clone_functional(model, input_tensors, clone_function)
+
+
+def _resolving(clone_function):
+    """``clone_function``, plus: a clone whose config names another layer (MaxUnpooling2D's
+    pool) gets the clone of that layer (the layers are cloned in order, so it exists)."""
+    clones_by_name = {}
+
+    def clone(layer):
+        new = clone_function(layer)
+        resolve = getattr(new, "resolve_layer_references", None)
+        if resolve is not None:
+            resolve(clones_by_name)
+        clones_by_name[layer.name] = new
+        return new
+
+    return clone
 
 
 def _clone_functional(model, input_tensors, clone_function):

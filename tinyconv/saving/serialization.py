@@ -174,8 +174,12 @@ def serialize(layer):
     return entry
 
 
-def deserialize(config, custom_objects=None):
-    """A layer or model from ``serialize``'s dict (or Keras's, or Keras 2's ``{class_name, config}``)."""
+def deserialize(config, custom_objects=None, layers_by_name=None):
+    """A layer or model from ``serialize``'s dict (or Keras's, or Keras 2's ``{class_name, config}``).
+
+    ``layers_by_name``: while a model is rebuilt, the layers made so far; a layer whose config
+    names another one (MaxUnpooling2D names its pool) gets that layer before it is built.
+    """
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"deserialize: expected a dict with 'class_name' and 'config', got {config!r}")
     inner = config.get("config") or {}
@@ -185,6 +189,9 @@ def deserialize(config, custom_objects=None):
 
         return model_from_config(cls, inner, custom_objects)
     layer = cls.from_config(standardize_layer_config(cls, inner))
+    resolve = getattr(layer, "resolve_layer_references", None)
+    if resolve is not None:
+        resolve(layers_by_name or {})
     build = config.get("build_config")
     if build and build.get("input_shape") is not None and not layer.built:
         layer.build_for(tuple(build["input_shape"]))
