@@ -36,7 +36,7 @@ class Layer:
     # True for layers whose array maths follow the active array module (see tinyconv.devices).
     runs_on_gpu = False
     _CONSTRUCTOR_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
-                         "input_dim", "kernel_regularizer", "bias_regularizer")
+                         "input_dim", "kernel_regularizer", "bias_regularizer", "activity_regularizer")
 
     def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
         unknown = set(kwargs) - set(self._CONSTRUCTOR_KEYS)
@@ -64,6 +64,9 @@ class Layer:
             regularizer = regularizers.get(kwargs.get(f"{weight_name}_regularizer"))
             if regularizer is not None:
                 self.regularizers[weight_name] = regularizer
+        # A penalty on the layer's output, divided by the batch size (Keras 3): the model adds it
+        # to the loss and its gradient to dL/d(output) (see Model._record_activity).
+        self.activity_regularizer = regularizers.get(kwargs.get("activity_regularizer"))
 
     # ---------------------------------------------------------------- identity
     def __repr__(self):
@@ -234,6 +237,8 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         for weight_name, regularizer in getattr(self, "regularizers", {}).items():
             config[f"{weight_name}_regularizer"] = regularizers.serialize(regularizer)
+        if getattr(self, "activity_regularizer", None) is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod

@@ -231,6 +231,7 @@ class Functional(Model):
         uses_left = dict(self._consumers)  # id(tensor) -> how many nodes still have to read it
         kept = {id(t) for t in self._inputs + self._outputs}
         self._snapshots = {}
+        self._start_activity_record()
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]
             x = args if node.multi_input else args[0]
@@ -238,6 +239,7 @@ class Functional(Model):
             check_layer_runs_here(node.layer)
             node.layer.check_input(x)
             out = node.layer.forward(x, training=training)
+            self._record_activity(id(node), node.layer, out)
             del x
             if training:
                 self._release_unneeded_preactivation(node.layer)
@@ -286,7 +288,8 @@ class Functional(Model):
             if id(node) in fused_nodes:
                 dx = layer.backward_from_preactivation(upstream[0])
             else:
-                dx = layer.backward(upstream if node.multi_output else upstream[0])
+                upstream = self._add_activity_gradient(id(node), layer, upstream if node.multi_output else upstream[0])
+                dx = layer.backward(upstream)
             reached.add(id(layer))
             if shared:
                 for obj in _sublayers(layer):

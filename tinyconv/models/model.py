@@ -272,7 +272,8 @@ class Model:
         wanted = getattr(loss, "fused_activation", None)
         activation = getattr(layer, "activation", None)
         return (wanted is not None and getattr(activation, "__name__", "") == wanted
-                and hasattr(layer, "backward_from_preactivation") and self._can_fuse(index))
+                and hasattr(layer, "backward_from_preactivation") and self._can_fuse(index)
+                and getattr(layer, "activity_regularizer", None) is None)  # its penalty needs dL/dy
 
     def _compute_loss(self, targets, outputs, sample_weight):
         total = 0.0
@@ -339,8 +340,38 @@ class Model:
         layer._preactivation = None
 
     def _regularization_loss(self):
-        return sum(float(layer.regularization_losses()) for layer in self.layers
-                   if hasattr(layer, "regularization_losses"))
+        """Weight penalties of every layer (nested models included) and the activity penalties
+        of the last forward pass."""
+        return getattr(self, "_activity_loss", 0.0) + sum(
+            float(layer.regularization_losses()) for layer in self.layers if hasattr(layer, "regularization_losses"))
+
+    def regularization_losses(self):
+        """As a layer of another model: its own layers' penalties."""
+        return self._regularization_loss()
+
+    # ------------------------------------------------------------- activity regularizers
+    # A layer built with activity_regularizer=R adds R(y) / batch to the loss, y its output in
+    # this forward pass; backward then adds R'(y) / batch to the gradient arriving at y.
+    def _start_activity_record(self):
+        self._activity_loss = 0.0
+        self._activity_outputs = {}
+
+    def _record_activity(self, key, layer, output):
+        regularizer = getattr(layer, "activity_regularizer", None)
+        if regularizer is None:
+            return
+        for value in output if isinstance(output, list) else [output]:
+            self._activity_loss += float(regularizer(value)) / _batch_size(value)
+        self._activity_outputs[key] = output
+
+    def _add_activity_gradient(self, key, layer, dy):
+        output = getattr(self, "_activity_outputs", {}).pop(key, None)
+        if output is None:
+            return dy
+        regularizer = layer.activity_regularizer
+        if isinstance(output, list):
+            return [g + regularizer.gradient(y) / _batch_size(y) for g, y in zip(dy, output)]
+        return dy + (regularizer.gradient(output) / _batch_size(output)).astype(dy.dtype, copy=False)
 
     def _batch_logs(self, targets, outputs, sample_weight):
         """Per-sample metric values for one batch, by metric name."""
@@ -691,3 +722,7 @@ def _all_layers(model):
             yield from _all_layers(layer)
         else:
             yield layer
+
+
+def _batch_size(value):
+    return value.shape[0] if getattr(value, "ndim", 0) > 0 and value.shape[0] > 0 else 1

@@ -129,10 +129,12 @@ class Sequential(Model):
         if expected is not None and (x.ndim != len(expected) or any(
                 e is not None and e != got for e, got in zip(expected[1:], x.shape[1:]))):
             raise ValueError(f"Sequential '{self.name}': expected input of shape {expected}, got {x.shape}")
-        for layer in self._layers:
+        self._start_activity_record()
+        for index, layer in enumerate(self._layers):
             check_layer_runs_here(layer)
             layer.check_input(x)
             x = layer.forward(x, training=training)
+            self._record_activity(index, layer, x)
             if training:
                 self._release_unneeded_preactivation(layer)
         return [x]
@@ -143,7 +145,9 @@ class Sequential(Model):
             # dy is already dL/dz of the last layer: its softmax/sigmoid was fused with the loss.
             dy = layers[-1].backward_from_preactivation(dy)
             layers = layers[:-1]
-        for layer in reversed(layers):
+        for index in reversed(range(len(layers))):
+            layer = layers[index]
+            dy = self._add_activity_gradient(index, layer, dy)
             if layer is self._layers[0] and getattr(self, "_input_gradient_unused", False) \
                     and hasattr(layer, "backward_weights_only"):
                 layer.backward_weights_only(dy)  # nobody reads dL/d(input) in a training step
