@@ -28,9 +28,11 @@ static inline float tc_expm1_small(float r) {
            + r * (1.0f / 720 + r * (1.0f / 5040)))))));
 }
 
-/* e^x for float32; saturates to 0 below -87 and to a huge finite value above 88. */
+/* e^x for float32; saturates to 0 below -87 and to a huge finite value above 88; NaN stays NaN.
+ * (NaN fails every comparison, so the clamp sends it to -87: the int conversion below never sees
+ * a NaN, which C leaves undefined, and the last line returns x itself.) */
 static inline float tc_expf(float x) {
-    float clamped = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float clamped = !(x >= -87.0f) ? -87.0f : (x > 88.0f ? 88.0f : x);
     float scaled = clamped * TC_LOG2E;
     int32_t k = (int32_t)(scaled + (scaled >= 0 ? 0.5f : -0.5f));   /* round to nearest */
     float kf = (float)k;
@@ -39,7 +41,7 @@ static inline float tc_expf(float x) {
     float two_to_k;
     memcpy(&two_to_k, &bits, sizeof two_to_k);
     float result = (1.0f + tc_expm1_small(r)) * two_to_k;
-    return x < -87.0f ? 0.0f : result;
+    return x != x ? x : (x < -87.0f ? 0.0f : result);
 }
 
 /* 1 / (1 + e^-x) without overflow: with e = e^-|x| (at most 1), it is 1/(1+e) or e/(1+e). */
