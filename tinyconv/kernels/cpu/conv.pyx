@@ -16,7 +16,8 @@ Backward, per group:
     dW    = cols.T @ dy
     dcols = dy @ W.T,  then col2im adds each patch gradient back onto the pixels it came from.
 
-Parallelism (OpenMP, ``schedule="static"`` so results never depend on timing):
+Parallelism (OpenMP; every task writes its own cells in a fixed order, so results never
+depend on timing or on the number of threads):
     im2col  one task per (sample, output row); each writes its own rows of ``cols``.
     col2im  one task per sample; each *scatters* its own sample's patch gradients, so no
             two threads ever write the same cell (no atomics, no races).
@@ -387,7 +388,9 @@ def _col2im_add(const floating[:, ::1] dcols, floating[:, :, :, ::1] dx, geo, Py
     cdef Py_ssize_t n
     cdef int threads = threads_for(dcols.shape[0] * dcols.shape[1])
     with nogil:
-        for n in prange(dx.shape[0], schedule="static", num_threads=threads):
+        # dynamic: a thread that wakes late takes fewer samples (measured 1.08x -> 1.47x on two
+        # threads); each sample is still summed by one thread in a fixed order.
+        for n in prange(dx.shape[0], schedule="dynamic", num_threads=threads):
             _col2im_sample(dcols, dx, n, g)
 
 
