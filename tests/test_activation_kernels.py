@@ -120,3 +120,21 @@ def test_dense_overwrites_its_own_z_but_not_its_input(fresh_names, activation):
     kept = x.copy()
     standalone.forward(x, training=True)
     np.testing.assert_array_equal(x, kept)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_float32_tanh_split_across_threads_is_numpys_tanh_exactly(in_place):
+    import tinyconv
+
+    z = np.random.default_rng(5).standard_normal(compiled.TANH_SPLIT_MIN_ELEMENTS * 3 + 7).astype(np.float32)
+    expected = np.tanh(z)
+    before = tinyconv.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            tinyconv.set_num_threads(threads)
+            source = z.copy()
+            got = compiled.activation_forward(source, "tanh", out=source if in_place else None)
+            assert (got is source) == in_place
+            np.testing.assert_array_equal(got, expected)
+    finally:
+        tinyconv.set_num_threads(before)

@@ -10,6 +10,8 @@ The arrays are walked as flat blocks of ``BLOCK`` elements (``schedule="static"`
 bias gradient sums fixed row segments in float64 and adds the segments in order, so its
 result does not depend on the number of threads.
 """
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from cython cimport floating
@@ -20,7 +22,7 @@ cdef extern from "fast_math.h" nogil:
     # float32 sigmoid over n elements without library calls: a vectorised loop
     void tc_sigmoidf_array(const float* x, float* out, long n)
 
-from tinyconv.kernels.cpu.parallel cimport threads_for
+from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
 from tinyconv.kernels.reference.activation import check_activation_name
 
 cdef enum:
@@ -59,8 +61,9 @@ def activation_forward(z, activation, out=None):
         return out
     if activation == "tanh" and z.dtype == np.float32:
         # NumPy's own float32 tanh is hand-vectorised (AVX2/AVX-512, chosen at run time) and
-        # measured twice as fast per core as any portable loop here, so it stays in charge.
-        return np.tanh(z, out=out)
+        # measured twice as fast per core as any portable loop here, so it stays in charge,
+        # on every thread (a ufunc releases the GIL while it runs).
+        return _numpy_tanh_on_threads(z, out)
     source = np.ascontiguousarray(z)
     result = np.empty_like(source) if out is None else out
     _forward(source.reshape(-1), result.reshape(-1), _KINDS[activation])
@@ -71,6 +74,31 @@ cdef inline double _sigmoid(double v) noexcept nogil:
     """1 / (1 + e^-v) in float64, without overflow: e^-|v| is at most 1."""
     cdef double e = exp(-v if v >= 0 else v)
     return 1 / (1 + e) if v >= 0 else e / (1 + e)
+
+
+# Below this many elements one np.tanh call is quicker than handing pieces to other threads.
+TANH_SPLIT_MIN_ELEMENTS = 131072
+_helpers = {}  # thread count -> a pool of (count - 1) helper threads, made on first use
+
+
+def _numpy_tanh_on_threads(z, out):
+    """np.tanh(z, out=out), the flat array cut into one contiguous piece per thread."""
+    cdef int threads = omp_get_max_threads()
+    result = np.empty_like(z) if out is None else out
+    if (threads == 1 or z.size < TANH_SPLIT_MIN_ELEMENTS or not z.flags.c_contiguous
+            or not result.flags.c_contiguous):
+        return np.tanh(z, out=result)
+    source, target = z.reshape(-1), result.reshape(-1)
+    bounds = [z.size * part // threads for part in range(threads + 1)]
+    pool = _helpers.get(threads)
+    if pool is None:
+        pool = _helpers[threads] = ThreadPoolExecutor(max_workers=threads - 1)
+    pieces = [pool.submit(np.tanh, source[bounds[i]:bounds[i + 1]], out=target[bounds[i]:bounds[i + 1]])
+              for i in range(1, threads)]
+    np.tanh(source[:bounds[1]], out=target[:bounds[1]])
+    for piece in pieces:
+        piece.result()
+    return result
 
 
 def _forward(const floating[::1] z, floating[::1] a, int kind):
