@@ -240,9 +240,28 @@ def test_batch_split_into_workspace_chunks(samples_per_chunk, monkeypatch):
     oh, ow = shapes.output_hw((6, 5), (3, 2), strides, pads)
     bytes_per_sample = oh * ow * 3 * 2 * 2 * x.itemsize  # one im2col row per output cell, 3*2*Cg wide
     monkeypatch.setattr(fast, "WORKSPACE_BYTES", samples_per_chunk * bytes_per_sample)
-    assert fast._batch_chunks(5, oh * ow * 3 * 2 * 2, x.itemsize)[-1] == (4, 5)
-    assert len(fast._batch_chunks(5, oh * ow * 3 * 2 * 2, x.itemsize)) == (5 if samples_per_chunk == 1 else 3)
+    monkeypatch.setattr(fast, "MIN_CHUNK_ROWS", 0)
+    assert fast._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize)[-1] == (4, 5)
+    assert len(fast._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize)) == (5 if samples_per_chunk == 1 else 3)
+    assert len(fast._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize, workspaces=2)) == 5
     assert_fast_matches_reference(x, kernel, bias, strides, pads, (1, 1), 2, rng)
+
+
+def test_chunks_keep_a_minimum_of_rows_on_several_threads(monkeypatch):
+    """Every chunk costs thread wake-ups, so on several threads a chunk never drops below
+    MIN_CHUNK_ROWS output cells, whatever the workspace budget; on one thread the budget rules."""
+    import tinyconv
+
+    monkeypatch.setattr(fast, "WORKSPACE_BYTES", 1)          # the budget alone: one sample per chunk
+    monkeypatch.setattr(fast, "MIN_CHUNK_ROWS", 3 * 10)      # 10 cells per sample -> 3 samples
+    before = tinyconv.get_num_threads()
+    try:
+        tinyconv.set_num_threads(2)
+        assert fast._batch_chunks(7, 10, 4, 4) == [(0, 3), (3, 6), (6, 7)]
+        tinyconv.set_num_threads(1)
+        assert len(fast._batch_chunks(7, 10, 4, 4)) == 7
+    finally:
+        tinyconv.set_num_threads(before)
 
 
 @pytest.mark.parametrize("module", KERNELS)

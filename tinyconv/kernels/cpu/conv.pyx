@@ -47,7 +47,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 
-from tinyconv.kernels.cpu.parallel cimport threads_for
+from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
 
 from tinyconv.kernels.cpu.activation import bias_gradient
 from tinyconv.kernels.reference.conv import validate_conv2d_args, validate_upstream_gradient
@@ -59,6 +59,13 @@ __all__ = ["conv2d_forward", "conv2d_backward"]  # (+ two entry points for the C
 # (measured on ResNet-20 and the VGG block training steps, 1 thread: 64 MiB -> 4 MiB made
 # them 20% faster, and the workspaces, kept between calls, hold 16x less memory).
 WORKSPACE_BYTES = 4 * 2**20
+# ... but on several threads a chunk has at least this many rows: there each chunk costs
+# every phase (im2col, two GEMMs, col2im) a wake-up of the sleeping OpenMP and OpenBLAS
+# threads (100-150 us each on the 2-core VM of benchmarks/README.md).  A 32x32x32 3x3
+# layer's backward, cut into 32 one-sample chunks by the budget alone, ran slower on two
+# threads than on one.  (8192 rows scaled better still in some runs, but took ResNet-20's
+# training peak to 95 MiB, near PyTorch's; 4096 keeps it at 83.)
+MIN_CHUNK_ROWS = 4096
 
 # Everything the loops need to map an output cell to input pixels (Python side).
 ConvGeometry = namedtuple("ConvGeometry", "height width out_h out_w kh kw sh sw dh dw top left")
@@ -149,7 +156,7 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
         if kept is not None:                   # one chunk: the whole batch, into the kept matrix
             chunks, workspace = [(0, n)], kept
         else:
-            chunks = _batch_chunks(n, cells_per_sample * patch, x.itemsize)
+            chunks = _batch_chunks(n, cells_per_sample, patch, x.itemsize)
             workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
         for start, stop in chunks:
             rows = slice(start * cells_per_sample, stop * cells_per_sample)
@@ -199,11 +206,11 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
             chunks = [(0, n)]
             cols_workspace = columns
         elif not kernel_gradient:              # no columns at all: dcols gets the whole budget
-            chunks = _batch_chunks(n, cells_per_sample * patch, x.itemsize)
+            chunks = _batch_chunks(n, cells_per_sample, patch, x.itemsize)
             cols_workspace = None
         else:
             # Two workspaces (cols and dcols), so give each half the budget.
-            chunks = _batch_chunks(n, 2 * cells_per_sample * patch, x.itemsize)
+            chunks = _batch_chunks(n, cells_per_sample, patch, x.itemsize, workspaces=2)
             cols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch)
         # (a first layer needs no dx, so no dcols either)
         dcols_workspace = _workspace(x.dtype, chunks, cells_per_sample, patch, role="dcols") if input_gradient else None
@@ -308,9 +315,13 @@ def _group_weight_matrices(kernel, groups):
     return [np.ascontiguousarray(kernel[..., g * fg:(g + 1) * fg]).reshape(kh * kw * cg, fg) for g in range(groups)]
 
 
-def _batch_chunks(n, elements_per_sample, itemsize):
-    """Split range(n) into (start, stop) chunks whose workspace fits in WORKSPACE_BYTES."""
-    per_chunk = max(1, WORKSPACE_BYTES // max(1, elements_per_sample * itemsize))
+def _batch_chunks(n, cells_per_sample, patch, itemsize, workspaces=1):
+    """Split range(n) into (start, stop) chunks whose ``workspaces`` columns matrices fit in
+    WORKSPACE_BYTES, but (on several threads) of at least MIN_CHUNK_ROWS rows (output cells)."""
+    bytes_per_sample = max(1, workspaces * cells_per_sample * patch * itemsize)
+    per_chunk = max(1, WORKSPACE_BYTES // bytes_per_sample)
+    if omp_get_max_threads() > 1:
+        per_chunk = max(per_chunk, -(-MIN_CHUNK_ROWS // max(1, cells_per_sample)))
     return [(start, min(start + per_chunk, n)) for start in range(0, n, per_chunk)]
 
 
