@@ -482,19 +482,22 @@ cdef void _col2im_sample(const floating[:, ::1] dcols, floating[:, :, :, ::1] dx
 # and a huge inner dimension (every output cell of the batch).  OpenBLAS's threads split the
 # 27 output rows and wait for each other at every block of the inner dimension: measured in
 # the VGG training step on this 2-core machine with other work running, that one product
-# took 500-800 ms on two threads instead of ~2 ms on one.  With several threads and such a
-# short patch, the batch rows are cut into a fixed number of slices instead, each summed by
-# compiled loops (a fixed split: the result does not depend on the thread count), and the
-# slices are added at the end.  On one thread BLAS is faster and stays in use.
+# took 500-800 ms on two threads instead of ~2 ms on one - when OpenBLAS's idle threads
+# spin (OPENBLAS_THREAD_TIMEOUT not in effect, see README).  With several threads, such a
+# short patch and very few filters, the batch rows are cut into a fixed number of slices
+# instead, each summed by compiled loops (a fixed split: the result does not depend on the
+# thread count), and the slices are added at the end.  With more filters BLAS wins on two
+# threads even beside a busy core once its threads sleep (32 filters: 1.3 vs 3.6 ms), and on
+# one thread BLAS is faster and stays in use.
 
 SHORT_PATCH = 32                      # KH*KW*Cg up to this counts as a first layer's
-SMALL_WEIGHT_GRADIENT = 4096          # and the output (KH*KW*Cg * Fg) must be this small
+SLICED_MAX_FILTERS = 8                # and at most this many filters per group
 WEIGHT_GRADIENT_SLICES = 16
 
 
 def _weight_gradient(cols, dy):
     """cols.T @ dy: BLAS, except for short patches on several threads (sliced compiled loops)."""
-    if (cols.shape[1] > SHORT_PATCH or cols.shape[1] * dy.shape[1] > SMALL_WEIGHT_GRADIENT
+    if (cols.shape[1] > SHORT_PATCH or dy.shape[1] > SLICED_MAX_FILTERS
             or cols.shape[0] < WEIGHT_GRADIENT_SLICES or threads_for(cols.shape[0] * cols.shape[1]) == 1):
         return cols.T @ dy
     # The innermost loop runs along the longer of the two axes (it is the one SIMD covers).
