@@ -253,19 +253,18 @@ class ActivationMixin:
     with the cross-entropy it already has dL/dz and calls ``backward_from_preactivation``.
     """
 
-    # Activations with a kernel in every kernel set (ops.activation_forward/backward): the
+    # Activations with a kernel in every kernel set (activations.KERNEL_ACTIVATIONS): the
     # compiled one is a single multi-threaded pass.  relu and tanh need only their output for
     # backward and are never fused with a loss, so a layer that owns z (a fresh result of its
     # own kernel) may overwrite z with the output instead of keeping both arrays.
-    _KERNEL_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
     _IN_PLACE_ACTIVATIONS = ("relu", "tanh")
 
     def _activate(self, z, owned=False):
         """y = act(z).  ``owned``: z is this layer's own fresh array, free to be overwritten."""
-        from .. import ops
+        from .. import activations, ops
 
         name = getattr(self.activation, "__name__", None)
-        if name not in self._KERNEL_ACTIVATIONS:
+        if name not in activations.KERNEL_ACTIVATIONS:
             self._preactivation = z  # e.g. softmax's logits, for a loss fused with it
             self._output = self.activation(z)
         elif owned and name in self._IN_PLACE_ACTIVATIONS:
@@ -283,7 +282,7 @@ class ActivationMixin:
         from .. import activations, ops
 
         name = getattr(self.activation, "__name__", None)
-        if name in self._KERNEL_ACTIVATIONS:
+        if name in activations.KERNEL_ACTIVATIONS:
             dz = ops.activation_backward(dy, self._output, name)
         else:
             dz = activations.backward(self.activation, dy, self._output, z=self._preactivation)

@@ -23,7 +23,7 @@ cdef extern from "fast_math.h" nogil:
     void tc_sigmoidf_array(const float* x, float* out, long n)
 
 from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
-from tinyconv.kernels.reference.activation import check_activation_name
+from tinyconv.kernels.reference.activation import check_activation_name, check_gradient_shape
 
 cdef enum:
     BLOCK = 4096                 # elements per parallel task
@@ -130,8 +130,7 @@ def _forward(const floating[::1] z, floating[::1] a, int kind):
 def activation_backward(dy, a, activation):
     """dL/dz from dL/da = ``dy`` and the activation's output ``a``."""
     check_activation_name(activation)
-    if dy.shape != a.shape:
-        raise ValueError(f"activation_backward: gradient shape {dy.shape} does not match the output's {a.shape}")
+    check_gradient_shape(dy, a)
     if not _compiled(dy, a):
         from tinyconv.kernels.reference.activation import activation_backward as reference
         return reference(dy, a, activation)

@@ -39,6 +39,7 @@ over the filters (an earlier version of this file), im2col + GEMM was 3-10x fast
 Every argument is checked in Python (``validate_conv2d_args``) before the compiled loops,
 which run without bounds checks, touch it.
 """
+import functools
 import threading
 from collections import namedtuple
 
@@ -50,7 +51,7 @@ from cython.parallel cimport prange
 from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
 
 from tinyconv.kernels.cpu.activation import bias_gradient
-from tinyconv.kernels.reference.conv import validate_conv2d_args, validate_upstream_gradient
+from tinyconv.kernels.reference.conv import pad_image, validate_conv2d_args, validate_upstream_gradient
 
 __all__ = ["conv2d_forward", "conv2d_backward"]  # (+ two entry points for the Conv2D layer, below)
 
@@ -151,7 +152,7 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
     else:
         cells_per_sample = geo.out_h * geo.out_w
         patch = geo.kh * geo.kw * cg
-        x_source, source_geo = _im2col_source(x, geo, groups)
+        x_source, source_geo = _im2col_source(x, geo, pads, groups)
         kept = _kept_columns(keep, groups, channels, n * cells_per_sample, patch, x.dtype)
         if kept is not None:                   # one chunk: the whole batch, into the kept matrix
             chunks, workspace = [(0, n)], kept
@@ -201,7 +202,7 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
         patch = geo.kh * geo.kw * cg
         have_columns = _usable_columns(columns, x, n * cells_per_sample, patch, groups)
         need_columns = kernel_gradient and not have_columns   # (dx needs only dy and the kernel)
-        x_source, source_geo = _im2col_source(x, geo, groups) if need_columns else (x, geo)
+        x_source, source_geo = _im2col_source(x, geo, pads, groups) if need_columns else (x, geo)
         if have_columns:                       # forward kept them: one chunk, no im2col
             chunks = [(0, n)]
             cols_workspace = columns
@@ -262,11 +263,19 @@ def _fill_columns(x, cols, geo, c0, cg):
     """im2col: the offset-table gather for a padded few-channel image, else the general loops."""
     if (geo.top == 0 and geo.left == 0 and cg == x.shape[3] and geo.kw * cg <= GATHER_MAX_ROW
             and x.flags.c_contiguous):
-        offsets = np.array([(p * geo.dh * geo.width + q * geo.dw) * cg + c
-                            for p in range(geo.kh) for q in range(geo.kw) for c in range(cg)], dtype=np.intp)
-        _im2col_by_offsets(x.reshape(-1), cols, geo, offsets)
+        _im2col_by_offsets(x.reshape(-1), cols, geo, _patch_offsets(geo, cg))
     else:
         _im2col(x, cols, geo, c0, cg)
+
+
+@functools.lru_cache(maxsize=64)
+def _patch_offsets(geo, cg):
+    """Where each patch entry (p, q, c) sits relative to the patch's corner, in a flat image
+    (computed once per geometry, not per chunk)."""
+    offsets = np.array([(p * geo.dh * geo.width + q * geo.dw) * cg + c
+                        for p in range(geo.kh) for q in range(geo.kw) for c in range(cg)], dtype=np.intp)
+    offsets.flags.writeable = False
+    return offsets
 
 
 def _im2col_by_offsets(const floating[::1] x, floating[:, ::1] cols, geo, const Py_ssize_t[::1] offsets):
@@ -288,15 +297,11 @@ def _im2col_by_offsets(const floating[::1] x, floating[:, ::1] cols, geo, const 
                     target[k] = x[corner + offsets[k]]
 
 
-def _im2col_source(x, geo, groups):
+def _im2col_source(x, geo, pads, groups):
     """(image, geometry) for im2col: ``x`` itself, or a zero-padded copy with no padding left."""
-    (height, width, channels) = x.shape[1:]
-    bottom = max(0, (geo.out_h - 1) * geo.sh + (geo.kh - 1) * geo.dh + 1 - geo.top - height)
-    right = max(0, (geo.out_w - 1) * geo.sw + (geo.kw - 1) * geo.dw + 1 - geo.left - width)
-    if groups != 1 or channels > PAD_FIRST_MAX_CHANNELS or geo.top + geo.left + bottom + right == 0:
+    if groups != 1 or x.shape[3] > PAD_FIRST_MAX_CHANNELS or not any(p for pair in pads for p in pair):
         return x, geo
-    padded = np.zeros((x.shape[0], geo.top + height + bottom, geo.left + width + right, channels), dtype=x.dtype)
-    padded[:, geo.top:geo.top + height, geo.left:geo.left + width] = x
+    padded = pad_image(x, pads)
     return padded, geo._replace(height=padded.shape[1], width=padded.shape[2], top=0, left=0)
 
 

@@ -1,6 +1,6 @@
 """Elementwise activations and the bias gradient on the GPU backend (same formulas as
 ``kernels/reference/activation.py``), each a few array-module calls CuPy runs as kernels."""
-from ..reference.activation import check_activation_name
+from ..reference.activation import check_activation_name, check_gradient_shape
 from ._common import xp
 
 
@@ -28,8 +28,7 @@ def activation_forward(z, activation, out=None):
 def activation_backward(dy, a, activation):
     """dL/dz from dL/da = ``dy`` and the activation's output ``a``."""
     check_activation_name(activation)
-    if dy.shape != a.shape:
-        raise ValueError(f"activation_backward: gradient shape {dy.shape} does not match the output's {a.shape}")
+    check_gradient_shape(dy, a)
     if activation == "relu":
         return dy * (a > 0)
     if activation == "tanh":

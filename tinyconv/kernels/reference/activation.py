@@ -17,13 +17,17 @@ and the bias gradient of a layer z = ... + b, b broadcast over every axis but th
 import numpy as np
 
 from ... import activations
-
-ELEMENTWISE_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
+from ...activations import KERNEL_ACTIVATIONS
 
 
 def check_activation_name(name):
-    if name not in ELEMENTWISE_ACTIVATIONS:
-        raise ValueError(f"activation kernels: expected one of {ELEMENTWISE_ACTIVATIONS}, got {name!r}")
+    if name not in KERNEL_ACTIVATIONS:
+        raise ValueError(f"activation kernels: expected one of {KERNEL_ACTIVATIONS}, got {name!r}")
+
+
+def check_gradient_shape(dy, a):
+    if dy.shape != a.shape:
+        raise ValueError(f"activation_backward: gradient shape {dy.shape} does not match the output's {a.shape}")
 
 
 def activation_forward(z, activation, out=None):
@@ -39,8 +43,7 @@ def activation_forward(z, activation, out=None):
 def activation_backward(dy, a, activation):
     """dL/dz from dL/da = ``dy`` and the activation's output ``a``."""
     check_activation_name(activation)
-    if dy.shape != a.shape:
-        raise ValueError(f"activation_backward: gradient shape {dy.shape} does not match the output's {a.shape}")
+    check_gradient_shape(dy, a)
     return activations.backward(activations.get(activation), dy, a)
 
 
