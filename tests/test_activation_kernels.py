@@ -7,6 +7,8 @@ from tinyconv import layers
 from tinyconv.kernels import reference
 from tinyconv.kernels.cpu import activation as compiled
 
+from .gradcheck import check_layer_gradients
+
 NAMES = ("relu", "tanh", "sigmoid", "linear")
 shapes = st.lists(st.integers(1, 9), min_size=1, max_size=4).map(tuple)
 
@@ -138,3 +140,11 @@ def test_float32_tanh_split_across_threads_is_numpys_tanh_exactly(in_place):
             np.testing.assert_array_equal(got, expected)
     finally:
         tinyconv.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_layer_gradients_in_float64(kernel_set, fresh_names, name):
+    """Central differences through the activation kernels, on both kernel sets."""
+    x = np.random.default_rng(6).standard_normal((3, 4, 5)) + 0.05  # keep relu's kink away from samples
+    check_layer_gradients(layers.Activation(name, dtype="float64"), x)
+    check_layer_gradients(layers.Dense(3, activation=name, dtype="float64"), x)
