@@ -4,7 +4,8 @@ Every ``tinyconv/kernels/cpu/*.pyx`` becomes one C extension.  OpenMP is used wh
 compiler accepts ``-fopenmp``; otherwise the kernels build single-threaded and we say so
 (macOS's clang is the usual case).  Set ``TINYCONV_NATIVE=1`` to add ``-march=native``
 (the default build stays portable), ``TINYCONV_BUILD_ONLY=conv,pooling`` to compile only
-some modules while developing.
+some modules while developing.  ``conv_blocks`` calls SciPy's BLAS and is left out (with a
+note) when SciPy is missing at build time.
 """
 import glob
 import os
@@ -63,12 +64,30 @@ class BuildWithOptionalOpenMP(build_ext):
         super().build_extensions()
 
 
+def scipy_blas_available():
+    """conv_blocks calls SciPy's BLAS from C (scipy.linalg.cython_blas), so it needs SciPy to build."""
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# Modules that need more than NumPy and Cython to build; without it they are left out and
+# the kernels that would use them take another path (here: conv.pyx's chunked im2col).
+OPTIONAL_KERNELS = {"conv_blocks": (scipy_blas_available, "SciPy")}
+
+
 def kernel_extensions():
     only = {name for name in os.environ.get("TINYCONV_BUILD_ONLY", "").split(",") if name}
     extensions = []
     for pyx in sorted(glob.glob(os.path.join(KERNEL_DIR, "*.pyx"))):
         stem = os.path.splitext(os.path.basename(pyx))[0]
         if only and stem not in only:
+            continue
+        if stem in OPTIONAL_KERNELS and not OPTIONAL_KERNELS[stem][0]():
+            print(f"NOTE: {OPTIONAL_KERNELS[stem][1]} not found at build time; tinyconv.kernels.cpu.{stem} "
+                  "is left out (the kernels use a slower path)", file=sys.stderr)
             continue
         extensions.append(
             Extension(

@@ -1,0 +1,213 @@
+"""The thread-private block path of the compiled 2-D convolution (``conv_blocks.pyx``).
+
+1. it matches the reference on random shapes (hypothesis), forward and backward, with
+   blocks cut small so that a slice of samples spans several blocks and a block several
+   samples, and checks numerically in float64;
+2. its results do not depend on the thread count (fixed blocks and sample slices);
+3. routing: which layers take it, and the chunked path when it is not available;
+4. SciPy's BLAS is held at one thread only while it runs.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tinyconv
+from tinyconv.kernels.cpu import conv as fast
+from tinyconv.kernels.reference import conv as ref
+
+from ..gradcheck import numerical_gradient
+from .test_conv_kernels import assert_fast_matches_reference, conv_problems, random_problem
+
+blocks = fast._conv_blocks()
+pytestmark = pytest.mark.skipif(blocks is None or fast.blocks_blas_context() is None,
+                                reason="conv_blocks not built (SciPy missing) or SciPy's BLAS not controllable")
+
+
+class RouteSpy:
+    """Counts the calls that reach conv_blocks."""
+
+    def __init__(self):
+        self.forward = self.backward = 0
+
+    def forward_blocks(self, *args):
+        self.forward += 1
+        return blocks.forward_blocks(*args)
+
+    def backward_blocks(self, *args):
+        self.backward += 1
+        return blocks.backward_blocks(*args)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    spy = RouteSpy()
+    monkeypatch.setattr(fast, "_conv_blocks", lambda: spy)
+    return spy
+
+
+@pytest.fixture
+def every_layer_on_blocks(monkeypatch, spy):
+    """Route even few-channel layers through the blocks, cut to a few output rows each."""
+    monkeypatch.setattr(fast, "BLOCK_MIN_GROUP_CHANNELS", 1)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 64)
+    return spy
+
+
+def with_threads(n, function):
+    before = tinyconv.get_num_threads()
+    try:
+        tinyconv.set_num_threads(n)
+        return function()
+    finally:
+        tinyconv.set_num_threads(before)
+
+
+# --- 1. matches the reference --------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=conv_problems(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_blocks_match_reference(every_layer_on_blocks, problem, dtype):
+    rng = np.random.default_rng(problem["seed"])
+    x, kernel, bias = random_problem(rng, problem["n"], *problem["hw"], problem["channels"], *problem["kernel_hw"],
+                                     problem["filters"], problem["groups"], dtype, problem["bias"])
+    before = (every_layer_on_blocks.forward, every_layer_on_blocks.backward)
+    with_threads(1, lambda: assert_fast_matches_reference(x, kernel, bias, problem["strides"], problem["pads"],
+                                                          problem["dilation"], problem["groups"], rng))
+    if not fast._is_pointwise(kernel, problem["strides"], problem["pads"]):   # (1x1: a GEMM of x itself)
+        assert (every_layer_on_blocks.forward, every_layer_on_blocks.backward) == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_wide_layers_take_the_blocks_by_default(spy, groups, dtype):
+    """Layers with >= BLOCK_MIN_GROUP_CHANNELS channels per group, at their real block size,
+    on every thread; more samples than slices, so a slice holds several."""
+    rng = np.random.default_rng(0)
+    channels = fast.BLOCK_MIN_GROUP_CHANNELS * groups
+    x, kernel, bias = random_problem(rng, fast.MAX_WEIGHT_SLICES + 3, 13, 11, channels, 3, 3, 6 * groups, groups, dtype)
+    assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), groups, rng)
+    assert (spy.forward, spy.backward) == (1, 1)
+
+
+def test_gradients_match_central_differences(every_layer_on_blocks):
+    rng = np.random.default_rng(7)
+    x, kernel, _ = random_problem(rng, 3, 5, 6, 4, 3, 2, 4, 2)
+    args = ((2, 1), ((1, 1), (0, 1)), (1, 2), 2)
+    dy = rng.standard_normal(ref.conv2d_forward(x, kernel, None, *args).shape)
+    dx, dkernel, _ = fast.conv2d_backward(dy, x, kernel, *args)
+    loss = lambda: float(np.sum(fast.conv2d_forward(x, kernel, None, *args) * dy))   # noqa: E731
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dkernel, numerical_gradient(loss, kernel), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("input_gradient, kernel_gradient", [(True, False), (False, True)])
+def test_one_gradient_only(every_layer_on_blocks, input_gradient, kernel_gradient):
+    rng = np.random.default_rng(8)
+    x, kernel, _ = random_problem(rng, 4, 6, 7, 3, 3, 3, 5, 1, np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    dy = rng.standard_normal((4, 6, 7, 5)).astype(np.float32)
+    full = fast.conv2d_backward(dy, x, kernel, *args)
+    dx, dkernel, dbias = fast.conv2d_backward(dy, x, kernel, *args, input_gradient=input_gradient,
+                                              kernel_gradient=kernel_gradient)
+    assert (dx is None) != input_gradient and (dkernel is None) != kernel_gradient
+    for got, want in ((dx, full[0]), (dkernel, full[1]), (dbias, full[2])):
+        if got is not None:
+            np.testing.assert_array_equal(got, want)
+
+
+def test_fewer_samples_than_weight_slices(every_layer_on_blocks):
+    """Slices with no sample must add nothing to dL/dW (their sums are zeroed, not left as garbage)."""
+    rng = np.random.default_rng(9)
+    x, kernel, bias = random_problem(rng, 2, 5, 5, 3, 3, 3, 4, 1, np.float32)
+    assert fast._weight_gradient_slices(2, 27, 4, 4) == 2
+    assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
+
+
+# --- 2. independent of the thread count -------------------------------------------------------
+
+
+def test_results_do_not_depend_on_the_thread_count(every_layer_on_blocks):
+    rng = np.random.default_rng(10)
+    x, kernel, bias = random_problem(rng, 6, 9, 8, 5, 3, 3, 7, 1, np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    dy = rng.standard_normal((6, 9, 8, 7)).astype(np.float32)
+
+    def run():
+        return (fast.conv2d_forward(x, kernel, bias, *args),) + fast.conv2d_backward(dy, x, kernel, *args)
+
+    one, two = with_threads(1, run), with_threads(2, run)
+    assert every_layer_on_blocks.backward == 2
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+# --- 3. routing ---------------------------------------------------------------------------------
+
+
+def test_few_channel_layers_keep_the_chunked_path(spy):
+    rng = np.random.default_rng(11)
+    x, kernel, bias = random_problem(rng, 2, 6, 6, fast.BLOCK_MIN_GROUP_CHANNELS - 1, 3, 3, 4, 1, np.float32)
+    assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
+    assert (spy.forward, spy.backward) == (0, 0)
+
+
+def test_chunked_path_when_blas_threads_cannot_be_held(spy, monkeypatch):
+    monkeypatch.setattr(fast, "blocks_blas_context", lambda: None)
+    rng = np.random.default_rng(12)
+    x, kernel, bias = random_problem(rng, 3, 7, 6, 12, 3, 3, 5, 1, np.float32)
+    assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
+    assert (spy.forward, spy.backward) == (0, 0)
+
+
+def test_backward_keeps_chunks_when_slices_cannot_feed_every_thread(spy, monkeypatch):
+    """dL/dW is summed per sample slice: with fewer slices than threads, BLAS's own threads do better."""
+    monkeypatch.setattr(fast, "WEIGHT_SLICES_BYTES", 1)      # room for one slice only
+    rng = np.random.default_rng(13)
+    x, kernel, bias = random_problem(rng, 4, 20, 20, 12, 3, 3, 8, 1, np.float32)
+
+    def run():
+        assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
+
+    with_threads(2, run)
+    assert (spy.forward, spy.backward) == (1, 0)
+    with_threads(1, run)
+    assert (spy.forward, spy.backward) == (2, 1)
+
+
+def test_weight_slices_depend_on_shapes_only():
+    assert fast._weight_gradient_slices(64, 288, 32, 4) == fast.MAX_WEIGHT_SLICES
+    assert fast._weight_gradient_slices(3, 288, 32, 4) == 3
+    per_slice = 4608 * 512 * 4                                 # a 3x3 512 -> 512 layer's dL/dW
+    assert fast._weight_gradient_slices(64, 4608, 512, 4) == fast.WEIGHT_SLICES_BYTES // per_slice
+
+
+# --- 4. SciPy's BLAS threads ------------------------------------------------------------------------
+
+
+def test_blas_held_at_one_thread_only_inside_the_context():
+    from tinyconv.kernels.cpu import blas_threads
+
+    library = blas_threads._scipy_blas_controller()
+    before = library.num_threads
+    with pytest.raises(RuntimeError):
+        with blas_threads.single_threaded_blas():
+            assert library.num_threads == 1
+            raise RuntimeError("a failing kernel still gives the threads back")
+    assert library.num_threads == before
+
+
+def test_numpy_blas_keeps_its_threads_during_the_blocks():
+    """Only SciPy's library is held; NumPy's (a separate one in the wheels) is left alone."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from tinyconv.kernels.cpu import blas_threads
+
+    held = blas_threads._scipy_blas_controller()
+    numpy_blas = [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers
+                  if lib.user_api == "blas" and lib.filepath != held.filepath]
+    if not numpy_blas:
+        pytest.skip("NumPy and SciPy share one BLAS here")
+    before = numpy_blas[0].num_threads
+    with blas_threads.single_threaded_blas():
+        assert numpy_blas[0].num_threads == before

@@ -1,0 +1,157 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""2-D convolution in thread-private blocks: im2col, GEMM and col2im without leaving the thread.
+
+The same im2col + GEMM as ``conv.pyx`` (read its docstring first), organised differently.
+There, each phase (im2col, GEMM, col2im) runs over a whole chunk of the batch on every
+thread and the threads meet between phases; the GEMM is NumPy's, with BLAS's own threads.
+Here the output rows are cut into *blocks* of a few hundred rows, and one thread takes a
+block through every phase by itself, calling a single-threaded BLAS (SciPy's
+``cython_blas``, reachable without the GIL):
+
+    forward    for each block:   cols = im2col(block);  y[block] = cols @ W + bias
+    backward   for each slice of samples, block by block:
+                                 dW_slice += cols.T @ dy[block]       (cols = im2col(block))
+                                 dcols = dy[block] @ W.T;  col2im(dcols) into dx
+
+A block's columns (about ``BLOCK_BYTES``) are still in the core's cache when the GEMM reads
+them, and a whole layer is one parallel region instead of a handful.  On the 2-core VM of
+``benchmarks/README.md`` that made a 32x32x32 3x3 layer 1.3-2x faster than the chunked path.
+
+Results never depend on the thread count: a block is computed the same way whichever thread
+takes it; a slice of samples always holds the same samples (so its dW partial sum is the
+same), and the slices' partial sums are added in slice order at the end.  Samples belong to
+one slice each, so col2im never has two threads adding into the same pixel.
+
+The caller (``conv.pyx``) checks every argument and holds SciPy's BLAS at one thread while
+these run (see ``blas_threads.py``): BLAS's own threads would fight ours.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from tinyconv.kernels.cpu.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
+
+__all__ = ["forward_blocks", "backward_blocks", "block_output_rows"]
+
+# One block's columns matrix: small enough to stay in a core's cache between im2col and the
+# GEMM, large enough for the GEMM to run near its full rate (measured 0.5-4 MiB; see tests).
+BLOCK_BYTES = 2**20
+
+
+def block_output_rows(geo, patch, itemsize):
+    """Output rows (i) per block: whole rows that keep a block's columns near BLOCK_BYTES."""
+    row_bytes = max(1, geo.out_w * patch * itemsize)
+    return max(1, BLOCK_BYTES // row_bytes)
+
+
+cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """Row-major c (m x n) = op(a) @ op(b) + beta * c, where op(a) is m x k, op(b) is k x n.
+
+    BLAS is column-major, and a row-major matrix read column-major is its transpose, so this
+    asks BLAS for c.T = op(b).T @ op(a).T: the same call with a and b swapped.
+    """
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    cdef int mm = <int>n, nn = <int>m, kk = <int>k, la = <int>ldb, lb = <int>lda, lc = <int>ldc
+    cdef floating one = 1
+    if floating is float:
+        sgemm(&ta, &tb, &mm, &nn, &kk, &one, <float*>b, &la, <float*>a, &lb, &beta, c, &lc)
+    else:
+        dgemm(&ta, &tb, &mm, &nn, &kk, &one, <double*>b, &la, <double*>a, &lb, &beta, c, &lc)
+
+
+def forward_blocks(const floating[:, :, :, ::1] x, const floating[:, ::1] kernel_matrix, bias,
+                   floating[:, ::1] y_rows, geo, Py_ssize_t groups, int threads):
+    """y_rows = conv(x) (+ bias), block by block.  ``kernel_matrix``: the Keras kernel reshaped
+    to (KH*KW*Cg, F); group g uses its columns [g*Fg, (g+1)*Fg)."""
+    cdef Py_ssize_t cg = x.shape[3] // groups, filters = kernel_matrix.shape[1], fg = filters // groups
+    cdef Py_ssize_t patch = kernel_matrix.shape[0]
+    cdef Py_ssize_t out_rows = x.shape[0] * geo.out_h                # (n, i) pairs
+    cdef Py_ssize_t per_block = block_output_rows(geo, patch, x.itemsize)
+    cdef Py_ssize_t blocks = (out_rows + per_block - 1) // per_block
+    cdef Py_ssize_t ow = geo.out_w, block, first, last, u, r, f, grp, rows
+    cdef Geometry g = c_geometry(geo, 0, cg)
+    cdef bint has_bias = bias is not None
+    dtype = np.float32 if floating is float else np.float64
+    cdef const floating[::1] b = bias if has_bias else np.zeros(filters, dtype=dtype)
+    cdef floating[:, ::1] workspace = np.empty((max(1, threads), per_block * ow * patch), dtype=dtype)
+    cdef Geometry gt                                  # each thread's copy (it sets the group)
+    cdef floating* cols
+    cdef floating* out
+    if blocks == 0 or filters == 0:
+        return
+    with nogil, parallel(num_threads=threads):
+        cols = &workspace[threadid(), 0]
+        gt = g
+        for block in prange(blocks, schedule="dynamic"):
+            first = block * per_block
+            last = min(first + per_block, out_rows)
+            rows = (last - first) * ow
+            out = &y_rows[first * ow, 0]
+            for grp in range(groups):
+                gt.c0 = grp * cg
+                for u in range(first, last):
+                    im2col_output_row(x, cols + (u - first) * ow * patch, u // gt.out_h, u % gt.out_h, gt)
+                _gemm(False, False, rows, fg, patch, cols, patch, &kernel_matrix[0, grp * fg], filters,
+                      0, out + grp * fg, filters)
+            if has_bias:
+                for r in range(rows):
+                    for f in range(filters):
+                        out[r * filters + f] += b[f]
+
+
+def backward_blocks(const floating[:, ::1] dy_rows, const floating[:, :, :, ::1] x,
+                    const floating[:, ::1] kernel_matrix, geo, Py_ssize_t groups, dx, partial, int threads):
+    """dx += dL/dx (when ``dx`` is not None) and partial[s] = slice s's share of dL/dW (when
+    ``partial``, shape (slices, KH*KW*Cg, F), is not None), slice by slice of the batch."""
+    cdef Py_ssize_t n = x.shape[0], cg = x.shape[3] // groups
+    cdef Py_ssize_t filters = kernel_matrix.shape[1], fg = filters // groups, patch = kernel_matrix.shape[0]
+    cdef Py_ssize_t per_block = block_output_rows(geo, patch, x.itemsize)
+    cdef Py_ssize_t ow = geo.out_w, oh = geo.out_h
+    cdef bint want_dx = dx is not None, want_dw = partial is not None
+    cdef floating[:, :, :, ::1] dx_view = dx if want_dx else None
+    cdef floating[:, :, ::1] dw_view = partial if want_dw else None
+    cdef Py_ssize_t slices = partial.shape[0] if want_dw else min(n, threads)
+    cdef Py_ssize_t s, first, last, stop, u, grp, rows
+    cdef Geometry g = c_geometry(geo, 0, cg)
+    cdef Geometry gt                                  # each thread's copy (it sets the group)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] workspace = np.empty((max(1, threads), per_block * ow * patch), dtype=dtype)
+    cdef floating* cols
+    cdef floating* sums
+    cdef floating beta
+    if slices == 0 or filters == 0 or (not want_dx and not want_dw):
+        return
+    with nogil, parallel(num_threads=threads):
+        cols = &workspace[threadid(), 0]           # the columns of a block, then its dcols
+        gt = g
+        for s in prange(slices, schedule="dynamic"):
+            first = (s * n // slices) * oh           # this slice's samples, as (n, i) pairs
+            stop = ((s + 1) * n // slices) * oh
+            beta = 0                                 # the slice's first block starts its sum
+            while first < stop:
+                last = min(first + per_block, stop)
+                rows = (last - first) * ow
+                for grp in range(groups):
+                    gt.c0 = grp * cg
+                    if want_dw:
+                        for u in range(first, last):
+                            im2col_output_row(x, cols + (u - first) * ow * patch, u // oh, u % oh, gt)
+                        _gemm(True, False, patch, fg, rows, cols, patch, &dy_rows[first * ow, grp * fg], filters,
+                              beta, &dw_view[s, 0, grp * fg], filters)
+                    if want_dx:
+                        _gemm(False, True, rows, patch, fg, &dy_rows[first * ow, grp * fg], filters,
+                              &kernel_matrix[0, grp * fg], filters, 0, cols, patch)
+                        for u in range(first, last):
+                            col2im_output_row(cols + (u - first) * ow * patch, dx_view, u // oh, u % oh, gt)
+                beta = 1
+                first = last
+            if want_dw and beta == 0:                # an empty slice (fewer samples than slices)
+                sums = &dw_view[s, 0, 0]
+                for u in range(patch * filters):
+                    sums[u] = 0
