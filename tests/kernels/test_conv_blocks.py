@@ -50,6 +50,7 @@ def spy(monkeypatch):
 def every_layer_on_blocks(monkeypatch, spy):
     """Route even few-channel layers through the blocks, cut to a few output rows each."""
     monkeypatch.setattr(fast, "BLOCK_MIN_GROUP_CHANNELS", 1)
+    monkeypatch.setattr(fast, "WEIGHT_SLICE_MIN_ROWS", 1)
     monkeypatch.setattr(blocks, "BLOCK_BYTES", 64)
     return spy
 
@@ -76,7 +77,11 @@ def test_blocks_match_reference(every_layer_on_blocks, problem, dtype):
     with_threads(1, lambda: assert_fast_matches_reference(x, kernel, bias, problem["strides"], problem["pads"],
                                                           problem["dilation"], problem["groups"], rng))
     if not fast._is_pointwise(kernel, problem["strides"], problem["pads"]):   # (1x1: a GEMM of x itself)
-        assert (every_layer_on_blocks.forward, every_layer_on_blocks.backward) == (before[0] + 1, before[1] + 1)
+        assert every_layer_on_blocks.backward == before[1] + 1
+        # forward, and again for dL/dx when that is a convolution of dy (stride 1)
+        correlated = fast._correlation_pads(fast._geometry(x, kernel, problem["strides"], problem["pads"],
+                                                           problem["dilation"], (1, 1)), problem["pads"])
+        assert every_layer_on_blocks.forward == before[0] + 1 + (correlated is not None)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -86,9 +91,9 @@ def test_wide_layers_take_the_blocks_by_default(spy, groups, dtype):
     on every thread; more samples than slices, so a slice holds several."""
     rng = np.random.default_rng(0)
     channels = fast.BLOCK_MIN_GROUP_CHANNELS * groups
-    x, kernel, bias = random_problem(rng, fast.MAX_WEIGHT_SLICES + 3, 13, 11, channels, 3, 3, 6 * groups, groups, dtype)
+    x, kernel, bias = random_problem(rng, fast.MAX_WEIGHT_SLICES + 3, 13, 11, channels, 3, 3, channels, groups, dtype)
     assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), groups, rng)
-    assert (spy.forward, spy.backward) == (1, 1)
+    assert (spy.forward, spy.backward) == (2, 1)      # dL/dx: a forward pass over dy
 
 
 def test_gradients_match_central_differences(every_layer_on_blocks):
@@ -121,7 +126,7 @@ def test_fewer_samples_than_weight_slices(every_layer_on_blocks):
     """Slices with no sample must add nothing to dL/dW (their sums are zeroed, not left as garbage)."""
     rng = np.random.default_rng(9)
     x, kernel, bias = random_problem(rng, 2, 5, 5, 3, 3, 3, 4, 1, np.float32)
-    assert fast._weight_gradient_slices(2, 27, 4, 4) == 2
+    assert fast._weight_gradient_slices(2, 25, 27, 4, 4) == 2
     assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
 
 
@@ -165,7 +170,7 @@ def test_backward_keeps_chunks_when_slices_cannot_feed_every_thread(spy, monkeyp
     """dL/dW is summed per sample slice: with fewer slices than threads, BLAS's own threads do better."""
     monkeypatch.setattr(fast, "WEIGHT_SLICES_BYTES", 1)      # room for one slice only
     rng = np.random.default_rng(13)
-    x, kernel, bias = random_problem(rng, 4, 20, 20, 12, 3, 3, 8, 1, np.float32)
+    x, kernel, bias = random_problem(rng, 4, 20, 20, 12, 3, 3, 12, 1, np.float32)
 
     def run():
         assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
@@ -173,14 +178,44 @@ def test_backward_keeps_chunks_when_slices_cannot_feed_every_thread(spy, monkeyp
     with_threads(2, run)
     assert (spy.forward, spy.backward) == (1, 0)
     with_threads(1, run)
-    assert (spy.forward, spy.backward) == (2, 1)
+    assert (spy.forward, spy.backward) == (3, 1)
 
 
 def test_weight_slices_depend_on_shapes_only():
-    assert fast._weight_gradient_slices(64, 288, 32, 4) == fast.MAX_WEIGHT_SLICES
-    assert fast._weight_gradient_slices(3, 288, 32, 4) == 3
+    assert fast._weight_gradient_slices(64, 1024, 288, 32, 4) == fast.MAX_WEIGHT_SLICES
+    assert fast._weight_gradient_slices(3, 1024, 288, 32, 4) == 3
     per_slice = 4608 * 512 * 4                                 # a 3x3 512 -> 512 layer's dL/dW
-    assert fast._weight_gradient_slices(64, 4608, 512, 4) == fast.WEIGHT_SLICES_BYTES // per_slice
+    assert fast._weight_gradient_slices(64, 1024, 4608, 512, 4) == fast.WEIGHT_SLICES_BYTES // per_slice
+    assert fast._weight_gradient_slices(32, 64, 576, 64, 4) == 32 * 64 // fast.WEIGHT_SLICE_MIN_ROWS
+
+
+@pytest.mark.parametrize("strides, pads, dilation, expected", [
+    ((1, 1), ((1, 1), (0, 1)), (1, 1), ((1, 1), (1, 0))),       # 'same' 3x2: dy padded like x, mirrored
+    ((1, 1), ((0, 0), (0, 0)), (1, 1), ((2, 2), (1, 1))),       # 'valid' 3x2: the "full" convolution
+    ((1, 1), ((1, 0), (2, 2)), (2, 1), ((3, 4), (-1, -1))),     # padding beyond the kernel's reach
+    ((2, 1), ((1, 1), (1, 1)), (1, 1), None),                   # strided
+])
+def test_correlation_pads(strides, pads, dilation, expected):
+    x, kernel = np.zeros((1, 9, 9, 2)), np.zeros((3, 2, 2, 2))
+    out_hw = [(size + sum(pad) - (k - 1) * d - 1) // s + 1
+              for size, pad, k, d, s in zip((9, 9), pads, (3, 2), dilation, strides)]
+    geo = fast._geometry(x, kernel, strides, pads, dilation, out_hw)
+    expected = None if expected is None or min(expected[0] + expected[1]) < 0 else expected
+    assert fast._correlation_pads(geo, pads) == expected
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_flipped_kernel_is_the_gradient_kernel(groups):
+    """dL/dx of a stride-1 layer equals the correlation of dy with the flipped kernel."""
+    rng = np.random.default_rng(14)
+    x, kernel, _ = random_problem(rng, 2, 7, 6, 2 * groups, 3, 2, 3 * groups, groups)
+    pads, dilation = ((2, 0), (1, 1)), (1, 2)
+    dy = rng.standard_normal(ref.conv2d_forward(x, kernel, None, (1, 1), pads, dilation, groups).shape)
+    geo = fast._geometry(x, kernel, (1, 1), pads, dilation, dy.shape[1:3])
+    dx = ref.conv2d_forward(dy, fast._flipped_kernel(kernel, groups), None, (1, 1),
+                            fast._correlation_pads(geo, pads), dilation, groups)
+    np.testing.assert_allclose(dx, ref.conv2d_backward(dy, x, kernel, (1, 1), pads, dilation, groups)[0],
+                               rtol=1e-12, atol=1e-12)
 
 
 # --- 4. SciPy's BLAS threads ------------------------------------------------------------------------

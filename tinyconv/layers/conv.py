@@ -130,10 +130,11 @@ class Conv2D(ActivationMixin, Layer):
                                                          dtype=self._input.dtype)
         args = (self.strides, self._pad_spec, self.dilation_rate, self.groups)
         input_gradient = getattr(self, "_input_gradient_needed", True)
-        compiled = _compiled_conv() if getattr(self, "_columns", None) is not None or not input_gradient else None
+        compiled = _compiled_conv()
         if compiled is not None:
             dx, dkernel, dbias = compiled.conv2d_backward_from_columns(dz, self._input, self.kernel, *args,
-                                                                       self._columns, input_gradient)
+                                                                       getattr(self, "_columns", None),
+                                                                       input_gradient, bias_gradient=self.use_bias)
         else:
             dx, dkernel, dbias = ops.conv2d_backward(dz, self._input, self.kernel, *args)
         self.grads["kernel"] = dkernel

@@ -51,7 +51,7 @@ from cython.parallel cimport prange
 from tinyconv.kernels.cpu.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
 from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
 
-from tinyconv.kernels.cpu.activation import bias_gradient
+from tinyconv.kernels.cpu.activation import bias_gradient as _bias_gradient
 from tinyconv.kernels.reference.conv import pad_image, validate_conv2d_args, validate_upstream_gradient
 
 __all__ = ["conv2d_forward", "conv2d_backward"]  # (+ two entry points for the Conv2D layer, below)
@@ -106,12 +106,14 @@ def conv2d_forward_keeping_columns(x, kernel, bias, strides, pads, dilation, gro
     return _forward(x, kernel, bias, strides, pads, dilation, groups, keep=(buffer,))
 
 
-def conv2d_backward_from_columns(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True):
+def conv2d_backward_from_columns(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True,
+                                 bias_gradient=True):
     """``conv2d_backward`` reusing the columns that ``conv2d_forward_keeping_columns`` returned
     for this same ``x`` (None: recompute them).  ``input_gradient=False`` skips dx (returned
-    as None): a model's first layer needs only its weight gradients."""
+    as None): a model's first layer needs only its weight gradients; ``bias_gradient=False``
+    skips dbias (None), for a layer without a bias."""
     return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=columns,
-                     input_gradient=input_gradient)
+                     input_gradient=input_gradient, bias_gradient=bias_gradient)
 
 
 def _kept_columns(keep, groups, channels, rows, patch, dtype):
@@ -177,7 +179,8 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
     return y, kept
 
 
-def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True, kernel_gradient=True):
+def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True, kernel_gradient=True,
+              bias_gradient=True):
     """(dx, dkernel, dbias); ``columns``: forward's columns matrix for this x, or None;
     without ``input_gradient``, dx is None and neither its GEMM nor the col2im runs;
     without ``kernel_gradient``, dkernel is None and neither its GEMM nor the im2col runs."""
@@ -189,7 +192,7 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
     cg, fg = channels // groups, filters // groups
 
     dy_rows = dy.reshape(-1, filters)
-    dbias = bias_gradient(dy_rows)
+    dbias = _bias_gradient(dy_rows) if bias_gradient else None
     dx = np.zeros_like(x) if input_gradient else None
     weights = _group_weight_matrices(kernel, groups)
     dweights = [np.zeros_like(w) for w in weights]
@@ -207,11 +210,16 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
         cells_per_sample = geo.out_h * geo.out_w
         patch = geo.kh * geo.kw * cg
         blocks, blas_context, threads = _block_path(x, cg, n * cells_per_sample * patch, samples=n)
-        slices = _weight_gradient_slices(n, patch, filters, x.itemsize)
+        slices = _weight_gradient_slices(n, cells_per_sample, patch, filters, x.itemsize)
         if blocks is not None and slices >= threads:
             partial = np.empty((slices, patch, filters), dtype=x.dtype) if kernel_gradient else None
+            dx_pads = _correlation_pads(geo, pads) if input_gradient else None
             with blas_context:
-                blocks.backward_blocks(dy_rows, x, _kernel_matrix(kernel), geo, groups, dx, partial, threads)
+                blocks.backward_blocks(dy_rows, x, _kernel_matrix(kernel), geo, groups,
+                                       dx if dx_pads is None else None, partial, threads)
+            if dx_pads is not None:
+                dx = _forward(dy, _flipped_kernel(kernel, groups), None, (1, 1), dx_pads, dilation, groups,
+                              keep=None)[0]
             if not kernel_gradient:
                 return dx, None, dbias
             return dx, partial.sum(axis=0).reshape(kernel.shape), dbias
@@ -261,9 +269,11 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
 BLOCK_MIN_GROUP_CHANNELS = 9   # one more than PAD_FIRST_MAX_CHANNELS
 
 # dL/dW is summed per slice of samples (a fixed split, whatever the thread count), then the
-# slices are added: at most this many slices, and at most this much memory for their sums.
+# slices are added: at most this many slices, at most this much memory for their sums, and
+# at least this many output cells per slice (8x8 images in 16 slices made GEMMs too short).
 MAX_WEIGHT_SLICES = 16
 WEIGHT_SLICES_BYTES = 16 * 2**20
+WEIGHT_SLICE_MIN_ROWS = 1024
 
 
 def _block_path(x, cg, column_entries, samples=None):
@@ -278,10 +288,37 @@ def _block_path(x, cg, column_entries, samples=None):
     return blocks, context, threads
 
 
-def _weight_gradient_slices(n, patch, filters, itemsize):
-    """How many sample slices dL/dW is summed over (depends on the shapes only)."""
+def _weight_gradient_slices(n, cells_per_sample, patch, filters, itemsize):
+    """How many sample slices dL/dW is summed over (depends on the shapes only): a slice's
+    GEMMs run on blocks of at most its own rows, so each gets WEIGHT_SLICE_MIN_ROWS or more."""
     fitting = WEIGHT_SLICES_BYTES // max(1, patch * filters * itemsize)
-    return max(1, min(MAX_WEIGHT_SLICES, n, fitting))
+    by_rows = n * cells_per_sample // WEIGHT_SLICE_MIN_ROWS
+    return max(1, min(MAX_WEIGHT_SLICES, n, fitting, by_rows))
+
+
+# dL/dx of a stride-1 convolution is itself a convolution: dy, padded, correlated with the
+# kernel turned 180 degrees and with its channel and filter axes swapped (the "full"
+# convolution of the lectures).  That trades col2im's scattered additions and a GEMM with a
+# short inner dimension (the filters) for im2col and a GEMM shaped like forward's: measured
+# 15-35% faster on the 3x3 layers of ResNet-20 and the VGG block.
+
+def _correlation_pads(geo, pads):
+    """Pads under which the stride-1 convolution of dy with the flipped kernel is dL/dx,
+    or None (a strided layer, or padding wider than the kernel reaches)."""
+    if geo.sh != 1 or geo.sw != 1:
+        return None
+    reach_h, reach_w = (geo.kh - 1) * geo.dh, (geo.kw - 1) * geo.dw   # dilated kernel size - 1
+    (top, bottom), (left, right) = pads
+    result = ((reach_h - top, reach_h - bottom), (reach_w - left, reach_w - right))
+    return result if min(result[0] + result[1]) >= 0 else None
+
+
+def _flipped_kernel(kernel, groups):
+    """flipped[p, q, f, g*Cg + c] = kernel[KH-1-p, KW-1-q, c, g*Fg + f]: the kernel of dL/dx."""
+    kh, kw, cg, filters = kernel.shape
+    fg = filters // groups
+    per_group = kernel[::-1, ::-1].reshape(kh, kw, cg, groups, fg)
+    return np.ascontiguousarray(per_group.transpose(0, 1, 4, 3, 2)).reshape(kh, kw, fg, groups * cg)
 
 
 def _kernel_matrix(kernel):
