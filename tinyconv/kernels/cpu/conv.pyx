@@ -28,6 +28,10 @@ batch is cut into chunks whose workspace fits in ``WORKSPACE_BYTES``; one worksp
 reused across chunks and groups, and across calls: it is kept (per thread, per role, per
 dtype) and only grown, so a training step does not pay for fresh pages on every call.
 
+Layers with at least BLOCK_MIN_GROUP_CHANNELS channels per group go another way when SciPy's
+BLAS is there: ``conv_blocks.pyx`` runs im2col, GEMM and col2im in blocks private to each
+thread (one parallel region per layer).  The chunked path here serves the rest.
+
 1x1 kernels with stride 1, no padding and no dilation skip im2col: the image reshaped to
 (N*H*W, C) already *is* the columns matrix.
 

@@ -14,7 +14,9 @@ block through every phase by itself, calling a single-threaded BLAS (SciPy's
                                  dcols = dy[block] @ W.T;  col2im(dcols) into dx
 
 A block's columns (about ``BLOCK_BYTES``) are still in the core's cache when the GEMM reads
-them, and a whole layer is one parallel region instead of a handful.  On the 2-core VM of
+them, and a whole layer is one parallel region instead of a handful.  (For a stride-1 layer
+``conv.pyx`` asks this backward for dW only, and gets dx as a forward pass over dy with the
+flipped kernel: see ``_correlation_pads`` there.)  On the 2-core VM of
 ``benchmarks/README.md`` that made a 32x32x32 3x3 layer 1.3-2x faster than the chunked path.
 
 Results never depend on the thread count: a block is computed the same way whichever thread
