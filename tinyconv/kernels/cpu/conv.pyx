@@ -162,7 +162,8 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
         blocks, blas_context, threads = _block_path(x, cg, n * cells_per_sample * patch)
         if blocks is not None:
             with blas_context:
-                blocks.forward_blocks(x, _kernel_matrix(kernel), bias, y_rows, geo, groups, threads)
+                blocks.forward_blocks(x, _kernel_matrix(kernel), bias, y_rows, geo, groups, threads,
+                                      _block_workspace(blocks, threads, geo, patch, x.dtype))
             return y, None
         x_source, source_geo = _im2col_source(x, geo, pads, groups)
         kept = _kept_columns(keep, groups, channels, n * cells_per_sample, patch, x.dtype)
@@ -197,6 +198,14 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
 
     dy_rows = dy.reshape(-1, filters)
     dbias = _bias_gradient(dy_rows) if bias_gradient else None
+    if not _is_pointwise(kernel, strides, pads):
+        blocks, blas_context, threads = _block_path(x, cg, geo.out_h * geo.out_w * geo.kh * geo.kw * cg * n,
+                                                    samples=n)
+        slices = _weight_gradient_slices(n, geo.out_h * geo.out_w, geo.kh * geo.kw * cg, filters, x.itemsize)
+        if blocks is not None and slices >= threads:
+            dx, dkernel = _backward_by_blocks(blocks, blas_context, threads, slices, dy, x, kernel, geo, pads,
+                                              dilation, groups, input_gradient, kernel_gradient)
+            return dx, dkernel, dbias
     dx = np.zeros_like(x) if input_gradient else None
     weights = _group_weight_matrices(kernel, groups)
     dweights = [np.zeros_like(w) for w in weights]
@@ -213,20 +222,6 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
     else:
         cells_per_sample = geo.out_h * geo.out_w
         patch = geo.kh * geo.kw * cg
-        blocks, blas_context, threads = _block_path(x, cg, n * cells_per_sample * patch, samples=n)
-        slices = _weight_gradient_slices(n, cells_per_sample, patch, filters, x.itemsize)
-        if blocks is not None and slices >= threads:
-            partial = np.empty((slices, patch, filters), dtype=x.dtype) if kernel_gradient else None
-            dx_pads = _correlation_pads(geo, pads) if input_gradient else None
-            with blas_context:
-                blocks.backward_blocks(dy_rows, x, _kernel_matrix(kernel), geo, groups,
-                                       dx if dx_pads is None else None, partial, threads)
-            if dx_pads is not None:
-                dx = _forward(dy, _flipped_kernel(kernel, groups), None, (1, 1), dx_pads, dilation, groups,
-                              keep=None)[0]
-            if not kernel_gradient:
-                return dx, None, dbias
-            return dx, partial.sum(axis=0).reshape(kernel.shape), dbias
         have_columns = _usable_columns(columns, x, n * cells_per_sample, patch, groups)
         need_columns = kernel_gradient and not have_columns   # (dx needs only dy and the kernel)
         x_source, source_geo = _im2col_source(x, geo, pads, groups) if need_columns else (x, geo)
@@ -290,6 +285,27 @@ def _block_path(x, cg, column_entries, samples=None):
     if context is None or (samples is not None and samples < threads):
         return None, None, threads
     return blocks, context, threads
+
+
+def _backward_by_blocks(blocks, blas_context, threads, slices, dy, x, kernel, geo, pads, dilation, groups,
+                        input_gradient, kernel_gradient):
+    """(dx, dkernel) through conv_blocks; dx of a stride-1 layer as a forward pass over dy."""
+    patch, filters = geo.kh * geo.kw * (x.shape[3] // groups), kernel.shape[3]
+    partial = np.empty((slices, patch, filters), dtype=x.dtype) if kernel_gradient else None
+    dx_pads = _correlation_pads(geo, pads) if input_gradient else None
+    dx = np.zeros_like(x) if input_gradient and dx_pads is None else None   # col2im adds into it
+    with blas_context:
+        blocks.backward_blocks(dy.reshape(-1, filters), x, _kernel_matrix(kernel), geo, groups, dx, partial,
+                               threads, _block_workspace(blocks, threads, geo, patch, x.dtype))
+    if dx_pads is not None:
+        dx = _forward(dy, _flipped_kernel(kernel, groups), None, (1, 1), dx_pads, dilation, groups, keep=None)[0]
+    return dx, None if partial is None else partial.sum(axis=0).reshape(kernel.shape)
+
+
+def _block_workspace(blocks, threads, geo, patch, dtype):
+    """One block's columns per thread, kept between calls like the chunked path's workspaces."""
+    size = blocks.block_output_rows(geo, patch, np.dtype(dtype).itemsize) * geo.out_w * patch
+    return _scratch_buffer("blocks", dtype, max(1, threads) * size).reshape(max(1, threads), size)
 
 
 def _weight_gradient_slices(n, cells_per_sample, patch, filters, itemsize):
@@ -425,9 +441,8 @@ def _is_pointwise(kernel, strides, pads):
 
 def _group_weight_matrices(kernel, groups):
     """Kernel (KH, KW, Cg, F) -> one (KH*KW*Cg, F/groups) matrix per group, rows ordered (p, q, c)."""
-    kh, kw, cg, filters = kernel.shape
-    fg = filters // groups
-    return [np.ascontiguousarray(kernel[..., g * fg:(g + 1) * fg]).reshape(kh * kw * cg, fg) for g in range(groups)]
+    matrix, fg = _kernel_matrix(kernel), kernel.shape[3] // groups
+    return [np.ascontiguousarray(matrix[:, g * fg:(g + 1) * fg]) for g in range(groups)]
 
 
 def _batch_chunks(n, cells_per_sample, patch, itemsize, workspaces=1):
@@ -452,7 +467,11 @@ def _workspace(dtype, chunks, cells_per_sample, patch, role="cols"):
     overwrites.  Nothing returned to the caller ever points into it.
     """
     largest = max((stop - start for start, stop in chunks), default=0)  # an empty batch has no chunks
-    size = largest * cells_per_sample * patch
+    return _scratch_buffer(role, dtype, largest * cells_per_sample * patch).reshape(largest * cells_per_sample, patch)
+
+
+def _scratch_buffer(role, dtype, size):
+    """``size`` uninitialised numbers of this thread's buffer for ``role``, kept between calls."""
     buffers = getattr(_scratch, "buffers", None)
     if buffers is None:
         buffers = _scratch.buffers = {}
@@ -460,7 +479,7 @@ def _workspace(dtype, chunks, cells_per_sample, patch, role="cols"):
     buffer = buffers.get(key)
     if buffer is None or buffer.size < size:
         buffer = buffers[key] = np.empty(size, dtype=dtype)
-    return buffer[:size].reshape(largest * cells_per_sample, patch)
+    return buffer[:size]
 
 
 # --- compiled loops ----------------------------------------------------------------------

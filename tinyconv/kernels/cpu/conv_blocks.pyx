@@ -43,6 +43,13 @@ __all__ = ["forward_blocks", "backward_blocks", "block_output_rows"]
 BLOCK_BYTES = 2**20
 
 
+def _check_workspace(workspace, threads, per_block, ow, patch):
+    """The loops below run unchecked: make sure every thread's block fits its row."""
+    if workspace.shape[0] < max(1, threads) or workspace.shape[1] < per_block * ow * patch:
+        raise ValueError(f"conv_blocks: workspace of shape {tuple(workspace.shape)[:2]} is too small for "
+                         f"{threads} threads x {per_block * ow * patch} numbers")
+
+
 def block_output_rows(geo, patch, itemsize):
     """Output rows (i) per block: whole rows that keep a block's columns near BLOCK_BYTES."""
     row_bytes = max(1, geo.out_w * patch * itemsize)
@@ -68,9 +75,10 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
 
 
 def forward_blocks(const floating[:, :, :, ::1] x, const floating[:, ::1] kernel_matrix, bias,
-                   floating[:, ::1] y_rows, geo, Py_ssize_t groups, int threads):
+                   floating[:, ::1] y_rows, geo, Py_ssize_t groups, int threads, floating[:, ::1] workspace):
     """y_rows = conv(x) (+ bias), block by block.  ``kernel_matrix``: the Keras kernel reshaped
-    to (KH*KW*Cg, F); group g uses its columns [g*Fg, (g+1)*Fg)."""
+    to (KH*KW*Cg, F); group g uses its columns [g*Fg, (g+1)*Fg).  ``workspace``: one row of
+    ``block_output_rows(...) * OW * KH*KW*Cg`` numbers per thread."""
     cdef Py_ssize_t cg = x.shape[3] // groups, filters = kernel_matrix.shape[1], fg = filters // groups
     cdef Py_ssize_t patch = kernel_matrix.shape[0]
     cdef Py_ssize_t out_rows = x.shape[0] * geo.out_h                # (n, i) pairs
@@ -81,12 +89,12 @@ def forward_blocks(const floating[:, :, :, ::1] x, const floating[:, ::1] kernel
     cdef bint has_bias = bias is not None
     dtype = np.float32 if floating is float else np.float64
     cdef const floating[::1] b = bias if has_bias else np.zeros(filters, dtype=dtype)
-    cdef floating[:, ::1] workspace = np.empty((max(1, threads), per_block * ow * patch), dtype=dtype)
     cdef Geometry gt                                  # each thread's copy (it sets the group)
     cdef floating* cols
     cdef floating* out
     if blocks == 0 or filters == 0:
         return
+    _check_workspace(workspace, threads, per_block, ow, patch)
     with nogil, parallel(num_threads=threads):
         cols = &workspace[threadid(), 0]
         gt = g
@@ -108,9 +116,11 @@ def forward_blocks(const floating[:, :, :, ::1] x, const floating[:, ::1] kernel
 
 
 def backward_blocks(const floating[:, ::1] dy_rows, const floating[:, :, :, ::1] x,
-                    const floating[:, ::1] kernel_matrix, geo, Py_ssize_t groups, dx, partial, int threads):
+                    const floating[:, ::1] kernel_matrix, geo, Py_ssize_t groups, dx, partial, int threads,
+                    floating[:, ::1] workspace):
     """dx += dL/dx (when ``dx`` is not None) and partial[s] = slice s's share of dL/dW (when
-    ``partial``, shape (slices, KH*KW*Cg, F), is not None), slice by slice of the batch."""
+    ``partial``, shape (slices, KH*KW*Cg, F), is not None), slice by slice of the batch
+    (``workspace`` as for ``forward_blocks``)."""
     cdef Py_ssize_t n = x.shape[0], cg = x.shape[3] // groups
     cdef Py_ssize_t filters = kernel_matrix.shape[1], fg = filters // groups, patch = kernel_matrix.shape[0]
     cdef Py_ssize_t per_block = block_output_rows(geo, patch, x.itemsize)
@@ -122,13 +132,12 @@ def backward_blocks(const floating[:, ::1] dy_rows, const floating[:, :, :, ::1]
     cdef Py_ssize_t s, first, last, stop, u, grp, rows
     cdef Geometry g = c_geometry(geo, 0, cg)
     cdef Geometry gt                                  # each thread's copy (it sets the group)
-    dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] workspace = np.empty((max(1, threads), per_block * ow * patch), dtype=dtype)
     cdef floating* cols
     cdef floating* sums
     cdef floating beta
     if slices == 0 or filters == 0 or (not want_dx and not want_dw):
         return
+    _check_workspace(workspace, threads, per_block, ow, patch)
     with nogil, parallel(num_threads=threads):
         cols = &workspace[threadid(), 0]           # the columns of a block, then its dcols
         gt = g
