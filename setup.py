@@ -5,7 +5,9 @@ compiler accepts ``-fopenmp``; otherwise the kernels build single-threaded and w
 (macOS's clang is the usual case).  Set ``TINYCONV_NATIVE=1`` to add ``-march=native``
 (the default build stays portable), ``TINYCONV_BUILD_ONLY=conv,pooling`` to compile only
 some modules while developing.  ``conv_blocks`` calls SciPy's BLAS and is left out (with a
-note) when SciPy is missing at build time.
+note) when SciPy is missing at build time.  Modules named in ``ISA_VARIANTS`` are extra builds
+of another module's code for a newer instruction set; they are left out where the compiler
+cannot target it (the package picks a variant at run time, by what the CPU has).
 """
 import glob
 import os
@@ -38,6 +40,26 @@ def compiler_accepts_openmp(compiler_cmd):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def compiler_accepts_flags(compiler_cmd, flags):
+    """True if the compiler builds a trivial object file with these flags (e.g. -mavx2 off x86)."""
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "flags_probe.c")
+        with open(src, "w") as f:
+            f.write("int tinyconv_probe(void) { return 0; }\n")
+        cmd = list(compiler_cmd) + list(flags) + ["-c", src, "-o", os.path.join(tmp, "flags_probe.o")]
+        return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Module -> the extra flags it is built with: the same source as another module, compiled for
+# a newer instruction set (conv_direct_avx2.pyx includes conv_direct's code).
+ISA_VARIANTS = {"conv_direct_avx2": ["-mavx2", "-mfma"]}
+
+
 class BuildWithOptionalOpenMP(build_ext):
     """Add OpenMP flags only when the active compiler supports them."""
 
@@ -58,8 +80,14 @@ class BuildWithOptionalOpenMP(build_ext):
         extra_compile = ["-O3", "-fno-trapping-math"]
         if os.environ.get("TINYCONV_NATIVE") == "1":
             extra_compile.append("-march=native")
-        for ext in self.extensions:
-            ext.extra_compile_args = extra_compile + (["-fopenmp"] if use_openmp else [])
+        for ext in list(self.extensions):
+            variant_flags = ISA_VARIANTS.get(ext.name.rsplit(".", 1)[-1], [])
+            if variant_flags and not compiler_accepts_flags(compiler_cmd[:1], variant_flags):
+                print(f"NOTE: the compiler does not accept {' '.join(variant_flags)}; {ext.name} is left out "
+                      "(the portable build of its code is used)", file=sys.stderr)
+                self.extensions.remove(ext)
+                continue
+            ext.extra_compile_args = extra_compile + variant_flags + (["-fopenmp"] if use_openmp else [])
             ext.extra_link_args = ["-fopenmp"] if use_openmp else []
         super().build_extensions()
 

@@ -118,8 +118,10 @@ class Conv2D(ActivationMixin, Layer):
         compiled = _compiled_conv() if training else None
         if compiled is not None:
             # Keep the im2col columns for backward when they are small (the compiled kernel decides).
+            # Only a buffer whose backward has run is reused: a layer called twice in one step
+            # (shared in a functional model) still needs its first call's columns.
             z, self._columns = compiled.conv2d_forward_keeping_columns(x, self.kernel, self.bias, *args,
-                                                                       buffer=getattr(self, "_columns", None))
+                                                                       buffer=self.__dict__.pop("_spent_columns", None))
         else:
             self._columns = None
             z = ops.conv2d_forward(x, self.kernel, self.bias, *args)
@@ -140,6 +142,7 @@ class Conv2D(ActivationMixin, Layer):
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
+        self._spent_columns = getattr(self, "_columns", None)
         return None if dx is None else from_channels_last(dx, self.data_format)
 
     def backward_weights_only(self, dy):

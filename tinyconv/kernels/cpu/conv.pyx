@@ -35,10 +35,12 @@ thread (one parallel region per layer).  The chunked path here serves the rest.
 1x1 kernels with stride 1, no padding and no dilation skip im2col: the image reshaped to
 (N*H*W, C) already *is* the columns matrix.
 
-Few input channels (a first layer on grey or RGB images) also go through im2col: a kernel
-row of KW pixels x C channels is one contiguous copy, and measured against direct loops
-over the filters (an earlier version of this file), im2col + GEMM was 3-10x faster for
-1-4 channels, forward and backward.
+Few input channels (a first layer on grey or RGB images): in float32 with stride 1 and one
+group, up to ``direct_path.DIRECT_MAX_CHANNELS`` channels are convolved directly, each output
+summed in vector registers (``conv_direct.pyx``; 2-3.5x faster than im2col + GEMM there:
+the patch is too short for either to run well).  Otherwise they go through im2col here.
+Plain scalar loops over the filters (an earlier version of this file) were 3-10x slower
+than im2col: the direct kernels owe their speed to register blocking, not to skipping im2col.
 
 Every argument is checked in Python (``validate_conv2d_args``) before the compiled loops,
 which run without bounds checks, touch it.
@@ -55,6 +57,7 @@ from cython.parallel cimport prange
 from tinyconv.kernels.cpu.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
 from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
 
+from tinyconv.kernels.cpu import direct_path
 from tinyconv.kernels.cpu.activation import bias_gradient as _bias_gradient
 from tinyconv.kernels.reference.conv import pad_image, validate_conv2d_args, validate_upstream_gradient
 
@@ -126,13 +129,13 @@ def _kept_columns(keep, groups, channels, rows, patch, dtype):
             or rows * patch * np.dtype(dtype).itemsize > KEPT_COLUMNS_BYTES):
         return None
     buffer = keep[0]
-    if buffer is not None and buffer.shape == (rows, patch) and buffer.dtype == dtype:
+    if isinstance(buffer, np.ndarray) and buffer.shape == (rows, patch) and buffer.dtype == dtype:
         return buffer
     return np.empty((rows, patch), dtype=dtype)
 
 
 def _usable_columns(columns, x, rows, patch, groups):
-    return (columns is not None and groups == 1 and columns.shape == (rows, patch)
+    return (isinstance(columns, np.ndarray) and groups == 1 and columns.shape == (rows, patch)
             and columns.dtype == x.dtype)
 
 
@@ -140,11 +143,16 @@ def _usable_columns(columns, x, rows, patch, groups):
 
 
 def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
-    """(y, kept columns or None); ``keep`` is None, or a 1-tuple holding a reusable buffer."""
+    """(y, kept columns or None); ``keep`` is None, or a 1-tuple holding a reusable buffer.
+    (Layers taking the direct path keep a ``direct_path.PlanarInput`` instead of columns.)"""
+    source = x
     x, kernel, bias, out_hw = validate_conv2d_args(x, kernel, bias, strides, pads, dilation, groups)
     x = np.ascontiguousarray(x)
     geo = _geometry(x, kernel, strides, pads, dilation, out_hw)
     n, channels, filters = x.shape[0], x.shape[3], kernel.shape[3]
+    if direct_path.applies(x, kernel, strides, groups):
+        return direct_path.forward(x, kernel, bias, geo, threads_for(x.size * geo.kh * geo.kw), keep,
+                                   source=source)
     cg, fg = channels // groups, filters // groups
 
     y = np.empty((n, geo.out_h, geo.out_w, filters), dtype=x.dtype)
@@ -189,6 +197,7 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
     """(dx, dkernel, dbias); ``columns``: forward's columns matrix for this x, or None;
     without ``input_gradient``, dx is None and neither its GEMM nor the col2im runs;
     without ``kernel_gradient``, dkernel is None and neither its GEMM nor the im2col runs."""
+    source = x
     x, kernel, _, out_hw = validate_conv2d_args(x, kernel, None, strides, pads, dilation, groups)
     dy = np.ascontiguousarray(validate_upstream_gradient(dy, x, kernel, out_hw))
     x = np.ascontiguousarray(x)
@@ -198,6 +207,13 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
 
     dy_rows = dy.reshape(-1, filters)
     dbias = _bias_gradient(dy_rows) if bias_gradient else None
+    if kernel_gradient and direct_path.usable(columns, source, dy):
+        dkernel = direct_path.weight_gradient(columns, dy, kernel.shape, geo, threads_for(x.size * geo.kh * geo.kw))
+        dx = None
+        if input_gradient:   # from im2col's path: the direct kernels sum dL/dW only
+            dx = _backward(dy, x, kernel, strides, pads, dilation, groups, None, kernel_gradient=False,
+                           bias_gradient=False)[0]
+        return dx, dkernel, dbias
     if not _is_pointwise(kernel, strides, pads):
         blocks, blas_context, threads = _block_path(x, cg, geo.out_h * geo.out_w * geo.kh * geo.kw * cg * n,
                                                     samples=n)
