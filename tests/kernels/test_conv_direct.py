@@ -213,3 +213,17 @@ def shared_conv_weights(kernels, channels):
 def test_shared_conv_layer_gets_both_calls_gradients(channels):
     for got, want in zip(shared_conv_weights("cpu", channels), shared_conv_weights("reference", channels)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_planes_of_another_geometry_are_not_used(variant):
+    """Planes kept for a 3x3 'same' kernel (padded by 1), handed to backward for a 5x5 'same'
+    one (padded by 2) on the same input: backward recomputes instead of reading them."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 9, 9, 1)).astype(np.float32)
+    small, large = (rng.standard_normal((k, k, 1, 3)).astype(np.float32) for k in (3, 5))
+    _, kept = fast.conv2d_forward_keeping_columns(x, small, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    dy = rng.standard_normal((2, 9, 9, 3)).astype(np.float32)
+    args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+    _, dkernel, _ = fast.conv2d_backward_from_columns(dy, x, large, *args, kept)
+    wide = [a.astype(np.float64) for a in (dy, x, large)]
+    np.testing.assert_allclose(dkernel, ref.conv2d_backward(*wide, *args)[1], rtol=1e-4, atol=1e-4)

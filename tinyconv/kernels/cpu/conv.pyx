@@ -207,7 +207,7 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
 
     dy_rows = dy.reshape(-1, filters)
     dbias = _bias_gradient(dy_rows) if bias_gradient else None
-    if kernel_gradient and direct_path.usable(columns, source, dy):
+    if kernel_gradient and direct_path.usable(columns, source, x, dy, geo):
         dkernel = direct_path.weight_gradient(columns, dy, kernel.shape, geo, threads_for(x.size * geo.kh * geo.kw))
         dx = None
         if input_gradient:   # from im2col's path: the direct kernels sum dL/dW only

@@ -57,11 +57,17 @@ def _planes_shape(x, geo):
             max(plane_width, geo.left + geo.width))
 
 
+def _padded_filters(filters):
+    """The filter count rounded up to whole blocks of FILTER_BLOCK."""
+    block = direct_kernels().FILTER_BLOCK
+    return -(-filters // block) * block
+
+
 def _packed(kernel, bias):
     """Weights as (filter blocks, taps (c, p, q), FILTER_BLOCK) and the bias, zero-padded to whole blocks."""
     kh, kw, channels, filters = kernel.shape
     block = direct_kernels().FILTER_BLOCK
-    padded = -(-filters // block) * block
+    padded = _padded_filters(filters)
     taps = np.zeros((channels * kh * kw, padded), dtype=np.float32)
     taps[:, :filters] = kernel.transpose(2, 0, 1, 3).reshape(-1, filters)
     weights = np.ascontiguousarray(taps.reshape(-1, padded // block, block).transpose(1, 0, 2))
@@ -71,7 +77,7 @@ def _packed(kernel, bias):
     return weights, packed_bias
 
 
-def forward(x, kernel, bias, geo, threads, keep, source=None):
+def forward(x, kernel, bias, geo, threads, keep, source):
     """(y, PlanarInput or None): y = conv(x) + bias.  ``keep``: None (inference), or a 1-tuple
     with the PlanarInput of an earlier call, whose planes are reused when their shape fits.
     ``source``: the array the caller was given (``x`` may be its contiguous copy)."""
@@ -89,15 +95,14 @@ def forward(x, kernel, bias, geo, threads, keep, source=None):
     workspace = np.empty((max(1, threads), weights.shape[0] * kernels.FILTER_BLOCK * ld), dtype=np.float32)
     offsets = np.empty(weights.shape[1], dtype=np.intp)
     kernels.forward(planes, weights, packed_bias, y, geo.kh, geo.kw, geo.dh, geo.dw, offsets, workspace, threads)
-    return y, (PlanarInput(planes, x if source is None else source) if keep is not None else None)
+    return y, (PlanarInput(planes, source) if keep is not None else None)
 
 
 def weight_gradient(kept, dy, kernel_shape, geo, threads):
     """dL/dW in the Keras layout (KH, KW, C, F), from forward's planes and dy."""
     kernels = direct_kernels()
     kh, kw, channels, filters = kernel_shape
-    block = kernels.FILTER_BLOCK
-    padded = -(-filters // block) * block
+    padded = _padded_filters(filters)
     rows = dy.shape[0] * dy.shape[1]
     slices = max(1, min(MAX_SLICES, rows // MIN_SLICE_ROWS))
     ld, _ = kernels.padded_width(geo.out_w, geo.kw, geo.dw)
@@ -111,6 +116,8 @@ def weight_gradient(kept, dy, kernel_shape, geo, threads):
     return np.ascontiguousarray(sums.reshape(channels, kh, kw, filters).transpose(1, 2, 0, 3))
 
 
-def usable(kept, x, dy):
-    """True when ``kept`` came from forward on this very input (and dy is float32 too)."""
-    return isinstance(kept, PlanarInput) and kept.source is x and dy.dtype == np.float32
+def usable(kept, source, x, dy, geo):
+    """True when ``kept`` came from forward on this very input, with this geometry (so the
+    unchecked loops stay inside its planes), and dy is float32 too."""
+    return (isinstance(kept, PlanarInput) and kept.source is source and dy.dtype == np.float32
+            and kept.planes.shape == _planes_shape(x, geo))
