@@ -57,7 +57,7 @@ def compiler_accepts_flags(compiler_cmd, flags):
 
 # Module -> the extra flags it is built with: the same source as another module, compiled for
 # a newer instruction set (conv_direct_avx2.pyx includes conv_direct's code).
-ISA_VARIANTS = {"conv_direct_avx2": ["-mavx2", "-mfma"]}
+ISA_VARIANTS = {"conv_direct_avx2": ["-mavx2", "-mfma"], "conv_implicit_avx2": ["-mavx2", "-mfma"]}
 
 
 class BuildWithOptionalOpenMP(build_ext):

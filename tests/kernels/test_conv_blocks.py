@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import tinyconv
 from tinyconv.kernels.cpu import conv as fast
+from tinyconv.kernels.cpu import direct_path, implicit_path
 from tinyconv.kernels.reference import conv as ref
 
 from ..gradcheck import numerical_gradient
@@ -22,6 +23,13 @@ from .test_conv_kernels import assert_fast_matches_reference, conv_problems, ran
 blocks = fast._conv_blocks()
 pytestmark = pytest.mark.skipif(blocks is None or fast.blocks_blas_context() is None,
                                 reason="conv_blocks not built (SciPy missing) or SciPy's BLAS not controllable")
+
+
+@pytest.fixture(autouse=True)
+def no_implicit_gemm(monkeypatch):
+    """float32 forward passes go through the implicit GEMM (test_conv_implicit.py) by default;
+    here they take the blocks, as float64 and builds without conv_implicit do."""
+    monkeypatch.setattr(implicit_path, "applies", lambda *args, **kwargs: False)
 
 
 class RouteSpy:
@@ -52,6 +60,7 @@ def spy(monkeypatch):
 @pytest.fixture
 def every_layer_on_blocks(monkeypatch, spy):
     """Route even few-channel layers through the blocks, cut to a few output rows each."""
+    monkeypatch.setattr(direct_path, "applies", lambda *args: False)
     monkeypatch.setattr(fast, "BLOCK_MIN_GROUP_CHANNELS", 1)
     monkeypatch.setattr(fast, "WEIGHT_SLICE_MIN_ROWS", 1)
     monkeypatch.setattr(blocks, "BLOCK_BYTES", 64)

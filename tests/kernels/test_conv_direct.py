@@ -16,29 +16,13 @@ import tinyconv
 from tinyconv import layers, ops
 from tinyconv.kernels import shapes
 from tinyconv.kernels.cpu import conv as fast
-from tinyconv.kernels.cpu import direct_path
+from tinyconv.kernels.cpu import builds, direct_path
 from tinyconv.kernels.reference import conv as ref
 
 from .test_conv_kernels import assert_matches, random_problem
 
 
-def built_variants():
-    """The direct modules this machine can run: the portable one, and the AVX2 one when usable."""
-    try:
-        from tinyconv.kernels.cpu import conv_direct
-    except ImportError:
-        return []
-    variants = [conv_direct]
-    if conv_direct.cpu_has_avx2_fma():
-        try:
-            from tinyconv.kernels.cpu import conv_direct_avx2
-            variants.append(conv_direct_avx2)
-        except ImportError:
-            pass
-    return variants
-
-
-VARIANTS = built_variants()
+VARIANTS = builds.built_variants("conv_direct")
 pytestmark = pytest.mark.skipif(not VARIANTS, reason="conv_direct not built")
 
 

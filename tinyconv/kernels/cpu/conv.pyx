@@ -57,7 +57,7 @@ from cython.parallel cimport prange
 from tinyconv.kernels.cpu.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
 from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
 
-from tinyconv.kernels.cpu import direct_path
+from tinyconv.kernels.cpu import direct_path, implicit_path
 from tinyconv.kernels.cpu.activation import bias_gradient as _bias_gradient
 from tinyconv.kernels.reference.conv import pad_image, validate_conv2d_args, validate_upstream_gradient
 
@@ -153,6 +153,10 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
     if direct_path.applies(x, kernel, strides, groups):
         return direct_path.forward(x, kernel, bias, geo, threads_for(x.size * geo.kh * geo.kw), keep,
                                    source=source)
+    if implicit_path.applies(x, kernel, groups, _is_pointwise(kernel, strides, pads)):
+        y = implicit_path.forward(x, kernel, bias, geo, groups, threads_for(x.size * geo.kh * geo.kw),
+                                  scratch=functools.partial(_scratch_buffer, "padded", np.float32))
+        return y, None
     cg, fg = channels // groups, filters // groups
 
     y = np.empty((n, geo.out_h, geo.out_w, filters), dtype=x.dtype)
@@ -213,6 +217,14 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
         if input_gradient:   # from im2col's path: the direct kernels sum dL/dW only
             dx = _backward(dy, x, kernel, strides, pads, dilation, groups, None, kernel_gradient=False,
                            bias_gradient=False)[0]
+        return dx, dkernel, dbias
+    flipped = _implicit_input_gradient_kernel(dy, kernel, geo, strides, pads, groups) if input_gradient else None
+    if flipped is not None:   # dL/dx as the implicit-GEMM convolution of dy; dL/dW as below
+        dx = _forward(dy, flipped, None, (1, 1), _correlation_pads(geo, pads), dilation, groups, keep=None)[0]
+        dkernel = None
+        if kernel_gradient:
+            dkernel = _backward(dy, source, kernel, strides, pads, dilation, groups, columns, input_gradient=False,
+                                bias_gradient=False)[1]
         return dx, dkernel, dbias
     if not _is_pointwise(kernel, strides, pads):
         blocks, blas_context, threads = _block_path(x, cg, geo.out_h * geo.out_w * geo.kh * geo.kw * cg * n,
@@ -347,6 +359,15 @@ def _correlation_pads(geo, pads):
     (top, bottom), (left, right) = pads
     result = ((reach_h - top, reach_h - bottom), (reach_w - left, reach_w - right))
     return result if min(result[0] + result[1]) >= 0 else None
+
+
+def _implicit_input_gradient_kernel(dy, kernel, geo, strides, pads, groups):
+    """The flipped kernel when dL/dx goes as the implicit-GEMM convolution of dy (a stride-1
+    layer, not 1x1, whose convolution of dy - its filters as channels - that path takes), else None."""
+    if _correlation_pads(geo, pads) is None or _is_pointwise(kernel, strides, pads):
+        return None
+    flipped = _flipped_kernel(kernel, groups)
+    return flipped if implicit_path.applies(dy, flipped, groups, pointwise=False) else None
 
 
 def _flipped_kernel(kernel, groups):

@@ -7,11 +7,7 @@
  * independent ones keep both of a core's multiply-add units busy, and every input vector
  * loaded is used four times.
  *
- * The vectors are GCC/Clang vector extensions: ``tc_vec`` is TC_LANES floats, as wide as
- * the compiler's target allows (4 for SSE2 or NEON, 8 with AVX2); ``a * b + c`` on them is
- * one SIMD instruction per vector (a fused multiply-add with -mfma).  Written as plain loops
- * instead, GCC kept the accumulators in memory (measured 5 GMAC/s against 22 here).  Other
- * compilers get the same arithmetic as plain loops.
+ * The vectors are ``tc_vec`` (simd_vec.h).
  *
  *   forward   out[f][u] = b[f] + sum_t w[t][f] * x[off[t] + u]          (u < TC_RUN)
  *   dL/dW     sums[f]  += sum_r sum_u x[row[r] + tap + u] * dy[r][f][u]
@@ -19,23 +15,12 @@
 #ifndef TINYCONV_DIRECT_MICRO_H
 #define TINYCONV_DIRECT_MICRO_H
 
-#include <string.h>
+#include "simd_vec.h"
 
-#if defined(__AVX512F__) || defined(__AVX__)
-#define TC_LANES 8          /* 8 floats per vector (AVX); 16 (AVX-512) measured no faster */
-#else
-#define TC_LANES 4          /* SSE2, NEON */
-#endif
 #define TC_RUN (2 * TC_LANES)  /* output columns per call: two vectors */
 #define TC_FB 4                /* filters per call */
 
-#if defined(__GNUC__) || defined(__clang__)
-typedef float tc_vec __attribute__((vector_size(TC_LANES * sizeof(float))));
-/* memcpy: an unaligned load/store that the compiler turns into one vector move */
-static inline tc_vec tc_load(const float *p) { tc_vec v; memcpy(&v, p, sizeof v); return v; }
-static inline void tc_store(float *p, tc_vec v) { memcpy(p, &v, sizeof v); }
-static inline tc_vec tc_splat(float s) { tc_vec v; for (int i = 0; i < TC_LANES; i++) v[i] = s; return v; }
-static inline float tc_sum(tc_vec v) { float s = 0; for (int i = 0; i < TC_LANES; i++) s += v[i]; return s; }
+#if TC_HAVE_VECTORS
 
 static void tc_direct_forward_run(const float *x, const Py_ssize_t *off, Py_ssize_t taps, const float *w,
                                   const float *b, float *out, Py_ssize_t ld) {
@@ -92,15 +77,5 @@ static void tc_direct_weight_run(const float *x, const Py_ssize_t *row, Py_ssize
     }
 }
 #endif
-
-/* 1 when this CPU (and its OS) can run AVX2 and FMA instructions: picks the module variant. */
-static int tc_cpu_has_avx2_fma(void) {
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
 
 #endif

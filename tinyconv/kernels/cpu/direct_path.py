@@ -15,6 +15,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from tinyconv.kernels.cpu import builds
+
 __all__ = ["direct_kernels", "applies", "forward", "weight_gradient", "PlanarInput"]
 
 DIRECT_MAX_CHANNELS = 4
@@ -29,19 +31,8 @@ PlanarInput = namedtuple("PlanarInput", "planes source")
 
 @functools.lru_cache(maxsize=None)
 def direct_kernels():
-    """The compiled module for this CPU: the AVX2 + FMA build when the CPU has both and it was
-    built, else the portable one; None when neither was built."""
-    try:
-        from tinyconv.kernels.cpu import conv_direct
-    except ImportError:
-        return None
-    if conv_direct.cpu_has_avx2_fma():
-        try:
-            from tinyconv.kernels.cpu import conv_direct_avx2
-            return conv_direct_avx2
-        except ImportError:
-            pass
-    return conv_direct
+    """The compiled module for this CPU (``builds.best_build``), or None when it was not built."""
+    return builds.best_build("conv_direct")
 
 
 def applies(x, kernel, strides, groups):

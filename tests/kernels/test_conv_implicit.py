@@ -1,0 +1,192 @@
+"""The implicit-GEMM convolution (``conv_implicit*.pyx``, ``implicit_path.py``).
+
+1. both builds (portable, and AVX2 + FMA where the CPU has them) match the reference on
+   random shapes (hypothesis): strides, dilation, asymmetric padding, groups, filter counts
+   that are not whole blocks, widths that are not whole tiles; dL/dx of stride-1 layers,
+   which is itself a forward pass through these kernels;
+2. results do not depend on the thread count;
+3. the zero-padded copy of the input, and routing: which layers take this path.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tinyconv
+from tinyconv.kernels import shapes
+from tinyconv.kernels.cpu import builds, implicit_path
+from tinyconv.kernels.cpu import conv as fast
+from tinyconv.kernels.reference import conv as ref
+
+from .test_conv_kernels import assert_matches, random_problem
+
+VARIANTS = builds.built_variants("conv_implicit")
+pytestmark = pytest.mark.skipif(not VARIANTS, reason="conv_implicit not built")
+
+
+@pytest.fixture(params=VARIANTS, ids=lambda module: module.__name__.rsplit(".", 1)[-1])
+def variant(request, monkeypatch):
+    monkeypatch.setattr(implicit_path, "implicit_kernels", lambda: request.param)
+    return request.param
+
+
+@st.composite
+def implicit_problems(draw):
+    """Convolutions the implicit path takes: >= IMPLICIT_MIN_CHANNELS channels and
+    >= IMPLICIT_MIN_FILTERS filters per group, any stride, dilation and padding."""
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    group_channels = draw(st.integers(implicit_path.IMPLICIT_MIN_CHANNELS, 12))
+    group_filters = draw(st.integers(implicit_path.IMPLICIT_MIN_FILTERS, 35))   # 1-3 blocks, most partial
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    mode = draw(st.sampled_from(["valid", "same", "explicit"]))
+    pads = ((0, 0), (0, 0)) if mode != "explicit" else tuple(
+        (draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))
+    hw = []
+    for k, d, (before, after), most in zip((kh, kw), dilation, pads, (6, 20)):
+        smallest = max(1, shapes.effective_kernel_size(k, d) - before - after)
+        hw.append(draw(st.integers(smallest, smallest + most)))
+    if mode == "same":
+        pads = shapes.resolve_padding("same", hw, (kh, kw), strides, dilation)
+    if (kh, kw) == (1, 1) and strides == (1, 1) and pads == ((0, 0), (0, 0)):
+        strides = (2, 1)                        # (a 1x1 stride-1 layer stays a plain GEMM)
+    return dict(n=draw(st.integers(1, 3)), hw=tuple(hw), channels=groups * group_channels,
+                filters=groups * group_filters, kernel_hw=(kh, kw), strides=strides, pads=pads,
+                dilation=dilation, groups=groups, bias=draw(st.booleans()), seed=draw(st.integers(0, 2**31 - 1)))
+
+
+def problem_arrays(problem):
+    rng = np.random.default_rng(problem["seed"])
+    x, kernel, bias = random_problem(rng, problem["n"], *problem["hw"], problem["channels"], *problem["kernel_hw"],
+                                     problem["filters"], problem["groups"], np.float32, problem["bias"])
+    args = (problem["strides"], problem["pads"], problem["dilation"], problem["groups"])
+    return rng, x, kernel, bias, args
+
+
+class ForwardSpy:
+    """Counts the forward passes that reach the implicit kernels."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        real = implicit_path.forward
+
+        def counting(*args, **kwargs):
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(implicit_path, "forward", counting)
+
+
+# --- 1. against the reference ------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=implicit_problems())
+def test_implicit_matches_reference(variant, monkeypatch, problem):
+    spy = ForwardSpy(monkeypatch)
+    rng, x, kernel, bias, args = problem_arrays(problem)
+    y = fast.conv2d_forward(x, kernel, bias, *args)
+    assert spy.calls == 1
+    assert_matches(y, ref.conv2d_forward(x, kernel, bias, *args),
+                   ref.conv2d_forward(abs(x), abs(kernel), None if bias is None else abs(bias), *args), np.float32)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=implicit_problems())
+def test_input_gradient_of_stride_one_layers(variant, monkeypatch, problem):
+    """dL/dx of a stride-1 layer is a convolution of dy (conv.pyx): through these kernels too."""
+    problem["strides"] = (1, 1)
+    problem["pads"] = tuple((min(a, k - 1), min(b, k - 1)) for (a, b), k in zip(problem["pads"], problem["kernel_hw"]))
+    rng, x, kernel, bias, args = problem_arrays(problem)
+    dy = rng.standard_normal(ref.conv2d_forward(x, kernel, None, *args).shape).astype(np.float32)
+    dx, _, _ = fast.conv2d_backward(dy, x, kernel, *args, kernel_gradient=False)
+    assert_matches(dx, ref.conv2d_backward(dy, x, kernel, *args)[0],
+                   ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)[0], np.float32)
+
+
+def test_vgg_layer_matches_reference_in_float64(variant):
+    """A VGG-sized layer (several filter blocks, rows of several tiles) against float64 sums."""
+    rng = np.random.default_rng(3)
+    x, kernel, bias = random_problem(rng, 2, 17, 23, 32, 3, 3, 40, 1, np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    wide = [a.astype(np.float64) for a in (x, kernel, bias)]
+    np.testing.assert_allclose(fast.conv2d_forward(x, kernel, bias, *args), ref.conv2d_forward(*wide, *args),
+                               rtol=1e-5, atol=1e-4)
+
+
+# --- 2. thread count ---------------------------------------------------------------------
+
+
+def test_results_do_not_depend_on_threads(variant):
+    rng = np.random.default_rng(7)
+    x, kernel, bias = random_problem(rng, 5, 13, 29, 12, 3, 3, 20, 2, np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 2)
+    before = tinyconv.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            tinyconv.set_num_threads(threads)
+            results.append(fast.conv2d_forward(x, kernel, bias, *args))
+    finally:
+        tinyconv.set_num_threads(before)
+    for y in results[1:]:
+        np.testing.assert_array_equal(y, results[0])
+
+
+# --- 3. padding and routing --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("top, left, hp, wp", [(1, 2, 9, 12), (0, 0, 5, 6), (3, 0, 4, 3), (0, 7, 7, 9)])
+def test_fill_padded_places_the_input_among_zeros(variant, top, left, hp, wp):
+    """Also when the padded image cuts off input rows or columns no output reads."""
+    x = np.random.default_rng(1).standard_normal((2, 6, 7, 3)).astype(np.float32)
+    padded = np.full((2, hp, wp, 3), np.nan, dtype=np.float32)
+    variant.fill_padded(x, padded, top, left, 2)
+    expected = np.pad(x, ((0, 0), (top, max(0, hp - top - 6)), (left, max(0, wp - left - 7)), (0, 0)))
+    np.testing.assert_array_equal(padded, expected[:, :hp, :wp])
+
+
+def test_unpadded_layers_read_the_input_itself(monkeypatch):
+    """No copy when the layer has no padding: ``scratch`` is never asked for."""
+    rng = np.random.default_rng(2)
+    x, kernel, bias = random_problem(rng, 2, 9, 9, 8, 3, 3, 16, 1, np.float32)
+    geo = fast._geometry(x, kernel, (1, 1), ((0, 0), (0, 0)), (1, 1), (7, 7))
+    asked = []
+    y = implicit_path.forward(x, kernel, bias, geo, 1, 1, scratch=lambda size: asked.append(size))
+    assert asked == []
+    np.testing.assert_allclose(y, ref.conv2d_forward(x, kernel, bias, (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
+                               rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype, channels, filters, groups, kernel_hw, strides, expected", [
+    (np.float32, 16, 16, 1, (3, 3), (1, 1), True),
+    (np.float32, 6, 16, 1, (5, 5), (1, 1), True),        # LeNet's second layer
+    (np.float32, 64, 64, 1, (1, 1), (2, 2), True),       # strided 1x1: needs a gather, so this path
+    (np.float32, 64, 64, 1, (1, 1), (1, 1), False),      # pointwise: the image already is the matrix
+    (np.float32, 4, 16, 1, (3, 3), (1, 1), False),       # few channels: the direct path
+    (np.float32, 16, 3, 1, (3, 3), (1, 1), False),       # few filters: a block would be mostly zeros
+    (np.float32, 16, 8, 4, (3, 3), (1, 1), False),       # 4 channels per group
+    (np.float32, 40, 40, 4, (3, 3), (1, 1), True),       # 10 channels and filters per group
+    (np.float64, 16, 16, 1, (3, 3), (1, 1), False),      # the micro-kernel is float32
+])
+def test_which_layers_take_the_implicit_path(dtype, channels, filters, groups, kernel_hw, strides, expected):
+    x = np.zeros((2, 8, 8, channels), dtype=dtype)
+    kernel = np.zeros(kernel_hw + (channels // groups, filters), dtype=dtype)
+    pointwise = fast._is_pointwise(kernel, strides, ((0, 0), (0, 0)))
+    assert implicit_path.applies(x, kernel, groups, pointwise) is expected
+
+
+def test_layer_forward_and_input_gradient_take_it(monkeypatch):
+    """A float32 3x3 Conv2D in a training step: forward, and dL/dx as a forward pass over dy."""
+    spy = ForwardSpy(monkeypatch)
+    rng = np.random.default_rng(4)
+    layer = tinyconv.layers.Conv2D(16, 3, padding="same")
+    x = rng.standard_normal((2, 10, 10, 8)).astype(np.float32)
+    y = layer(x, training=True)
+    layer.backward(np.ones_like(y))
+    assert spy.calls == 2
+
+
+def test_variant_choice_follows_the_cpu():
+    assert implicit_path.implicit_kernels() is VARIANTS[-1]

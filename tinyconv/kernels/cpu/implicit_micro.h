@@ -1,0 +1,111 @@
+/* The register-blocked inner loop of the implicit-GEMM convolution (conv_implicit_body.pxi).
+ *
+ * One call sums a *tile*: up to TC_TILE_PIXELS = 6 output pixels, times a block of
+ * TC_FILTER_BLOCK = 2 vectors of filters (16 with AVX2):
+ *
+ *     out[r][f] = b[f] + sum over taps (p, q), channels c of  x_r[p*row_step + q*col_step + c] * w[p][q][c][f]
+ *
+ * where x_r = x + r * pixel_step is pixel r's first tap in a zero-padded NHWC image.  Per channel of a
+ * tap: two weight vectors loaded, six pixel values broadcast, twelve multiply-adds into
+ * twelve independent vector accumulators (which keep both of a core's multiply-add units
+ * busy; one accumulator would wait ~4 cycles on each).  It is the inner kernel of a matrix
+ * product (the 6x16 shape BLAS libraries use on AVX2), with the rows of im2col's columns
+ * matrix read straight from the image - a pixel's channels sit side by side there -
+ * instead of being copied out first.  Measured single-threaded on the AVX-512 VM of
+ * benchmarks/README.md, 56x56x64 -> 64 3x3: 101 GFLOP/s, as fast as its BLAS's GEMM alone
+ * (an AVX-512 build, 16-float vectors, measured 94-110: no gain).
+ *
+ * (The pixels are one step apart, not given by a table of pointers: GCC kept six such
+ * pointers on the stack and reloaded them for every multiply-add, at half the speed.)
+ *
+ * Arguments (steps in floats): x, the tile's first pixel and pixel_step, from one pixel to the
+ * next (stride * channels); row_step and col_step, from one tap row or column to the next (dilation * padded width * channels, dilation * channels);
+ * channels, the group's; w, the filter block's weights (p, q, c, TC_FILTER_BLOCK); out, the
+ * first pixel's output, the next one out_step floats further; count, the valid filters.
+ */
+#ifndef TINYCONV_IMPLICIT_MICRO_H
+#define TINYCONV_IMPLICIT_MICRO_H
+
+#include "simd_vec.h"
+
+#define TC_TILE_PIXELS 6
+#define TC_FILTER_BLOCK (2 * TC_LANES)
+
+#if TC_HAVE_VECTORS
+
+/* ``pixels`` is a constant at every call site below, so each becomes its own unrolled loop. */
+static inline __attribute__((always_inline)) void tc_implicit_tile_n(
+        const int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step, Py_ssize_t col_step, int kh, int kw,
+        Py_ssize_t channels, const float *w, const float *b, float *out, Py_ssize_t out_step, int count) {
+    tc_vec acc[TC_TILE_PIXELS][2];
+    const tc_vec b0 = tc_load(b), b1 = tc_load(b + TC_LANES);
+    for (int r = 0; r < pixels; r++) { acc[r][0] = b0; acc[r][1] = b1; }
+    /* With no dilation (and one group) a tap row's channels of consecutive columns are
+     * consecutive numbers, in the image as in the weights: one loop runs over all of them. */
+    const int merged = col_step == channels;
+    const Py_ssize_t run = merged ? kw * channels : channels;
+    const int runs = merged ? 1 : kw;
+    for (int p = 0; p < kh; p++) {
+        for (int q = 0; q < runs; q++) {
+            const float *xs = x + p * row_step + q * col_step;
+            for (Py_ssize_t c = 0; c < run; c++) {
+                const tc_vec w0 = tc_load(w), w1 = tc_load(w + TC_LANES);
+                w += TC_FILTER_BLOCK;
+#pragma GCC unroll 6
+                for (int r = 0; r < pixels; r++) {
+                    const float s = xs[r * pixel_step + c];
+                    acc[r][0] += s * w0;
+                    acc[r][1] += s * w1;
+                }
+            }
+        }
+    }
+    if (count == TC_FILTER_BLOCK) {
+        for (int r = 0; r < pixels; r++) {
+            tc_store(out + r * out_step, acc[r][0]);
+            tc_store(out + r * out_step + TC_LANES, acc[r][1]);
+        }
+    } else {  /* the last block of a filter count that is not a whole number of blocks */
+        float tile[2 * TC_LANES];
+        for (int r = 0; r < pixels; r++) {
+            tc_store(tile, acc[r][0]);
+            tc_store(tile + TC_LANES, acc[r][1]);
+            memcpy(out + r * out_step, tile, count * sizeof(float));
+        }
+    }
+}
+
+#else  /* no vector extensions: the same sums, one number at a time */
+
+static inline void tc_implicit_tile_n(
+        const int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step, Py_ssize_t col_step, int kh, int kw,
+        Py_ssize_t channels, const float *w, const float *b, float *out, Py_ssize_t out_step, int count) {
+    for (int r = 0; r < pixels; r++)
+        for (int f = 0; f < count; f++) {
+            float acc = b[f];
+            const float *wp = w;
+            for (int p = 0; p < kh; p++)
+                for (int q = 0; q < kw; q++)
+                    for (Py_ssize_t c = 0; c < channels; c++, wp += TC_FILTER_BLOCK)
+                        acc += x[r * pixel_step + p * row_step + q * col_step + c] * wp[f];
+            out[r * out_step + f] = acc;
+        }
+}
+#endif
+
+static void tc_implicit_tile(int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step,
+                             Py_ssize_t col_step, int kh, int kw, Py_ssize_t channels, const float *w, const float *b, float *out,
+                             Py_ssize_t out_step, int count) {
+#define TC_TILE(n) tc_implicit_tile_n(n, x, pixel_step, row_step, col_step, kh, kw, channels, w, b, out, out_step, count)
+    switch (pixels) {
+        case 6: TC_TILE(6); break;
+        case 5: TC_TILE(5); break;
+        case 4: TC_TILE(4); break;
+        case 3: TC_TILE(3); break;
+        case 2: TC_TILE(2); break;
+        default: TC_TILE(1); break;
+    }
+#undef TC_TILE
+}
+
+#endif

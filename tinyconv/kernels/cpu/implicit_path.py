@@ -1,0 +1,72 @@
+"""When ``conv.pyx`` convolves by implicit GEMM (``conv_implicit.pyx``), and its packed weights.
+
+Taken for float32 layers with more channels than the direct path's (which serves first
+layers on grey and RGB images) and a kernel larger than 1x1 or a stride: every 3x3 layer
+of the VGG and ResNet models, LeNet's second layer, and dL/dx of stride-1 layers (computed
+by ``conv.pyx`` as a forward convolution of dy).  A 1x1 stride-1 layer needs no im2col at
+all and stays a plain GEMM.  Measured on the 2-core AVX-512 VM of ``benchmarks/README.md``
+(forward, 2 threads) against im2col + GEMM: see ``IMPLICIT_MIN_CHANNELS``.
+"""
+import functools
+
+import numpy as np
+
+from tinyconv.kernels.cpu import builds
+
+__all__ = ["implicit_kernels", "applies", "forward"]
+
+# Fewer channels per group than this: a tap's channel loop is too short to pay for its
+# set-up (the direct path or im2col serve those).  Filters per group below
+# IMPLICIT_MIN_FILTERS would leave most of a 2-vector filter block computing zeros.
+IMPLICIT_MIN_CHANNELS = 5
+IMPLICIT_MIN_FILTERS = 4
+
+
+@functools.lru_cache(maxsize=None)
+def implicit_kernels():
+    """The compiled module for this CPU (``builds.best_build``), or None when it was not built."""
+    return builds.best_build("conv_implicit")
+
+
+def applies(x, kernel, groups, pointwise):
+    """True when this forward convolution goes through the implicit-GEMM kernels."""
+    kh, kw, group_channels, filters = kernel.shape
+    return (x.dtype == np.float32 and kernel.dtype == np.float32 and not pointwise and x.size > 0
+            and group_channels >= IMPLICIT_MIN_CHANNELS and filters // groups >= IMPLICIT_MIN_FILTERS
+            and implicit_kernels() is not None)
+
+
+def packed_weights(kernel, bias, groups):
+    """(weights, bias) as the kernels read them: one row per block of FILTER_BLOCK filters of a
+    group, (p, q, c) major and the block's filters innermost, zero past the group's filters."""
+    kh, kw, group_channels, filters = kernel.shape
+    block = implicit_kernels().FILTER_BLOCK
+    group_filters = filters // groups
+    blocks = -(-group_filters // block)
+    padded = np.zeros((kh, kw, group_channels, groups, blocks * block), dtype=np.float32)
+    padded[..., :group_filters] = kernel.reshape(kh, kw, group_channels, groups, group_filters)
+    weights = padded.reshape(kh * kw * group_channels, groups * blocks, block).transpose(1, 0, 2)
+    packed_bias = np.zeros((groups, blocks * block), dtype=np.float32)
+    if bias is not None:
+        packed_bias[:, :group_filters] = np.asarray(bias, dtype=np.float32).reshape(groups, group_filters)
+    return np.ascontiguousarray(weights).reshape(groups * blocks, -1), packed_bias.reshape(-1)
+
+
+def padded_shape(x, geo):
+    """(N, Hp, Wp, C): the rows and columns the output's taps read, padding included."""
+    return (x.shape[0], (geo.out_h - 1) * geo.sh + (geo.kh - 1) * geo.dh + 1,
+            (geo.out_w - 1) * geo.sw + (geo.kw - 1) * geo.dw + 1, x.shape[3])
+
+
+def forward(x, kernel, bias, geo, groups, threads, scratch):
+    """y = conv(x) + bias, NHWC, for a layer ``applies`` accepted (x C-contiguous).
+    ``scratch(size)``: ``size`` float32 numbers to pad the input into (kept between calls)."""
+    kernels = implicit_kernels()
+    weights, packed_bias = packed_weights(kernel, bias, groups)
+    image, shape = x, padded_shape(x, geo)
+    if geo.top or geo.left or shape[1] > x.shape[1] or shape[2] > x.shape[2]:
+        image = scratch(int(np.prod(shape))).reshape(shape)
+        kernels.fill_padded(x, image, geo.top, geo.left, threads)
+    y = np.empty((x.shape[0], geo.out_h, geo.out_w, kernel.shape[3]), dtype=np.float32)
+    kernels.forward(image, weights, packed_bias, y, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, groups, threads)
+    return y
