@@ -3,7 +3,7 @@
 1. both builds (portable, and AVX2 + FMA where the CPU has them) match the reference on
    random shapes (hypothesis): strides, dilation, asymmetric padding, groups, filter counts
    that are not whole blocks, widths that are not whole tiles; dL/dx of stride-1 layers,
-   which is itself a forward pass through these kernels;
+   which is itself a forward pass through these kernels, and dL/dW summed per batch slice;
 2. results do not depend on the thread count;
 3. the zero-padded copy of the input, and routing: which layers take this path.
 """
@@ -92,6 +92,24 @@ def test_implicit_matches_reference(variant, monkeypatch, problem):
                    ref.conv2d_forward(abs(x), abs(kernel), None if bias is None else abs(bias), *args), np.float32)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=implicit_problems())
+def test_weight_gradient_matches_reference(variant, monkeypatch, problem):
+    """dL/dW summed from the padded image and dy, in slices of the batch (cut small here, so
+    that a slice ends mid-sample); dL/dx alongside, through whichever path takes it."""
+    monkeypatch.setattr(implicit_path, "MIN_SLICE_PIXELS", 3)
+    calls = []
+    real = implicit_path.weight_gradient
+    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: calls.append(1) or real(*args))
+    rng, x, kernel, bias, args = problem_arrays(problem)
+    dy = rng.standard_normal(ref.conv2d_forward(x, kernel, None, *args).shape).astype(np.float32)
+    dx, dkernel, dbias = fast.conv2d_backward(dy, x, kernel, *args)
+    assert calls == [1]
+    for got, want, size in zip((dx, dkernel, dbias), ref.conv2d_backward(dy, x, kernel, *args),
+                               ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)):
+        assert_matches(got, want, size, np.float32)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=implicit_problems(stride_one=True))
 def test_input_gradient_of_stride_one_layers(variant, monkeypatch, problem):
@@ -120,16 +138,18 @@ def test_results_do_not_depend_on_threads(variant):
     rng = np.random.default_rng(7)
     x, kernel, bias = random_problem(rng, 5, 13, 29, 12, 3, 3, 20, 2, np.float32)
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 2)
+    dy = rng.standard_normal((5, 13, 29, 20)).astype(np.float32)
     before = tinyconv.get_num_threads()
     results = []
     try:
         for threads in (1, 2, 3):
             tinyconv.set_num_threads(threads)
-            results.append(fast.conv2d_forward(x, kernel, bias, *args))
+            results.append((fast.conv2d_forward(x, kernel, bias, *args),) + fast.conv2d_backward(dy, x, kernel, *args))
     finally:
         tinyconv.set_num_threads(before)
-    for y in results[1:]:
-        np.testing.assert_array_equal(y, results[0])
+    for arrays in results[1:]:
+        for got, first in zip(arrays, results[0]):
+            np.testing.assert_array_equal(got, first)
 
 
 # --- 3. padding and routing --------------------------------------------------------------
@@ -176,14 +196,17 @@ def test_which_layers_take_the_implicit_path(dtype, channels, filters, groups, k
 
 
 def test_layer_forward_and_input_gradient_take_it(monkeypatch):
-    """A float32 3x3 Conv2D in a training step: forward, and dL/dx as a forward pass over dy."""
+    """A float32 3x3 Conv2D in a training step: forward, dL/dx as a forward pass over dy, dL/dW."""
     spy = ForwardSpy(monkeypatch)
+    weight_calls = []
+    real = implicit_path.weight_gradient
+    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: weight_calls.append(1) or real(*args))
     rng = np.random.default_rng(4)
     layer = tinyconv.layers.Conv2D(16, 3, padding="same")
     x = rng.standard_normal((2, 10, 10, 8)).astype(np.float32)
     y = layer(x, training=True)
     layer.backward(np.ones_like(y))
-    assert spy.calls == 2
+    assert (spy.calls, weight_calls) == (2, [1])
 
 
 def test_variant_choice_follows_the_cpu():

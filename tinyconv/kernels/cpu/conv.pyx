@@ -155,7 +155,7 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
                                    source=source)
     if implicit_path.applies(x, kernel, groups, _is_pointwise(kernel, strides, pads)):
         y = implicit_path.forward(x, kernel, bias, geo, groups, threads_for(x.size * geo.kh * geo.kw),
-                                  scratch=functools.partial(_scratch_buffer, "padded", np.float32))
+                                  _float32_scratch)
         return y, None
     cg, fg = channels // groups, filters // groups
 
@@ -225,6 +225,14 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
         if kernel_gradient:
             dkernel = _backward(dy, source, kernel, strides, pads, dilation, groups, columns, input_gradient=False,
                                 bias_gradient=False)[1]
+        return dx, dkernel, dbias
+    if kernel_gradient and implicit_path.applies(x, kernel, groups, _is_pointwise(kernel, strides, pads)):
+        dkernel = implicit_path.weight_gradient(x, dy, kernel.shape, geo, groups,
+                                                threads_for(dy.size * geo.kh * geo.kw), _float32_scratch)
+        dx = None
+        if input_gradient:   # a strided layer's (stride 1 took the branch above): col2im's path
+            dx = _backward(dy, x, kernel, strides, pads, dilation, groups, None, kernel_gradient=False,
+                           bias_gradient=False)[0]
         return dx, dkernel, dbias
     if not _is_pointwise(kernel, strides, pads):
         blocks, blas_context, threads = _block_path(x, cg, geo.out_h * geo.out_w * geo.kh * geo.kw * cg * n,
@@ -505,6 +513,10 @@ def _workspace(dtype, chunks, cells_per_sample, patch, role="cols"):
     """
     largest = max((stop - start for start, stop in chunks), default=0)  # an empty batch has no chunks
     return _scratch_buffer(role, dtype, largest * cells_per_sample * patch).reshape(largest * cells_per_sample, patch)
+
+
+def _float32_scratch(role, size):
+    return _scratch_buffer(role, np.float32, size)
 
 
 def _scratch_buffer(role, dtype, size):

@@ -25,10 +25,15 @@ cdef extern from "implicit_micro.h" nogil:
     void tc_implicit_tile(int pixels, const float* x, Py_ssize_t pixel_step, Py_ssize_t row_step,
                           Py_ssize_t col_step, int kh, int kw, Py_ssize_t channels, const float* w, const float* b, float* out,
                           Py_ssize_t out_step, int count)
+    void tc_implicit_weight_tile(int entries, const float* x, const Py_ssize_t* x_rows, const float* dy,
+                                 const Py_ssize_t* dy_rows, int rows, Py_ssize_t cols, Py_ssize_t pixel_step,
+                                 Py_ssize_t dy_step, float* sums, Py_ssize_t sums_step)
     int tc_cpu_has_avx2_fma()
 
 cdef enum:
-    TASK_PIXELS = 48
+    TASK_PIXELS = 48      # forward: output pixels per task, at least
+    BAND_PIXELS = 64      # dL/dW: output pixels summed per call, at least ...
+    MAX_BAND_ROWS = 64    # ... in at most this many rows
 
 # Filters per block: the packed weights and bias are padded to whole blocks of this many.
 FILTER_BLOCK = TC_FILTER_BLOCK
@@ -118,3 +123,81 @@ def forward(const float[:, :, :, ::1] image, const float[:, ::1] weights, const 
         for task in prange(y.shape[0] * bands, schedule="static", num_threads=threads):
             _band(&image[0, 0, 0, 0], &weights[0, 0], &bias[0], &y[0, 0, 0, 0], task // bands,
                   (task % bands) * s.band_rows, s)
+
+
+# dL/dW turns the tile around: six consecutive entries of the patch (p, q, c) times a block
+# of filters, summed over the output pixels of a band of rows:
+#
+#     dW[p, q, c, f] = sum over (n, i, j) of  xp[n, i*sh + p*dh, j*sw + q*dw, c] * dy[n, i, j, f]
+#
+# The entries of a tile must be consecutive numbers in the padded image: with no dilation
+# and one group, a whole tap row (q, c) is; otherwise one tap's channels.  The batch's output
+# rows are cut into fixed slices, each summed into its own partial[s] (the caller adds the
+# slices in order): the same result on any number of threads.
+
+cdef struct WeightShape:
+    Py_ssize_t height, width, channels     # of the padded image
+    Py_ssize_t out_h, out_w, dy_cols, sums_cols
+    Py_ssize_t kh, kw, sh, sw, dh, dw
+    Py_ssize_t groups, group_channels, blocks_per_group, band_rows
+
+
+cdef void _weight_band(const float* image, const float* dy, float* sums, Py_ssize_t first, Py_ssize_t rows,
+                       WeightShape s) noexcept nogil:
+    """Add output rows [first, first + rows) (flat (n, i) indices) into ``sums`` (patch, sums_cols)."""
+    cdef Py_ssize_t x_rows[MAX_BAND_ROWS]   # (local arrays: one per thread)
+    cdef Py_ssize_t dy_rows[MAX_BAND_ROWS]
+    cdef Py_ssize_t r, g, fb, p, q, run, runs, run_length, tiles, t, k, entries, entry, x_offset, column
+    cdef Py_ssize_t pixel_step = s.sw * s.channels
+    cdef bint whole_rows = s.dw == 1 and s.groups == 1     # a tap row's (q, c) entries are consecutive
+    for r in range(rows):
+        x_rows[r] = ((first + r) // s.out_h * s.height + (first + r) % s.out_h * s.sh) * s.width * s.channels
+        dy_rows[r] = (first + r) * s.out_w * s.dy_cols
+    runs = s.kh if whole_rows else s.kh * s.kw
+    run_length = s.kw * s.group_channels if whole_rows else s.group_channels
+    tiles = (run_length + TC_TILE_PIXELS - 1) // TC_TILE_PIXELS
+    for g in range(s.groups):
+        for fb in range(s.blocks_per_group):
+            column = (g * s.blocks_per_group + fb) * TC_FILTER_BLOCK
+            for run in range(runs):
+                p = run if whole_rows else run // s.kw
+                q = 0 if whole_rows else run % s.kw
+                x_offset = p * s.dh * s.width * s.channels + q * s.dw * s.channels + g * s.group_channels
+                k = 0
+                for t in range(tiles):      # tiles of even size, the first (run_length % tiles) one longer
+                    entries = run_length // tiles + (1 if t < run_length % tiles else 0)
+                    entry = run * run_length + k
+                    tc_implicit_weight_tile(<int>entries, image + x_offset + k, x_rows, dy + column, dy_rows,
+                                            <int>rows, s.out_w, pixel_step, s.dy_cols,
+                                            sums + entry * s.sums_cols + column, s.sums_cols)
+                    k = k + entries
+
+
+def weight_gradient(const float[:, :, :, ::1] image, const float[:, ::1] dy, float[:, :, ::1] partial,
+                    Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int threads):
+    """partial[s] = slice s's dL/dW, (KH*KW*Cg, groups * blocks * TC_FILTER_BLOCK), rows ordered
+    (p, q, c) and each group's filters in its own whole blocks.  ``image``: the padded input;
+    ``dy``: (output pixels, the same columns as ``partial``), zero in the padding columns."""
+    cdef WeightShape s
+    cdef Py_ssize_t slices = partial.shape[0], total_rows, sl, first, stop, rows
+    cdef float* sums
+    s.height, s.width, s.channels = image.shape[1], image.shape[2], image.shape[3]
+    s.out_h, s.out_w, s.dy_cols, s.sums_cols = out_h, out_w, dy.shape[1], partial.shape[2]
+    s.kh, s.kw, s.sh, s.sw, s.dh, s.dw = kh, kw, sh, sw, dh, dw
+    s.groups, s.group_channels = groups, s.channels // groups
+    s.blocks_per_group = s.sums_cols // TC_FILTER_BLOCK // groups
+    s.band_rows = max(1, min(<Py_ssize_t>MAX_BAND_ROWS, (BAND_PIXELS + out_w - 1) // max(out_w, 1)))
+    total_rows = image.shape[0] * out_h
+    partial[:, :, :] = 0
+    if out_w == 0 or total_rows == 0:
+        return
+    with nogil:
+        for sl in prange(slices, schedule="dynamic", num_threads=threads):
+            sums = &partial[sl, 0, 0]
+            first = sl * total_rows // slices
+            stop = (sl + 1) * total_rows // slices
+            while first < stop:
+                rows = min(s.band_rows, stop - first)
+                _weight_band(&image[0, 0, 0, 0], &dy[0, 0], sums, first, rows, s)
+                first = first + rows

@@ -75,6 +75,38 @@ static inline __attribute__((always_inline)) void tc_implicit_tile_n(
     }
 }
 
+
+/* dL/dW, the same tile turned around: six patch entries (consecutive numbers of a pixel's
+ * patch in the image) times one filter block, summed over the output pixels of a band of
+ * rows.  Per pixel: two vectors of dy loaded, six image values broadcast, twelve
+ * multiply-adds; the sums are added to sums[k * sums_step + f] at the end.
+ *
+ *     sums[k][f] += sum over rows r, columns j of  x[x_rows[r] + j*pixel_step + k] * dy[dy_rows[r] + j*dy_step + f]
+ */
+static inline __attribute__((always_inline)) void tc_implicit_weight_tile_n(
+        const int entries, const float *x, const Py_ssize_t *x_rows, const float *dy, const Py_ssize_t *dy_rows,
+        int rows, Py_ssize_t cols, Py_ssize_t pixel_step, Py_ssize_t dy_step, float *sums, Py_ssize_t sums_step) {
+    tc_vec acc[TC_TILE_PIXELS][2];
+    for (int k = 0; k < entries; k++) { acc[k][0] = tc_splat(0); acc[k][1] = tc_splat(0); }
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + x_rows[r], *dr = dy + dy_rows[r];
+        for (Py_ssize_t j = 0; j < cols; j++) {
+            const tc_vec d0 = tc_load(dr + j * dy_step), d1 = tc_load(dr + j * dy_step + TC_LANES);
+            const float *xs = xr + j * pixel_step;
+#pragma GCC unroll 6
+            for (int k = 0; k < entries; k++) {
+                acc[k][0] += xs[k] * d0;
+                acc[k][1] += xs[k] * d1;
+            }
+        }
+    }
+    for (int k = 0; k < entries; k++) {
+        float *row = sums + k * sums_step;
+        tc_store(row, tc_load(row) + acc[k][0]);
+        tc_store(row + TC_LANES, tc_load(row + TC_LANES) + acc[k][1]);
+    }
+}
+
 #else  /* no vector extensions: the same sums, one number at a time */
 
 static inline void tc_implicit_tile_n(
@@ -91,6 +123,19 @@ static inline void tc_implicit_tile_n(
             out[r * out_step + f] = acc;
         }
 }
+
+static inline void tc_implicit_weight_tile_n(
+        const int entries, const float *x, const Py_ssize_t *x_rows, const float *dy, const Py_ssize_t *dy_rows,
+        int rows, Py_ssize_t cols, Py_ssize_t pixel_step, Py_ssize_t dy_step, float *sums, Py_ssize_t sums_step) {
+    for (int k = 0; k < entries; k++)
+        for (int f = 0; f < TC_FILTER_BLOCK; f++) {
+            float acc = 0;
+            for (int r = 0; r < rows; r++)
+                for (Py_ssize_t j = 0; j < cols; j++)
+                    acc += x[x_rows[r] + j * pixel_step + k] * dy[dy_rows[r] + j * dy_step + f];
+            sums[k * sums_step + f] += acc;
+        }
+}
 #endif
 
 static void tc_implicit_tile(int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step,
@@ -98,6 +143,22 @@ static void tc_implicit_tile(int pixels, const float *x, Py_ssize_t pixel_step, 
                              Py_ssize_t out_step, int count) {
 #define TC_TILE(n) tc_implicit_tile_n(n, x, pixel_step, row_step, col_step, kh, kw, channels, w, b, out, out_step, count)
     switch (pixels) {
+        case 6: TC_TILE(6); break;
+        case 5: TC_TILE(5); break;
+        case 4: TC_TILE(4); break;
+        case 3: TC_TILE(3); break;
+        case 2: TC_TILE(2); break;
+        default: TC_TILE(1); break;
+    }
+#undef TC_TILE
+}
+
+static void tc_implicit_weight_tile(int entries, const float *x, const Py_ssize_t *x_rows, const float *dy,
+                                    const Py_ssize_t *dy_rows, int rows, Py_ssize_t cols, Py_ssize_t pixel_step,
+                                    Py_ssize_t dy_step, float *sums, Py_ssize_t sums_step) {
+#define TC_TILE(n) tc_implicit_weight_tile_n(n, x, x_rows, dy, dy_rows, rows, cols, pixel_step, dy_step, sums, \
+                                             sums_step)
+    switch (entries) {
         case 6: TC_TILE(6); break;
         case 5: TC_TILE(5); break;
         case 4: TC_TILE(4); break;

@@ -13,13 +13,20 @@ import numpy as np
 
 from tinyconv.kernels.cpu import builds
 
-__all__ = ["implicit_kernels", "applies", "forward"]
+__all__ = ["implicit_kernels", "applies", "forward", "weight_gradient"]
 
 # Fewer channels per group than this: a tap's channel loop is too short to pay for its
 # set-up (the direct path or im2col serve those).  Filters per group below
 # IMPLICIT_MIN_FILTERS would leave most of a 2-vector filter block computing zeros.
 IMPLICIT_MIN_CHANNELS = 5
-IMPLICIT_MIN_FILTERS = 4
+IMPLICIT_MIN_FILTERS = 8
+
+# dL/dW is summed per slice of the batch's output rows, then the slices are added (a fixed
+# split: the result does not depend on the thread count).  At most this many slices, of at
+# least this many output pixels each, and their sums in at most this many bytes.
+MAX_WEIGHT_SLICES = 16
+MIN_SLICE_PIXELS = 256
+WEIGHT_SLICES_BYTES = 16 * 2**20
 
 
 @functools.lru_cache(maxsize=None)
@@ -58,15 +65,49 @@ def padded_shape(x, geo):
             (geo.out_w - 1) * geo.sw + (geo.kw - 1) * geo.dw + 1, x.shape[3])
 
 
+def padded_image(x, geo, threads, scratch):
+    """x itself when the layer has no padding, else x zero-padded in ``scratch("padded", size)``."""
+    shape = padded_shape(x, geo)
+    if not (geo.top or geo.left or shape[1] > x.shape[1] or shape[2] > x.shape[2]):
+        return x
+    image = scratch("padded", int(np.prod(shape))).reshape(shape)
+    implicit_kernels().fill_padded(x, image, geo.top, geo.left, threads)
+    return image
+
+
 def forward(x, kernel, bias, geo, groups, threads, scratch):
     """y = conv(x) + bias, NHWC, for a layer ``applies`` accepted (x C-contiguous).
-    ``scratch(size)``: ``size`` float32 numbers to pad the input into (kept between calls)."""
-    kernels = implicit_kernels()
+    ``scratch(role, size)``: ``size`` float32 numbers kept between calls, one buffer per role."""
     weights, packed_bias = packed_weights(kernel, bias, groups)
-    image, shape = x, padded_shape(x, geo)
-    if geo.top or geo.left or shape[1] > x.shape[1] or shape[2] > x.shape[2]:
-        image = scratch(int(np.prod(shape))).reshape(shape)
-        kernels.fill_padded(x, image, geo.top, geo.left, threads)
+    image = padded_image(x, geo, threads, scratch)
     y = np.empty((x.shape[0], geo.out_h, geo.out_w, kernel.shape[3]), dtype=np.float32)
-    kernels.forward(image, weights, packed_bias, y, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw, groups, threads)
+    implicit_kernels().forward(image, weights, packed_bias, y, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw,
+                               groups, threads)
     return y
+
+
+def weight_slices(pixels, rows, sums_size):
+    """How many slices of the batch dL/dW is summed over: fixed by the shapes, not the threads."""
+    fitting = WEIGHT_SLICES_BYTES // max(1, 4 * sums_size)
+    return max(1, min(MAX_WEIGHT_SLICES, rows, pixels // MIN_SLICE_PIXELS, fitting))
+
+
+def weight_gradient(x, dy, kernel_shape, geo, groups, threads, scratch):
+    """dL/dW in the Keras layout (KH, KW, Cg, F) of a layer ``applies`` accepted (x, dy C-contiguous)."""
+    kernels = implicit_kernels()
+    kh, kw, group_channels, filters = kernel_shape
+    block, group_filters = kernels.FILTER_BLOCK, filters // groups
+    padded_filters = -(-group_filters // block) * block       # each group's filters in whole blocks
+    pixels = dy.shape[0] * dy.shape[1] * dy.shape[2]
+    dy_rows = dy.reshape(pixels, filters)
+    if padded_filters != group_filters:
+        widened = np.zeros((pixels, groups, padded_filters), dtype=np.float32)
+        widened[..., :group_filters] = dy_rows.reshape(pixels, groups, group_filters)
+        dy_rows = widened.reshape(pixels, groups * padded_filters)
+    patch = kh * kw * group_channels
+    slices = weight_slices(pixels, dy.shape[0] * dy.shape[1], patch * dy_rows.shape[1])
+    partial = scratch("weight slices", slices * patch * dy_rows.shape[1]).reshape(slices, patch, dy_rows.shape[1])
+    kernels.weight_gradient(padded_image(x, geo, threads, scratch), dy_rows, partial, geo.out_h, geo.out_w, kh, kw,
+                            geo.sh, geo.sw, geo.dh, geo.dw, groups, threads)
+    sums = partial.sum(axis=0).reshape(kh, kw, group_channels, groups, padded_filters)[..., :group_filters]
+    return np.ascontiguousarray(sums).reshape(kernel_shape)
