@@ -5,7 +5,7 @@
    that are not whole blocks, widths that are not whole tiles; dL/dx of stride-1 layers,
    which is itself a forward pass through these kernels, and dL/dW summed per batch slice;
 2. results do not depend on the thread count;
-3. the zero-padded copy of the input, and routing: which layers take this path.
+3. routing: which layers take this path.
 """
 import numpy as np
 import pytest
@@ -152,29 +152,7 @@ def test_results_do_not_depend_on_threads(variant):
             np.testing.assert_array_equal(got, first)
 
 
-# --- 3. padding and routing --------------------------------------------------------------
-
-
-@pytest.mark.parametrize("top, left, hp, wp", [(1, 2, 9, 12), (0, 0, 5, 6), (3, 0, 4, 3), (0, 7, 7, 9)])
-def test_fill_padded_places_the_input_among_zeros(variant, top, left, hp, wp):
-    """Also when the padded image cuts off input rows or columns no output reads."""
-    x = np.random.default_rng(1).standard_normal((2, 6, 7, 3)).astype(np.float32)
-    padded = np.full((2, hp, wp, 3), np.nan, dtype=np.float32)
-    variant.fill_padded(x, padded, top, left, 2)
-    expected = np.pad(x, ((0, 0), (top, max(0, hp - top - 6)), (left, max(0, wp - left - 7)), (0, 0)))
-    np.testing.assert_array_equal(padded, expected[:, :hp, :wp])
-
-
-def test_unpadded_layers_read_the_input_itself(monkeypatch):
-    """No copy when the layer has no padding: ``scratch`` is never asked for."""
-    rng = np.random.default_rng(2)
-    x, kernel, bias = random_problem(rng, 2, 9, 9, 8, 3, 3, 16, 1, np.float32)
-    geo = fast._geometry(x, kernel, (1, 1), ((0, 0), (0, 0)), (1, 1), (7, 7))
-    asked = []
-    y = implicit_path.forward(x, kernel, bias, geo, 1, 1, scratch=lambda size: asked.append(size))
-    assert asked == []
-    np.testing.assert_allclose(y, ref.conv2d_forward(x, kernel, bias, (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
-                               rtol=1e-5, atol=1e-4)
+# --- 3. routing --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype, channels, filters, groups, kernel_hw, strides, expected", [

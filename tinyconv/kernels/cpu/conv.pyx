@@ -154,8 +154,7 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
         return direct_path.forward(x, kernel, bias, geo, threads_for(x.size * geo.kh * geo.kw), keep,
                                    source=source)
     if implicit_path.applies(x, kernel, groups, _is_pointwise(kernel, strides, pads)):
-        y = implicit_path.forward(x, kernel, bias, geo, groups, threads_for(x.size * geo.kh * geo.kw),
-                                  _float32_scratch)
+        y = implicit_path.forward(x, kernel, bias, geo, groups, threads_for(x.size * geo.kh * geo.kw))
         return y, None
     cg, fg = channels // groups, filters // groups
 
@@ -228,7 +227,8 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
         return dx, dkernel, dbias
     if kernel_gradient and implicit_path.applies(x, kernel, groups, _is_pointwise(kernel, strides, pads)):
         dkernel = implicit_path.weight_gradient(x, dy, kernel.shape, geo, groups,
-                                                threads_for(dy.size * geo.kh * geo.kw), _float32_scratch)
+                                                threads_for(dy.size * geo.kh * geo.kw),
+                                                functools.partial(_scratch_buffer, "weight slices", np.float32))
         dx = None
         if input_gradient:   # a strided layer's (stride 1 took the branch above): col2im's path
             dx = _backward(dy, x, kernel, strides, pads, dilation, groups, None, kernel_gradient=False,
@@ -513,10 +513,6 @@ def _workspace(dtype, chunks, cells_per_sample, patch, role="cols"):
     """
     largest = max((stop - start for start, stop in chunks), default=0)  # an empty batch has no chunks
     return _scratch_buffer(role, dtype, largest * cells_per_sample * patch).reshape(largest * cells_per_sample, patch)
-
-
-def _float32_scratch(role, size):
-    return _scratch_buffer(role, np.float32, size)
 
 
 def _scratch_buffer(role, dtype, size):

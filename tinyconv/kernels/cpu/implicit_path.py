@@ -59,30 +59,12 @@ def packed_weights(kernel, bias, groups):
     return np.ascontiguousarray(weights).reshape(groups * blocks, -1), packed_bias.reshape(-1)
 
 
-def padded_shape(x, geo):
-    """(N, Hp, Wp, C): the rows and columns the output's taps read, padding included."""
-    return (x.shape[0], (geo.out_h - 1) * geo.sh + (geo.kh - 1) * geo.dh + 1,
-            (geo.out_w - 1) * geo.sw + (geo.kw - 1) * geo.dw + 1, x.shape[3])
-
-
-def padded_image(x, geo, threads, scratch):
-    """x itself when the layer has no padding, else x zero-padded in ``scratch("padded", size)``."""
-    shape = padded_shape(x, geo)
-    if not (geo.top or geo.left or shape[1] > x.shape[1] or shape[2] > x.shape[2]):
-        return x
-    image = scratch("padded", int(np.prod(shape))).reshape(shape)
-    implicit_kernels().fill_padded(x, image, geo.top, geo.left, threads)
-    return image
-
-
-def forward(x, kernel, bias, geo, groups, threads, scratch):
-    """y = conv(x) + bias, NHWC, for a layer ``applies`` accepted (x C-contiguous).
-    ``scratch(role, size)``: ``size`` float32 numbers kept between calls, one buffer per role."""
+def forward(x, kernel, bias, geo, groups, threads):
+    """y = conv(x) + bias, NHWC, for a layer ``applies`` accepted (x C-contiguous)."""
     weights, packed_bias = packed_weights(kernel, bias, groups)
-    image = padded_image(x, geo, threads, scratch)
     y = np.empty((x.shape[0], geo.out_h, geo.out_w, kernel.shape[3]), dtype=np.float32)
-    implicit_kernels().forward(image, weights, packed_bias, y, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw,
-                               groups, threads)
+    implicit_kernels().forward(x, weights, packed_bias, y, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw,
+                               geo.top, geo.left, groups, threads)
     return y
 
 
@@ -93,7 +75,8 @@ def weight_slices(pixels, rows, sums_size):
 
 
 def weight_gradient(x, dy, kernel_shape, geo, groups, threads, scratch):
-    """dL/dW in the Keras layout (KH, KW, Cg, F) of a layer ``applies`` accepted (x, dy C-contiguous)."""
+    """dL/dW in the Keras layout (KH, KW, Cg, F) of a layer ``applies`` accepted (x, dy C-contiguous).
+    ``scratch(size)``: ``size`` float32 numbers for the slices' sums, kept between calls."""
     kernels = implicit_kernels()
     kh, kw, group_channels, filters = kernel_shape
     block, group_filters = kernels.FILTER_BLOCK, filters // groups
@@ -106,8 +89,8 @@ def weight_gradient(x, dy, kernel_shape, geo, groups, threads, scratch):
         dy_rows = widened.reshape(pixels, groups * padded_filters)
     patch = kh * kw * group_channels
     slices = weight_slices(pixels, dy.shape[0] * dy.shape[1], patch * dy_rows.shape[1])
-    partial = scratch("weight slices", slices * patch * dy_rows.shape[1]).reshape(slices, patch, dy_rows.shape[1])
-    kernels.weight_gradient(padded_image(x, geo, threads, scratch), dy_rows, partial, geo.out_h, geo.out_w, kh, kw,
-                            geo.sh, geo.sw, geo.dh, geo.dw, groups, threads)
+    partial = scratch(slices * patch * dy_rows.shape[1]).reshape(slices, patch, dy_rows.shape[1])
+    kernels.weight_gradient(x, dy_rows, partial, geo.out_h, geo.out_w, kh, kw, geo.sh, geo.sw, geo.dh, geo.dw,
+                            geo.top, geo.left, groups, threads)
     sums = partial.sum(axis=0).reshape(kh, kw, group_channels, groups, padded_filters)[..., :group_filters]
     return np.ascontiguousarray(sums).reshape(kernel_shape)
