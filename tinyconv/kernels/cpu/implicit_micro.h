@@ -31,6 +31,16 @@
 #define TC_TILE_PIXELS 6
 #define TC_FILTER_BLOCK (2 * TC_LANES)
 
+/* The two entry points below are never inlined into their callers: inlined into the loops of
+ * conv_implicit_body.pxi, GCC ran short of registers and kept an accumulator and the pixel
+ * offsets on the stack (measured 2x slower on 56x56x64 -> 64).  A call per tile costs nothing
+ * beside its hundreds of multiply-adds. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TC_NOINLINE __attribute__((noinline))
+#else
+#define TC_NOINLINE
+#endif
+
 #if TC_HAVE_VECTORS
 
 /* ``pixels`` is a constant at every call site below, so each becomes its own unrolled loop. */
@@ -138,7 +148,7 @@ static inline void tc_implicit_weight_tile_n(
 }
 #endif
 
-static void tc_implicit_tile(int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step,
+static TC_NOINLINE void tc_implicit_tile(int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step,
                              Py_ssize_t col_step, int kh, int kw, Py_ssize_t channels, const float *w, const float *b, float *out,
                              Py_ssize_t out_step, int count) {
 #define TC_TILE(n) tc_implicit_tile_n(n, x, pixel_step, row_step, col_step, kh, kw, channels, w, b, out, out_step, count)
@@ -153,7 +163,7 @@ static void tc_implicit_tile(int pixels, const float *x, Py_ssize_t pixel_step, 
 #undef TC_TILE
 }
 
-static void tc_implicit_weight_tile(int entries, const float *x, const Py_ssize_t *x_rows, const float *dy,
+static TC_NOINLINE void tc_implicit_weight_tile(int entries, const float *x, const Py_ssize_t *x_rows, const float *dy,
                                     const Py_ssize_t *dy_rows, int rows, Py_ssize_t cols, Py_ssize_t pixel_step,
                                     Py_ssize_t dy_step, float *sums, Py_ssize_t sums_step) {
 #define TC_TILE(n) tc_implicit_weight_tile_n(n, x, x_rows, dy, dy_rows, rows, cols, pixel_step, dy_step, sums, \
