@@ -42,6 +42,13 @@ the patch is too short for either to run well).  Otherwise they go through im2co
 Plain scalar loops over the filters (an earlier version of this file) were 3-10x slower
 than im2col: the direct kernels owe their speed to register blocking, not to skipping im2col.
 
+Every other float32 layer with a kernel larger than 1x1 (or a stride) - the 3x3 layers of
+VGG and ResNet, LeNet's second layer - goes through the implicit GEMM (``implicit_path.py``,
+``conv_implicit.pyx``): the same product as im2col + GEMM, its rows read from the image in
+place by a register-blocked kernel, for forward, for dL/dW, and for dL/dx of stride-1
+layers (as a forward pass over dy, below).  So what follows here serves float64, 1x1
+layers, dL/dx of strided layers, and builds without those modules.
+
 Every argument is checked in Python (``validate_conv2d_args``) before the compiled loops,
 which run without bounds checks, touch it.
 """
