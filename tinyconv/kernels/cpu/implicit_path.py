@@ -11,7 +11,6 @@ im2col + GEMM paths in the same process (N=32 3x3 'same' layers of 16 to 64 chan
 N=8 56x56x64, N=16 28x28x128): forward 1.16-1.79x faster, dL/dW 1.05-1.79x, dL/dx
 1.18-1.66x; the small ResNet-20 layers gain most (im2col's copy was as costly as their GEMM).
 """
-"""
 import functools
 
 import numpy as np
