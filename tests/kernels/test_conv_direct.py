@@ -16,7 +16,7 @@ import tinyconv
 from tinyconv import layers, ops
 from tinyconv.kernels import shapes
 from tinyconv.kernels.cpu import conv as fast
-from tinyconv.kernels.cpu import builds, direct_path
+from tinyconv.kernels.cpu import builds, direct_path, implicit_path
 from tinyconv.kernels.reference import conv as ref
 
 from .test_conv_kernels import assert_matches, random_problem
@@ -24,6 +24,13 @@ from .test_conv_kernels import assert_matches, random_problem
 
 VARIANTS = builds.built_variants("conv_direct")
 pytestmark = pytest.mark.skipif(not VARIANTS, reason="conv_direct not built")
+
+
+@pytest.fixture(autouse=True)
+def direct_weight_gradient(monkeypatch):
+    """Layers with 8+ filters sum dL/dW by implicit GEMM by default (test_conv_implicit.py);
+    here the direct path's own dL/dW is under test."""
+    monkeypatch.setattr(implicit_path, "weight_gradient_applies", lambda *args: False)
 
 
 @pytest.fixture(params=VARIANTS, ids=lambda module: module.__name__.rsplit(".", 1)[-1])

@@ -187,5 +187,24 @@ def test_layer_forward_and_input_gradient_take_it(monkeypatch):
     assert (spy.calls, weight_calls) == (2, [1])
 
 
+@pytest.mark.parametrize("filters, implicit_weight_gradient", [(16, True), (6, False)])
+def test_first_layers_sum_weight_gradients_by_implicit_gemm(monkeypatch, filters, implicit_weight_gradient):
+    """An RGB first layer: forward in the direct path; dL/dW by implicit GEMM (then forward
+    keeps no planes) unless it has too few filters for a block (LeNet's 6: the direct path)."""
+    calls = []
+    real = implicit_path.weight_gradient
+    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: calls.append(1) or real(*args))
+    rng = np.random.default_rng(6)
+    x, kernel, bias = random_problem(rng, 3, 9, 10, 3, 3, 3, filters, 1, np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    y, kept = fast.conv2d_forward_keeping_columns(x, kernel, bias, *args)
+    assert (kept is None) is implicit_weight_gradient
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    _, dkernel, _ = fast.conv2d_backward_from_columns(dy, x, kernel, *args, kept, input_gradient=False)
+    assert len(calls) == int(implicit_weight_gradient)
+    assert_matches(dkernel, ref.conv2d_backward(dy, x, kernel, *args)[1],
+                   ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)[1], np.float32)
+
+
 def test_variant_choice_follows_the_cpu():
     assert implicit_path.implicit_kernels() is VARIANTS[-1]

@@ -158,6 +158,8 @@ def _forward(x, kernel, bias, strides, pads, dilation, groups, keep):
     geo = _geometry(x, kernel, strides, pads, dilation, out_hw)
     n, channels, filters = x.shape[0], x.shape[3], kernel.shape[3]
     if direct_path.applies(x, kernel, strides, groups):
+        if _implicit_weight_gradient(x, kernel, geo, strides, pads, groups):
+            keep = None        # backward will not read the planes
         return direct_path.forward(x, kernel, bias, geo, threads_for(x.size * geo.kh * geo.kw), keep,
                                    source=source)
     if implicit_path.applies(x, kernel, groups, _is_pointwise(kernel, strides, pads)):
@@ -232,7 +234,7 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
             dkernel = _backward(dy, source, kernel, strides, pads, dilation, groups, columns, input_gradient=False,
                                 bias_gradient=False)[1]
         return dx, dkernel, dbias
-    if kernel_gradient and implicit_path.applies(x, kernel, groups, _is_pointwise(kernel, strides, pads)):
+    if kernel_gradient and _implicit_weight_gradient(x, kernel, geo, strides, pads, groups):
         dkernel = implicit_path.weight_gradient(x, dy, kernel.shape, geo, groups,
                                                 threads_for(dy.size * geo.kh * geo.kw),
                                                 functools.partial(_scratch_buffer, "weight slices", np.float32))
@@ -374,6 +376,11 @@ def _correlation_pads(geo, pads):
     (top, bottom), (left, right) = pads
     result = ((reach_h - top, reach_h - bottom), (reach_w - left, reach_w - right))
     return result if min(result[0] + result[1]) >= 0 else None
+
+
+def _implicit_weight_gradient(x, kernel, geo, strides, pads, groups):
+    """True when dL/dW goes through the implicit-GEMM kernels (implicit_path.weight_gradient_applies)."""
+    return implicit_path.weight_gradient_applies(x, kernel, groups, _is_pointwise(kernel, strides, pads), geo.dw)
 
 
 def _implicit_input_gradient_kernel(dy, kernel, geo, strides, pads, groups):

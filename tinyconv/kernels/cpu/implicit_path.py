@@ -17,7 +17,7 @@ import numpy as np
 
 from tinyconv.kernels.cpu import builds
 
-__all__ = ["implicit_kernels", "applies", "forward", "weight_gradient"]
+__all__ = ["implicit_kernels", "applies", "weight_gradient_applies", "forward", "weight_gradient"]
 
 # Fewer channels per group than this: a tap's channel loop is too short to pay for its
 # set-up (the direct path or im2col serve those).  Fewer filters per group than
@@ -45,6 +45,18 @@ def applies(x, kernel, groups, pointwise):
     kh, kw, group_channels, filters = kernel.shape
     return (x.dtype == np.float32 and kernel.dtype == np.float32 and not pointwise and x.size > 0
             and group_channels >= IMPLICIT_MIN_CHANNELS and filters // groups >= IMPLICIT_MIN_FILTERS
+            and implicit_kernels() is not None)
+
+
+def weight_gradient_applies(x, kernel, groups, pointwise, dilation_w):
+    """True when dL/dW goes through the implicit-GEMM kernels: as ``applies``, but also with
+    fewer channels where a tap row's (q, c) entries are consecutive numbers (one group, no
+    dilation along the width) and at least IMPLICIT_MIN_CHANNELS of them - first layers on
+    RGB images: N=32 32x32x3 -> 32 3x3 measured 0.45 ms here, 1.21 in the direct path."""
+    kh, kw, group_channels, filters = kernel.shape
+    run = kw * group_channels if groups == 1 and dilation_w == 1 else group_channels
+    return (x.dtype == np.float32 and kernel.dtype == np.float32 and not pointwise and x.size > 0
+            and run >= IMPLICIT_MIN_CHANNELS and filters // groups >= IMPLICIT_MIN_FILTERS
             and implicit_kernels() is not None)
 
 
