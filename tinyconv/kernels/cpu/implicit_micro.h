@@ -3,25 +3,26 @@
  * One call sums a *tile*: up to TC_TILE_PIXELS = 6 output pixels, times a block of
  * TC_FILTER_BLOCK = 2 vectors of filters (16 with AVX2):
  *
- *     out[r][f] = b[f] + sum over taps (p, q), channels c of  x_r[p*row_step + q*col_step + c] * w[p][q][c][f]
+ *   out[r][f] = b[f] + sum over taps (p, q), channels c of  x_r[p*row_step + q*col_step + c] * w[p][q][c][f]
  *
- * where x_r = x + r * pixel_step is pixel r's first tap in a zero-padded NHWC image.  Per channel of a
- * tap: two weight vectors loaded, six pixel values broadcast, twelve multiply-adds into
- * twelve independent vector accumulators (which keep both of a core's multiply-add units
- * busy; one accumulator would wait ~4 cycles on each).  It is the inner kernel of a matrix
- * product (the 6x16 shape BLAS libraries use on AVX2), with the rows of im2col's columns
- * matrix read straight from the image - a pixel's channels sit side by side there -
- * instead of being copied out first.  Measured single-threaded on the AVX-512 VM of
+ * where x_r = x + r * pixel_step is pixel r's first tap in a zero-padded NHWC image.  Per
+ * channel of a tap: two weight vectors loaded, six pixel values broadcast, twelve
+ * multiply-adds into twelve independent vector accumulators (which keep both of a core's
+ * multiply-add units busy; one accumulator would wait ~4 cycles on each).  It is the inner
+ * kernel of a matrix product (the 6x16 shape BLAS libraries use on AVX2), with the rows of
+ * im2col's columns matrix read straight from the image - a pixel's channels sit side by side
+ * there - instead of being copied out first.  Measured single-threaded on the AVX-512 VM of
  * benchmarks/README.md, 56x56x64 -> 64 3x3: 101 GFLOP/s, as fast as its BLAS's GEMM alone
  * (an AVX-512 build, 16-float vectors, measured 94-110: no gain).
  *
  * (The pixels are one step apart, not given by a table of pointers: GCC kept six such
  * pointers on the stack and reloaded them for every multiply-add, at half the speed.)
  *
- * Arguments (steps in floats): x, the tile's first pixel and pixel_step, from one pixel to the
- * next (stride * channels); row_step and col_step, from one tap row or column to the next (dilation * padded width * channels, dilation * channels);
- * channels, the group's; w, the filter block's weights (p, q, c, TC_FILTER_BLOCK); out, the
- * first pixel's output, the next one out_step floats further; count, the valid filters.
+ * Arguments (steps in floats): x, the tile's first pixel; pixel_step, from one pixel to the
+ * next (stride * channels); row_step and col_step, from one tap row or column to the next
+ * (dilation * padded width * channels, dilation * channels); channels, the group's; w, the
+ * filter block's weights (p, q, c, TC_FILTER_BLOCK); b, its bias; out, the first pixel's
+ * output, the next one out_step floats further; count, the valid filters of the block.
  */
 #ifndef TINYCONV_IMPLICIT_MICRO_H
 #define TINYCONV_IMPLICIT_MICRO_H
@@ -45,8 +46,9 @@
 
 /* ``pixels`` is a constant at every call site below, so each becomes its own unrolled loop. */
 static inline __attribute__((always_inline)) void tc_implicit_tile_n(
-        const int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step, Py_ssize_t col_step, int kh, int kw,
-        Py_ssize_t channels, const float *w, const float *b, float *out, Py_ssize_t out_step, int count) {
+        const int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step, Py_ssize_t col_step,
+        int kh, int kw, Py_ssize_t channels, const float *w, const float *b, float *out, Py_ssize_t out_step,
+        int count) {
     tc_vec acc[TC_TILE_PIXELS][2];
     const tc_vec b0 = tc_load(b), b1 = tc_load(b + TC_LANES);
     for (int r = 0; r < pixels; r++) { acc[r][0] = b0; acc[r][1] = b1; }
@@ -120,8 +122,9 @@ static inline __attribute__((always_inline)) void tc_implicit_weight_tile_n(
 #else  /* no vector extensions: the same sums, one number at a time */
 
 static inline void tc_implicit_tile_n(
-        const int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step, Py_ssize_t col_step, int kh, int kw,
-        Py_ssize_t channels, const float *w, const float *b, float *out, Py_ssize_t out_step, int count) {
+        const int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step, Py_ssize_t col_step,
+        int kh, int kw, Py_ssize_t channels, const float *w, const float *b, float *out, Py_ssize_t out_step,
+        int count) {
     for (int r = 0; r < pixels; r++)
         for (int f = 0; f < count; f++) {
             float acc = b[f];
@@ -149,9 +152,10 @@ static inline void tc_implicit_weight_tile_n(
 #endif
 
 static TC_NOINLINE void tc_implicit_tile(int pixels, const float *x, Py_ssize_t pixel_step, Py_ssize_t row_step,
-                             Py_ssize_t col_step, int kh, int kw, Py_ssize_t channels, const float *w, const float *b, float *out,
-                             Py_ssize_t out_step, int count) {
-#define TC_TILE(n) tc_implicit_tile_n(n, x, pixel_step, row_step, col_step, kh, kw, channels, w, b, out, out_step, count)
+                                         Py_ssize_t col_step, int kh, int kw, Py_ssize_t channels, const float *w,
+                                         const float *b, float *out, Py_ssize_t out_step, int count) {
+#define TC_TILE(n) tc_implicit_tile_n(n, x, pixel_step, row_step, col_step, kh, kw, channels, w, b, out, \
+                                      out_step, count)
     switch (pixels) {
         case 6: TC_TILE(6); break;
         case 5: TC_TILE(5); break;
@@ -163,9 +167,10 @@ static TC_NOINLINE void tc_implicit_tile(int pixels, const float *x, Py_ssize_t 
 #undef TC_TILE
 }
 
-static TC_NOINLINE void tc_implicit_weight_tile(int entries, const float *x, const Py_ssize_t *x_rows, const float *dy,
-                                    const Py_ssize_t *dy_rows, int rows, Py_ssize_t cols, Py_ssize_t pixel_step,
-                                    Py_ssize_t dy_step, float *sums, Py_ssize_t sums_step) {
+static TC_NOINLINE void tc_implicit_weight_tile(int entries, const float *x, const Py_ssize_t *x_rows,
+                                                const float *dy, const Py_ssize_t *dy_rows, int rows, Py_ssize_t cols,
+                                                Py_ssize_t pixel_step, Py_ssize_t dy_step, float *sums,
+                                                Py_ssize_t sums_step) {
 #define TC_TILE(n) tc_implicit_weight_tile_n(n, x, x_rows, dy, dy_rows, rows, cols, pixel_step, dy_step, sums, \
                                              sums_step)
     switch (entries) {
