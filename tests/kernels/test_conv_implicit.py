@@ -24,6 +24,17 @@ VARIANTS = builds.built_variants("conv_implicit")
 pytestmark = pytest.mark.skipif(not VARIANTS, reason="conv_implicit not built")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """dL/dW takes this path only with a batch slice per thread (conv.pyx), so the routing
+    checks here run on one thread, whatever the machine's cores; the tests of the thread
+    count set their own."""
+    before = tinyconv.get_num_threads()
+    tinyconv.set_num_threads(1)
+    yield
+    tinyconv.set_num_threads(before)
+
+
 @pytest.fixture(params=VARIANTS, ids=lambda module: module.__name__.rsplit(".", 1)[-1])
 def variant(request, monkeypatch):
     monkeypatch.setattr(implicit_path, "implicit_kernels", lambda: request.param)
@@ -204,6 +215,31 @@ def test_first_layers_sum_weight_gradients_by_implicit_gemm(monkeypatch, filters
     assert len(calls) == int(implicit_weight_gradient)
     assert_matches(dkernel, ref.conv2d_backward(dy, x, kernel, *args)[1],
                    ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)[1], np.float32)
+
+
+def test_weight_gradient_needs_a_slice_per_thread(monkeypatch):
+    """Sums too big for more than one slice (a 3x3 x 512 -> 512 layer's): on two threads
+    dL/dW takes the BLAS paths, whose threads all work; on one thread, the implicit GEMM."""
+    monkeypatch.setattr(implicit_path, "WEIGHT_SLICES_BYTES", 1)
+    calls = []
+    real = implicit_path.weight_gradient
+    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: calls.append(1) or real(*args))
+    rng = np.random.default_rng(8)
+    x, kernel, _ = random_problem(rng, 4, 12, 12, 16, 3, 3, 16, 1, np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    dy = rng.standard_normal((4, 12, 12, 16)).astype(np.float32)
+    want = ref.conv2d_backward(dy, x, kernel, *args)[1]
+    size = ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)[1]
+    before = tinyconv.get_num_threads()
+    try:
+        for threads, expected_calls in ((2, 0), (1, 1)):
+            tinyconv.set_num_threads(threads)
+            calls.clear()
+            dkernel = fast.conv2d_backward(dy, x, kernel, *args, input_gradient=False)[1]
+            assert len(calls) == expected_calls
+            assert_matches(dkernel, want, size, np.float32)
+    finally:
+        tinyconv.set_num_threads(before)
 
 
 def test_variant_choice_follows_the_cpu():

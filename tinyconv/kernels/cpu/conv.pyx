@@ -379,8 +379,15 @@ def _correlation_pads(geo, pads):
 
 
 def _implicit_weight_gradient(x, kernel, geo, strides, pads, groups):
-    """True when dL/dW goes through the implicit-GEMM kernels (implicit_path.weight_gradient_applies)."""
-    return implicit_path.weight_gradient_applies(x, kernel, groups, _is_pointwise(kernel, strides, pads), geo.dw)
+    """True when dL/dW goes through the implicit-GEMM kernels (implicit_path.weight_gradient_applies)
+    with a batch slice for every thread.  A layer whose slice sums are too big for more slices
+    than threads (3x3 x 512 -> 512: one slice of 9 MiB) takes the paths below, which keep every
+    thread busy another way (BLAS's own threads), as it did before."""
+    if not implicit_path.weight_gradient_applies(x, kernel, groups, _is_pointwise(kernel, strides, pads), geo.dw):
+        return False
+    dy_shape = (x.shape[0], geo.out_h, geo.out_w, kernel.shape[3])
+    threads = threads_for(x.shape[0] * geo.out_h * geo.out_w * kernel.shape[3] * geo.kh * geo.kw)
+    return implicit_path.weight_slices(dy_shape, kernel.shape, groups) >= threads
 
 
 def _implicit_input_gradient_kernel(dy, kernel, geo, strides, pads, groups):

@@ -85,10 +85,19 @@ def forward(x, kernel, bias, geo, groups, threads):
     return y
 
 
-def weight_slices(pixels, rows, sums_size):
+def weight_slices(dy_shape, kernel_shape, groups):
     """How many slices of the batch dL/dW is summed over: fixed by the shapes, not the threads."""
+    n, out_h, out_w, filters = dy_shape
+    kh, kw, group_channels, _ = kernel_shape
+    sums_size = kh * kw * group_channels * groups * _padded_group_filters(filters // groups)
     fitting = WEIGHT_SLICES_BYTES // max(1, 4 * sums_size)
-    return max(1, min(MAX_WEIGHT_SLICES, rows, pixels // MIN_SLICE_PIXELS, fitting))
+    return max(1, min(MAX_WEIGHT_SLICES, n * out_h, n * out_h * out_w // MIN_SLICE_PIXELS, fitting))
+
+
+def _padded_group_filters(group_filters):
+    """A group's filters rounded up to whole blocks."""
+    block = implicit_kernels().FILTER_BLOCK
+    return -(-group_filters // block) * block
 
 
 def weight_gradient(x, dy, kernel_shape, geo, groups, threads, scratch):
@@ -96,8 +105,8 @@ def weight_gradient(x, dy, kernel_shape, geo, groups, threads, scratch):
     ``scratch(size)``: ``size`` float32 numbers for the slices' sums, kept between calls."""
     kernels = implicit_kernels()
     kh, kw, group_channels, filters = kernel_shape
-    block, group_filters = kernels.FILTER_BLOCK, filters // groups
-    padded_filters = -(-group_filters // block) * block       # each group's filters in whole blocks
+    group_filters = filters // groups
+    padded_filters = _padded_group_filters(group_filters)      # each group's filters in whole blocks
     pixels = dy.shape[0] * dy.shape[1] * dy.shape[2]
     dy_rows = dy.reshape(pixels, filters)
     if padded_filters != group_filters:
@@ -105,7 +114,7 @@ def weight_gradient(x, dy, kernel_shape, geo, groups, threads, scratch):
         widened[..., :group_filters] = dy_rows.reshape(pixels, groups, group_filters)
         dy_rows = widened.reshape(pixels, groups * padded_filters)
     patch = kh * kw * group_channels
-    slices = weight_slices(pixels, dy.shape[0] * dy.shape[1], patch * dy_rows.shape[1])
+    slices = weight_slices(dy.shape, kernel_shape, groups)
     partial = scratch(slices * patch * dy_rows.shape[1]).reshape(slices, patch, dy_rows.shape[1])
     kernels.weight_gradient(x, dy_rows, partial, geo.out_h, geo.out_w, kh, kw, geo.sh, geo.sw, geo.dh, geo.dw,
                             geo.top, geo.left, groups, threads)
