@@ -4,7 +4,8 @@
  * as wide as the compiler's target allows (4 for SSE2 or NEON, 8 with AVX or AVX2); ``a * b
  * + c`` on two of them is one instruction per vector (a fused multiply-add with -mfma).
  * Written as plain loops instead, GCC kept the accumulators in memory (measured 5 GMAC/s
- * against 22).  TC_HAVE_VECTORS is 0 on other compilers, whose kernels then use plain loops.
+ * against 22).  TC_HAVE_VECTORS is 0 on other compilers, whose kernels then use plain loops
+ * (building with -DTC_HAVE_VECTORS=0 selects those loops anywhere, to test them).
  */
 #ifndef TINYCONV_SIMD_VEC_H
 #define TINYCONV_SIMD_VEC_H
@@ -17,7 +18,7 @@
 #define TC_LANES 4          /* SSE2, NEON */
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+#if !defined(TC_HAVE_VECTORS) && (defined(__GNUC__) || defined(__clang__))
 #define TC_HAVE_VECTORS 1
 typedef float tc_vec __attribute__((vector_size(TC_LANES * sizeof(float))));
 /* memcpy: an unaligned load/store that the compiler turns into one vector move */
@@ -25,7 +26,7 @@ static inline tc_vec tc_load(const float *p) { tc_vec v; memcpy(&v, p, sizeof v)
 static inline void tc_store(float *p, tc_vec v) { memcpy(p, &v, sizeof v); }
 static inline tc_vec tc_splat(float s) { tc_vec v; for (int i = 0; i < TC_LANES; i++) v[i] = s; return v; }
 static inline float tc_sum(tc_vec v) { float s = 0; for (int i = 0; i < TC_LANES; i++) s += v[i]; return s; }
-#else
+#elif !defined(TC_HAVE_VECTORS)
 #define TC_HAVE_VECTORS 0
 #endif
 
