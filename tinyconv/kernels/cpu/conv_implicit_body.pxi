@@ -53,6 +53,7 @@ cdef struct Shape:
     Py_ssize_t padded_width                # the columns the taps read, padding included
     Py_ssize_t top, left
     bint staged                            # padded: bands copy their rows first
+    Py_ssize_t row_floats                  # from one row of a band's input to the next
     Py_ssize_t out_h, out_w, band_rows
     Py_ssize_t kh, kw, sh, sw, dh, dw
     Py_ssize_t groups, group_channels
@@ -68,6 +69,7 @@ cdef Shape _shape(x, Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t kh, Py_ssize
     s.padded_width = (out_w - 1) * sw + (kw - 1) * dw + 1
     s.staged = (top > 0 or left > 0 or s.padded_width > s.width
                 or (out_h - 1) * sh + (kh - 1) * dh + 1 > s.height)
+    s.row_floats = (s.padded_width if s.staged else s.width) * s.channels
     s.band_rows = max(1, min(out_h, <Py_ssize_t>MAX_BAND_ROWS, (BAND_PIXELS + out_w - 1) // max(out_w, 1)))
     return s
 
@@ -84,25 +86,24 @@ cdef _staging(Shape s, int threads):
 
 
 cdef const float* _stage(const float* x, float* staging, Py_ssize_t n, Py_ssize_t first_row, Py_ssize_t rows,
-                         Shape s, Py_ssize_t* row_floats) noexcept nogil:
+                         Shape s) noexcept nogil:
     """Where output rows [first_row, first_row + rows) of sample n find their input: the first
-    input row they read, ``row_floats`` numbers from one row to the next.  In place when the
-    layer has no padding; else those rows copied into ``staging``, zero-padded."""
+    input row they read (the next s.row_floats numbers further).  In place when the layer has
+    no padding; else those rows copied into ``staging``, zero-padded."""
     cdef Py_ssize_t r, h, inside, count = _band_input_rows(rows, s), width_floats = s.width * s.channels
     cdef float* target
     if not s.staged:
-        row_floats[0] = width_floats
         return x + (n * s.height + first_row * s.sh) * width_floats
-    row_floats[0] = s.padded_width * s.channels
     inside = max(0, min(s.width, s.padded_width - s.left))      # input columns that land inside
     for r in range(count):
-        target = staging + r * row_floats[0]
+        target = staging + r * s.row_floats
         h = first_row * s.sh - s.top + r
         if h < 0 or h >= s.height or inside == 0:
-            memset(target, 0, row_floats[0] * sizeof(float))
+            memset(target, 0, s.row_floats * sizeof(float))
         else:
             memset(target, 0, s.left * s.channels * sizeof(float))
-            memcpy(target + s.left * s.channels, x + (n * s.height + h) * width_floats, inside * s.channels * sizeof(float))
+            memcpy(target + s.left * s.channels, x + (n * s.height + h) * width_floats,
+                   inside * s.channels * sizeof(float))
             memset(target + (s.left + inside) * s.channels, 0,
                    (s.padded_width - s.left - inside) * s.channels * sizeof(float))
     return staging
@@ -111,9 +112,8 @@ cdef const float* _stage(const float* x, float* staging, Py_ssize_t n, Py_ssize_
 # --- forward -------------------------------------------------------------------------------
 
 
-cdef void _forward_band(const float* source, Py_ssize_t row_floats, const float* weights, const float* bias,
-                        float* y, Py_ssize_t filters, Py_ssize_t blocks_per_group, Py_ssize_t rows,
-                        Shape s) noexcept nogil:
+cdef void _forward_band(const float* source, const float* weights, const float* bias, float* y,
+                        Py_ssize_t filters, Py_ssize_t blocks_per_group, Py_ssize_t rows, Shape s) noexcept nogil:
     """``rows`` output rows into ``y`` (their first pixel), from their input at ``source``."""
     cdef Py_ssize_t tiles = (s.out_w + TC_TILE_PIXELS - 1) // TC_TILE_PIXELS
     cdef Py_ssize_t group_filters = filters // s.groups
@@ -128,12 +128,12 @@ cdef void _forward_band(const float* source, Py_ssize_t row_floats, const float*
             block = g * blocks_per_group + fb
             count = <int>min(<Py_ssize_t>TC_FILTER_BLOCK, group_filters - fb * TC_FILTER_BLOCK)
             for i in range(rows):
-                x_row = source + i * s.sh * row_floats + g * s.group_channels
+                x_row = source + i * s.sh * s.row_floats + g * s.group_channels
                 y_row = y + i * s.out_w * filters + g * group_filters + fb * TC_FILTER_BLOCK
                 j = 0
                 for t in range(tiles):      # tile t: pixels [j, j + pixels), the first (out_w % tiles) one longer
                     pixels = s.out_w // tiles + (1 if t < s.out_w % tiles else 0)
-                    tc_implicit_tile(<int>pixels, x_row + j * pixel_step, pixel_step, s.dh * row_floats,
+                    tc_implicit_tile(<int>pixels, x_row + j * pixel_step, pixel_step, s.dh * s.row_floats,
                                      s.dw * s.channels, <int>s.kh, <int>s.kw, s.group_channels,
                                      weights + block * block_floats, bias + block * TC_FILTER_BLOCK,
                                      y_row + j * filters, filters, count)
@@ -147,7 +147,7 @@ def forward(const float[:, :, :, ::1] x, const float[:, ::1] weights, const floa
     each block's rows ordered (p, q, c) with its filters innermost, zero past the group's
     filter count; ``bias``: (groups * blocks per group * TC_FILTER_BLOCK,), zero-padded alike."""
     cdef Shape s = _shape(x, y.shape[1], y.shape[2], kh, kw, sh, sw, dh, dw, top, left, groups)
-    cdef Py_ssize_t task, bands, n, first_row, rows, row_floats
+    cdef Py_ssize_t task, bands, n, first_row, rows
     cdef Py_ssize_t filters = y.shape[3], blocks_per_group = weights.shape[0] // groups
     cdef float[:, ::1] staging = _staging(s, threads)
     cdef const float* source
@@ -159,8 +159,8 @@ def forward(const float[:, :, :, ::1] x, const float[:, ::1] weights, const floa
             n = task // bands
             first_row = (task % bands) * s.band_rows
             rows = min(s.band_rows, s.out_h - first_row)
-            source = _stage(&x[0, 0, 0, 0], &staging[threadid(), 0], n, first_row, rows, s, &row_floats)
-            _forward_band(source, row_floats, &weights[0, 0], &bias[0], &y[n, first_row, 0, 0], filters,
+            source = _stage(&x[0, 0, 0, 0], &staging[threadid(), 0], n, first_row, rows, s)
+            _forward_band(source, &weights[0, 0], &bias[0], &y[n, first_row, 0, 0], filters,
                           blocks_per_group, rows, s)
 
 
@@ -176,7 +176,7 @@ def forward(const float[:, :, :, ::1] x, const float[:, ::1] weights, const floa
 # in order): the same result on any number of threads.
 
 
-cdef void _weight_band(const float* source, Py_ssize_t row_floats, const float* dy, Py_ssize_t dy_cols,
+cdef void _weight_band(const float* source, const float* dy, Py_ssize_t dy_cols,
                        float* sums, Py_ssize_t sums_cols, Py_ssize_t rows, Shape s) noexcept nogil:
     """Add the ``rows`` output rows whose dy starts at ``dy`` (input at ``source``) into ``sums``."""
     cdef Py_ssize_t x_rows[MAX_BAND_ROWS]   # (local arrays: one per thread)
@@ -185,7 +185,7 @@ cdef void _weight_band(const float* source, Py_ssize_t row_floats, const float* 
     cdef Py_ssize_t blocks_per_group = sums_cols // TC_FILTER_BLOCK // s.groups
     cdef bint whole_rows = s.dw == 1 and s.groups == 1     # a tap row's (q, c) entries are consecutive
     for r in range(rows):
-        x_rows[r] = r * s.sh * row_floats
+        x_rows[r] = r * s.sh * s.row_floats
         dy_rows[r] = r * s.out_w * dy_cols
     runs = s.kh if whole_rows else s.kh * s.kw
     run_length = s.kw * s.group_channels if whole_rows else s.group_channels
@@ -196,7 +196,7 @@ cdef void _weight_band(const float* source, Py_ssize_t row_floats, const float* 
             for run in range(runs):
                 p = run if whole_rows else run // s.kw
                 q = 0 if whole_rows else run % s.kw
-                x_offset = p * s.dh * row_floats + q * s.dw * s.channels + g * s.group_channels
+                x_offset = p * s.dh * s.row_floats + q * s.dw * s.channels + g * s.group_channels
                 k = 0
                 for t in range(tiles):      # tiles of even size, the first (run_length % tiles) one longer
                     entries = run_length // tiles + (1 if t < run_length % tiles else 0)
@@ -213,7 +213,7 @@ def weight_gradient(const float[:, :, :, ::1] x, const float[:, ::1] dy, float[:
     (p, q, c) and each group's filters in its own whole blocks.  ``dy``: (output pixels, the
     same columns as ``partial``), zero in the padding columns."""
     cdef Shape s = _shape(x, out_h, out_w, kh, kw, sh, sw, dh, dw, top, left, groups)
-    cdef Py_ssize_t slices = partial.shape[0], total_rows = x.shape[0] * out_h, sl, first, stop, rows, row_floats
+    cdef Py_ssize_t slices = partial.shape[0], total_rows = x.shape[0] * out_h, sl, first, stop, rows
     cdef Py_ssize_t dy_cols = dy.shape[1], sums_cols = partial.shape[2]
     cdef float[:, ::1] staging = _staging(s, threads)
     cdef const float* source
@@ -226,8 +226,7 @@ def weight_gradient(const float[:, :, :, ::1] x, const float[:, ::1] dy, float[:
             stop = (sl + 1) * total_rows // slices
             while first < stop:            # bands end at a slice's end and at a sample's last row
                 rows = min(s.band_rows, stop - first, out_h - first % out_h)
-                source = _stage(&x[0, 0, 0, 0], &staging[threadid(), 0], first // out_h, first % out_h, rows, s,
-                                &row_floats)
-                _weight_band(source, row_floats, &dy[first * out_w, 0], dy_cols, &partial[sl, 0, 0], sums_cols,
+                source = _stage(&x[0, 0, 0, 0], &staging[threadid(), 0], first // out_h, first % out_h, rows, s)
+                _weight_band(source, &dy[first * out_w, 0], dy_cols, &partial[sl, 0, 0], sums_cols,
                              rows, s)
                 first = first + rows
