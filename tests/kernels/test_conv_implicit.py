@@ -106,8 +106,9 @@ def test_implicit_matches_reference(variant, monkeypatch, problem):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=implicit_problems())
 def test_weight_gradient_matches_reference(variant, monkeypatch, problem):
-    """dL/dW summed from the padded image and dy, in slices of the batch (cut small here, so
-    that a slice ends mid-sample); dL/dx alongside, through whichever path takes it."""
+    """dL/dW summed from the image (its padding staged per band) and dy, in slices of the batch
+    (cut small here, so that a slice ends mid-sample); dL/dx alongside, through whichever
+    path takes it."""
     monkeypatch.setattr(implicit_path, "MIN_SLICE_PIXELS", 3)
     calls = []
     real = implicit_path.weight_gradient
@@ -124,10 +125,16 @@ def test_weight_gradient_matches_reference(variant, monkeypatch, problem):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=implicit_problems(stride_one=True))
 def test_input_gradient_of_stride_one_layers(variant, monkeypatch, problem):
-    """dL/dx of a stride-1 layer is a convolution of dy (conv.pyx): through these kernels too."""
+    """dL/dx of a stride-1 layer is a convolution of dy (conv.pyx): through these kernels when
+    that convolution qualifies (its filters are the layer's channels: 8+ per group)."""
+    spy = ForwardSpy(monkeypatch)
     rng, x, kernel, bias, args = problem_arrays(problem)
     dy = rng.standard_normal(ref.conv2d_forward(x, kernel, None, *args).shape).astype(np.float32)
     dx, _, _ = fast.conv2d_backward(dy, x, kernel, *args, kernel_gradient=False)
+    out_hw = dy.shape[1:3]
+    geo = fast._geometry(x, kernel, args[0], args[1], args[2], out_hw)
+    qualifies = fast._implicit_input_gradient_kernel(dy, kernel, geo, args[0], args[1], args[3]) is not None
+    assert spy.calls == int(qualifies)
     assert_matches(dx, ref.conv2d_backward(dy, x, kernel, *args)[0],
                    ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)[0], np.float32)
 
