@@ -3,12 +3,13 @@
 Taken for float32 layers with stride 1, one group and at most DIRECT_MAX_CHANNELS input
 channels: first layers on grey or RGB images.  Measured on the 2-core AVX-512 VM of
 ``benchmarks/README.md`` (N=64 28x28x1 -> 6 5x5, LeNet's first layer): forward 1.2 ms with
-im2col + GEMM, 0.35 ms here; N=32 32x32x3 -> 32 3x3: 1.2 -> 0.85 ms.  With 6 channels
-(LeNet's second layer) the two were even, so im2col + GEMM keeps those.
+im2col + GEMM, 0.35 ms here; N=32 32x32x3 -> 32 3x3: 1.2 -> 0.85 ms.  (LeNet's second
+layer, 6 channels, goes by implicit GEMM: ``implicit_path.py``.)
 
-Forward keeps its zero-padded planes of the input (``PlanarInput``) for backward, which sums
-dL/dW from them without copying the input again; dL/dx, when asked for, comes from the
-im2col path (a first layer needs none).
+A layer with fewer than 8 filters (LeNet's first) keeps its zero-padded planes of the input
+(``PlanarInput``) for backward, which sums dL/dW from them without copying the input again;
+with more, dL/dW goes by implicit GEMM (2.7-3.6x faster there) and nothing is kept.  dL/dx,
+when asked for, comes from the other paths (a first layer needs none).
 """
 import functools
 from collections import namedtuple
