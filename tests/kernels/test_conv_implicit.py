@@ -89,6 +89,15 @@ class ForwardSpy:
         monkeypatch.setattr(implicit_path, "forward", counting)
 
 
+@pytest.fixture
+def weight_gradient_calls(monkeypatch):
+    """A list that gets one entry per call of implicit_path.weight_gradient."""
+    calls = []
+    real = implicit_path.weight_gradient
+    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: calls.append(1) or real(*args))
+    return calls
+
+
 # --- 1. against the reference ------------------------------------------------------------
 
 
@@ -105,18 +114,16 @@ def test_implicit_matches_reference(variant, monkeypatch, problem):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=implicit_problems())
-def test_weight_gradient_matches_reference(variant, monkeypatch, problem):
+def test_weight_gradient_matches_reference(variant, monkeypatch, problem, weight_gradient_calls):
     """dL/dW summed from the image (its padding staged per band) and dy, in slices of the batch
     (cut small here, so that a slice ends mid-sample); dL/dx alongside, through whichever
     path takes it."""
     monkeypatch.setattr(implicit_path, "MIN_SLICE_PIXELS", 3)
-    calls = []
-    real = implicit_path.weight_gradient
-    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: calls.append(1) or real(*args))
+    weight_gradient_calls.clear()            # (one fixture serves every hypothesis example)
     rng, x, kernel, bias, args = problem_arrays(problem)
     dy = rng.standard_normal(ref.conv2d_forward(x, kernel, None, *args).shape).astype(np.float32)
     dx, dkernel, dbias = fast.conv2d_backward(dy, x, kernel, *args)
-    assert calls == [1]
+    assert weight_gradient_calls == [1]
     for got, want, size in zip((dx, dkernel, dbias), ref.conv2d_backward(dy, x, kernel, *args),
                                ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)):
         assert_matches(got, want, size, np.float32)
@@ -191,27 +198,22 @@ def test_which_layers_take_the_implicit_path(dtype, channels, filters, groups, k
     assert implicit_path.applies(x, kernel, groups, pointwise) is expected
 
 
-def test_layer_forward_and_input_gradient_take_it(monkeypatch):
+def test_layer_forward_and_input_gradient_take_it(monkeypatch, weight_gradient_calls):
     """A float32 3x3 Conv2D in a training step: forward, dL/dx as a forward pass over dy, dL/dW."""
     spy = ForwardSpy(monkeypatch)
-    weight_calls = []
-    real = implicit_path.weight_gradient
-    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: weight_calls.append(1) or real(*args))
     rng = np.random.default_rng(4)
     layer = tinyconv.layers.Conv2D(16, 3, padding="same")
     x = rng.standard_normal((2, 10, 10, 8)).astype(np.float32)
     y = layer(x, training=True)
     layer.backward(np.ones_like(y))
-    assert (spy.calls, weight_calls) == (2, [1])
+    assert (spy.calls, weight_gradient_calls) == (2, [1])
 
 
 @pytest.mark.parametrize("filters, implicit_weight_gradient", [(16, True), (6, False)])
-def test_first_layers_sum_weight_gradients_by_implicit_gemm(monkeypatch, filters, implicit_weight_gradient):
+def test_first_layers_sum_weight_gradients_by_implicit_gemm(filters, implicit_weight_gradient,
+                                                             weight_gradient_calls):
     """An RGB first layer: forward in the direct path; dL/dW by implicit GEMM (then forward
     keeps no planes) unless it has too few filters for a block (LeNet's 6: the direct path)."""
-    calls = []
-    real = implicit_path.weight_gradient
-    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: calls.append(1) or real(*args))
     rng = np.random.default_rng(6)
     x, kernel, bias = random_problem(rng, 3, 9, 10, 3, 3, 3, filters, 1, np.float32)
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
@@ -219,18 +221,15 @@ def test_first_layers_sum_weight_gradients_by_implicit_gemm(monkeypatch, filters
     assert (kept is None) is implicit_weight_gradient
     dy = rng.standard_normal(y.shape).astype(np.float32)
     _, dkernel, _ = fast.conv2d_backward_from_columns(dy, x, kernel, *args, kept, input_gradient=False)
-    assert len(calls) == int(implicit_weight_gradient)
+    assert len(weight_gradient_calls) == int(implicit_weight_gradient)
     assert_matches(dkernel, ref.conv2d_backward(dy, x, kernel, *args)[1],
                    ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)[1], np.float32)
 
 
-def test_weight_gradient_needs_a_slice_per_thread(monkeypatch):
+def test_weight_gradient_needs_a_slice_per_thread(monkeypatch, weight_gradient_calls):
     """Sums too big for more than one slice (a 3x3 x 512 -> 512 layer's): on two threads
     dL/dW takes the BLAS paths, whose threads all work; on one thread, the implicit GEMM."""
     monkeypatch.setattr(implicit_path, "WEIGHT_SLICES_BYTES", 1)
-    calls = []
-    real = implicit_path.weight_gradient
-    monkeypatch.setattr(implicit_path, "weight_gradient", lambda *args: calls.append(1) or real(*args))
     rng = np.random.default_rng(8)
     x, kernel, _ = random_problem(rng, 4, 12, 12, 16, 3, 3, 16, 1, np.float32)
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
@@ -241,9 +240,9 @@ def test_weight_gradient_needs_a_slice_per_thread(monkeypatch):
     try:
         for threads, expected_calls in ((2, 0), (1, 1)):
             tinyconv.set_num_threads(threads)
-            calls.clear()
+            weight_gradient_calls.clear()
             dkernel = fast.conv2d_backward(dy, x, kernel, *args, input_gradient=False)[1]
-            assert len(calls) == expected_calls
+            assert len(weight_gradient_calls) == expected_calls
             assert_matches(dkernel, want, size, np.float32)
     finally:
         tinyconv.set_num_threads(before)

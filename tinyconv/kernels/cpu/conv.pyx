@@ -221,10 +221,8 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
     dbias = _bias_gradient(dy_rows) if bias_gradient else None
     if kernel_gradient and direct_path.usable(columns, source, x, dy, geo):
         dkernel = direct_path.weight_gradient(columns, dy, kernel.shape, geo, threads_for(x.size * geo.kh * geo.kw))
-        dx = None
-        if input_gradient:   # from im2col's path: the direct kernels sum dL/dW only
-            dx = _backward(dy, x, kernel, strides, pads, dilation, groups, None, kernel_gradient=False,
-                           bias_gradient=False)[0]
+        # (the direct kernels sum dL/dW only)
+        dx = _input_gradient(dy, x, kernel, strides, pads, dilation, groups) if input_gradient else None
         return dx, dkernel, dbias
     flipped = _implicit_input_gradient_kernel(dy, kernel, geo, strides, pads, groups) if input_gradient else None
     if flipped is not None:   # dL/dx as the implicit-GEMM convolution of dy; dL/dW as below
@@ -236,12 +234,10 @@ def _backward(dy, x, kernel, strides, pads, dilation, groups, columns, input_gra
         return dx, dkernel, dbias
     if kernel_gradient and _implicit_weight_gradient(x, kernel, geo, strides, pads, groups):
         dkernel = implicit_path.weight_gradient(x, dy, kernel.shape, geo, groups,
-                                                threads_for(dy.size * geo.kh * geo.kw),
+                                                _weight_gradient_threads(x, kernel, geo),
                                                 functools.partial(_scratch_buffer, "weight slices", np.float32))
-        dx = None
-        if input_gradient:   # a strided layer's (stride 1 took the branch above): col2im's path
-            dx = _backward(dy, x, kernel, strides, pads, dilation, groups, None, kernel_gradient=False,
-                           bias_gradient=False)[0]
+        # (a strided layer's dL/dx: stride 1 took the branch above)
+        dx = _input_gradient(dy, x, kernel, strides, pads, dilation, groups) if input_gradient else None
         return dx, dkernel, dbias
     if not _is_pointwise(kernel, strides, pads):
         blocks, blas_context, threads = _block_path(x, cg, geo.out_h * geo.out_w * geo.kh * geo.kw * cg * n,
@@ -386,8 +382,18 @@ def _implicit_weight_gradient(x, kernel, geo, strides, pads, groups):
     if not implicit_path.weight_gradient_applies(x, kernel, groups, _is_pointwise(kernel, strides, pads), geo.dw):
         return False
     dy_shape = (x.shape[0], geo.out_h, geo.out_w, kernel.shape[3])
-    threads = threads_for(x.shape[0] * geo.out_h * geo.out_w * kernel.shape[3] * geo.kh * geo.kw)
-    return implicit_path.weight_slices(dy_shape, kernel.shape, groups) >= threads
+    return implicit_path.weight_slices(dy_shape, kernel.shape, groups) >= _weight_gradient_threads(x, kernel, geo)
+
+
+def _weight_gradient_threads(x, kernel, geo):
+    """Threads for the implicit dL/dW: by its multiply-adds per patch entry (dy's size x KH x KW)."""
+    return threads_for(x.shape[0] * geo.out_h * geo.out_w * kernel.shape[3] * geo.kh * geo.kw)
+
+
+def _input_gradient(dy, x, kernel, strides, pads, dilation, groups):
+    """dL/dx alone, by whichever path takes it (for a caller that summed dL/dW its own way)."""
+    return _backward(dy, x, kernel, strides, pads, dilation, groups, None, kernel_gradient=False,
+                     bias_gradient=False)[0]
 
 
 def _implicit_input_gradient_kernel(dy, kernel, geo, strides, pads, groups):
