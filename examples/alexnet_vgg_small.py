@@ -110,7 +110,7 @@ def main(argv=None):
     if args.size not in (16, 24, 32):
         parser.error(f"--size must be 16, 24 or 32, got {args.size}")
 
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     train, test = enlarged_digits(args.size, args.train_limit)
     draw = matplotlib_available()
     if draw:

@@ -101,7 +101,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(args.seed)
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     x_train, x_test, _ = load_digits(args.train_limit)
     model = autoencoder(args.code)
     model.summary()

@@ -90,7 +90,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(args.seed)
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     train, test = load_digits(args.train_limit)
     model = densenet_small(args.layers, args.growth)
     model.summary()

@@ -136,7 +136,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(args.seed)
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     train, test = digits_as_32x32(args.train_limit)
     model = lenet5()
     model.summary()

@@ -37,7 +37,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(args.seed)
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     (x_train, y_train), (x_test, y_test) = keras.datasets.digits.load_data()
     # Pixels are 0..16: scale to [0, 1] and add the channel axis (NHWC).
     x_train = (x_train / 16.0).astype("float32")[..., None]
@@ -53,7 +53,7 @@ def main(argv=None):
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"Trained {args.epochs} epochs in {seconds:.1f}s on {keras.get_num_threads()} thread(s) "
-          f"({keras.ops.active_kernels()} kernels)")
+          f"({keras.backend.active_kernels()} kernels)")
     print(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} held-out digits")
     return accuracy
 

@@ -149,7 +149,7 @@ def main(argv=None):
     if args.canvas < 8:
         parser.error(f"--canvas must be at least 8 (the digits are 8x8), got {args.canvas}")
 
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     train, test = load_digits(args.train_limit)
     rows, _ = compare("digits", train, test, args, show_summaries=False)
 

@@ -111,7 +111,7 @@ def main(argv=None):
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="folder for the pictures")
     args = parser.parse_args(argv)
 
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     train, test = load_digits(args.train_limit)
     histories, results = {}, {}
     for residual in (False, True):

@@ -106,7 +106,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(args.seed)
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     rng = np.random.default_rng(args.seed)
     x_train, y_train = make_sequences(args.train, args.steps, args.noise, rng)
     x_test, y_test = make_sequences(args.test, args.steps, args.noise, rng)

@@ -133,7 +133,7 @@ def main(argv=None):
         parser.error(f"--size must be a multiple of 4 (two 2x2 poolings), got {args.size}")
 
     keras.utils.set_random_seed(args.seed)
-    keras.ops.set_kernels(args.kernels)
+    keras.backend.set_kernels(args.kernels)
     rng = np.random.default_rng(args.seed)
     x_train, y_train = draw_shapes(args.train, args.size, rng)
     x_test, y_test = draw_shapes(args.test, args.size, rng)

@@ -27,5 +27,5 @@ def fresh_names():
 @pytest.fixture(params=["cpu", "reference"])
 def kernel_set(request):
     """Run a test once with the compiled kernels and once with the NumPy references."""
-    with tinyconv.ops.use_kernels(request.param):
+    with tinyconv.backend.use_kernels(request.param):
         yield request.param

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tinyconv as keras
-from tinyconv import layers, ops
+from tinyconv import layers, dispatch
 from tinyconv.kernels.cpu import conv as fast
 
 
@@ -27,7 +27,7 @@ def small_cnn(seed):
 
 
 def train(model, kernels, x, y, steps=3):
-    with ops.use_kernels(kernels):
+    with dispatch.use_kernels(kernels):
         for _ in range(steps):
             model.train_on_batch(x, y)
     return model.get_weights()

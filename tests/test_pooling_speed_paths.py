@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyconv
-from tinyconv.kernels import shapes
+from tinyconv import geometry
 from tinyconv.kernels.cpu import pooling as cpu_pool
 from tinyconv.kernels.reference import pooling as ref_pool
 
@@ -41,7 +41,7 @@ def geometries(draw, disjoint_only=False):
     if kind == "gaps":
         strides = (pool[0] + draw(st.integers(0, 2)), pool[1] + draw(st.integers(0, 2)))
     elif kind == "same":
-        pads = shapes.resolve_padding("same", (h, w), pool, strides)
+        pads = geometry.resolve_padding("same", (h, w), pool, strides)
     elif kind == "overlap":
         strides = (draw(st.integers(1, pool[0])), draw(st.integers(1, pool[1])))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
@@ -76,7 +76,7 @@ def test_max_pool_backward_matches_reference_bit_for_bit(case, ties):
 def test_avg_pool_backward_with_disjoint_windows_matches_reference_bit_for_bit(case):
     shape, pool, strides, pads, dtype, seed = case
     rng = np.random.default_rng(seed)
-    out_hw = shapes.output_hw(shape[1:3], pool, strides, pads)
+    out_hw = geometry.output_hw(shape[1:3], pool, strides, pads)
     dy = signed_zeros_and_values(rng, (shape[0], *out_hw, shape[3]), dtype)
     same_bits(cpu_pool.avg_pool2d_backward(dy, shape, pool, strides, pads),
               ref_pool.avg_pool2d_backward(dy, shape, pool, strides, pads))

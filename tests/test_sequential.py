@@ -304,7 +304,7 @@ def test_reference_and_compiled_kernels_train_the_same(fresh_names, monkeypatch)
     for kernels in ("cpu", "reference"):
         model.set_weights(start)
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
-        with keras.ops.use_kernels(kernels):
+        with keras.backend.use_kernels(kernels):
             model.train_on_batch(x, y)
             model.train_on_batch(x, y)
         trained[kernels] = model.get_weights()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinyconv as keras
-from tinyconv import naming, ops
+from tinyconv import naming, dispatch
 
 
 def test_to_categorical():
@@ -40,29 +40,29 @@ def test_keras_automatic_names():
 
 
 def test_kernel_sets_can_be_switched():
-    assert ops.active_kernels() == "cpu"
-    with ops.use_kernels("reference"):
-        assert ops.active_kernels() == "reference"
-    assert ops.active_kernels() == "cpu"
+    assert dispatch.active_kernels() == "cpu"
+    with dispatch.use_kernels("reference"):
+        assert dispatch.active_kernels() == "reference"
+    assert dispatch.active_kernels() == "cpu"
     with pytest.raises(ValueError, match="unknown kernel set"):
-        ops.set_kernels("fortran")
+        dispatch.set_kernels("fortran")
 
 
 def test_missing_compiled_kernels_fall_back_to_the_reference_with_a_warning(monkeypatch):
-    real_load = ops._load
+    real_load = dispatch._load
 
     def load_without_compiled(name):
         if name == "cpu":
             raise ImportError("no compiled kernels in this test")
         return real_load(name)
 
-    monkeypatch.setattr(ops, "_load", load_without_compiled)
-    monkeypatch.setattr(ops, "_active", None)
-    monkeypatch.setattr(ops, "_active_name", None)
+    monkeypatch.setattr(dispatch, "_load", load_without_compiled)
+    monkeypatch.setattr(dispatch, "_active", None)
+    monkeypatch.setattr(dispatch, "_active_name", None)
     x = np.random.default_rng(0).random((1, 4, 4, 1)).astype("float32")
     with pytest.warns(RuntimeWarning, match="NumPy reference kernels"):
         y = keras.layers.MaxPooling2D(2)(x)
-    assert ops.active_kernels() == "reference"
+    assert dispatch.active_kernels() == "reference"
     assert y.shape == (1, 2, 2, 1)
     monkeypatch.undo()
-    ops.set_kernels("cpu")
+    dispatch.set_kernels("cpu")

@@ -12,6 +12,7 @@ prefer_passive_openmp_waits()
 
 from . import (activations, backend, callbacks, datasets, initializers, layers, losses,  # noqa: E402
                metrics, models, ops, optimizers, utils)
+from . import dispatch  # noqa: E402
 from . import regularizers  # noqa: E402
 from . import saving  # noqa: E402
 from . import preprocessing  # noqa: E402

@@ -217,7 +217,7 @@ _BY_NAME.update({fn.__name__: fn for fn in _BACKWARD_FROM_INPUT})
 _BY_NAME["swish"] = silu
 
 
-# The activations every kernel set implements as ops.activation_forward / activation_backward.
+# The activations every kernel set implements as dispatch.activation_forward / activation_backward.
 KERNEL_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
 
 

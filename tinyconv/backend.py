@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from . import devices, naming
+from . import devices, dispatch, naming
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
@@ -133,9 +133,27 @@ def set_value(x, value):
 # --- device: CPU (NumPy) or GPU (CuPy) ------------------------------------------------------------------------
 
 def set_device(name):
-    """Compute on ``'cpu'`` or ``'gpu'``; without CuPy or a CUDA device, 'gpu' raises RuntimeError and
-    the CPU stays active.  Move existing models with ``model.to_device(name)``."""
-    devices.set_device(name)
+    """Compute on ``'cpu'`` (NumPy, the compiled kernels) or ``'gpu'`` (CuPy, ``kernels/gpu``).
+
+    Selecting the GPU without CuPy or without a CUDA device raises RuntimeError and leaves the
+    CPU device active.  Existing models move with ``model.to_device(name)``.
+    """
+    if name not in devices.DEVICES:
+        raise ValueError(f"tinyconv: unknown device {name!r}; choose one of {list(devices.DEVICES)}")
+    if name == "gpu":
+        cupy = devices.find_cupy()  # raises before anything changes
+        dispatch.set_kernels("gpu", array_module=cupy)
+        devices.select("gpu", cupy)
+        return
+    if dispatch.active_kernels() == "gpu":
+        dispatch.set_kernels("cpu" if dispatch.compiled_kernels_available() else "reference")
+    devices.select("cpu")
+
+
+# The kernel set, for a whole program or a block (see tinyconv.dispatch).
+set_kernels = dispatch.set_kernels
+use_kernels = dispatch.use_kernels
+active_kernels = dispatch.active_kernels
 
 
 def get_device():
@@ -149,7 +167,7 @@ def _device_from_environment():
     if wanted in ("", "cpu"):
         return
     try:
-        devices.set_device(wanted)
+        set_device(wanted)
     except (RuntimeError, ValueError) as error:
         warnings.warn(f"TINYCONV_DEVICE={wanted!r} ignored, computing on the CPU: {error}", RuntimeWarning,
                       stacklevel=2)

@@ -13,6 +13,9 @@ CuPy array can never be combined in one operation (the data sit in different mem
 
 CuPy is optional: without it (or without a CUDA device) only the CPU device exists, and
 asking for the GPU raises a RuntimeError that says what is missing.
+
+This module only places arrays; it imports nothing else of tinyconv (a leaf of the package).
+Switching the device, kernels included, is ``tinyconv.backend.set_device``.
 """
 import importlib
 
@@ -55,25 +58,19 @@ def gpu_available():
         return False
 
 
-def set_device(name):
-    """Compute on ``'cpu'`` (NumPy, the compiled kernels) or ``'gpu'`` (CuPy, ``kernels/gpu``).
+def select(name, cupy=None):
+    """Record where new arrays go: ``'cpu'``, or ``'gpu'`` with the CuPy module ``find_cupy`` returned.
 
-    Selecting the GPU without CuPy or without a CUDA device raises RuntimeError and leaves the
-    CPU device active.  Existing models move with ``model.to_device(name)``.
+    Only placement: which kernels run is the dispatch's business, and
+    ``tinyconv.backend.set_device`` changes both together (use that one).
     """
     global _device, _cupy
     if name not in DEVICES:
         raise ValueError(f"tinyconv: unknown device {name!r}; choose one of {list(DEVICES)}")
-    from . import ops  # imported here: ops is imported by the layers, which import this module
-
+    if name == "gpu" and cupy is None:
+        raise ValueError("tinyconv: devices.select('gpu') needs the CuPy module (from find_cupy())")
     if name == "gpu":
-        _cupy = find_cupy()  # raises before anything changes
-        from .kernels import gpu as gpu_kernels
-
-        gpu_kernels.use_array_module(_cupy)
-        ops.set_kernels("gpu")
-    elif ops.active_kernels() == "gpu":
-        ops.set_kernels("cpu" if ops.compiled_kernels_available() else "reference")
+        _cupy = cupy
     _device = name
 
 

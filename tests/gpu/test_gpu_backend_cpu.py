@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 
 import tinyconv as keras
-from tinyconv import backend, devices, ops
+from tinyconv import backend, devices, dispatch
 from tinyconv.kernels import gpu
 
 pytestmark = pytest.mark.skipif(devices.gpu_available(), reason="checks the behaviour without a GPU")
 
 
 def test_asking_for_the_gpu_without_cupy_is_a_clear_error_and_keeps_the_cpu():
-    before = ops.active_kernels()
+    before = dispatch.active_kernels()
     with pytest.raises(RuntimeError, match=r"needs CuPy and an NVIDIA GPU: pip install 'tinyconv\[gpu\]'"):
         backend.set_device("gpu")
     assert backend.get_device() == "cpu"
-    assert ops.active_kernels() == before
+    assert dispatch.active_kernels() == before
     assert devices.array_module() is np
 
 
@@ -103,7 +103,7 @@ def test_lenet_training_through_the_gpu_kernel_set_matches_the_cpu_kernels(dtype
     backend.set_floatx(dtype)
     try:
         for kernels in ("cpu", "gpu"):
-            with ops.use_kernels(kernels):
+            with dispatch.use_kernels(kernels):
                 model = lenet(seed=3)
                 history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
                 results[kernels] = (history.history["loss"], model.get_weights(), model.predict(x, verbose=0))

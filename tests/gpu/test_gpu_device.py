@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tinyconv as keras
-from tinyconv import backend, devices, ops
+from tinyconv import backend, devices, dispatch
 from tinyconv.kernels import gpu, reference
 
 pytestmark = pytest.mark.skipif(not devices.gpu_available(), reason="needs CuPy and an NVIDIA GPU")
@@ -65,7 +65,7 @@ def test_pooling_and_batch_norm_on_the_gpu_match_the_reference(on_gpu):
 
 
 def test_set_device_selects_the_gpu_kernels(on_gpu):
-    assert backend.get_device() == "gpu" and ops.active_kernels() == "gpu"
+    assert backend.get_device() == "gpu" and dispatch.active_kernels() == "gpu"
     assert devices.array_module() is on_gpu
 
 

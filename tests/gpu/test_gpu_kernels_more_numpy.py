@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import tinyconv as keras
-from tinyconv import backend, ops
+from tinyconv import backend, dispatch
 from tinyconv.kernels import gpu, reference
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -250,8 +250,8 @@ def test_lrn_matches_reference(middle, channels, radius, constants, dtype, seed)
 
 # --- no stand-ins left, and argument errors keep the reference's messages -----------------------
 def test_every_kernel_has_a_gpu_version():
-    assert set(gpu.PORTED) == set(ops.KERNEL_NAMES)
-    for name in ops.KERNEL_NAMES:
+    assert set(gpu.PORTED) == set(dispatch.KERNEL_NAMES)
+    for name in dispatch.KERNEL_NAMES:
         assert getattr(gpu, name).__module__.startswith("tinyconv.kernels.gpu."), name
         assert not getattr(gpu, name).__module__.endswith("unported"), name
 
@@ -309,7 +309,7 @@ def test_model_trains_identically_through_the_gpu_kernel_set(dtype, fresh_names)
     backend.set_floatx(dtype)
     try:
         for kernels in ("cpu", "gpu"):
-            with ops.use_kernels(kernels):
+            with dispatch.use_kernels(kernels):
                 model = volume_and_image_model(seed=5)
                 history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False)
                 results[kernels] = (history.history["loss"], model.get_weights(), model.predict(x, verbose=0))

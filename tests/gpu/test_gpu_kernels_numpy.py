@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tinyconv.kernels import gpu, reference
-from tinyconv.kernels.shapes import output_hw
+from tinyconv.geometry import output_hw
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -132,7 +132,7 @@ def test_batch_norm_matches_reference(shape, dtype, seed):
 
 
 def test_every_kernel_name_exists_in_the_gpu_set():
-    from tinyconv.ops import KERNEL_NAMES
+    from tinyconv.dispatch import KERNEL_NAMES
 
     missing = [name for name in KERNEL_NAMES if not callable(getattr(gpu, name, None))]
     assert missing == []

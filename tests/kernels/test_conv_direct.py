@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinyconv
-from tinyconv import layers, ops
-from tinyconv.kernels import shapes
+from tinyconv import layers, dispatch
+from tinyconv import geometry
 from tinyconv.kernels.cpu import conv as fast
 from tinyconv.kernels.cpu import builds, direct_path, implicit_path
 from tinyconv.kernels.reference import conv as ref
@@ -50,10 +50,10 @@ def few_channel_problems(draw):
         (draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))
     hw = []
     for k, d, (before, after), most in zip((kh, kw), dilation, pads, (9, 40)):
-        smallest = max(1, shapes.effective_kernel_size(k, d) - before - after)
+        smallest = max(1, geometry.effective_kernel_size(k, d) - before - after)
         hw.append(draw(st.integers(smallest, smallest + most)))
     if mode == "same":
-        pads = shapes.resolve_padding("same", hw, (kh, kw), (1, 1), dilation)
+        pads = geometry.resolve_padding("same", hw, (kh, kw), (1, 1), dilation)
     return dict(n=draw(st.integers(1, 3)), hw=tuple(hw), channels=channels, filters=filters, kernel_hw=(kh, kw),
                 pads=pads, dilation=dilation, bias=draw(st.booleans()), seed=draw(st.integers(0, 2**31 - 1)))
 
@@ -182,8 +182,8 @@ def test_variant_choice_follows_the_cpu():
 def shared_conv_weights(kernels, channels):
     """Weights after one SGD step of a model that calls one Conv2D twice."""
     rng = np.random.default_rng(0)
-    before = ops.active_kernels()
-    ops.set_kernels(kernels)
+    before = dispatch.active_kernels()
+    dispatch.set_kernels(kernels)
     try:
         inputs = tinyconv.Input((10, 10, channels))
         conv = layers.Conv2D(channels, 3, padding="same", activation="tanh")
@@ -197,7 +197,7 @@ def shared_conv_weights(kernels, channels):
             model.train_on_batch(x, y)
         return model.get_weights()
     finally:
-        ops.set_kernels(before)
+        dispatch.set_kernels(before)
 
 
 @pytest.mark.parametrize("channels", [2, 6, 12])   # direct path, kept columns, conv_blocks

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinyconv
-from tinyconv.kernels import shapes
+from tinyconv import geometry
 from tinyconv.kernels.cpu import builds, implicit_path
 from tinyconv.kernels.cpu import conv as fast
 from tinyconv.kernels.reference import conv as ref
@@ -56,10 +56,10 @@ def implicit_problems(draw, stride_one=False):
         (draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))
     hw = []
     for k, d, (before, after), most in zip((kh, kw), dilation, pads, (6, 20)):
-        smallest = max(1, shapes.effective_kernel_size(k, d) - before - after)
+        smallest = max(1, geometry.effective_kernel_size(k, d) - before - after)
         hw.append(draw(st.integers(smallest, smallest + most)))
     if mode == "same":
-        pads = shapes.resolve_padding("same", hw, (kh, kw), strides, dilation)
+        pads = geometry.resolve_padding("same", hw, (kh, kw), strides, dilation)
     if (kh, kw) == (1, 1) and strides == (1, 1) and pads == ((0, 0), (0, 0)) and not stride_one:
         strides = (2, 1)                        # (a 1x1 stride-1 layer stays a plain GEMM)
     return dict(n=draw(st.integers(1, 3)), hw=tuple(hw), channels=groups * group_channels,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyconv.kernels import shapes
+from tinyconv import geometry
 from tinyconv.kernels.cpu import conv as fast
 from tinyconv.kernels.reference import conv as ref
 
@@ -132,7 +132,7 @@ def test_course_32x32x3_ten_5x5_filters_pad_2():
     rng = np.random.default_rng(0)
     x, kernel, bias = random_problem(rng, 1, 32, 32, 3, 5, 5, 10, 1, np.float32)
     assert kernel.size + bias.size == 760
-    pads = shapes.resolve_padding(2, (32, 32), (5, 5), (1, 1))
+    pads = geometry.resolve_padding(2, (32, 32), (5, 5), (1, 1))
     for module in (ref, fast):
         assert conv(module, x, kernel, bias, pads=pads).shape == (1, 32, 32, 10)
 
@@ -154,10 +154,10 @@ def conv_problems(draw):
     # The image must be at least as large as the dilated kernel, less any padding ('same' needs no minimum).
     hw = []
     for k, d, (before, after) in zip((kh, kw), dilation, pads):
-        smallest = 1 if mode == "same" else max(1, shapes.effective_kernel_size(k, d) - before - after)
+        smallest = 1 if mode == "same" else max(1, geometry.effective_kernel_size(k, d) - before - after)
         hw.append(draw(st.integers(smallest, smallest + 6)))
     if mode == "same":
-        pads = shapes.resolve_padding("same", hw, (kh, kw), strides, dilation)
+        pads = geometry.resolve_padding("same", hw, (kh, kw), strides, dilation)
     return dict(n=draw(st.integers(1, 3)), hw=tuple(hw), channels=channels, filters=filters, kernel_hw=(kh, kw),
                 strides=strides, pads=pads, dilation=dilation, groups=groups,
                 bias=draw(st.booleans()), seed=draw(st.integers(0, 2**31 - 1)))
@@ -205,7 +205,7 @@ def test_corner_cases(name, dtype):
     x, kernel, bias = random_problem(rng, 2, *case["hw"], 2 * groups, *case["kernel_hw"], 2 * groups, groups, dtype)
     pads = case["pads"]
     if pads == "same":
-        pads = shapes.resolve_padding("same", case["hw"], case["kernel_hw"], case["strides"], case["dilation"])
+        pads = geometry.resolve_padding("same", case["hw"], case["kernel_hw"], case["strides"], case["dilation"])
     assert_fast_matches_reference(x, kernel, bias, case["strides"], pads, case["dilation"], groups, rng)
 
 
@@ -237,7 +237,7 @@ def test_batch_split_into_workspace_chunks(samples_per_chunk, monkeypatch):
     rng = np.random.default_rng(4)
     x, kernel, bias = random_problem(rng, 5, 6, 5, 4, 3, 2, 4, 2)
     strides, pads = (1, 2), ((1, 1), (1, 0))
-    oh, ow = shapes.output_hw((6, 5), (3, 2), strides, pads)
+    oh, ow = geometry.output_hw((6, 5), (3, 2), strides, pads)
     bytes_per_sample = oh * ow * 3 * 2 * 2 * x.itemsize  # one im2col row per output cell, 3*2*Cg wide
     monkeypatch.setattr(fast, "WORKSPACE_BYTES", samples_per_chunk * bytes_per_sample)
     monkeypatch.setattr(fast, "MIN_CHUNK_ROWS", 0)
@@ -342,7 +342,7 @@ def test_matches_pytorch(case, module, dtype):
     rng = np.random.default_rng(8)
     n, h, w, c = case["x"]
     x, kernel, bias = random_problem(rng, n, h, w, c, *case["kernel_hw"], case["filters"], case["groups"], dtype)
-    pads = case.get("pads") or shapes.resolve_padding(case["padding"], (h, w), case["kernel_hw"], case["strides"],
+    pads = case.get("pads") or geometry.resolve_padding(case["padding"], (h, w), case["kernel_hw"], case["strides"],
                                                      case["dilation"])
     args = (case["strides"], pads, case["dilation"], case["groups"])
 

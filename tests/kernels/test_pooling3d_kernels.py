@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyconv.kernels import shapes
+from tinyconv import geometry
 from tinyconv.kernels.cpu import pooling3d as cpu
 from tinyconv.kernels.reference import pooling3d as ref
 
@@ -24,7 +24,7 @@ def cases(draw):
     pool = tuple(draw(st.integers(1, 3)) for _ in range(3))
     strides = tuple(draw(st.integers(1, 3)) for _ in range(3))
     if draw(st.booleans()):
-        pads = tuple(shapes.same_padding(s, k, st_) for s, k, st_ in zip(spatial, pool, strides))
+        pads = tuple(geometry.same_padding(s, k, st_) for s, k, st_ in zip(spatial, pool, strides))
     else:
         pool, pads = tuple(min(k, s) for k, s in zip(pool, spatial)), NO_PADS
     dtype = draw(st.sampled_from([np.float32, np.float64]))
@@ -54,7 +54,7 @@ def test_cpu_matches_reference(case):
 def test_threaded_path_matches_reference():
     rng = np.random.default_rng(0)
     shape, pool, strides = (2, 9, 17, 16, 20), (3, 3, 2), (2, 2, 2)
-    pads = tuple(shapes.same_padding(s, k, t) for s, k, t in zip(shape[1:4], pool, strides))
+    pads = tuple(geometry.same_padding(s, k, t) for s, k, t in zip(shape[1:4], pool, strides))
     x = tie_free(shape, rng, np.float32)
     y, arg = cpu.max_pool3d_forward(x, pool, strides, pads)
     np.testing.assert_array_equal(arg, ref.max_pool3d_forward(x, pool, strides, pads)[1])
@@ -76,7 +76,7 @@ def test_gradients_are_numerically_right(impl):
     rng = np.random.default_rng(1)
     x = tie_free((1, 4, 5, 3, 2), rng)
     pool, strides = (2, 3, 2), (1, 2, 2)
-    pads = tuple(shapes.same_padding(s, k, t) for s, k, t in zip(x.shape[1:4], pool, strides))
+    pads = tuple(geometry.same_padding(s, k, t) for s, k, t in zip(x.shape[1:4], pool, strides))
     y, argmax = impl.max_pool3d_forward(x, pool, strides, pads)
     r = rng.standard_normal(y.shape)
     for forward, analytic in [

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyconv.kernels import shapes
+from tinyconv import geometry
 from tinyconv.kernels.cpu import pooling as cpu_pool
 from tinyconv.kernels.reference import pooling as ref_pool
 
@@ -43,11 +43,11 @@ def pooling_cases(draw):
     elif mode == "valid":
         pool, pads = (min(pool[0], h), min(pool[1], w)), NO_PADS
     elif mode == "same":
-        pads = shapes.resolve_padding("same", (h, w), pool, strides)
+        pads = geometry.resolve_padding("same", (h, w), pool, strides)
     else:
         pads = tuple((draw(st.integers(0, p - 1)), draw(st.integers(0, p - 1))) for p in pool)
         # keep the explicit pads only if the windows still fit
-        if min(shapes.output_hw((h, w), pool, strides, pads)) < 1:
+        if min(geometry.output_hw((h, w), pool, strides, pads)) < 1:
             pool, pads = (min(pool[0], h), min(pool[1], w)), NO_PADS
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2**32 - 1))
@@ -83,7 +83,7 @@ def test_avg_pool_cpu_matches_reference(case):
     x = rng.standard_normal(shape).astype(dtype)
     y_ref = ref_pool.avg_pool2d_forward(x, pool, strides, pads)
     y_cpu = cpu_pool.avg_pool2d_forward(x, pool, strides, pads)
-    out_h, out_w = shapes.output_hw(shape[1:3], pool, strides, pads)
+    out_h, out_w = geometry.output_hw(shape[1:3], pool, strides, pads)
     assert y_cpu.dtype == dtype and y_cpu.shape == (shape[0], out_h, out_w, shape[3])
     np.testing.assert_allclose(y_cpu, y_ref, **tolerance(dtype))
     dy = rng.standard_normal(y_ref.shape).astype(dtype)
@@ -95,7 +95,7 @@ def test_avg_pool_cpu_matches_reference(case):
 def test_max_pool_ties_pick_the_first_cell_in_both():
     rng = np.random.default_rng(1)
     x = rng.integers(0, 3, size=(2, 7, 6, 5)).astype(np.float32)  # many ties
-    pads = shapes.resolve_padding("same", (7, 6), (3, 2), (2, 2))
+    pads = geometry.resolve_padding("same", (7, 6), (3, 2), (2, 2))
     y_ref, arg_ref = ref_pool.max_pool2d_forward(x, (3, 2), (2, 2), pads)
     y_cpu, arg_cpu = cpu_pool.max_pool2d_forward(x, (3, 2), (2, 2), pads)
     np.testing.assert_array_equal(y_cpu, y_ref)
@@ -118,7 +118,7 @@ def test_argmax_points_at_the_maxima(impl):
     rng = np.random.default_rng(2)
     n, h, w, c = 2, 7, 5, 3
     x = tie_free((n, h, w, c), rng)
-    pads = shapes.resolve_padding("same", (h, w), (3, 3), (2, 2))
+    pads = geometry.resolve_padding("same", (h, w), (3, 3), (2, 2))
     y, argmax = impl.max_pool2d_forward(x, (3, 3), (2, 2), pads)
     planes = x.reshape(n, h * w, c)
     picked = np.take_along_axis(planes, argmax.reshape(n, -1, c), axis=1).reshape(y.shape)
@@ -157,7 +157,7 @@ def test_overlapping_max_windows_add_their_gradients(impl):
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_avg_pool_same_divides_by_real_cells_only(impl):
     x = np.ones((1, 3, 3, 1))
-    pads = shapes.resolve_padding("same", (3, 3), (3, 3), (1, 1))
+    pads = geometry.resolve_padding("same", (3, 3), (3, 3), (1, 1))
     y = impl.avg_pool2d_forward(x, (3, 3), (1, 1), pads)
     np.testing.assert_allclose(y, 1.0)  # padding counted would give 4/9 in the corners
 
@@ -169,7 +169,7 @@ def test_avg_pool_same_divides_by_real_cells_only(impl):
 def test_max_pool_gradient_is_numerically_right(impl):
     rng = np.random.default_rng(3)
     x = tie_free((2, 5, 6, 2), rng)
-    pads = shapes.resolve_padding("same", (5, 6), (3, 2), (2, 1))
+    pads = geometry.resolve_padding("same", (5, 6), (3, 2), (2, 1))
     y, argmax = impl.max_pool2d_forward(x, (3, 2), (2, 1), pads)
     weights = rng.standard_normal(y.shape)
 
@@ -185,7 +185,7 @@ def test_avg_pool_gradient_is_numerically_right(impl):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 7, 6, 2))
     pool, strides = (3, 3), (2, 2)  # overlapping windows, odd size: asymmetric 'same' pads
-    pads = shapes.resolve_padding("same", (7, 6), pool, strides)
+    pads = geometry.resolve_padding("same", (7, 6), pool, strides)
     weights = rng.standard_normal(impl.avg_pool2d_forward(x, pool, strides, pads).shape)
 
     def loss(v):
@@ -230,7 +230,7 @@ def test_max_pool_same_matches_torch_with_minus_inf_padding(impl):
     rng = np.random.default_rng(6)
     x = tie_free((2, 7, 6, 3), rng)
     pool, strides = (3, 2), (2, 2)
-    (top, bottom), (left, right) = pads = shapes.resolve_padding("same", (7, 6), pool, strides)
+    (top, bottom), (left, right) = pads = geometry.resolve_padding("same", (7, 6), pool, strides)
     xt = to_torch(x)
     padded = torch.nn.functional.pad(xt, (left, right, top, bottom), value=float("-inf"))
     yt = torch.nn.functional.max_pool2d(padded, pool, strides)
@@ -252,7 +252,7 @@ def test_avg_pool_matches_torch(impl, pool, strides, padding):
     torch = pytest.importorskip("torch", reason="PyTorch parity tests need torch")
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 6, 7, 3))
-    pads = shapes.resolve_padding(padding, (6, 7), pool, strides)
+    pads = geometry.resolve_padding(padding, (6, 7), pool, strides)
     assert all(before == after for before, after in pads)  # torch pads symmetrically only
     xt = to_torch(x)
     yt = torch.nn.functional.avg_pool2d(xt, pool, strides, padding=(pads[0][0], pads[1][0]),
@@ -313,7 +313,7 @@ def test_large_input_takes_the_threaded_path_and_still_matches(dtype):
     # big enough for the compiled kernels to split the work across threads
     rng = np.random.default_rng(8)
     shape, pool, strides = (3, 33, 31, 20), (3, 3), (2, 2)
-    pads = shapes.resolve_padding("same", shape[1:3], pool, strides)
+    pads = geometry.resolve_padding("same", shape[1:3], pool, strides)
     x = tie_free(shape, rng, dtype)
     y_ref, arg_ref = ref_pool.max_pool2d_forward(x, pool, strides, pads)
     y_cpu, arg_cpu = cpu_pool.max_pool2d_forward(x, pool, strides, pads)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyconv.kernels import shapes
+from tinyconv import geometry
 from tinyconv.kernels.cpu import pooling_variants as cpu
 from tinyconv.kernels.reference import pooling as ref_pool
 from tinyconv.kernels.reference import pooling_variants as ref
@@ -20,7 +20,7 @@ def cases(draw):
     pool = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     if draw(st.booleans()):
-        pads = shapes.resolve_padding("same", (h, w), pool, strides)
+        pads = geometry.resolve_padding("same", (h, w), pool, strides)
     else:
         pool, pads = (min(pool[0], h), min(pool[1], w)), NO_PADS
     dtype = draw(st.sampled_from([np.float32, np.float64]))
@@ -60,7 +60,7 @@ def test_cpu_matches_reference(case, parameter):
 def test_threaded_path_matches_reference():
     rng = np.random.default_rng(0)
     x = rng.random((4, 40, 30, 24)) + 0.1
-    pads = shapes.resolve_padding("same", (40, 30), (3, 3), (2, 2))
+    pads = geometry.resolve_padding("same", (40, 30), (3, 3), (2, 2))
     args = ((3, 3), (2, 2), pads)
     y = ref.lp_pool2d_forward(x, 2.0, *args)
     dy = rng.standard_normal(y.shape)
@@ -76,7 +76,7 @@ def test_threaded_path_matches_reference():
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_min_pool_is_minus_max_pool_of_minus_x(impl):
     x = np.random.default_rng(1).standard_normal((2, 7, 6, 3))
-    pads = shapes.resolve_padding("same", (7, 6), (3, 2), (2, 2))
+    pads = geometry.resolve_padding("same", (7, 6), (3, 2), (2, 2))
     y, argmin = impl.min_pool2d_forward(x, (3, 2), (2, 2), pads)
     y_max, argmax = ref_pool.max_pool2d_forward(-x, (3, 2), (2, 2), pads)
     np.testing.assert_array_equal(y, -y_max)
@@ -112,7 +112,7 @@ def test_weighted_pool_favours_the_centre_and_tends_to_mean(impl):
     g = np.exp(-np.array([2, 1, 2, 1, 0, 1, 2, 1, 2]) / 2.0)  # squared distances to the centre
     assert centre_weight == pytest.approx(1.0 / g.sum())
     x = np.random.default_rng(3).standard_normal((2, 5, 5, 3))
-    pads = shapes.resolve_padding("same", (5, 5), (3, 3), (2, 2))
+    pads = geometry.resolve_padding("same", (5, 5), (3, 3), (2, 2))
     np.testing.assert_allclose(impl.weighted_pool2d_forward(x, 1e6, (3, 3), (2, 2), pads),
                                ref_pool.avg_pool2d_forward(x, (3, 3), (2, 2), pads), rtol=1e-9, atol=1e-12)
 
@@ -125,22 +125,22 @@ def test_weighted_pool_favours_the_centre_and_tends_to_mean(impl):
 def test_gradients_are_numerically_right(impl, name, parameter):
     rng = np.random.default_rng(4)
     x = rng.random((2, 5, 6, 2)) + 0.2
-    pads = shapes.resolve_padding("same", (5, 6), (3, 2), (2, 1))
-    geometry = ((3, 2), (2, 1), pads)
+    pads = geometry.resolve_padding("same", (5, 6), (3, 2), (2, 1))
+    window = ((3, 2), (2, 1), pads)
     forward = getattr(impl, f"{name}_pool2d_forward")
-    y = forward(x, parameter, *geometry)
+    y = forward(x, parameter, *window)
     r = rng.standard_normal(y.shape)
     if name == "weighted":
-        analytic = impl.weighted_pool2d_backward(r, x.shape, parameter, *geometry)
+        analytic = impl.weighted_pool2d_backward(r, x.shape, parameter, *window)
     else:
-        analytic = getattr(impl, f"{name}_pool2d_backward")(r, x, y, parameter, *geometry)
+        analytic = getattr(impl, f"{name}_pool2d_backward")(r, x, y, parameter, *window)
     numeric = np.zeros_like(x)
     for index in np.ndindex(x.shape):
         up, down = x.copy(), x.copy()
         up[index] += 1e-6
         down[index] -= 1e-6
-        numeric[index] = (np.sum(forward(up, parameter, *geometry) * r)
-                          - np.sum(forward(down, parameter, *geometry) * r)) / 2e-6
+        numeric[index] = (np.sum(forward(up, parameter, *window) * r)
+                          - np.sum(forward(down, parameter, *window) * r)) / 2e-6
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
 
 

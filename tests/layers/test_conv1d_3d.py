@@ -227,7 +227,7 @@ def test_conv1d_and_conv3d_layers_agree_across_kernel_sets(fresh_names):
                      (Conv3D(4, 2, strides=2, padding="same", dtype="float64"), rng.standard_normal((2, 5, 6, 3, 2)))]:
         results = []
         for kernels in ("cpu", "reference"):
-            with tinyconv.ops.use_kernels(kernels):
+            with tinyconv.backend.use_kernels(kernels):
                 y = layer(x)
                 results.append((y, layer.backward(np.ones_like(y)), layer.grads["kernel"]))
         for got, want in zip(*results):

@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tinyconv
-from tinyconv import ops
+from tinyconv import dispatch
 from tinyconv.layers import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
                              Convolution2DTranspose, Convolution3DTranspose)
 from tinyconv.layers.conv_transpose import transpose_axis_geometry
@@ -102,7 +102,7 @@ def test_forward_is_the_input_gradient_of_a_convolution(kernel_set, fresh_names)
     x = rng.standard_normal((2, 4, 5, 4))
     y = layer(x)
     # The convolution that maps y's shape back to x's, with the same kernel, has x as its output.
-    dx, _, _ = ops.conv2d_backward(x, np.zeros_like(y), layer.kernel, (2, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    dx, _, _ = dispatch.conv2d_backward(x, np.zeros_like(y), layer.kernel, (2, 1), ((0, 0), (0, 0)), (1, 1), 1)
     np.testing.assert_allclose(y, dx, rtol=1e-12, atol=1e-12)
     # ... and each input pixel stamps the kernel: y = sum over pixels of x[n,i,j,c] * kernel[..., c]
     stamps = np.zeros_like(y)
@@ -185,7 +185,7 @@ def test_compiled_kernels_match_the_references_through_the_layer(data):
                for n, k, s, op in zip(x.shape[1:-1], kernel_size, strides, output_padding or strides)))
     results = []
     for kernels in ("cpu", "reference"):
-        with ops.use_kernels(kernels):
+        with dispatch.use_kernels(kernels):
             y = layer(x)
             dy = np.random.default_rng(0).standard_normal(y.shape)
             results.append((y, layer.backward(dy), layer.grads["kernel"], layer.grads["bias"]))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyconv as keras
-from tinyconv import layers, ops
+from tinyconv import layers, dispatch
 from tinyconv.kernels.reference.local import locally_connected_output_hw
 from tests.gradcheck import check_layer_gradients
 
@@ -66,7 +66,7 @@ def test_compiled_kernels_match_reference_in_every_layer(kind, h, w, c, k, s, m,
     dy = rand(y_fast.shape, seed + 1).astype("float32")
     dx_fast = layer.backward(dy)
     grads_fast = dict(layer.grads)
-    with ops.use_kernels("reference"):
+    with dispatch.use_kernels("reference"):
         y_ref = layer(x)
         dx_ref = layer.backward(dy)
     np.testing.assert_allclose(y_fast, y_ref, rtol=1e-4, atol=1e-5)

@@ -33,7 +33,7 @@ class LeakyReLU(Layer):
         self._positive = x > 0
         return activations.leaky_relu(x, self.negative_slope)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return dy * np.where(self._positive, 1, self.negative_slope).astype(dy.dtype)
 
     def get_config(self):
@@ -86,7 +86,7 @@ class PReLU(Layer):
         self._input = x
         return np.where(x > 0, x, self.alpha * x).astype(x.dtype, copy=False)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         x = self._input
         negative_part = np.minimum(x, 0)
         # dL/dalpha: sum over the batch and every axis alpha is shared along.
@@ -112,7 +112,7 @@ class ELU(Layer):
         self._output = activations.elu(x, self.alpha)
         return self._output
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         # For x <= 0, d/dx alpha (e^x - 1) = alpha e^x = y + alpha.
         return (dy * np.where(self._positive, 1, self._output + self.alpha)).astype(dy.dtype, copy=False)
 
@@ -137,7 +137,7 @@ class Softmax(Layer):
         self._output = activations.softmax(x, axis=self.axis)
         return self._output
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         # Jacobian-vector product of softmax: dx_i = y_i (dy_i - sum_j dy_j y_j), the sum along axis.
         y = self._output
         return y * (dy - np.sum(dy * y, axis=self.axis, keepdims=True))
@@ -194,7 +194,7 @@ class Maxout(Layer):
         y = np.take_along_axis(grouped, self._winner[..., None], axis=-1)[..., 0]
         return np.moveaxis(y, -1, self.axis)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy_last = np.moveaxis(dy, self.axis, -1)
         dx_grouped = np.zeros(dy_last.shape + (self._input_shape[self.axis] // self.num_units,), dy.dtype)
         np.put_along_axis(dx_grouped, self._winner[..., None], dy_last[..., None], axis=-1)

@@ -13,7 +13,7 @@ Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 """
 import numpy as np
 
-from .. import backend, devices, initializers, naming, regularizers
+from .. import activations, backend, devices, dispatch, initializers, naming, regularizers
 
 
 class Weight:
@@ -212,7 +212,10 @@ class Layer:
     def forward(self, x, training=False):
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
+        """Store dL/dw in ``self.grads`` and return dL/dx.  ``need_input_gradient=False``: the
+        caller will not read dL/dx (a model's first layer in a training step), so a layer may skip
+        computing it and return None."""
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
     def __call__(self, x, training=False):
@@ -246,6 +249,26 @@ class Layer:
         return cls(**config)
 
 
+def run_backward(layer, dy, need_input_gradient=True):
+    """``layer.backward(dy)``, telling it when nobody will read dL/dx.  A user's layer whose
+    ``backward`` takes only ``dy`` is called that way (and its dL/dx dropped when unneeded)."""
+    if need_input_gradient:
+        return layer.backward(dy)
+    if _takes_input_gradient_flag(type(layer).backward):
+        return layer.backward(dy, need_input_gradient=False)
+    layer.backward(dy)
+    return None
+
+
+def _takes_input_gradient_flag(method):
+    import inspect
+
+    try:
+        return "need_input_gradient" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class ActivationMixin:
     """For layers with an ``activation=`` argument: y = act(z).
 
@@ -261,32 +284,30 @@ class ActivationMixin:
 
     def _activate(self, z, owned=False):
         """y = act(z).  ``owned``: z is this layer's own fresh array, free to be overwritten."""
-        from .. import activations, ops
-
         name = getattr(self.activation, "__name__", None)
         if name not in activations.KERNEL_ACTIVATIONS:
             self._preactivation = z  # e.g. softmax's logits, for a loss fused with it
             self._output = self.activation(z)
         elif owned and name in self._IN_PLACE_ACTIVATIONS:
             self._preactivation = None
-            self._output = ops.activation_forward(z, name, out=z)
+            self._output = dispatch.activation_forward(z, name, out=z)
         else:
             self._preactivation = z  # sigmoid's logits may be fused with binary cross-entropy
-            self._output = ops.activation_forward(z, name)
+            self._output = dispatch.activation_forward(z, name)
         return self._output
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         raise NotImplementedError
 
-    def backward(self, dy):
-        from .. import activations, ops
-
+    def backward(self, dy, need_input_gradient=True):
         name = getattr(self.activation, "__name__", None)
         if name in activations.KERNEL_ACTIVATIONS:
-            dz = ops.activation_backward(dy, self._output, name)
+            dz = dispatch.activation_backward(dy, self._output, name)
         else:
             dz = activations.backward(self.activation, dy, self._output, z=self._preactivation)
-        return self.backward_from_preactivation(dz)
+        if need_input_gradient:   # (the plain call: a method replaced by a test or a student still works)
+            return self.backward_from_preactivation(dz)
+        return self.backward_from_preactivation(dz, need_input_gradient=False)
 
 
 def as_pair(value, what, layer_name):

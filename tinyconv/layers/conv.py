@@ -9,8 +9,8 @@ arguments, the weights and the shapes, in Keras's layout: kernel (kh, kw, in/gro
 """
 import numpy as np
 
-from .. import activations, devices, ops
-from ..kernels import shapes
+from .. import activations, devices, dispatch
+from .. import geometry
 from .base import (ActivationMixin, Layer, as_pair, check_data_format, from_channels_last,
                    shape_from_channels_last, shape_to_channels_last, to_channels_last)
 from .core import _init_name
@@ -76,7 +76,7 @@ class Conv2D(ActivationMixin, Layer):
         return shape_to_channels_last(shape, self.data_format)
 
     def _pads(self, height, width):
-        return shapes.resolve_padding(self.padding, (height, width), self.kernel_size, self.strides,
+        return geometry.resolve_padding(self.padding, (height, width), self.kernel_size, self.strides,
                                       self.dilation_rate)
 
     def build(self, input_shape):
@@ -90,7 +90,7 @@ class Conv2D(ActivationMixin, Layer):
                 out_hw.append(None)
                 continue
             pads = self._pads(height or 1, width or 1)[axis]
-            out = shapes.output_size(size, self.kernel_size[axis], self.strides[axis], pads[0], pads[1],
+            out = geometry.output_size(size, self.kernel_size[axis], self.strides[axis], pads[0], pads[1],
                                      self.dilation_rate[axis])
             if out < 1:
                 raise ValueError(
@@ -114,45 +114,27 @@ class Conv2D(ActivationMixin, Layer):
         x = to_channels_last(x, self.data_format)
         self._input = x
         self._pad_spec = self._pads(x.shape[1], x.shape[2])
-        args = (self.strides, self._pad_spec, self.dilation_rate, self.groups)
-        compiled = _compiled_conv() if training else None
-        if compiled is not None:
-            # Keep the im2col columns for backward when they are small (the compiled kernel decides).
-            # Only a buffer whose backward has run is reused: a layer called twice in one step
-            # (shared in a functional model) still needs its first call's columns.
-            z, self._columns = compiled.conv2d_forward_keeping_columns(x, self.kernel, self.bias, *args,
-                                                                       buffer=self.__dict__.pop("_spent_columns", None))
-        else:
-            self._columns = None
-            z = ops.conv2d_forward(x, self.kernel, self.bias, *args)
+        # Training: the kernel set may keep work for backward (the compiled one keeps the im2col
+        # columns of a few-channel layer), reusing the buffers of this layer's previous step.
+        # A shared layer's calls each get their own cache (the functional model snapshots it).
+        self._kernel_cache = dispatch.KernelCache(recycled=self.__dict__.pop("_spent_cache", None)) \
+            if training else None
+        z = dispatch.conv2d_forward(x, self.kernel, self.bias, self.strides, self._pad_spec, self.dilation_rate,
+                                    self.groups, cache=self._kernel_cache)
         return self._activate(from_channels_last(z, self.data_format), owned=True)
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         dz = devices.array_module_of(dz).ascontiguousarray(to_channels_last(dz, self.data_format),
                                                          dtype=self._input.dtype)
-        args = (self.strides, self._pad_spec, self.dilation_rate, self.groups)
-        input_gradient = getattr(self, "_input_gradient_needed", True)
-        compiled = _compiled_conv()
-        if compiled is not None:
-            dx, dkernel, dbias = compiled.conv2d_backward_from_columns(dz, self._input, self.kernel, *args,
-                                                                       getattr(self, "_columns", None),
-                                                                       input_gradient, bias_gradient=self.use_bias)
-        else:
-            dx, dkernel, dbias = ops.conv2d_backward(dz, self._input, self.kernel, *args)
+        cache = getattr(self, "_kernel_cache", None)
+        dx, dkernel, dbias = dispatch.conv2d_backward(dz, self._input, self.kernel, self.strides, self._pad_spec,
+                                                      self.dilation_rate, self.groups,
+                                                      input_gradient=need_input_gradient, cache=cache)
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
-        self._spent_columns = getattr(self, "_columns", None)
+        self._spent_cache = cache
         return None if dx is None else from_channels_last(dx, self.data_format)
-
-    def backward_weights_only(self, dy):
-        """``backward`` for a model's first layer in a training step: the weight gradients,
-        without dL/dx (with the compiled kernels, that skips a GEMM and the col2im)."""
-        self._input_gradient_needed = False
-        try:
-            self.backward(dy)
-        finally:
-            self._input_gradient_needed = True
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
@@ -161,19 +143,6 @@ class Conv2D(ActivationMixin, Layer):
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": _init_name(self.kernel_initializer),
                 "bias_initializer": _init_name(self.bias_initializer)}
-
-
-def _compiled_conv():
-    """The compiled conv kernels when they are the active set, else None.
-
-    Only they offer to keep the im2col columns from forward to backward (a speed-up, same
-    numbers); with any other kernel set the layer goes through ``ops`` as usual.
-    """
-    if ops.active_kernels() != "cpu":
-        return None
-    from ..kernels.cpu import conv
-
-    return conv
 
 
 Convolution2D = Conv2D

@@ -11,16 +11,16 @@ Each spatial axis follows the course's formula  out = floor((N + P_before + P_af
   calls the conv2d kernels with a unit height axis.  ``padding="causal"`` pads
   ``dilation*(k-1)`` zeros on the left only, so output t sees inputs t, t-d, t-2d, ... and
   never the future (WaveNet).
-* Conv3D (volumes: video, CT scans) has its own kernels, ``ops.conv3d_forward`` /
-  ``ops.conv3d_backward`` (``tinyconv/kernels/reference/conv3d.py`` reads like the formula).
+* Conv3D (volumes: video, CT scans) has its own kernels, ``dispatch.conv3d_forward`` /
+  ``dispatch.conv3d_backward`` (``tinyconv/kernels/reference/conv3d.py`` reads like the formula).
 
 Keras's layouts: Conv1D input (batch, steps, channels), kernel (k, in/groups, filters);
 Conv3D input (batch, depth, height, width, channels), kernel (kd, kh, kw, in/groups, filters).
 """
 import numpy as np
 
-from .. import activations, ops
-from ..kernels import shapes
+from .. import activations, dispatch
+from .. import geometry
 from .base import (ActivationMixin, Layer, check_data_format, from_channels_last, shape_from_channels_last,
                    shape_to_channels_last, to_channels_last)
 from .conv import add_conv_weights, check_filters, check_groups
@@ -93,7 +93,7 @@ class _ConvND(ActivationMixin, Layer):
         """(before, after) zeros for one spatial axis of the given size."""
         k, s, d = self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis]
         if self.padding == "same":
-            return shapes.same_padding(size, k, s, d)
+            return geometry.same_padding(size, k, s, d)
         if self.padding == "causal":
             return (d * (k - 1), 0)   # only the past: output t never sees input t+1
         return (0, 0)
@@ -110,7 +110,7 @@ class _ConvND(ActivationMixin, Layer):
                 out.append(None)
                 continue
             before, after = self._axis_pads(size, axis)
-            n_out = shapes.output_size(size, self.kernel_size[axis], self.strides[axis], before, after,
+            n_out = geometry.output_size(size, self.kernel_size[axis], self.strides[axis], before, after,
                                        self.dilation_rate[axis])
             if n_out < 1:
                 raise ValueError(
@@ -136,7 +136,7 @@ class _ConvND(ActivationMixin, Layer):
         z = self._convolve(x, self._pad_spec)
         return self._activate(from_channels_last(z, self.data_format))
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
         dx, dkernel, dbias = self._convolve_backward(dz, self._input, self._pad_spec)
         self.grads["kernel"] = dkernel
@@ -166,13 +166,13 @@ class Conv1D(_ConvND):
     def _convolve(self, x, pads):
         strides, pads2d, dilation = self._as_2d(pads)
         # (N, L, C) -> (N, 1, L, C) and kernel (k, Cg, F) -> (1, k, Cg, F): a sequence is a one-row image.
-        z = ops.conv2d_forward(x[:, np.newaxis], self.kernel[np.newaxis], self.bias, strides, pads2d, dilation,
+        z = dispatch.conv2d_forward(x[:, np.newaxis], self.kernel[np.newaxis], self.bias, strides, pads2d, dilation,
                                self.groups)
         return z[:, 0]
 
     def _convolve_backward(self, dz, x, pads):
         strides, pads2d, dilation = self._as_2d(pads)
-        dx, dkernel, dbias = ops.conv2d_backward(dz[:, np.newaxis], x[:, np.newaxis], self.kernel[np.newaxis],
+        dx, dkernel, dbias = dispatch.conv2d_backward(dz[:, np.newaxis], x[:, np.newaxis], self.kernel[np.newaxis],
                                                  strides, pads2d, dilation, self.groups)
         return dx[:, 0], dkernel[0], dbias
 
@@ -183,10 +183,10 @@ class Conv3D(_ConvND):
     rank = 3
 
     def _convolve(self, x, pads):
-        return ops.conv3d_forward(x, self.kernel, self.bias, self.strides, pads, self.dilation_rate, self.groups)
+        return dispatch.conv3d_forward(x, self.kernel, self.bias, self.strides, pads, self.dilation_rate, self.groups)
 
     def _convolve_backward(self, dz, x, pads):
-        return ops.conv3d_backward(dz, x, self.kernel, self.strides, pads, self.dilation_rate, self.groups)
+        return dispatch.conv3d_backward(dz, x, self.kernel, self.strides, pads, self.dilation_rate, self.groups)
 
 
 Convolution1D = Conv1D

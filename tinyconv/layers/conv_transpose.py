@@ -7,7 +7,7 @@ big image y to a small one x; its input-gradient maps a small x back to the big 
 
 Each input pixel *stamps* a copy of the kernel, scaled by its value, onto the output, s
 cells further along for each step, and overlapping stamps add.  That is exactly what
-``ops.conv2d_backward`` computes for dx when the convolution's kernel is W, so:
+``dispatch.conv2d_backward`` computes for dx when the convolution's kernel is W, so:
 
     forward  = conv2d_backward(dy=x, ...)'s dx      (the convolution run backwards)
     backward = dL/dx is conv2d_forward(dL/dy, W): the convolution run forwards;
@@ -40,7 +40,7 @@ that count is negative the output has cells no stamp reaches: they hold only the
 """
 import numpy as np
 
-from .. import activations, ops
+from .. import activations, dispatch
 from .base import (ActivationMixin, Layer, check_data_format, from_channels_last, shape_from_channels_last,
                    shape_to_channels_last, to_channels_last)
 from .conv import check_filters
@@ -172,7 +172,7 @@ class _ConvTransposeND(ActivationMixin, Layer):
             z += self.bias
         return self._activate(from_channels_last(z, self.data_format))
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
         reached = (slice(None),) + tuple(slice(before, size - after) for (before, after), size
                                          in zip(self._unreached, dz.shape[1:-1])) + (slice(None),)
@@ -200,14 +200,14 @@ class Conv2DTranspose(_ConvTransposeND):
     rank = 2
 
     def _conv_input_gradient(self, x, reached, pads):
-        return ops.conv2d_backward(x, reached, self.kernel, self.strides, pads, self.dilation_rate, 1,
+        return dispatch.conv2d_backward(x, reached, self.kernel, self.strides, pads, self.dilation_rate, 1,
                                    kernel_gradient=False)[0]
 
     def _conv_forward(self, dz, pads):
-        return ops.conv2d_forward(dz, self.kernel, None, self.strides, pads, self.dilation_rate, 1)
+        return dispatch.conv2d_forward(dz, self.kernel, None, self.strides, pads, self.dilation_rate, 1)
 
     def _conv_kernel_gradient(self, x, dz, pads):
-        return ops.conv2d_backward(x, dz, self.kernel, self.strides, pads, self.dilation_rate, 1,
+        return dispatch.conv2d_backward(x, dz, self.kernel, self.strides, pads, self.dilation_rate, 1,
                                    input_gradient=False)[1]
 
 
@@ -221,17 +221,17 @@ class Conv1DTranspose(_ConvTransposeND):
 
     def _conv_input_gradient(self, x, reached, pads):
         strides, pads2d, dilation = self._as_2d(pads)
-        return ops.conv2d_backward(x[:, np.newaxis], reached[:, np.newaxis], self.kernel[np.newaxis], strides,
+        return dispatch.conv2d_backward(x[:, np.newaxis], reached[:, np.newaxis], self.kernel[np.newaxis], strides,
                                    pads2d, dilation, 1, kernel_gradient=False)[0][:, 0]
 
     def _conv_forward(self, dz, pads):
         strides, pads2d, dilation = self._as_2d(pads)
-        return ops.conv2d_forward(dz[:, np.newaxis], self.kernel[np.newaxis], None, strides, pads2d, dilation,
+        return dispatch.conv2d_forward(dz[:, np.newaxis], self.kernel[np.newaxis], None, strides, pads2d, dilation,
                                   1)[:, 0]
 
     def _conv_kernel_gradient(self, x, dz, pads):
         strides, pads2d, dilation = self._as_2d(pads)
-        return ops.conv2d_backward(x[:, np.newaxis], dz[:, np.newaxis], self.kernel[np.newaxis], strides, pads2d,
+        return dispatch.conv2d_backward(x[:, np.newaxis], dz[:, np.newaxis], self.kernel[np.newaxis], strides, pads2d,
                                    dilation, 1, input_gradient=False)[1][0]
 
 
@@ -241,14 +241,14 @@ class Conv3DTranspose(_ConvTransposeND):
     rank = 3
 
     def _conv_input_gradient(self, x, reached, pads):
-        return ops.conv3d_backward(x, reached, self.kernel, self.strides, pads, self.dilation_rate, 1,
+        return dispatch.conv3d_backward(x, reached, self.kernel, self.strides, pads, self.dilation_rate, 1,
                                    kernel_gradient=False)[0]
 
     def _conv_forward(self, dz, pads):
-        return ops.conv3d_forward(dz, self.kernel, None, self.strides, pads, self.dilation_rate, 1)
+        return dispatch.conv3d_forward(dz, self.kernel, None, self.strides, pads, self.dilation_rate, 1)
 
     def _conv_kernel_gradient(self, x, dz, pads):
-        return ops.conv3d_backward(x, dz, self.kernel, self.strides, pads, self.dilation_rate, 1,
+        return dispatch.conv3d_backward(x, dz, self.kernel, self.strides, pads, self.dilation_rate, 1,
                                    input_gradient=False)[1]
 
 

@@ -20,8 +20,8 @@ in ``tinyconv.kernels.reference.separable``; true convolution vs cross-correlati
 """
 import numpy as np
 
-from .. import activations, ops
-from ..kernels import shapes
+from .. import activations, dispatch
+from .. import geometry
 from ..kernels.reference.local import locally_connected_output_hw
 from .base import (ActivationMixin, Layer, as_pair, check_data_format, from_channels_last,
                    shape_from_channels_last, shape_to_channels_last, to_channels_last)
@@ -66,7 +66,7 @@ class _WindowedConv(ActivationMixin, Layer):
         return channels
 
     def _pads(self, height, width):
-        return shapes.resolve_padding(self.padding, (height, width), self.kernel_size, self.strides,
+        return geometry.resolve_padding(self.padding, (height, width), self.kernel_size, self.strides,
                                       self.dilation_rate)
 
     def _output_hw(self, height, width):
@@ -77,7 +77,7 @@ class _WindowedConv(ActivationMixin, Layer):
                 out_hw.append(None)
                 continue
             before, after = self._pads(height or 1, width or 1)[axis]
-            out = shapes.output_size(size, self.kernel_size[axis], self.strides[axis], before, after,
+            out = geometry.output_size(size, self.kernel_size[axis], self.strides[axis], before, after,
                                      self.dilation_rate[axis])
             if out < 1:
                 raise ValueError(
@@ -158,13 +158,13 @@ class DepthwiseConv2D(_WindowedConv):
         x = to_channels_last(x, self.data_format)
         self._input = x
         self._pad_spec = self._pads(x.shape[1], x.shape[2])
-        z = ops.conv2d_forward(x, depthwise_as_grouped_kernel(self.kernel), self.bias, self.strides,
+        z = dispatch.conv2d_forward(x, depthwise_as_grouped_kernel(self.kernel), self.bias, self.strides,
                                self._pad_spec, self.dilation_rate, x.shape[3])
         return self._activate(from_channels_last(z, self.data_format))
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
-        dx, dgrouped, dbias = ops.conv2d_backward(dz, self._input, depthwise_as_grouped_kernel(self.kernel),
+        dx, dgrouped, dbias = dispatch.conv2d_backward(dz, self._input, depthwise_as_grouped_kernel(self.kernel),
                                                   self.strides, self._pad_spec, self.dilation_rate,
                                                   self._input.shape[3])
         self.grads["kernel"] = dgrouped.reshape(self.kernel.shape)
@@ -225,18 +225,18 @@ class SeparableConv2D(_WindowedConv):
         x = to_channels_last(x, self.data_format)
         self._input = x
         self._pad_spec = self._pads(x.shape[1], x.shape[2])
-        self._depthwise_output = ops.conv2d_forward(
+        self._depthwise_output = dispatch.conv2d_forward(
             x, depthwise_as_grouped_kernel(self.depthwise_kernel), None, self.strides, self._pad_spec,
             self.dilation_rate, x.shape[3])
-        z = ops.conv2d_forward(self._depthwise_output, self.pointwise_kernel, self.bias, (1, 1),
+        z = dispatch.conv2d_forward(self._depthwise_output, self.pointwise_kernel, self.bias, (1, 1),
                                ((0, 0), (0, 0)), (1, 1), 1)
         return self._activate(from_channels_last(z, self.data_format))
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
-        d_depthwise_output, dpointwise, dbias = ops.conv2d_backward(
+        d_depthwise_output, dpointwise, dbias = dispatch.conv2d_backward(
             dz, self._depthwise_output, self.pointwise_kernel, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-        dx, dgrouped, _ = ops.conv2d_backward(
+        dx, dgrouped, _ = dispatch.conv2d_backward(
             d_depthwise_output, self._input, depthwise_as_grouped_kernel(self.depthwise_kernel), self.strides,
             self._pad_spec, self.dilation_rate, self._input.shape[3])
         self.grads["depthwise_kernel"] = dgrouped.reshape(self.depthwise_kernel.shape)
@@ -359,13 +359,13 @@ class _LocallyConnected(_WindowedConv):
         self._input = self._x_to_nhwc(x)
         self._out_hw_2d = self._out_hw(x.shape)
         bias = None if self.bias is None else self._bias_to_nhwc(self.bias)
-        z = ops.locally_connected2d_forward(self._input, self._kernel_to_nhwc(self.kernel), bias,
+        z = dispatch.locally_connected2d_forward(self._input, self._kernel_to_nhwc(self.kernel), bias,
                                             self.kernel_size, self.strides, self._out_hw_2d)
         return self._activate(self._z_from_nhwc(z))
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         dz = np.ascontiguousarray(self._dz_to_nhwc(dz), dtype=self._input.dtype)
-        dx, dkernel, dbias = ops.locally_connected2d_backward(dz, self._input, self._kernel_to_nhwc(self.kernel),
+        dx, dkernel, dbias = dispatch.locally_connected2d_backward(dz, self._input, self._kernel_to_nhwc(self.kernel),
                                                               self.kernel_size, self.strides, self._out_hw_2d)
         self.grads["kernel"] = self._dkernel_from_nhwc(dkernel)
         if self.use_bias:
@@ -519,12 +519,12 @@ class TiledConv2D(_WindowedConv):
         x = to_channels_last(x, self.data_format)
         self._input = x
         self._pad_spec = self._pads(x.shape[1], x.shape[2])
-        z = ops.tiled_conv2d_forward(x, self.kernel, self.bias, self.strides, self._pad_spec)
+        z = dispatch.tiled_conv2d_forward(x, self.kernel, self.bias, self.strides, self._pad_spec)
         return self._activate(from_channels_last(z, self.data_format))
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
-        dx, dkernel, dbias = ops.tiled_conv2d_backward(dz, self._input, self.kernel, self.strides, self._pad_spec)
+        dx, dkernel, dbias = dispatch.tiled_conv2d_backward(dz, self._input, self.kernel, self.strides, self._pad_spec)
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias

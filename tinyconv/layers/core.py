@@ -50,7 +50,7 @@ class InputLayer(Layer):
     def forward(self, x, training=False):
         return x
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return dy
 
     def get_config(self):
@@ -110,7 +110,7 @@ class Dense(ActivationMixin, Layer):
             z += self.bias
         return self._activate(z, owned=True)
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         x2d = self._input.reshape(-1, self.kernel.shape[0])
         dz2d = dz.reshape(-1, self.units)
         self.grads["kernel"] = x2d.T @ dz2d
@@ -147,7 +147,7 @@ class Flatten(Layer):
             x = np.moveaxis(x, 1, -1)  # Keras flattens channels_first data in channels_last order
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         if self.data_format == "channels_first" and len(self._input_shape) > 2:
             shape = (self._input_shape[0],) + self._input_shape[2:] + (self._input_shape[1],)
             return np.moveaxis(dy.reshape(shape), -1, 1)
@@ -168,7 +168,7 @@ class Activation(ActivationMixin, Layer):
     def forward(self, x, training=False):
         return self._activate(x)
 
-    def backward_from_preactivation(self, dz):
+    def backward_from_preactivation(self, dz, need_input_gradient=True):
         return dz
 
     def get_config(self):
@@ -193,7 +193,7 @@ class ReLU(Layer):
         self._input = x
         return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         x = self._input
         slope = np.where(x >= self.threshold, 1.0, self.negative_slope)
         if self.max_value is not None:
@@ -232,7 +232,7 @@ class Dropout(Layer):
         self._mask = devices.array_module_of(x).asarray((keep / (1.0 - self.rate)).astype(x.dtype))
         return x * self._mask
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return dy if self._mask is None else dy * self._mask
 
     def get_config(self):

@@ -72,7 +72,7 @@ class Embedding(Layer):
         self._index = self._indices(x)
         return self.embeddings[self._index]
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         # Scatter-add: an index used at several positions collects all their gradients.
         grad = np.zeros_like(self.embeddings)
         np.add.at(grad, self._index.reshape(-1), dy.reshape(-1, self.output_dim))

@@ -77,7 +77,7 @@ class _Merge(Layer):
         self._shapes = [a.shape for a in inputs]
         return self._merge(inputs)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return [_unbroadcast(g, shape) for g, shape in zip(self._input_grads(dy), self._shapes)]
 
 

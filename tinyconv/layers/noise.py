@@ -87,7 +87,7 @@ class GaussianNoise(Layer):
         rng = self._rng if self._rng is not None else make_rng(None)
         return x + (self.stddev * rng.standard_normal(x.shape)).astype(x.dtype)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return dy  # d(x + n)/dx = 1: the noise does not depend on x
 
     def get_config(self):
@@ -114,7 +114,7 @@ class GaussianDropout(Layer):
         self._noise = (1.0 + stddev * rng.standard_normal(x.shape)).astype(x.dtype)
         return x * self._noise
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return dy if self._noise is None else dy * self._noise
 
     def get_config(self):

@@ -12,7 +12,7 @@ order: gamma, beta (trainable), moving_mean, moving_variance (not trainable).
 """
 import numpy as np
 
-from .. import devices, ops
+from .. import devices, dispatch
 from .base import Layer
 
 
@@ -76,25 +76,25 @@ class BatchNormalization(Layer):
         gamma, beta = self._scale_and_shift(x.dtype)
         self._training_forward = bool(training and self.trainable)
         if self._training_forward:
-            y, mean, var, inv_std = ops.batch_norm_forward_train(x_last, gamma, beta, self.epsilon)
+            y, mean, var, inv_std = dispatch.batch_norm_forward_train(x_last, gamma, beta, self.epsilon)
             self._cache = (x_last, gamma, mean, inv_std)
             self.moving_mean *= self.momentum
             self.moving_mean += (1 - self.momentum) * mean
             self.moving_variance *= self.momentum
             self.moving_variance += (1 - self.momentum) * var
         else:
-            y = ops.batch_norm_forward_infer(x_last, gamma, beta, self.moving_mean, self.moving_variance,
+            y = dispatch.batch_norm_forward_infer(x_last, gamma, beta, self.moving_mean, self.moving_variance,
                                              self.epsilon)
             self._cache = (x_last, gamma, None, None)
         return np.moveaxis(y, -1, self._axis) if moved else y
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         moved = self._axis != dy.ndim - 1
         xp = devices.array_module_of(dy)
         dy_last = xp.ascontiguousarray(xp.moveaxis(dy, self._axis, -1) if moved else dy, dtype=self.dtype)
         x_last, gamma, mean, inv_std = self._cache
         if self._training_forward:
-            dx, dgamma, dbeta = ops.batch_norm_backward(dy_last, x_last, gamma, mean, inv_std)
+            dx, dgamma, dbeta = dispatch.batch_norm_backward(dy_last, x_last, gamma, mean, inv_std)
         else:
             # Moving statistics are constants here: y is an affine function of x.
             inv_std = 1.0 / xp.sqrt(self.moving_variance + self.epsilon)

@@ -21,7 +21,7 @@ so the layers move the axes they work on to the end and back.
 """
 import numpy as np
 
-from .. import ops
+from .. import dispatch
 from .base import Layer
 
 
@@ -102,14 +102,14 @@ class LayerNormalization(Layer):
         moved, order = _move_to_end(x, self._normalized_axes)
         rows = moved.reshape(moved.shape[:x.ndim - len(self._normalized_axes)] + (-1,))  # (..., D)
         gamma, beta = self._scale_and_shift(x.dtype)
-        y, mean, inv_std = ops.layer_norm_forward(rows, gamma, beta, self.epsilon)
+        y, mean, inv_std = dispatch.layer_norm_forward(rows, gamma, beta, self.epsilon)
         self._cache = (rows, gamma, mean, inv_std, moved.shape, order)
         return _move_back(y.reshape(moved.shape), order)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         rows, gamma, mean, inv_std, moved_shape, order = self._cache
         dy_rows = np.ascontiguousarray(dy.transpose(order), dtype=rows.dtype).reshape(rows.shape)
-        dx, dgamma, dbeta = ops.layer_norm_backward(dy_rows, rows, gamma, mean, inv_std)
+        dx, dgamma, dbeta = dispatch.layer_norm_backward(dy_rows, rows, gamma, mean, inv_std)
         if self.scale:
             self.grads["gamma"] = dgamma.reshape(self._feature_shape)
         if self.center:
@@ -175,14 +175,14 @@ class GroupNormalization(Layer):
     def forward(self, x, training=False):
         channels_last, order = _move_to_end(x, [self._channel_axis])
         gamma, beta = self._scale_and_shift(x.dtype)
-        y, mean, inv_std = ops.group_norm_forward(channels_last, self.groups, gamma, beta, self.epsilon)
+        y, mean, inv_std = dispatch.group_norm_forward(channels_last, self.groups, gamma, beta, self.epsilon)
         self._cache = (channels_last, gamma, mean, inv_std, order)
         return _move_back(y, order)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         channels_last, gamma, mean, inv_std, order = self._cache
         dy_last = np.ascontiguousarray(dy.transpose(order), dtype=channels_last.dtype)
-        dx, dgamma, dbeta = ops.group_norm_backward(dy_last, channels_last, self.groups, gamma, mean, inv_std)
+        dx, dgamma, dbeta = dispatch.group_norm_backward(dy_last, channels_last, self.groups, gamma, mean, inv_std)
         if self.scale:
             self.grads["gamma"] = dgamma
         if self.center:
@@ -219,13 +219,13 @@ class LocalResponseNormalization(Layer):
 
     def forward(self, x, training=False):
         x = np.ascontiguousarray(x)
-        y, denom = ops.lrn_forward(x, *self._arguments())
+        y, denom = dispatch.lrn_forward(x, *self._arguments())
         self._cache = (x, denom)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         x, denom = self._cache
-        return ops.lrn_backward(np.ascontiguousarray(dy, dtype=x.dtype), x, denom, *self._arguments())
+        return dispatch.lrn_backward(np.ascontiguousarray(dy, dtype=x.dtype), x, denom, *self._arguments())
 
     def get_config(self):
         return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias, "alpha": self.alpha,

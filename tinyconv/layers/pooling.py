@@ -7,8 +7,8 @@ each channel and keeps the max or the mean.  No weights.  Backward:
 * average: share each upstream gradient equally among the cells of its window
   (padded cells excluded, as Keras does for ``padding="same"``).
 """
-from .. import ops
-from ..kernels import shapes
+from .. import dispatch
+from .. import geometry
 from .base import (Layer, as_pair, check_data_format, from_channels_last, shape_from_channels_last,
                    shape_to_channels_last, to_channels_last)
 
@@ -29,7 +29,7 @@ class _Pooling2D(Layer):
         self.data_format = check_data_format(data_format, me)
 
     def _pads(self, height, width):
-        return shapes.resolve_padding(self.padding, (height, width), self.pool_size, self.strides)
+        return geometry.resolve_padding(self.padding, (height, width), self.pool_size, self.strides)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = shape_to_channels_last(input_shape, self.data_format)
@@ -39,7 +39,7 @@ class _Pooling2D(Layer):
                 out.append(None)
                 continue
             before, after = self._pads(height or 1, width or 1)[axis]
-            n = shapes.output_size(size, self.pool_size[axis], self.strides[axis], before, after)
+            n = geometry.output_size(size, self.pool_size[axis], self.strides[axis], before, after)
             if n < 1:
                 raise ValueError(f"{self.describe()}: input of spatial size {(height, width)} is smaller than "
                                  f"pool_size {self.pool_size} with padding 'valid'")
@@ -59,12 +59,12 @@ class MaxPooling2D(_Pooling2D):
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
-        y, self._argmax = ops.max_pool2d_forward(x, self.pool_size, self.strides, self._pads(*x.shape[1:3]))
+        y, self._argmax = dispatch.max_pool2d_forward(x, self.pool_size, self.strides, self._pads(*x.shape[1:3]))
         return from_channels_last(y, self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy = to_channels_last(dy, self.data_format)
-        dx = ops.max_pool2d_backward(dy, self._argmax, self._input_shape)
+        dx = dispatch.max_pool2d_backward(dy, self._argmax, self._input_shape)
         return from_channels_last(dx, self.data_format)
 
 
@@ -72,12 +72,12 @@ class AveragePooling2D(_Pooling2D):
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
-        y = ops.avg_pool2d_forward(x, self.pool_size, self.strides, self._pads(*x.shape[1:3]))
+        y = dispatch.avg_pool2d_forward(x, self.pool_size, self.strides, self._pads(*x.shape[1:3]))
         return from_channels_last(y, self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy = to_channels_last(dy, self.data_format)
-        dx = ops.avg_pool2d_backward(dy, self._input_shape, self.pool_size, self.strides,
+        dx = dispatch.avg_pool2d_backward(dy, self._input_shape, self.pool_size, self.strides,
                                      self._pads(*self._input_shape[1:3]))
         return from_channels_last(dx, self.data_format)
 

@@ -2,7 +2,7 @@
 
 * ``MaxPooling1D`` / ``AveragePooling1D`` run the 2-D pooling kernels on a sequence seen as an
   image one row high: (N, steps, C) -> (N, 1, steps, C), pool (1, p), strides (1, s).
-* ``MaxPooling3D`` / ``AveragePooling3D`` use the 3-D kernels (``ops.max_pool3d_forward``, ...):
+* ``MaxPooling3D`` / ``AveragePooling3D`` use the 3-D kernels (``dispatch.max_pool3d_forward``, ...):
   the same rules one axis further (padding never takes part, argmax = d*H*W + h*W + w).
 * Global pooling reduces every spatial axis at once, so it is a single NumPy reduction:
 
@@ -16,8 +16,8 @@ move it to the end at their edges, as the 2-D ones do.
 """
 import numpy as np
 
-from .. import ops
-from ..kernels import shapes
+from .. import dispatch
+from .. import geometry
 from .base import Layer, check_data_format
 
 SPATIAL_NAMES = {1: "(batch, steps, channels)", 2: "(batch, height, width, channels)",
@@ -88,7 +88,7 @@ class _PoolingND(Layer):
         """(before, after) per spatial axis: none for 'valid', Keras's split for 'same'."""
         if self.padding == "valid":
             return tuple((0, 0) for _ in spatial)
-        return tuple(shapes.same_padding(n, k, s) for n, k, s in zip(spatial, self.pool_size, self.strides))
+        return tuple(geometry.same_padding(n, k, s) for n, k, s in zip(spatial, self.pool_size, self.strides))
 
     def compute_output_shape(self, input_shape):
         shape = shape_to_last(input_shape, self.data_format)
@@ -98,8 +98,8 @@ class _PoolingND(Layer):
             if size is None:
                 out.append(None)
                 continue
-            before, after = shapes.same_padding(size, pool, stride) if self.padding == "same" else (0, 0)
-            n = shapes.output_size(size, pool, stride, before, after)
+            before, after = geometry.same_padding(size, pool, stride) if self.padding == "same" else (0, 0)
+            n = geometry.output_size(size, pool, stride, before, after)
             if n < 1:
                 raise ValueError(f"{self.describe()}: input of spatial size {tuple(spatial)} is smaller than "
                                  f"pool_size {self.pool_size} with padding 'valid'")
@@ -136,12 +136,12 @@ class _Pooling1D(_PoolingND):
 class MaxPooling1D(_Pooling1D):
     def forward(self, x, training=False):
         image, pool, strides, pads = self._as_image(x)
-        y, self._argmax = ops.max_pool2d_forward(image, pool, strides, pads)
+        y, self._argmax = dispatch.max_pool2d_forward(image, pool, strides, pads)
         return self._from_image(y)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy = channels_to_last(dy, self.data_format)[:, None]
-        return self._from_image(ops.max_pool2d_backward(np.ascontiguousarray(dy), self._argmax,
+        return self._from_image(dispatch.max_pool2d_backward(np.ascontiguousarray(dy), self._argmax,
                                                         self._input_shape))
 
 
@@ -152,11 +152,11 @@ class AveragePooling1D(_Pooling1D):
     def forward(self, x, training=False):
         image, pool, strides, pads = self._as_image(x)
         self._geometry = pool, strides, pads
-        return self._from_image(ops.avg_pool2d_forward(image, pool, strides, pads))
+        return self._from_image(dispatch.avg_pool2d_forward(image, pool, strides, pads))
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy = channels_to_last(dy, self.data_format)[:, None]
-        dx = ops.avg_pool2d_backward(np.ascontiguousarray(dy), self._input_shape, *self._geometry)
+        dx = dispatch.avg_pool2d_backward(np.ascontiguousarray(dy), self._input_shape, *self._geometry)
         return self._from_image(dx)
 
 
@@ -171,11 +171,11 @@ class MaxPooling3D(_Pooling3D):
     def forward(self, x, training=False):
         x = channels_to_last(x, self.data_format)
         self._input_shape = x.shape
-        y, self._argmax = ops.max_pool3d_forward(x, self.pool_size, self.strides, self._pads(x.shape[1:4]))
+        y, self._argmax = dispatch.max_pool3d_forward(x, self.pool_size, self.strides, self._pads(x.shape[1:4]))
         return channels_back(y, self.data_format)
 
-    def backward(self, dy):
-        dx = ops.max_pool3d_backward(channels_to_last(dy, self.data_format), self._argmax, self._input_shape)
+    def backward(self, dy, need_input_gradient=True):
+        dx = dispatch.max_pool3d_backward(channels_to_last(dy, self.data_format), self._argmax, self._input_shape)
         return channels_back(dx, self.data_format)
 
 
@@ -186,11 +186,11 @@ class AveragePooling3D(_Pooling3D):
     def forward(self, x, training=False):
         x = channels_to_last(x, self.data_format)
         self._input_shape = x.shape
-        y = ops.avg_pool3d_forward(x, self.pool_size, self.strides, self._pads(x.shape[1:4]))
+        y = dispatch.avg_pool3d_forward(x, self.pool_size, self.strides, self._pads(x.shape[1:4]))
         return channels_back(y, self.data_format)
 
-    def backward(self, dy):
-        dx = ops.avg_pool3d_backward(channels_to_last(dy, self.data_format), self._input_shape, self.pool_size,
+    def backward(self, dy, need_input_gradient=True):
+        dx = dispatch.avg_pool3d_backward(channels_to_last(dy, self.data_format), self._input_shape, self.pool_size,
                                      self.strides, self._pads(self._input_shape[1:4]))
         return channels_back(dx, self.data_format)
 
@@ -245,7 +245,7 @@ class _GlobalMaxPooling(_GlobalPooling):
         self._winner = positions.argmax(axis=1)[:, None, :]      # (N, 1, C): first max on ties
         return self._shape_output(np.take_along_axis(positions, self._winner, axis=1)[:, 0, :])
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         """Route each channel's gradient to the position that held its max; zeros elsewhere."""
         n, channels = self._input_shape[0], self._input_shape[-1]
         dx = np.zeros((n, int(np.prod(self._input_shape[1:-1])), channels), dtype=dy.dtype)
@@ -257,7 +257,7 @@ class _GlobalAveragePooling(_GlobalPooling):
     def forward(self, x, training=False):
         return self._shape_output(self._positions(x).mean(axis=1))
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         """Each of the S positions gets dy / S (d mean / d x = 1/S)."""
         count = int(np.prod(self._input_shape[1:-1]))
         per_position = (self._gradient_per_channel(dy) / count).astype(dy.dtype)

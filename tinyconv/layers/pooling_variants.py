@@ -13,7 +13,7 @@ take part (see ``kernels/reference/pooling_variants.py`` for every formula and b
 """
 import numpy as np
 
-from .. import ops
+from .. import dispatch
 from .base import from_channels_last, to_channels_last
 from .pooling import _Pooling2D
 
@@ -29,13 +29,13 @@ class MinPooling2D(_Pooling2D):
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
-        y, self._argmin = ops.min_pool2d_forward(x, self.pool_size, self.strides, self._pads(*x.shape[1:3]))
+        y, self._argmin = dispatch.min_pool2d_forward(x, self.pool_size, self.strides, self._pads(*x.shape[1:3]))
         return from_channels_last(y, self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         # "Route dy to the window's winner" is the same for a min as for a max.
         dy = to_channels_last(dy, self.data_format)
-        dx = ops.max_pool2d_backward(np.ascontiguousarray(dy), self._argmin, self._input_shape)
+        dx = dispatch.max_pool2d_backward(np.ascontiguousarray(dy), self._argmin, self._input_shape)
         return from_channels_last(dx, self.data_format)
 
 
@@ -65,12 +65,12 @@ class _PoolingFromInputAndOutput(_ParametricPooling2D):
 
     def forward(self, x, training=False):
         self._x = to_channels_last(x, self.data_format)
-        self._y = getattr(ops, self.forward_kernel)(self._x, self._parameter, *self._geometry(*self._x.shape[1:3]))
+        self._y = getattr(dispatch, self.forward_kernel)(self._x, self._parameter, *self._geometry(*self._x.shape[1:3]))
         return from_channels_last(self._y, self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy = np.ascontiguousarray(to_channels_last(dy, self.data_format))
-        dx = getattr(ops, self.backward_kernel)(dy, self._x, self._y, self._parameter,
+        dx = getattr(dispatch, self.backward_kernel)(dy, self._x, self._y, self._parameter,
                                                 *self._geometry(*self._x.shape[1:3]))
         return from_channels_last(dx, self.data_format)
 
@@ -109,12 +109,12 @@ class WeightedPooling2D(_ParametricPooling2D):
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
-        y = ops.weighted_pool2d_forward(x, self.sigma, *self._geometry(*x.shape[1:3]))
+        y = dispatch.weighted_pool2d_forward(x, self.sigma, *self._geometry(*x.shape[1:3]))
         return from_channels_last(y, self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy = np.ascontiguousarray(to_channels_last(dy, self.data_format))
-        dx = ops.weighted_pool2d_backward(dy, self._input_shape, self.sigma,
+        dx = dispatch.weighted_pool2d_backward(dy, self._input_shape, self.sigma,
                                           *self._geometry(*self._input_shape[1:3]))
         return from_channels_last(dx, self.data_format)
 

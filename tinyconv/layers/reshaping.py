@@ -39,7 +39,7 @@ class Reshape(Layer):
         self._input_shape = x.shape
         return x.reshape((x.shape[0],) + self._resolved((None,) + x.shape[1:]))
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return dy.reshape(self._input_shape)
 
     def get_config(self):
@@ -64,7 +64,7 @@ class Permute(Layer):
     def forward(self, x, training=False):
         return x.transpose((0,) + self.dims)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return dy.transpose(np.argsort((0,) + self.dims))
 
     def get_config(self):
@@ -88,7 +88,7 @@ class RepeatVector(Layer):
     def forward(self, x, training=False):
         return np.repeat(x[:, None, :], self.n, axis=1)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         return dy.sum(axis=1)
 
     def get_config(self):

@@ -15,7 +15,7 @@ The course's decoder tools ("what if we want to increase the size?"):
 """
 import numpy as np
 
-from .. import ops
+from .. import dispatch
 from .base import Layer, check_data_format
 from .pooling import MaxPooling2D
 from .pooling_nd import SPATIAL_NAMES, as_tuple, channels_back, channels_to_last, shape_back, shape_to_last
@@ -47,7 +47,7 @@ def upsample_nearest(x, sizes):
     for axis, factor in enumerate(sizes, start=1):
         shape = x.shape
         image = x.reshape(int(np.prod(shape[:axis])), shape[axis], -1, shape[-1])
-        x = ops.upsample2d_nearest_forward(np.ascontiguousarray(image), (factor, 1))
+        x = dispatch.upsample2d_nearest_forward(np.ascontiguousarray(image), (factor, 1))
         x = x.reshape(shape[:axis] + (shape[axis] * factor,) + shape[axis + 1:])
     return x
 
@@ -58,7 +58,7 @@ def upsample_nearest_backward(dy, input_shape):
         shape = dy.shape
         image = dy.reshape(int(np.prod(shape[:axis])), shape[axis], -1, shape[-1])
         small = (image.shape[0], input_shape[axis], image.shape[2], image.shape[3])
-        dy = ops.upsample2d_nearest_backward(np.ascontiguousarray(image), small)
+        dy = dispatch.upsample2d_nearest_backward(np.ascontiguousarray(image), small)
         dy = dy.reshape(shape[:axis] + (input_shape[axis],) + shape[axis + 1:])
     return dy
 
@@ -78,7 +78,7 @@ class _UpSampling(_SpatialLayer):
         self._input_shape = x.shape
         return channels_back(upsample_nearest(x, self.size), self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy = channels_to_last(dy, self.data_format)
         return channels_back(upsample_nearest_backward(dy, self._input_shape), self.data_format)
 
@@ -115,13 +115,13 @@ class UpSampling2D(_UpSampling):
             return super().forward(x, training)
         x = channels_to_last(x, self.data_format)
         self._input_shape = x.shape
-        return channels_back(ops.upsample2d_bilinear_forward(x, self.size), self.data_format)
+        return channels_back(dispatch.upsample2d_bilinear_forward(x, self.size), self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         if self.interpolation == "nearest":
             return super().backward(dy)
         dy = np.ascontiguousarray(channels_to_last(dy, self.data_format))
-        return channels_back(ops.upsample2d_bilinear_backward(dy, self._input_shape), self.data_format)
+        return channels_back(dispatch.upsample2d_bilinear_backward(dy, self._input_shape), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "interpolation": self.interpolation}
@@ -153,7 +153,7 @@ class BedOfNailsUnpooling2D(_UpSampling):
         y[:, ::sh, ::sw, :] = x   # the nails: the top-left cell of each block
         return channels_back(y, self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         """Only the nails came from x, so dx is dy read at the nails."""
         dy = channels_to_last(dy, self.data_format)
         sh, sw = self.size
@@ -169,7 +169,7 @@ class MaxUnpooling2D(Layer):
     encoder-decoder Sequential).  The output has the pool's input shape.
 
     This is the max pool's backward applied to x: "send each value to its window's winner"
-    (``ops.max_pool2d_backward``), where windows overlap, the values that share a winner add up
+    (``dispatch.max_pool2d_backward``), where windows overlap, the values that share a winner add up
     (PyTorch keeps one of them).  Backward: dx = dy read at the winners.
     """
 
@@ -230,10 +230,10 @@ class MaxUnpooling2D(Layer):
     def forward(self, x, training=False):
         x = np.ascontiguousarray(channels_to_last(x, self.data_format))
         self._argmax, self._output_shape = self._pool_memory(x)
-        y = ops.max_pool2d_backward(x, self._argmax, self._output_shape)
+        y = dispatch.max_pool2d_backward(x, self._argmax, self._output_shape)
         return channels_back(y, self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         dy = channels_to_last(dy, self.data_format)
         n, height, width, channels = dy.shape
         planes = dy.reshape(n, height * width, channels)
@@ -284,7 +284,7 @@ class _ZeroPadding(_SpatialLayer):
         x = channels_to_last(x, self.data_format)
         return channels_back(np.pad(x, ((0, 0),) + self.padding + ((0, 0),)), self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         """The zeros came from no input: dx is dy with the padding cut off."""
         dy = channels_to_last(dy, self.data_format)
         inner = tuple(slice(a, n - b) for n, (a, b) in zip(dy.shape[1:-1], self.padding))
@@ -340,7 +340,7 @@ class _Cropping(_SpatialLayer):
         kept = tuple(slice(a, n - b) for n, (a, b) in zip(x.shape[1:-1], self.cropping))
         return channels_back(x[(slice(None),) + kept], self.data_format)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         """The cut-off cells did not reach the output: their gradient is 0."""
         dy = channels_to_last(dy, self.data_format)
         return channels_back(np.pad(dy, ((0, 0),) + self.cropping + ((0, 0),)), self.data_format)

@@ -15,6 +15,7 @@ before that call's backward; its weight gradients are the sum over its calls.
 """
 import numpy as np
 
+from ..layers.base import run_backward
 from ..layers.core import InputLayer, SymbolicTensor
 from ..devices import check_layer_runs_here
 from .model import Model
@@ -255,7 +256,7 @@ class Functional(Model):
                     values.pop(id(tensor), None)
         return [values[id(t)] for t in self._outputs]
 
-    def _run_backward(self, output_grads, fused):
+    def _run_backward(self, output_grads, fused, need_input_gradients=True):
         grads = {}
 
         def accumulate(tensor, gradient):
@@ -273,6 +274,7 @@ class Functional(Model):
 
         shared_grads = {}  # id(sublayer) -> (sublayer, [grads of each call])
         reached = set()
+        model_inputs = {id(t) for t in self._inputs}
         for node in reversed(self._nodes):
             upstream = [grads.get(id(t)) for t in node.outputs]
             if all(g is None for g in upstream):
@@ -285,11 +287,14 @@ class Functional(Model):
             shared = self._node_count[id(layer)] > 1
             if shared:
                 _restore(self._snapshots[id(node)])
+            # A training step reads no dL/d(model input): a node fed only by inputs may skip it.
+            needs_dx = need_input_gradients or any(id(t) not in model_inputs for t in node.inputs)
             if id(node) in fused_nodes:
-                dx = layer.backward_from_preactivation(upstream[0])
+                dx = layer.backward_from_preactivation(upstream[0]) if needs_dx else \
+                    layer.backward_from_preactivation(upstream[0], need_input_gradient=False)
             else:
                 upstream = self._add_activity_gradient(id(node), layer, upstream if node.multi_output else upstream[0])
-                dx = layer.backward(upstream)
+                dx = run_backward(layer, upstream, need_input_gradient=needs_dx)
             reached.add(id(layer))
             if shared:
                 for obj in _sublayers(layer):
@@ -298,7 +303,7 @@ class Functional(Model):
             # order), so those gradients are done with: free them before the next node runs.
             for tensor in node.outputs:
                 grads.pop(id(tensor), None)
-            for tensor, gradient in zip(node.inputs, dx if node.multi_input else [dx]):
+            for tensor, gradient in zip(node.inputs, [] if dx is None else dx if node.multi_input else [dx]):
                 if gradient is not None:
                     accumulate(tensor, gradient)
             upstream = like = dx = gradient = None

@@ -56,7 +56,7 @@ class Model:
         """inputs: list of arrays, one per model input -> list of output arrays."""
         raise NotImplementedError
 
-    def _run_backward(self, output_grads, fused):
+    def _run_backward(self, output_grads, fused, need_input_gradients=True):
         """Backprop a gradient per output; ``fused[i]`` says it is already dL/dz of output i's layer.
         Returns the gradients with respect to the inputs (a list)."""
         raise NotImplementedError
@@ -309,12 +309,8 @@ class Model:
         loss_value, per_output = self._compute_loss(targets, outputs, sample_weight)
         loss_value += self._regularization_loss()
         grads, fused = self._loss_gradients(targets, outputs, sample_weight)
-        # A training step only needs the weight gradients: the first layer may skip dL/dx.
-        self._input_gradient_unused = True
-        try:
-            self._run_backward(grads, fused)
-        finally:
-            self._input_gradient_unused = False
+        # A training step only needs the weight gradients: the first layers may skip dL/dx.
+        self._run_backward(grads, fused, need_input_gradients=False)
         params = self.trainable_weights
         if params:
             self.optimizer.apply(params, self.trainable_gradients())
@@ -628,7 +624,7 @@ class Model:
         outputs = self._run_forward(x if isinstance(x, list) else [x], training)
         return self._unwrap(outputs)
 
-    def backward(self, dy):
+    def backward(self, dy, need_input_gradient=True):
         grads = self._run_backward(dy if isinstance(dy, list) else [dy], [False] * len(self.output_names))
         return grads[0] if len(grads) == 1 else grads
 
@@ -683,7 +679,7 @@ class Model:
         weights as attributes too (``layer.kernel``), so every attribute that *is* a moved array is
         repointed; the optimizer's per-weight state is keyed on the weight array and moves with it.
         """
-        devices.set_device(name)  # raises (and changes nothing) without CuPy or a GPU
+        backend.set_device(name)  # raises (and changes nothing) without CuPy or a GPU
         moved = {}
         for layer in _all_layers(self):
             for slot in layer._weights:

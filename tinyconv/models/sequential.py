@@ -4,7 +4,7 @@ Forward runs the layers in order; backward runs them in reverse, handing each la
 gradient of the loss with respect to its output and receiving the gradient with respect
 to its input.
 """
-from ..layers.base import Layer
+from ..layers.base import Layer, run_backward
 from ..layers.core import InputLayer, SymbolicTensor
 from ..devices import check_layer_runs_here
 from .model import Model
@@ -139,18 +139,18 @@ class Sequential(Model):
                 self._release_unneeded_preactivation(layer)
         return [x]
 
-    def _run_backward(self, output_grads, fused):
+    def _run_backward(self, output_grads, fused, need_input_gradients=True):
         dy, layers = output_grads[0], self._layers
         if fused[0]:
             # dy is already dL/dz of the last layer: its softmax/sigmoid was fused with the loss.
-            dy = layers[-1].backward_from_preactivation(dy)
+            if need_input_gradients or len(layers) > 1:
+                dy = layers[-1].backward_from_preactivation(dy)
+            else:
+                dy = layers[-1].backward_from_preactivation(dy, need_input_gradient=False)
             layers = layers[:-1]
         for index in reversed(range(len(layers))):
             layer = layers[index]
             dy = self._add_activity_gradient(index, layer, dy)
-            if layer is self._layers[0] and getattr(self, "_input_gradient_unused", False) \
-                    and hasattr(layer, "backward_weights_only"):
-                layer.backward_weights_only(dy)  # nobody reads dL/d(input) in a training step
-                return [None]
-            dy = layer.backward(dy)
+            # A training step reads no dL/d(input): the first layer may skip computing it.
+            dy = run_backward(layer, dy, need_input_gradient=need_input_gradients or index > 0)
         return [dy]

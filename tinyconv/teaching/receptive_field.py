@@ -24,7 +24,7 @@ of 49 C^2 (see ``conv_cost``).
 """
 from fractions import Fraction
 
-from ..kernels import shapes
+from .. import geometry
 from .table import format_table
 
 CONV, POOL, TRANSPOSED = "conv", "pool", "transposed conv"
@@ -212,19 +212,19 @@ def _pad_before(padding, size, k, s, d, transposed):
         if size is None:
             raise ValueError("receptive_field: 'same' padding with stride > 1 depends on the input size; "
                              "pass input_size=...")
-        return shapes.same_padding(size, k, s, d)[0]
+        return geometry.same_padding(size, k, s, d)[0]
     return int(padding)
 
 
 def _next_size(size, padding, k, s, d, before, transposed):
     if size is None:
         return None
-    effective = shapes.effective_kernel_size(k, d)
+    effective = geometry.effective_kernel_size(k, d)
     if transposed:
         return (size - 1) * s + effective - 2 * before
     if isinstance(padding, str) and padding.lower() == "same":
         return -(-size // s)
-    return shapes.output_size(size, k, s, before, before, d)
+    return geometry.output_size(size, k, s, before, before, d)
 
 
 def receptive_field(layers_spec, input_size=None):
@@ -288,10 +288,10 @@ def layer_step(layer):
                      for i, (k, s, d) in enumerate(zip(window, stride, dilation)))
         return Step(layer.name, TRANSPOSED, window, stride, dilation, pads)
     if isinstance(padding, str):
-        pads = tuple(0 if padding == "valid" else shapes.same_padding(n or 1, k, s, d)[0]
+        pads = tuple(0 if padding == "valid" else geometry.same_padding(n or 1, k, s, d)[0]
                      for n, k, s, d in zip(sizes, window, stride, dilation))
     else:
-        resolved = shapes.resolve_padding(padding, sizes, window, stride, dilation)
+        resolved = geometry.resolve_padding(padding, sizes, window, stride, dilation)
         pads = tuple(p[0] for p in resolved)
     kind = POOL if hasattr(layer, "pool_size") else CONV
     return Step(layer.name, kind, window, stride, dilation, pads)

@@ -68,7 +68,7 @@ from tinyconv.kernels.cpu import direct_path, implicit_path
 from tinyconv.kernels.cpu.activation import bias_gradient as _bias_gradient
 from tinyconv.kernels.reference.conv import pad_image, validate_conv2d_args, validate_upstream_gradient
 
-__all__ = ["conv2d_forward", "conv2d_backward"]  # (+ two entry points for the Conv2D layer, below)
+__all__ = ["conv2d_forward", "conv2d_backward"]
 
 # Upper bound for one columns workspace; the batch is processed in chunks that fit.  Small
 # on purpose: a chunk's columns are then still in the cache when the GEMM reads them back
@@ -90,20 +90,32 @@ ConvGeometry = namedtuple("ConvGeometry", "height width out_h out_w kh kw sh sw 
 # --- public functions --------------------------------------------------------------------
 
 
-def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
+# The dispatch hands this set a KernelCache (tinyconv.dispatch) from a training layer's forward
+# to its backward: forward keeps in ``cache.kept`` the im2col columns of a few-channel layer, or
+# the zero-padded input planes of the direct path; ``cache.spare`` is the kept buffer of the
+# layer's previous step, reused when its shape fits.
+CONV2D_USES_CACHE = True
+
+
+def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups, cache=None):
     """y = x (*) kernel + bias (cross-correlation), NHWC input, Keras-layout kernel."""
-    return _forward(x, kernel, bias, strides, pads, dilation, groups, keep=None)[0]
+    if cache is None:
+        return _forward(x, kernel, bias, strides, pads, dilation, groups, keep=None)[0]
+    y, cache.kept = _forward(x, kernel, bias, strides, pads, dilation, groups, keep=(cache.spare,))
+    cache.spare = None   # now part of cache.kept (or not reusable)
+    return y
 
 
-def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True):
-    """Return (dx, dkernel, dbias) given dL/dy; pure (recomputes im2col, keeps no state).
-    A gradient not asked for (``input_gradient``/``kernel_gradient`` False) is None, and its
-    GEMMs (and col2im or im2col) are skipped."""
-    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=None,
+def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True,
+                    cache=None):
+    """Return (dx, dkernel, dbias) given dL/dy.  A gradient not asked for
+    (``input_gradient``/``kernel_gradient`` False) is None, and its GEMMs (and col2im or
+    im2col) are skipped.  ``cache``: what forward kept for this same ``x`` (or None: recompute)."""
+    kept = cache.kept if cache is not None else None
+    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=kept,
                      input_gradient=input_gradient, kernel_gradient=kernel_gradient)
 
 
-# --- for the Conv2D layer: keep the columns matrix from forward to backward -----------------
 # Backward needs the same columns matrix as forward (dW = cols.T @ dy).  A layer with few
 # input channels (a first layer: grey or RGB images) keeps it instead of paying for a second
 # im2col, which there costs as much as the GEMM (a patch row of C <= 8 numbers is a short
@@ -112,22 +124,6 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradie
 # memory: it is recomputed chunk by chunk in the small workspace.
 KEPT_COLUMNS_BYTES = 8 * 2**20
 KEPT_COLUMNS_MAX_CHANNELS = 8
-
-
-def conv2d_forward_keeping_columns(x, kernel, bias, strides, pads, dilation, groups, buffer=None):
-    """(y, columns): ``conv2d_forward``, plus the columns matrix when it fits in KEPT_COLUMNS_BYTES
-    (else None).  ``buffer``, the columns of an earlier call, is reused when its shape fits."""
-    return _forward(x, kernel, bias, strides, pads, dilation, groups, keep=(buffer,))
-
-
-def conv2d_backward_from_columns(dy, x, kernel, strides, pads, dilation, groups, columns, input_gradient=True,
-                                 bias_gradient=True):
-    """``conv2d_backward`` reusing the columns that ``conv2d_forward_keeping_columns`` returned
-    for this same ``x`` (None: recompute them).  ``input_gradient=False`` skips dx (returned
-    as None): a model's first layer needs only its weight gradients; ``bias_gradient=False``
-    skips dbias (None), for a layer without a bias."""
-    return _backward(dy, x, kernel, strides, pads, dilation, groups, columns=columns,
-                     input_gradient=input_gradient, bias_gradient=bias_gradient)
 
 
 def _kept_columns(keep, groups, channels, rows, patch, dtype):

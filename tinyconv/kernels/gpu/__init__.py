@@ -6,11 +6,11 @@ gathers with precomputed index tables, cuBLAS matrix products and reductions.  W
 CPU, which is how the test suite checks it against the reference kernels on machines without a GPU.
 
 Same function names and signatures as ``tinyconv.kernels.reference`` and ``tinyconv.kernels.cpu``
-(every name in ``tinyconv.ops.KERNEL_NAMES``), one module per family; the sliding-window gathers
+(every name in ``tinyconv.dispatch.KERNEL_NAMES``), one module per family; the sliding-window gathers
 they share (im2col / col2im over any number of spatial axes) are in ``_windows.py``.  A kernel name
 with no GPU version yet gets the stand-in of ``unported.py``.
 """
-from ...ops import KERNEL_NAMES
+from ...dispatch import KERNEL_NAMES
 from ._common import use_array_module, xp as array_module
 from .activation import activation_backward, activation_forward, bias_gradient
 from .conv import conv2d_backward, conv2d_forward

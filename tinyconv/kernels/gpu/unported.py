@@ -1,5 +1,5 @@
 """Stand-ins for kernels the GPU backend does not have yet (every kernel name has one today;
-``__init__`` uses this for names added to ``ops.KERNEL_NAMES`` before their GPU version exists).
+``__init__`` uses this for names added to ``dispatch.KERNEL_NAMES`` before their GPU version exists).
 
 With ``xp = numpy`` (the CPU test hook) they run the NumPy reference kernels, so a model using them
 still trains in the tests; with CuPy they raise NotImplementedError naming the kernel, rather than

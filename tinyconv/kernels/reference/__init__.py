@@ -1,7 +1,7 @@
 """Reference kernels in plain NumPy: written to be read beside the lecture's formulas.
 
 They are the test oracle for the compiled kernels in ``tinyconv.kernels.cpu``: both sets
-expose the same functions with the same signatures (see ``tinyconv.ops``).
+expose the same functions with the same signatures (see ``tinyconv.dispatch``).
 """
 from .activation import activation_backward, activation_forward, bias_gradient
 from .conv import conv2d_backward, conv2d_forward

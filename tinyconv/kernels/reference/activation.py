@@ -2,7 +2,7 @@
 
 The formulas live in ``tinyconv/activations.py`` (Keras's ``keras.activations.*`` and their
 derivatives); these functions are the kernel-set form of the four that every CNN layer uses,
-so a layer can call ``ops.activation_forward`` and get the compiled, multi-threaded twin
+so a layer can call ``dispatch.activation_forward`` and get the compiled, multi-threaded twin
 (``tinyconv/kernels/cpu/activation.pyx``) when it is active:
 
     relu:    a = max(z, 0)            dz = dy * [a > 0]

@@ -38,7 +38,7 @@ import operator
 
 import numpy as np
 
-from ..shapes import output_hw
+from ...geometry import output_hw
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_forward_direct", "validate_conv2d_args"]
 

@@ -28,7 +28,7 @@ sum over channels is one matrix product.  Backward follows the same paths in rev
 """
 import numpy as np
 
-from ..shapes import output_size
+from ...geometry import output_size
 from .conv import _as_float_array, _int, _positive_int, group_slices
 
 __all__ = ["conv3d_forward", "conv3d_backward", "validate_conv3d_args", "validate_conv3d_upstream_gradient"]

@@ -24,7 +24,7 @@ The backward pass sends each gradient back along its own position's path:
 """
 import numpy as np
 
-from ..shapes import output_size
+from ...geometry import output_size
 from .conv import _as_float_array, _positive_pair
 
 __all__ = ["locally_connected2d_forward", "locally_connected2d_backward", "check_local_args",

@@ -13,11 +13,11 @@ pooling a padded cell counts as -inf (it can never win), and average pooling div
 number of *real* cells in the window (Keras's behaviour for ``padding="same"``).  So both
 poolings simply clip each window to the input, which is what the code below does.
 
-The output size per axis is the course's formula, ``shapes.output_size``.
+The output size per axis is the course's formula, ``tinyconv.geometry.output_size``.
 """
 import numpy as np
 
-from ..shapes import output_size
+from ...geometry import output_size
 
 FLOAT_DTYPES = (np.float32, np.float64)
 

@@ -25,7 +25,7 @@ Backward, each gradient along its path:
 """
 import numpy as np
 
-from ..shapes import output_hw
+from ...geometry import output_hw
 from .conv import _as_float_array, _padding_pairs, _positive_pair, crop_padding, pad_image
 
 __all__ = ["tiled_conv2d_forward", "tiled_conv2d_backward", "check_tiled_args"]
