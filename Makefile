@@ -6,7 +6,8 @@ STAMP := build/.installed
 .PHONY: install demo test bench clean
 
 # Editable install with the test and data extras; rebuilt when the build inputs change.
-$(STAMP): pyproject.toml setup.py $(wildcard tinyconv/kernels/cpu/*.pyx tinyconv/kernels/cpu/*.pxd tinyconv/kernels/cpu/*.pxi tinyconv/kernels/cpu/*.h)
+$(STAMP): pyproject.toml setup.py $(wildcard tinyconv/kernels/cpu/*.pyx tinyconv/kernels/cpu/*.pxd tinyconv/kernels/cpu/*.pxi tinyconv/kernels/cpu/*.h \
+                                  tinyconv/kernels/cpu/*/*.pyx tinyconv/kernels/cpu/*/*.pxd tinyconv/kernels/cpu/*/*.pxi tinyconv/kernels/cpu/*/*.h)
 	$(PIP) install -e ".[dev,data]"
 	@mkdir -p build && touch $(STAMP)
 

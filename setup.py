@@ -1,9 +1,10 @@
 """Build the compiled kernels (Cython + OpenMP).
 
-Every ``tinyconv/kernels/cpu/*.pyx`` becomes one C extension.  OpenMP is used when the
+Every ``.pyx`` under ``tinyconv/kernels/cpu`` (sub-folders included, e.g. ``conv2d/``) becomes
+one C extension, named by its path.  OpenMP is used when the
 compiler accepts ``-fopenmp``; otherwise the kernels build single-threaded and we say so
 (macOS's clang is the usual case).  Set ``TINYCONV_NATIVE=1`` to add ``-march=native``
-(the default build stays portable), ``TINYCONV_BUILD_ONLY=conv,pooling`` to compile only
+(the default build stays portable), ``TINYCONV_BUILD_ONLY=chunked_path,pooling`` to compile only
 some modules while developing.  ``conv_blocks`` calls SciPy's BLAS and is left out (with a
 note) when SciPy is missing at build time.  Modules named in ``ISA_VARIANTS`` are extra builds
 of another module's code for a newer instruction set; they are left out where the compiler
@@ -102,26 +103,34 @@ def scipy_blas_available():
 
 
 # Modules that need more than NumPy and Cython to build; without it they are left out and
-# the kernels that would use them take another path (here: conv.pyx's chunked im2col).
+# the kernels that would use them take another route (here: conv2d/chunked_path.pyx).
 OPTIONAL_KERNELS = {"conv_blocks": (scipy_blas_available, "SciPy")}
+
+
+def kernel_sources():
+    """(module name, .pyx path) of every kernel: tinyconv/kernels/cpu/conv2d/conv_blocks.pyx
+    is tinyconv.kernels.cpu.conv2d.conv_blocks."""
+    for pyx in sorted(glob.glob(os.path.join(KERNEL_DIR, "**", "*.pyx"), recursive=True)):
+        yield os.path.splitext(pyx)[0].replace(os.sep, "."), pyx
 
 
 def kernel_extensions():
     only = {name for name in os.environ.get("TINYCONV_BUILD_ONLY", "").split(",") if name}
     extensions = []
-    for pyx in sorted(glob.glob(os.path.join(KERNEL_DIR, "*.pyx"))):
-        stem = os.path.splitext(os.path.basename(pyx))[0]
+    for module, pyx in kernel_sources():
+        stem = module.rsplit(".", 1)[-1]
         if only and stem not in only:
             continue
         if stem in OPTIONAL_KERNELS and not OPTIONAL_KERNELS[stem][0]():
-            print(f"NOTE: {OPTIONAL_KERNELS[stem][1]} not found at build time; tinyconv.kernels.cpu.{stem} "
+            print(f"NOTE: {OPTIONAL_KERNELS[stem][1]} not found at build time; {module} "
                   "is left out (the kernels use a slower path)", file=sys.stderr)
             continue
         extensions.append(
             Extension(
-                f"tinyconv.kernels.cpu.{stem}",
+                module,
                 [pyx],
-                include_dirs=[np.get_include(), KERNEL_DIR],
+                # its own folder (.pxi, .h) and cpu/ (omp_compat.h, fast_math.h, parallel.pxd)
+                include_dirs=[np.get_include(), os.path.dirname(pyx), KERNEL_DIR],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             )
         )

@@ -24,7 +24,7 @@ import pathlib
 import time
 
 import tinyconv as keras
-from tinyconv import layers
+from tinyconv import layers, teaching
 
 DEFAULT_OUT = pathlib.Path(__file__).resolve().parent / "output" / "alexnet_vgg_small"
 
@@ -114,15 +114,13 @@ def main(argv=None):
     train, test = enlarged_digits(args.size, args.train_limit)
     draw = matplotlib_available()
     if draw:
-        from tinyconv import teaching
-
         args.out.mkdir(parents=True, exist_ok=True)
 
     rows, pictures = [], []
     for build in (alexnet_small, vgg_small):
         keras.utils.set_random_seed(args.seed)
         model = build(args.size)
-        model.summary(show_receptive_field=True)
+        teaching.summary(model, flops=False)  # model.summary() plus each layer's receptive field
         model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         start = time.perf_counter()

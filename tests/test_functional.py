@@ -243,3 +243,19 @@ def test_sequential_nests_models_and_exposes_symbolic_outputs(fresh_names):
     shared(keras.Input((3,)))
     with pytest.raises(AttributeError, match="called 2 times"):
         shared.output
+
+
+def test_the_symbolic_graph_lives_in_tinyconv_graph(fresh_names):
+    from tinyconv import graph
+
+    x = keras.Input((4,))
+    dense = layers.Dense(2)
+    y = dense(x)
+    assert isinstance(x, graph.SymbolicTensor) and keras.backend.is_keras_tensor(y)
+    assert not keras.backend.is_keras_tensor(np.zeros((1, 4)))
+    assert isinstance(y.node, graph.Node) and y.node.layer is dense and y.node.inputs == [x]
+    assert dense.input is x and dense.output is y
+    assert graph.is_symbolic([x, y]) and not graph.is_symbolic([]) and not graph.is_symbolic([x, np.zeros(2)])
+    inner = keras.Model(x, y)  # a model called on symbols is one node, as a layer is
+    z = inner(keras.Input((4,)))
+    assert z.shape == (None, 2) and z.node.layer is inner

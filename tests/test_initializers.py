@@ -107,3 +107,25 @@ def test_config_round_trip():
     again = initializers.RandomNormal.from_config(init.get_config())
     np.testing.assert_array_equal(init((3,)), again((3,)))
     assert initializers.GlorotUniform(seed=3).get_config() == {"seed": 3}
+
+
+def test_hand_designed_kernels_live_in_the_initializers_package():
+    from tinyconv import teaching
+    from tinyconv.initializers import hand_designed
+
+    assert teaching.Sobel is hand_designed.Sobel and teaching.Gabor is hand_designed.Gabor
+    assert isinstance(initializers.get("prewitt_y"), hand_designed.Prewitt)
+    assert initializers.get({"class_name": "Gaussian", "config": {"sigma": 2.0}}).sigma == 2.0
+    with pytest.raises(ModuleNotFoundError):
+        import tinyconv.teaching.kernels  # noqa: F401  (moved to tinyconv.initializers.hand_designed)
+
+
+def test_initializers_do_not_import_the_teaching_tools():
+    import ast
+    import pathlib
+
+    package = pathlib.Path(initializers.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "teaching" not in (node.module or ""), f"{path.name} imports {node.module}"

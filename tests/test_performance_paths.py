@@ -9,7 +9,8 @@ import pytest
 
 import tinyconv as keras
 from tinyconv import layers, dispatch
-from tinyconv.kernels.cpu import conv as fast
+from tinyconv.kernels.cpu import conv2d as fast
+from tinyconv.kernels.cpu.conv2d import route
 
 
 def small_cnn(seed):
@@ -33,9 +34,9 @@ def train(model, kernels, x, y, steps=3):
     return model.get_weights()
 
 
-@pytest.mark.parametrize("kept_bytes", [0, fast.KEPT_COLUMNS_BYTES])
+@pytest.mark.parametrize("kept_bytes", [0, route.KEPT_COLUMNS_BYTES])
 def test_compiled_training_steps_match_the_reference(kept_bytes, monkeypatch):
-    monkeypatch.setattr(fast, "KEPT_COLUMNS_BYTES", kept_bytes)  # 0: columns never kept
+    monkeypatch.setattr(route, "KEPT_COLUMNS_BYTES", kept_bytes)  # 0: columns never kept
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 9, 8, 2)).astype(np.float32)
     y = rng.integers(0, 5, size=6)
@@ -63,23 +64,9 @@ def test_kernel_without_input_gradient_gives_the_same_weight_gradients():
     kernel = rng.standard_normal((3, 3, 2, 4))
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     dy = rng.standard_normal((3, 7, 6, 4))
-    dx, dkernel, dbias = fast.conv2d_backward_from_columns(dy, x, kernel, *args, None, False)
+    dx, dkernel, dbias = fast.conv2d_backward(dy, x, kernel, *args, input_gradient=False)
     assert dx is None
     _, expected_dkernel, expected_dbias = fast.conv2d_backward(dy, x, kernel, *args)
     np.testing.assert_allclose(dkernel, expected_dkernel, rtol=1e-12)
     np.testing.assert_allclose(dbias, expected_dbias, rtol=1e-12)
 
-
-def test_sliced_weight_gradient_matches_blas(monkeypatch):
-    """The first-layer weight gradient on several threads: sliced loops, same numbers as BLAS."""
-    rng = np.random.default_rng(5)
-    for rows, patch, filters in [(1000, 27, 8), (1001, 5, 12), (37, 25, 6)]:  # both loop orders, odd row counts
-        cols = rng.standard_normal((rows, patch))
-        dy = rng.standard_normal((rows, filters))
-        for filters_inner in (False, True):
-            shape = (patch, filters) if filters_inner else (filters, patch)
-            partial = np.empty((fast.WEIGHT_GRADIENT_SLICES,) + shape)
-            fast._sliced_weight_gradient(cols, dy, partial, filters_inner)
-            total = partial.sum(axis=0)
-            np.testing.assert_allclose(total if filters_inner else total.T, cols.T @ dy, rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(fast._weight_gradient(cols, dy), cols.T @ dy, rtol=1e-10, atol=1e-10)

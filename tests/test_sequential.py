@@ -59,6 +59,49 @@ def test_lenet5_summary_matches_keras(fresh_names):
     assert model.output_shape == (None, 10)
 
 
+def test_summary_takes_keras_arguments(fresh_names):
+    import inspect
+
+    assert list(inspect.signature(keras.Sequential.summary).parameters)[1:] == [
+        "line_length", "positions", "print_fn", "expand_nested", "show_trainable", "layer_range"]
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="inner_dense")], name="inner")
+    model = keras.Sequential([keras.Input((4,)), layers.Dropout(0.1, name="drop"), layers.Dense(4, name="first"),
+                              inner, layers.Dense(2, name="last")])
+    model.get_layer("first").trainable = False
+    lines = []
+    model.summary(print_fn=lines.append, show_trainable=True)
+    assert "Trainable" in lines[0].splitlines()[2]
+    rows = {line.split()[1]: line for line in lines[0].splitlines() if line.startswith("│ ")}
+    assert [rows[name].rstrip("│ ")[-1] for name in ("drop", "first", "last")] == ["-", "N", "Y"]
+
+    model.summary(print_fn=lines.append, layer_range=("inner", "l.st"))
+    shown = [line.split()[1] for line in lines[1].splitlines() if line.startswith("│ ")]
+    assert shown == ["inner", "last"]
+    with pytest.raises(ValueError, match="layer_range"):
+        model.summary(print_fn=lines.append, layer_range=("nothing", "last"))
+    with pytest.raises(ValueError, match="layer_range"):
+        model.summary(print_fn=lines.append, layer_range="last")
+
+    model.summary(print_fn=lines.append, expand_nested=True)
+    assert "└ inner_dense (Dense)" in lines[2] and "inner_dense" not in lines[0]
+
+    model.summary(print_fn=lines.append, positions=[30, 50, 60])
+    assert lines[3].splitlines()[1] == "┏" + "━" * 29 + "┳" + "━" * 19 + "┳" + "━" * 9 + "┓"
+    with pytest.raises(ValueError, match="positions"):
+        model.summary(print_fn=lines.append, positions=[0.5, 1.0])
+
+
+def test_models_do_not_import_the_teaching_tools():
+    import ast
+    import pathlib
+
+    package = pathlib.Path(keras.models.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "teaching" not in (node.module or ""), f"models/{path.name} imports {node.module}"
+
+
 def test_add_build_and_input_forms(fresh_names):
     model = keras.Sequential(name="stack")
     model.add(keras.Input(shape=(4,)))

@@ -19,8 +19,7 @@ from . import preprocessing  # noqa: E402
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 from .parallel import get_num_threads, openmp_enabled, set_num_threads  # noqa: E402
-
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers", "layers",

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from . import devices, dispatch, naming
+from . import devices, dispatch, graph, naming
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
@@ -65,8 +65,7 @@ def backend():
 
 def is_keras_tensor(x):
     """True for the symbolic tensors that ``Input`` and layer calls return (not for concrete arrays)."""
-    from .layers.core import SymbolicTensor  # imported here: the layers import this module
-    return isinstance(x, SymbolicTensor)
+    return isinstance(x, graph.SymbolicTensor)
 
 
 def int_shape(x):

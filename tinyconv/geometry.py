@@ -9,6 +9,11 @@ padding.  ``D*(F-1)+1`` is the *effective* kernel size: a 3x3 kernel with dilati
 
 Keras's ``padding="same"`` picks the padding that makes ``out = ceil(N / S)`` and, when the
 total is odd, puts the extra cell at the end (bottom / right), as TensorFlow does.
+
+Every layer and kernel takes its sizes from here: convolutions and pooling (``output_size``,
+``same_padding``), locally connected layers (``locally_connected_output_hw``) and transposed
+convolutions (``keras_transpose_pads``, ``transpose_axis_geometry``).  This module imports
+nothing from tinyconv, so kernels and layers alike may import it.
 """
 
 
@@ -60,3 +65,64 @@ def output_hw(input_hw, kernel_hw, strides, pads, dilation=(1, 1)):
     return tuple(
         output_size(n, k, s, p[0], p[1], d) for n, k, s, p, d in zip(input_hw, kernel_hw, strides, pads, dilation)
     )
+
+
+def locally_connected_output_hw(input_hw, kernel_size, strides):
+    """Valid padding: OH = floor((H - KH) / SH) + 1, and the same for OW."""
+    return tuple(output_size(n, k, s, 0, 0) for n, k, s in zip(input_hw, kernel_size, strides))
+
+
+# --- transposed convolution --------------------------------------------------------------------
+#
+# Output size per axis (Keras's arithmetic, as TensorFlow and JAX compute it), with
+# K = d*(k-1) + 1 the dilated kernel:
+#
+#     stamped ("full") size   (N - 1)*S + K
+#     valid                   (N - 1)*S + K + output_padding       output_padding defaults to max(K, S) - K
+#     same                    N*S                                  when output_padding is None
+#                             (N - 1)*S + K % 2 + output_padding   otherwise
+#
+# which is the course's  (N - 1)*S - 2P + F + output_padding  with the padding P cropped from
+# the full stamp.  Keras (like JAX) states it as the padding of the equivalent direct convolution
+# over the stride-dilated input, per axis:
+#
+#     pad_len = S + K - 2                         (same, no output_padding)
+#               K + K % 2 - 2 + output_padding    (same, with output_padding)
+#     left    = min(ceil(pad_len / 2), K - 1)     right = pad_len - left
+#     valid:  left = K - 1,  right = K - 1 + output_padding
+#
+# and the stamp keeps K-1-left cells fewer on the left and K-1-right fewer on the right.  When
+# that count is negative the output has cells no stamp reaches: they hold only the bias.
+
+
+def keras_transpose_pads(kernel, stride, dilation, padding, output_padding):
+    """Keras's (left, right) padding on one axis of a transposed convolution, seen from the
+    equivalent direct convolution (see the comment above)."""
+    effective = effective_kernel_size(kernel, dilation)
+    if padding == "valid":
+        if output_padding is None:
+            output_padding = max(effective, stride) - effective
+        return effective - 1, effective - 1 + output_padding
+    if output_padding is None:
+        pad_len = stride + effective - 2
+    else:
+        pad_len = effective + effective % 2 - 2 + output_padding
+    left = min(pad_len // 2 + pad_len % 2, effective - 1)
+    return left, pad_len - left
+
+
+def transpose_axis_geometry(size, kernel, stride, dilation, padding, output_padding):
+    """For one axis of a transposed convolution: (output size, conv pads (before, after),
+    bias-only cells (before, after)).
+
+    The stamped output has (size-1)*stride + K cells.  Keras crops ``K-1-left`` of them at the
+    start and ``K-1-right`` at the end; a negative crop adds cells no input reaches.  Seen from
+    the convolution, a crop is padding of its input, an added cell is simply not convolved.
+    """
+    effective = effective_kernel_size(kernel, dilation)
+    left, right = keras_transpose_pads(kernel, stride, dilation, padding, output_padding)
+    crop_before, crop_after = effective - 1 - left, effective - 1 - right
+    out = (size - 1) * stride + effective - crop_before - crop_after
+    conv_pads = (max(crop_before, 0), max(crop_after, 0))
+    unreached = (max(-crop_before, 0), max(-crop_after, 0))
+    return out, conv_pads, unreached

@@ -26,7 +26,7 @@ import inspect
 
 import numpy as np
 
-from . import devices
+from . import devices, serialization
 from .devices import asarray as _asarray  # np.asarray that keeps a GPU array on the GPU
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON]
@@ -482,6 +482,7 @@ _CLASSES = {
     "mae": MeanAbsoluteError,
 }
 _BY_CLASS_NAME = {cls.__name__: cls for cls in set(_CLASSES.values())}
+serialization.register("losses", {**_BY_CLASS_NAME, "Loss": Loss})
 _FUNCTIONS = {
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
     categorical_crossentropy: CategoricalCrossentropy,

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from . import schedules
+from . import schedules, serialization
 
 # Keras's path: ``from tinyconv.optimizers.schedules import ExponentialDecay`` (this module is not a package).
 sys.modules[__name__ + ".schedules"] = schedules
@@ -534,6 +534,7 @@ def _norm(g):
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adamw": AdamW, "adadelta": Adadelta,
             "adagrad": Adagrad, "adamax": Adamax, "nadam": Nadam}
+serialization.register("optimizers", {**{cls.__name__: cls for cls in _BY_NAME.values()}, "Optimizer": Optimizer})
 
 
 def get(identifier):

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from . import serialization
+
 
 class Regularizer:
     """Base class: ``__call__(w)`` is the penalty (a float), ``gradient(w)`` its derivative (an array)."""
@@ -116,6 +118,7 @@ l2 = L2
 l1_l2 = L1L2
 
 _BY_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
+serialization.register("regularizers", {**_BY_NAME, "Regularizer": Regularizer})
 
 
 def serialize(regularizer):

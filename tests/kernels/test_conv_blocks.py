@@ -1,4 +1,4 @@
-"""The thread-private block path of the compiled 2-D convolution (``conv_blocks.pyx``).
+"""The thread-private block route of the compiled 2-D convolution (``conv_blocks.pyx``, ``block_path.py``).
 
 1. it matches the reference on random shapes (hypothesis), forward and backward, with
    blocks cut small so that a slice of samples spans several blocks and a block several
@@ -13,15 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinyconv
-from tinyconv.kernels.cpu import conv as fast
-from tinyconv.kernels.cpu import direct_path, implicit_path
+from tinyconv.kernels.cpu import conv2d as fast
+from tinyconv.kernels.cpu.conv2d import block_path, route
+from tinyconv.kernels.cpu.conv2d.geometry import conv_geometry, correlation_pads, flipped_kernel, is_pointwise
 from tinyconv.kernels.reference import conv as ref
 
 from ..gradcheck import numerical_gradient
 from .test_conv_kernels import assert_fast_matches_reference, conv_problems, random_problem
 
-blocks = fast._conv_blocks()
-pytestmark = pytest.mark.skipif(blocks is None or fast.blocks_blas_context() is None,
+blocks = block_path.block_kernels()
+pytestmark = pytest.mark.skipif(blocks is None or block_path.blas_context() is None,
                                 reason="conv_blocks not built (SciPy missing) or SciPy's BLAS not controllable")
 
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.skipif(blocks is None or fast.blocks_blas_context() is 
 def no_implicit_gemm(monkeypatch):
     """float32 forward passes go through the implicit GEMM (test_conv_implicit.py) by default;
     here they take the blocks, as float64 and builds without conv_implicit do."""
-    monkeypatch.setattr(implicit_path, "applies", lambda *args, **kwargs: False)
+    monkeypatch.setattr(route, "_implicit_applies", lambda *args, **kwargs: False)
 
 
 class RouteSpy:
@@ -53,16 +54,16 @@ class RouteSpy:
 @pytest.fixture
 def spy(monkeypatch):
     spy = RouteSpy()
-    monkeypatch.setattr(fast, "_conv_blocks", lambda: spy)
+    monkeypatch.setattr(block_path, "block_kernels", lambda: spy)
     return spy
 
 
 @pytest.fixture
 def every_layer_on_blocks(monkeypatch, spy):
     """Route even few-channel layers through the blocks, cut to a few output rows each."""
-    monkeypatch.setattr(direct_path, "applies", lambda *args: False)
-    monkeypatch.setattr(fast, "BLOCK_MIN_GROUP_CHANNELS", 1)
-    monkeypatch.setattr(fast, "WEIGHT_SLICE_MIN_ROWS", 1)
+    monkeypatch.setattr(route, "_direct_applies", lambda *args: False)
+    monkeypatch.setattr(route, "BLOCK_MIN_GROUP_CHANNELS", 1)
+    monkeypatch.setattr(block_path, "WEIGHT_SLICE_MIN_ROWS", 1)
     monkeypatch.setattr(blocks, "BLOCK_BYTES", 64)
     return spy
 
@@ -88,11 +89,11 @@ def test_blocks_match_reference(every_layer_on_blocks, problem, dtype):
     before = (every_layer_on_blocks.forward, every_layer_on_blocks.backward)
     with_threads(1, lambda: assert_fast_matches_reference(x, kernel, bias, problem["strides"], problem["pads"],
                                                           problem["dilation"], problem["groups"], rng))
-    if not fast._is_pointwise(kernel, problem["strides"], problem["pads"]):   # (1x1: a GEMM of x itself)
+    if not is_pointwise(kernel.shape, problem["strides"], problem["pads"]):   # (1x1: a GEMM of x itself)
         assert every_layer_on_blocks.backward == before[1] + 1
         # forward, and again for dL/dx when that is a convolution of dy (stride 1)
-        correlated = fast._correlation_pads(fast._geometry(x, kernel, problem["strides"], problem["pads"],
-                                                           problem["dilation"], (1, 1)), problem["pads"])
+        correlated = correlation_pads(conv_geometry(x.shape, kernel.shape, problem["strides"], problem["pads"],
+                                                    problem["dilation"], (1, 1)), problem["pads"])
         assert every_layer_on_blocks.forward == before[0] + 1 + (correlated is not None)
 
 
@@ -102,8 +103,8 @@ def test_wide_layers_take_the_blocks_by_default(spy, groups, dtype):
     """Layers with >= BLOCK_MIN_GROUP_CHANNELS channels per group, at their real block size,
     on every thread; more samples than slices, so a slice holds several."""
     rng = np.random.default_rng(0)
-    channels = fast.BLOCK_MIN_GROUP_CHANNELS * groups
-    x, kernel, bias = random_problem(rng, fast.MAX_WEIGHT_SLICES + 3, 13, 11, channels, 3, 3, channels, groups, dtype)
+    channels = route.BLOCK_MIN_GROUP_CHANNELS * groups
+    x, kernel, bias = random_problem(rng, block_path.MAX_WEIGHT_SLICES + 3, 13, 11, channels, 3, 3, channels, groups, dtype)
     assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), groups, rng)
     assert (spy.forward, spy.backward) == (2, 1)      # dL/dx: a forward pass over dy
 
@@ -138,7 +139,7 @@ def test_fewer_samples_than_weight_slices(every_layer_on_blocks):
     """Slices with no sample must add nothing to dL/dW (their sums are zeroed, not left as garbage)."""
     rng = np.random.default_rng(9)
     x, kernel, bias = random_problem(rng, 2, 5, 5, 3, 3, 3, 4, 1, np.float32)
-    assert fast._weight_gradient_slices(2, 25, 27, 4, 4) == 2
+    assert block_path.weight_gradient_slices(2, 25, 27, 4, 4) == 2
     assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
 
 
@@ -165,13 +166,13 @@ def test_results_do_not_depend_on_the_thread_count(every_layer_on_blocks):
 
 def test_few_channel_layers_keep_the_chunked_path(spy):
     rng = np.random.default_rng(11)
-    x, kernel, bias = random_problem(rng, 2, 6, 6, fast.BLOCK_MIN_GROUP_CHANNELS - 1, 3, 3, 4, 1, np.float32)
+    x, kernel, bias = random_problem(rng, 2, 6, 6, route.BLOCK_MIN_GROUP_CHANNELS - 1, 3, 3, 4, 1, np.float32)
     assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
     assert (spy.forward, spy.backward) == (0, 0)
 
 
 def test_chunked_path_when_blas_threads_cannot_be_held(spy, monkeypatch):
-    monkeypatch.setattr(fast, "blocks_blas_context", lambda: None)
+    monkeypatch.setattr(block_path, "blas_context", lambda: None)
     rng = np.random.default_rng(12)
     x, kernel, bias = random_problem(rng, 3, 7, 6, 12, 3, 3, 5, 1, np.float32)
     assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
@@ -180,7 +181,7 @@ def test_chunked_path_when_blas_threads_cannot_be_held(spy, monkeypatch):
 
 def test_backward_keeps_chunks_when_slices_cannot_feed_every_thread(spy, monkeypatch):
     """dL/dW is summed per sample slice: with fewer slices than threads, BLAS's own threads do better."""
-    monkeypatch.setattr(fast, "WEIGHT_SLICES_BYTES", 1)      # room for one slice only
+    monkeypatch.setattr(block_path, "WEIGHT_SLICES_BYTES", 1)      # room for one slice only
     rng = np.random.default_rng(13)
     x, kernel, bias = random_problem(rng, 4, 20, 20, 12, 3, 3, 12, 1, np.float32)
 
@@ -194,11 +195,11 @@ def test_backward_keeps_chunks_when_slices_cannot_feed_every_thread(spy, monkeyp
 
 
 def test_weight_slices_depend_on_shapes_only():
-    assert fast._weight_gradient_slices(64, 1024, 288, 32, 4) == fast.MAX_WEIGHT_SLICES
-    assert fast._weight_gradient_slices(3, 1024, 288, 32, 4) == 3
+    assert block_path.weight_gradient_slices(64, 1024, 288, 32, 4) == block_path.MAX_WEIGHT_SLICES
+    assert block_path.weight_gradient_slices(3, 1024, 288, 32, 4) == 3
     per_slice = 4608 * 512 * 4                                 # a 3x3 512 -> 512 layer's dL/dW
-    assert fast._weight_gradient_slices(64, 1024, 4608, 512, 4) == fast.WEIGHT_SLICES_BYTES // per_slice
-    assert fast._weight_gradient_slices(32, 64, 576, 64, 4) == 32 * 64 // fast.WEIGHT_SLICE_MIN_ROWS
+    assert block_path.weight_gradient_slices(64, 1024, 4608, 512, 4) == block_path.WEIGHT_SLICES_BYTES // per_slice
+    assert block_path.weight_gradient_slices(32, 64, 576, 64, 4) == 32 * 64 // block_path.WEIGHT_SLICE_MIN_ROWS
 
 
 @pytest.mark.parametrize("strides, pads, dilation, expected", [
@@ -211,9 +212,9 @@ def test_correlation_pads(strides, pads, dilation, expected):
     x, kernel = np.zeros((1, 9, 9, 2)), np.zeros((3, 2, 2, 2))
     out_hw = [(size + sum(pad) - (k - 1) * d - 1) // s + 1
               for size, pad, k, d, s in zip((9, 9), pads, (3, 2), dilation, strides)]
-    geo = fast._geometry(x, kernel, strides, pads, dilation, out_hw)
+    geo = conv_geometry(x.shape, kernel.shape, strides, pads, dilation, out_hw)
     expected = None if expected is None or min(expected[0] + expected[1]) < 0 else expected
-    assert fast._correlation_pads(geo, pads) == expected
+    assert correlation_pads(geo, pads) == expected
 
 
 @pytest.mark.parametrize("groups", [1, 2, 3])
@@ -223,9 +224,9 @@ def test_flipped_kernel_is_the_gradient_kernel(groups):
     x, kernel, _ = random_problem(rng, 2, 7, 6, 2 * groups, 3, 2, 3 * groups, groups)
     pads, dilation = ((2, 0), (1, 1)), (1, 2)
     dy = rng.standard_normal(ref.conv2d_forward(x, kernel, None, (1, 1), pads, dilation, groups).shape)
-    geo = fast._geometry(x, kernel, (1, 1), pads, dilation, dy.shape[1:3])
-    dx = ref.conv2d_forward(dy, fast._flipped_kernel(kernel, groups), None, (1, 1),
-                            fast._correlation_pads(geo, pads), dilation, groups)
+    geo = conv_geometry(x.shape, kernel.shape, (1, 1), pads, dilation, dy.shape[1:3])
+    dx = ref.conv2d_forward(dy, flipped_kernel(kernel, groups), None, (1, 1),
+                            correlation_pads(geo, pads), dilation, groups)
     np.testing.assert_allclose(dx, ref.conv2d_backward(dy, x, kernel, (1, 1), pads, dilation, groups)[0],
                                rtol=1e-12, atol=1e-12)
 
@@ -234,7 +235,7 @@ def test_flipped_kernel_is_the_gradient_kernel(groups):
 
 
 def test_blas_held_at_one_thread_only_inside_the_context():
-    from tinyconv.kernels.cpu import blas_threads
+    from tinyconv.kernels.cpu.conv2d import blas_threads
 
     library = blas_threads._scipy_blas_controller()
     before = library.num_threads
@@ -248,7 +249,7 @@ def test_blas_held_at_one_thread_only_inside_the_context():
 def test_numpy_blas_keeps_its_threads_during_the_blocks():
     """Only SciPy's library is held; NumPy's (a separate one in the wheels) is left alone."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from tinyconv.kernels.cpu import blas_threads
+    from tinyconv.kernels.cpu.conv2d import blas_threads
 
     held = blas_threads._scipy_blas_controller()
     numpy_blas = [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers

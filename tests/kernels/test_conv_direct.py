@@ -1,4 +1,4 @@
-"""The direct convolution for few-channel layers (``conv_direct*.pyx``, ``direct_path.py``).
+"""The direct route for few-channel layers (``conv2d/conv_direct*.pyx``, ``conv2d/direct_path.py``).
 
 1. both builds (portable, and AVX2 + FMA where the CPU has them) match the reference on
    random shapes (hypothesis): forward, dL/dW from the kept planes, dL/dx through im2col;
@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 import tinyconv
 from tinyconv import layers, dispatch
 from tinyconv import geometry
-from tinyconv.kernels.cpu import conv as fast
-from tinyconv.kernels.cpu import builds, direct_path, implicit_path
+from tinyconv.dispatch import KernelCache
+from tinyconv.kernels.cpu import conv2d as fast
+from tinyconv.kernels.cpu.conv2d import builds, direct_path, route
 from tinyconv.kernels.reference import conv as ref
 
 from .test_conv_kernels import assert_matches, random_problem
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.skipif(not VARIANTS, reason="conv_direct not built")
 @pytest.fixture(autouse=True)
 def direct_weight_gradient(monkeypatch):
     """Layers with 8+ filters sum dL/dW by implicit GEMM by default (test_conv_implicit.py);
-    here the direct path's own dL/dW is under test."""
-    monkeypatch.setattr(implicit_path, "weight_gradient_applies", lambda *args: False)
+    here the direct route's own dL/dW is under test."""
+    monkeypatch.setattr(route, "_implicit_weight_gradient_route", lambda *args: None)
 
 
 @pytest.fixture(params=VARIANTS, ids=lambda module: module.__name__.rsplit(".", 1)[-1])
@@ -66,10 +67,25 @@ def problem_arrays(problem):
     return rng, x, kernel, bias, args
 
 
+def forward_keeping(x, kernel, bias, *args, spare=None):
+    """(y, what forward kept in its KernelCache); ``spare``: a buffer of an earlier step."""
+    cache = KernelCache()
+    cache.spare = spare
+    y = fast.conv2d_forward(x, kernel, bias, *args, cache=cache)
+    return y, cache.kept
+
+
+def backward_from(dy, x, kernel, *args, kept, input_gradient=True):
+    """(dx, dkernel, dbias) with ``kept`` handed to backward as forward's KernelCache."""
+    cache = KernelCache()
+    cache.kept = kept
+    return fast.conv2d_backward(dy, x, kernel, *args, input_gradient=input_gradient, cache=cache)
+
+
 def direct_pass(x, kernel, bias, args, dy, input_gradient=True):
-    y, kept = fast.conv2d_forward_keeping_columns(x, kernel, bias, *args)
-    assert isinstance(kept, direct_path.PlanarInput), "this layer should take the direct path"
-    return y, fast.conv2d_backward_from_columns(dy, x, kernel, *args, kept, input_gradient)
+    y, kept = forward_keeping(x, kernel, bias, *args)
+    assert isinstance(kept, direct_path.PlanarInput), "this layer should take the direct route"
+    return y, backward_from(dy, x, kernel, *args, kept=kept, input_gradient=input_gradient)
 
 
 # --- 1. against the reference ------------------------------------------------------------
@@ -141,8 +157,9 @@ def test_results_do_not_depend_on_threads(variant):
 def test_which_layers_take_the_direct_path(dtype, channels, strides, groups, expected):
     x = np.zeros((1, 8, 8, channels), dtype)
     kernel = np.zeros((3, 3, channels // groups, 4), dtype)
-    assert direct_path.applies(x, kernel, strides, groups) is expected
-    _, kept = fast.conv2d_forward_keeping_columns(x, kernel, None, strides, ((1, 1), (1, 1)), (1, 1), groups)
+    chosen = route.conv2d_route(x.shape, kernel.shape, strides, ((1, 1), (1, 1)), (1, 1), groups, dtype)
+    assert (chosen.forward == route.DIRECT) is expected
+    _, kept = forward_keeping(x, kernel, None, strides, ((1, 1), (1, 1)), (1, 1), groups)
     assert isinstance(kept, direct_path.PlanarInput) is expected
 
 
@@ -150,14 +167,14 @@ def test_planes_are_reused_and_stale_planes_ignored(variant):
     rng = np.random.default_rng(3)
     x, kernel, bias = random_problem(rng, 2, 10, 10, 2, 3, 3, 5, 1, np.float32)
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
-    _, first = fast.conv2d_forward_keeping_columns(x, kernel, bias, *args)
+    _, first = forward_keeping(x, kernel, bias, *args)
     other = rng.standard_normal(x.shape).astype(np.float32)
-    _, second = fast.conv2d_forward_keeping_columns(other, kernel, bias, *args, buffer=first)
+    _, second = forward_keeping(other, kernel, bias, *args, spare=first)
     assert second.planes is first.planes                      # same shape: the buffer is reused
-    assert fast.conv2d_forward_keeping_columns(x, kernel, None, *args, buffer=None)[1] is not None
+    assert forward_keeping(x, kernel, None, *args, spare=None)[1] is not None
     # The kept planes now hold `other`: backward for `x` must not use them.
     dy = rng.standard_normal((2, 10, 10, 5)).astype(np.float32)
-    _, dkernel, _ = fast.conv2d_backward_from_columns(dy, x, kernel, *args, second)
+    _, dkernel, _ = backward_from(dy, x, kernel, *args, kept=second)
     wide = [a.astype(np.float64) for a in (dy, x, kernel)]
     np.testing.assert_allclose(dkernel, ref.conv2d_backward(*wide, *args)[1], rtol=1e-4, atol=1e-4)
 
@@ -167,7 +184,7 @@ def test_inference_keeps_nothing():
     layer = layers.Conv2D(2, 3)
     layer.build_for((None, 6, 6, 1))
     layer.forward(x, training=False)
-    assert layer._columns is None
+    assert getattr(layer, "_kernel_cache", None) is None      # no KernelCache: nothing kept
 
 
 def test_variant_choice_follows_the_cpu():
@@ -200,7 +217,7 @@ def shared_conv_weights(kernels, channels):
         dispatch.set_kernels(before)
 
 
-@pytest.mark.parametrize("channels", [2, 6, 12])   # direct path, kept columns, conv_blocks
+@pytest.mark.parametrize("channels", [2, 6, 12])   # direct, kept columns, implicit GEMM
 def test_shared_conv_layer_gets_both_calls_gradients(channels):
     for got, want in zip(shared_conv_weights("cpu", channels), shared_conv_weights("reference", channels)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
@@ -212,9 +229,9 @@ def test_planes_of_another_geometry_are_not_used(variant):
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 9, 9, 1)).astype(np.float32)
     small, large = (rng.standard_normal((k, k, 1, 3)).astype(np.float32) for k in (3, 5))
-    _, kept = fast.conv2d_forward_keeping_columns(x, small, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    _, kept = forward_keeping(x, small, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     dy = rng.standard_normal((2, 9, 9, 3)).astype(np.float32)
     args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 1)
-    _, dkernel, _ = fast.conv2d_backward_from_columns(dy, x, large, *args, kept)
+    _, dkernel, _ = backward_from(dy, x, large, *args, kept=kept)
     wide = [a.astype(np.float64) for a in (dy, x, large)]
     np.testing.assert_allclose(dkernel, ref.conv2d_backward(*wide, *args)[1], rtol=1e-4, atol=1e-4)

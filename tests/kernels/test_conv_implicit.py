@@ -1,4 +1,4 @@
-"""The implicit-GEMM convolution (``conv_implicit*.pyx``, ``implicit_path.py``).
+"""The implicit-GEMM route (``conv2d/conv_implicit*.pyx``, ``conv2d/implicit_path.py``).
 
 1. both builds (portable, and AVX2 + FMA where the CPU has them) match the reference on
    random shapes (hypothesis): strides, dilation, asymmetric padding, groups, filter counts
@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 import tinyconv
 from tinyconv import geometry
-from tinyconv.kernels.cpu import builds, implicit_path
-from tinyconv.kernels.cpu import conv as fast
+from tinyconv.dispatch import KernelCache
+from tinyconv.kernels.cpu import conv2d as fast
+from tinyconv.kernels.cpu.conv2d import builds, implicit_path, route
 from tinyconv.kernels.reference import conv as ref
 
 from .test_conv_kernels import assert_matches, random_problem
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.skipif(not VARIANTS, reason="conv_implicit not built")
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """dL/dW takes this path only with a batch slice per thread (conv.pyx), so the routing
+    """dL/dW takes this route only with a batch slice per thread (route.py), so the routing
     checks here run on one thread, whatever the machine's cores; the tests of the thread
     count set their own."""
     before = tinyconv.get_num_threads()
@@ -46,8 +47,8 @@ def implicit_problems(draw, stride_one=False):
     """Convolutions the implicit path takes: >= IMPLICIT_MIN_CHANNELS channels and
     >= IMPLICIT_MIN_FILTERS filters per group, any stride (or 1), dilation and padding."""
     groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
-    group_channels = draw(st.one_of(st.integers(implicit_path.IMPLICIT_MIN_CHANNELS, 12), st.integers(30, 40)))
-    group_filters = draw(st.integers(implicit_path.IMPLICIT_MIN_FILTERS, 35))   # 1-3 blocks, most partial
+    group_channels = draw(st.one_of(st.integers(route.IMPLICIT_MIN_CHANNELS, 12), st.integers(30, 40)))
+    group_filters = draw(st.integers(route.IMPLICIT_MIN_FILTERS, 35))   # 1-3 blocks, most partial
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     strides = (1, 1) if stride_one else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
@@ -132,15 +133,14 @@ def test_weight_gradient_matches_reference(variant, monkeypatch, problem, weight
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=implicit_problems(stride_one=True))
 def test_input_gradient_of_stride_one_layers(variant, monkeypatch, problem):
-    """dL/dx of a stride-1 layer is a convolution of dy (conv.pyx): through these kernels when
+    """dL/dx of a stride-1 layer is a convolution of dy (entry.py): through these kernels when
     that convolution qualifies (its filters are the layer's channels: 8+ per group)."""
     spy = ForwardSpy(monkeypatch)
     rng, x, kernel, bias, args = problem_arrays(problem)
     dy = rng.standard_normal(ref.conv2d_forward(x, kernel, None, *args).shape).astype(np.float32)
     dx, _, _ = fast.conv2d_backward(dy, x, kernel, *args, kernel_gradient=False)
-    out_hw = dy.shape[1:3]
-    geo = fast._geometry(x, kernel, args[0], args[1], args[2], out_hw)
-    qualifies = fast._implicit_input_gradient_kernel(dy, kernel, geo, args[0], args[1], args[3]) is not None
+    chosen = route.conv2d_route(x.shape, kernel.shape, *args, dtype=x.dtype)
+    qualifies = chosen.input_gradient == route.IMPLICIT_GEMM and chosen.input_gradient_by_correlation
     assert spy.calls == int(qualifies)
     assert_matches(dx, ref.conv2d_backward(dy, x, kernel, *args)[0],
                    ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)[0], np.float32)
@@ -194,8 +194,8 @@ def test_results_do_not_depend_on_threads(variant):
 def test_which_layers_take_the_implicit_path(dtype, channels, filters, groups, kernel_hw, strides, expected):
     x = np.zeros((2, 8, 8, channels), dtype=dtype)
     kernel = np.zeros(kernel_hw + (channels // groups, filters), dtype=dtype)
-    pointwise = fast._is_pointwise(kernel, strides, ((0, 0), (0, 0)))
-    assert implicit_path.applies(x, kernel, groups, pointwise) is expected
+    chosen = route.conv2d_route(x.shape, kernel.shape, strides, ((0, 0), (0, 0)), (1, 1), groups, dtype)
+    assert (chosen.forward == route.IMPLICIT_GEMM) is expected
 
 
 def test_layer_forward_and_input_gradient_take_it(monkeypatch, weight_gradient_calls):
@@ -217,10 +217,11 @@ def test_first_layers_sum_weight_gradients_by_implicit_gemm(filters, implicit_we
     rng = np.random.default_rng(6)
     x, kernel, bias = random_problem(rng, 3, 9, 10, 3, 3, 3, filters, 1, np.float32)
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
-    y, kept = fast.conv2d_forward_keeping_columns(x, kernel, bias, *args)
-    assert (kept is None) is implicit_weight_gradient
+    cache = KernelCache()
+    y = fast.conv2d_forward(x, kernel, bias, *args, cache=cache)
+    assert (cache.kept is None) is implicit_weight_gradient
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    _, dkernel, _ = fast.conv2d_backward_from_columns(dy, x, kernel, *args, kept, input_gradient=False)
+    _, dkernel, _ = fast.conv2d_backward(dy, x, kernel, *args, input_gradient=False, cache=cache)
     assert len(weight_gradient_calls) == int(implicit_weight_gradient)
     assert_matches(dkernel, ref.conv2d_backward(dy, x, kernel, *args)[1],
                    ref.conv2d_backward(abs(dy), abs(x), abs(kernel), *args)[1], np.float32)

@@ -13,7 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyconv import geometry
-from tinyconv.kernels.cpu import conv as fast
+from tinyconv.dispatch import KernelCache
+from tinyconv.kernels.cpu import conv2d as fast
+from tinyconv.kernels.cpu.conv2d import chunked_path, route
+from tinyconv.kernels.cpu.conv2d.geometry import is_pointwise
 from tinyconv.kernels.reference import conv as ref
 
 from ..gradcheck import numerical_gradient
@@ -215,10 +218,10 @@ def test_pointwise_shortcut_and_im2col_route_agree(groups, monkeypatch):
     rng = np.random.default_rng(2)
     x, kernel, bias = random_problem(rng, 3, 5, 4, 4, 1, 1, 6, groups)
     args = ((1, 1), VALID, (1, 1), groups)
-    assert fast._is_pointwise(kernel, (1, 1), VALID)
+    assert is_pointwise(kernel.shape, (1, 1), VALID)
     assert_fast_matches_reference(x, kernel, bias, *args, rng)
 
-    monkeypatch.setattr(fast, "_is_pointwise", lambda *a: False)
+    monkeypatch.setattr(route, "is_pointwise", lambda *a: False)
     assert_fast_matches_reference(x, kernel, bias, *args, rng)
 
 
@@ -226,7 +229,7 @@ def test_pointwise_shortcut_and_im2col_route_agree(groups, monkeypatch):
 def test_pointwise_kernel_with_stride_or_padding_uses_im2col(strides, pads):
     rng = np.random.default_rng(3)
     x, kernel, bias = random_problem(rng, 2, 5, 4, 3, 1, 1, 2, 1)
-    assert not fast._is_pointwise(kernel, strides, pads)
+    assert not is_pointwise(kernel.shape, strides, pads)
     assert_fast_matches_reference(x, kernel, bias, strides, pads, (1, 1), 1, rng)
 
 
@@ -239,11 +242,11 @@ def test_batch_split_into_workspace_chunks(samples_per_chunk, monkeypatch):
     strides, pads = (1, 2), ((1, 1), (1, 0))
     oh, ow = geometry.output_hw((6, 5), (3, 2), strides, pads)
     bytes_per_sample = oh * ow * 3 * 2 * 2 * x.itemsize  # one im2col row per output cell, 3*2*Cg wide
-    monkeypatch.setattr(fast, "WORKSPACE_BYTES", samples_per_chunk * bytes_per_sample)
-    monkeypatch.setattr(fast, "MIN_CHUNK_ROWS", 0)
-    assert fast._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize)[-1] == (4, 5)
-    assert len(fast._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize)) == (5 if samples_per_chunk == 1 else 3)
-    assert len(fast._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize, workspaces=2)) == 5
+    monkeypatch.setattr(chunked_path, "WORKSPACE_BYTES", samples_per_chunk * bytes_per_sample)
+    monkeypatch.setattr(chunked_path, "MIN_CHUNK_ROWS", 0)
+    assert chunked_path._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize)[-1] == (4, 5)
+    assert len(chunked_path._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize)) == (5 if samples_per_chunk == 1 else 3)
+    assert len(chunked_path._batch_chunks(5, oh * ow, 3 * 2 * 2, x.itemsize, workspaces=2)) == 5
     assert_fast_matches_reference(x, kernel, bias, strides, pads, (1, 1), 2, rng)
 
 
@@ -252,14 +255,14 @@ def test_chunks_keep_a_minimum_of_rows_on_several_threads(monkeypatch):
     MIN_CHUNK_ROWS output cells, whatever the workspace budget; on one thread the budget rules."""
     import tinyconv
 
-    monkeypatch.setattr(fast, "WORKSPACE_BYTES", 1)          # the budget alone: one sample per chunk
-    monkeypatch.setattr(fast, "MIN_CHUNK_ROWS", 3 * 10)      # 10 cells per sample -> 3 samples
+    monkeypatch.setattr(chunked_path, "WORKSPACE_BYTES", 1)          # the budget alone: one sample per chunk
+    monkeypatch.setattr(chunked_path, "MIN_CHUNK_ROWS", 3 * 10)      # 10 cells per sample -> 3 samples
     before = tinyconv.get_num_threads()
     try:
         tinyconv.set_num_threads(2)
-        assert fast._batch_chunks(7, 10, 4, 4) == [(0, 3), (3, 6), (6, 7)]
+        assert chunked_path._batch_chunks(7, 10, 4, 4) == [(0, 3), (3, 6), (6, 7)]
         tinyconv.set_num_threads(1)
-        assert len(fast._batch_chunks(7, 10, 4, 4)) == 7
+        assert len(chunked_path._batch_chunks(7, 10, 4, 4)) == 7
     finally:
         tinyconv.set_num_threads(before)
 
@@ -441,14 +444,19 @@ def test_kept_columns_give_the_same_gradients(monkeypatch):
     kernel = rng.standard_normal((3, 3, 3, 4))
     bias = rng.standard_normal(4)
     args = ((1, 2), ((1, 1), (1, 0)), (1, 1), 1)
-    y, columns = fast.conv2d_forward_keeping_columns(x, kernel, bias, *args)
-    assert columns is not None
+    cache = KernelCache()
+    y = fast.conv2d_forward(x, kernel, bias, *args, cache=cache)
+    columns = cache.kept
+    assert isinstance(columns, np.ndarray)
     np.testing.assert_allclose(y, fast.conv2d_forward(x, kernel, bias, *args), rtol=1e-12)
     dy = rng.standard_normal(y.shape)
-    for kept, recomputed in zip(fast.conv2d_backward_from_columns(dy, x, kernel, *args, columns),
+    for kept, recomputed in zip(fast.conv2d_backward(dy, x, kernel, *args, cache=cache),
                                 ref.conv2d_backward(dy, x, kernel, *args)):
         np.testing.assert_allclose(kept, recomputed, rtol=1e-10, atol=1e-12)
-    _, again = fast.conv2d_forward_keeping_columns(x, kernel, bias, *args, buffer=columns)
-    assert again is columns  # the buffer is reused when its shape fits
-    monkeypatch.setattr(fast, "KEPT_COLUMNS_BYTES", 0)
-    assert fast.conv2d_forward_keeping_columns(x, kernel, bias, *args)[1] is None
+    again = KernelCache(recycled=cache)
+    fast.conv2d_forward(x, kernel, bias, *args, cache=again)
+    assert again.kept is columns  # the buffer is reused when its shape fits
+    monkeypatch.setattr(route, "KEPT_COLUMNS_BYTES", 0)
+    none_kept = KernelCache()
+    fast.conv2d_forward(x, kernel, bias, *args, cache=none_kept)
+    assert none_kept.kept is None

@@ -19,7 +19,7 @@ import tinyconv
 from tinyconv import dispatch
 from tinyconv.layers import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
                              Convolution2DTranspose, Convolution3DTranspose)
-from tinyconv.layers.conv_transpose import transpose_axis_geometry
+from tinyconv.geometry import transpose_axis_geometry
 
 from ..gradcheck import check_layer_gradients
 from .oracles import assert_conv_matches_keras, keras_module

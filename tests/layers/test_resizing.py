@@ -173,7 +173,7 @@ def test_bad_arguments_name_the_layer(fresh_names):
         layers.ZeroPadding3D((1, 2))
     with pytest.raises(ValueError, match=r"UpSampling3D .*rank 5"):
         layers.UpSampling3D()(np.zeros((1, 2, 2, 1)))
-    with pytest.raises(ValueError, match="size must be >= 1"):
+    with pytest.raises(ValueError, match="size must be positive"):
         layers.UpSampling1D(0)
 
 

@@ -16,8 +16,8 @@ def small_model(dtype="float64"):
 
 
 def test_layer_check_passes_for_a_correct_backward(kernel_set):
-    report = keras.utils.gradient_check(layers.Conv2D(2, 3, strides=2, padding="same", dtype="float64"),
-                                        np.random.default_rng(0).standard_normal((2, 5, 6, 3)))
+    report = gradient_check(layers.Conv2D(2, 3, strides=2, padding="same", dtype="float64"),
+                            np.random.default_rng(0).standard_normal((2, 5, 6, 3)))
     assert report.passed
     assert [row["name"] for row in report.rows] == ["input", "kernel", "bias"]
     assert "pass" in str(report) and "FAIL" not in str(report)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tinyconv as keras
-from tinyconv import layers
+from tinyconv import layers, teaching
 from tinyconv.teaching import conv_cost, receptive_field, receptive_field_of
 
 
@@ -96,11 +96,29 @@ def test_summary_columns_and_unchanged_default(fresh_names):
     model.summary(print_fn=lines.append)
     assert "Receptive field" not in lines[0] and "FLOPs" not in lines[0]
     assert lines[0].splitlines()[1] == "┏" + "━" * 34 + "┳" + "━" * 25 + "┳" + "━" * 17 + "┓"
-    model.summary(print_fn=lines.append, show_receptive_field=True, show_flops=True)
+    teaching.summary(model, print_fn=lines.append)
     text = lines[1]
     assert "Receptive field" in text and "Jump" in text and "FLOPs" in text
+    assert text.splitlines()[1].startswith(lines[0].splitlines()[1][:-1])  # Keras's columns, then the new ones
     row = next(line for line in text.splitlines() if line.startswith("│ conv2d_1"))
     assert "5x5" in row and f"{2 * 8 * 8 * 9 * 4 * 4:,}" in row
     relu_row = next(line for line in text.splitlines() if line.startswith("│ re_lu"))
     assert "3x3" in relu_row
     assert "whole input" in next(line for line in text.splitlines() if line.startswith("│ dense"))
+    assert text.splitlines()[-3:] == lines[0].splitlines()[-3:]  # the same parameter counts
+
+
+def test_summary_columns_one_at_a_time_and_only_for_chains(fresh_names):
+    model = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)])
+    lines = []
+    teaching.summary(model, receptive_field=False, print_fn=lines.append)
+    assert "FLOPs" in lines[0] and "Receptive field" not in lines[0]
+    teaching.summary(model, flops=False, print_fn=lines.append)
+    assert "Receptive field" in lines[1] and "FLOPs" not in lines[1]
+    with pytest.raises(TypeError):
+        model.summary(show_receptive_field=True)  # the teaching columns are teaching.summary's now
+
+    inputs = keras.Input((8, 8, 1))
+    branching = keras.Model(inputs, layers.Add()([layers.Conv2D(1, 3, padding="same")(inputs), inputs]))
+    with pytest.raises(ValueError, match="chain of layers"):
+        teaching.summary(branching, print_fn=lines.append)

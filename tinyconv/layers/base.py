@@ -13,7 +13,7 @@ Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 """
 import numpy as np
 
-from .. import activations, backend, devices, dispatch, initializers, naming, regularizers
+from .. import activations, backend, devices, dispatch, graph, initializers, naming, regularizers
 
 
 class Weight:
@@ -224,10 +224,8 @@ class Layer:
         Called on symbolic tensors (``Input(...)`` and what layers return from them) it records
         the call in a functional graph instead, and returns the symbolic output.
         """
-        from ..models.functional import call_layer_on_symbols, is_symbolic
-
-        if is_symbolic(x):
-            return call_layer_on_symbols(self, x)
+        if graph.is_symbolic(x):
+            return graph.call_layer_on_symbols(self, x)
         x = devices.asarray(x)
         if not np.issubdtype(x.dtype, np.floating) or x.dtype != self.dtype:
             x = x.astype(self.dtype)
@@ -309,45 +307,3 @@ class ActivationMixin:
             return self.backward_from_preactivation(dz)
         return self.backward_from_preactivation(dz, need_input_gradient=False)
 
-
-def as_pair(value, what, layer_name):
-    """Keras accepts ``3`` or ``(3, 5)`` for sizes; return a positive (h, w) pair."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{layer_name}: {what} must be an int or a pair of ints, got {value!r}")
-    if min(pair) <= 0:
-        raise ValueError(f"{layer_name}: {what} must be positive, got {value!r}")
-    return tuple(int(v) for v in pair)
-
-
-def check_data_format(data_format, layer_name):
-    from .. import backend
-
-    data_format = data_format or backend.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"{layer_name}: data_format must be 'channels_last' or 'channels_first', "
-                         f"got {data_format!r}")
-    return data_format
-
-
-def to_channels_last(x, data_format):
-    """The kernels work channels-last; channels_first data (N, C, *spatial) becomes (N, *spatial, C) at the
-    layer's edge (NCHW -> NHWC for images; any number of spatial axes)."""
-    if data_format == "channels_first":
-        return np.ascontiguousarray(np.moveaxis(x, 1, -1))
-    return x
-
-
-def from_channels_last(x, data_format):
-    """Undo ``to_channels_last``: (N, *spatial, C) -> (N, C, *spatial) for channels_first."""
-    return np.moveaxis(x, -1, 1) if data_format == "channels_first" else x
-
-
-def shape_to_channels_last(shape, data_format):
-    shape = tuple(shape)
-    return (shape[0],) + shape[2:] + (shape[1],) if data_format == "channels_first" else shape
-
-
-def shape_from_channels_last(shape, data_format):
-    shape = tuple(shape)
-    return (shape[0], shape[-1]) + shape[1:-1] if data_format == "channels_first" else shape

@@ -1,135 +1,173 @@
-"""Conv2D: a bank of learned filters slid over the image.
+"""Conv1D, Conv2D, Conv3D: a bank of learned filters slid over 1, 2 or 3 spatial axes.
 
-    z[n, i, j, f] = b[f] + sum_{p, q, c} x[n, i*s_h + p*d_h, j*s_w + q*d_w, c] * W[p, q, c, f]
+    Conv1D  z[n, t, f]       = b[f] + sum_{q, c}     x[n, t*s + q*d, c] * W[q, c, f]
+    Conv2D  z[n, i, j, f]    = b[f] + sum_{p, q, c}  x[n, i*s_h + p*d_h, j*s_w + q*d_w, c] * W[p, q, c, f]
+    Conv3D  z[n, d, i, j, f] = b[f] + sum_{o,p,q,c}  x[n, d*sd + o*dd, i*sh + p*dh, j*sw + q*dw, c] * W[o, p, q, c, f]
     y = act(z)
 
-(cross-correlation, as in every framework).  The loops live in the kernels
-(``tinyconv/kernels/reference/conv.py`` reads like the formula); this layer handles the
-arguments, the weights and the shapes, in Keras's layout: kernel (kh, kw, in/groups, filters).
+(cross-correlation, as in every framework).  Each spatial axis follows the course's formula
+out = floor((N + P_before + P_after - D*(F-1) - 1) / S) + 1 (``tinyconv/geometry.py``).
+
+The three layers are one class, ``_ConvND``, over ``rank`` spatial axes: it handles the
+arguments, the weights and the shapes, in Keras's layouts (kernel (*kernel_size, in/groups,
+filters)); each layer only says which kernels run the loops:
+
+* Conv2D calls ``dispatch.conv2d_forward`` / ``conv2d_backward``
+  (``tinyconv/kernels/reference/conv.py`` reads like the formula);
+* Conv1D (sequences: audio, text, sensor series) needs no kernel of its own: a sequence of
+  length L is an image of height 1 and width L, and a (k,) kernel is a (1, k) kernel.
+  ``padding="causal"`` pads ``dilation*(k-1)`` zeros on the left only, so output t sees inputs
+  t, t-d, t-2d, ... and never the future (WaveNet);
+* Conv3D (volumes: video, CT scans) has its own kernels, ``dispatch.conv3d_forward`` / ``conv3d_backward``.
+
+``_WindowedConv`` is what every layer with a sliding kernel shares (these three, and the
+depthwise, separable, locally connected and tiled convolutions): window arguments, padding,
+output sizes and the channel axis.
 """
 import numpy as np
 
-from .. import activations, devices, dispatch
-from .. import geometry
-from .base import (ActivationMixin, Layer, as_pair, check_data_format, from_channels_last,
-                   shape_from_channels_last, shape_to_channels_last, to_channels_last)
+from .. import activations, devices, dispatch, geometry
+from .arguments import (as_tuple, check_data_format, check_filters, check_groups, check_padding,
+                        check_strides_with_dilation, from_channels_last, input_layout, shape_from_channels_last,
+                        shape_to_channels_last, to_channels_last)
+from .base import ActivationMixin, Layer
 from .core import _init_name
 
 
-# --- helpers shared with conv_nd.py (Conv1D, Conv3D) and conv_transpose.py ----------------------
+class _WindowedConv(ActivationMixin, Layer):
+    """A kernel slid over ``rank`` spatial axes: its arguments, padding, output sizes and layouts."""
+
+    rank = 2
+    padding_modes = ("valid", "same")
+
+    @property
+    def expected_ndim(self):
+        return self.rank + 2
+
+    def _setup_window(self, kernel_size, strides, padding, data_format, dilation_rate=1):
+        me = self.describe()
+        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", me)
+        self.strides = as_tuple(strides, self.rank, "strides", me)
+        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", me)
+        self.padding = check_padding(padding, me, self.padding_modes)
+        self.data_format = check_data_format(data_format, me)
+
+    def _rank_hint(self):
+        return input_layout(self.rank, self.data_format)
+
+    def _nhwc_shape(self, shape):
+        """The shape as the kernels see it: channels last."""
+        return shape_to_channels_last(shape, self.data_format)
+
+    def _channels(self, input_shape):
+        channels = self._nhwc_shape(input_shape)[-1]
+        if channels is None:
+            raise ValueError(f"{self.describe()}: the channel axis of the input must be known, got {input_shape}")
+        return channels
+
+    def _axis_pads(self, size, axis):
+        """(before, after) zeros on one spatial axis of the given size."""
+        k, s, d = self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis]
+        if self.padding == "same":
+            return geometry.same_padding(size, k, s, d)
+        if self.padding == "causal":
+            return (d * (k - 1), 0)   # only the past: output t never sees input t+1
+        return (0, 0)
+
+    def _pads(self, spatial):
+        """(before, after) per spatial axis of an input of these spatial sizes."""
+        return tuple(self._axis_pads(size, axis) for axis, size in enumerate(spatial))
+
+    def _output_spatial(self, spatial):
+        """Output sizes (None where the input's is unknown); raises if the input is too small."""
+        out = []
+        for axis, size in enumerate(spatial):
+            if size is None:
+                out.append(None)
+                continue
+            before, after = self._axis_pads(size, axis)
+            n_out = geometry.output_size(size, self.kernel_size[axis], self.strides[axis], before, after,
+                                         self.dilation_rate[axis])
+            if n_out < 1:
+                raise ValueError(
+                    f"{self.describe()}: input of spatial size {tuple(spatial)} is too small for kernel "
+                    f"{self.kernel_size} with dilation {self.dilation_rate} and padding {self.padding!r} "
+                    f"(output size would be {n_out})")
+            out.append(n_out)
+        return tuple(out)
+
+    def _output_shape_with(self, input_shape, channels_out):
+        shape = self._nhwc_shape(input_shape)
+        return shape_from_channels_last((shape[0],) + self._output_spatial(shape[1:-1]) + (channels_out,),
+                                        self.data_format)
+
+    def _check_channels(self, x, expected):
+        shape = self._nhwc_shape(x.shape)
+        if shape[-1] != expected:
+            raise ValueError(f"{self.describe()}: expected input with {expected} channels (from its weights), "
+                             f"got shape {x.shape}")
+        self._output_spatial(shape[1:-1])  # raises if the input is too small
+
+    def _window_config(self):
+        return {"kernel_size": self.kernel_size, "strides": self.strides, "padding": self.padding,
+                "data_format": self.data_format, "dilation_rate": self.dilation_rate,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias}
 
 
-def check_filters(filters, layer_name):
-    if not isinstance(filters, (int, np.integer)) or filters <= 0:
-        raise ValueError(f"{layer_name}: filters must be a positive integer, got {filters!r}")
-    return int(filters)
+class _ConvND(_WindowedConv):
+    """What Conv1D, Conv2D and Conv3D share; each says how to call its kernels (``_convolve``,
+    ``_convolve_backward``)."""
 
+    rank = None
 
-def check_groups(groups, filters, layer_name):
-    """Each of the ``groups`` groups maps its share of the input channels to filters / groups outputs."""
-    if not isinstance(groups, (int, np.integer)) or groups <= 0 or filters % groups:
-        raise ValueError(f"{layer_name}: groups must be a positive integer dividing filters={filters}, "
-                         f"got {groups!r}")
-    return int(groups)
-
-
-def add_conv_weights(layer, input_shape):
-    """Give a (grouped) convolution layer its weights in Keras's layout:
-    kernel (*kernel_size, in_channels / groups, filters) and bias (filters,)."""
-    channels = shape_to_channels_last(input_shape, layer.data_format)[-1]
-    if channels is None:
-        raise ValueError(f"{layer.describe()}: the channel axis of the input must be known, got {input_shape}")
-    if channels % layer.groups:
-        raise ValueError(f"{layer.describe()}: input channels ({channels}) must be divisible by groups "
-                         f"({layer.groups})")
-    kernel_shape = layer.kernel_size + (channels // layer.groups, layer.filters)
-    layer.kernel = layer.add_weight("kernel", kernel_shape, layer.kernel_initializer)
-    layer.bias = layer.add_weight("bias", (layer.filters,), layer.bias_initializer) if layer.use_bias else None
-
-
-class Conv2D(ActivationMixin, Layer):
-    runs_on_gpu = True
-    expected_ndim = 4
-
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         me = self.describe()
         self.filters = check_filters(filters, me)
         self.groups = check_groups(groups, self.filters, me)
-        self.kernel_size = as_pair(kernel_size, "kernel_size", me)
-        self.strides = as_pair(strides, "strides", me)
-        self.dilation_rate = as_pair(dilation_rate, "dilation_rate", me)
-        if isinstance(padding, str):
-            padding = padding.lower()
-            if padding not in ("valid", "same"):
-                raise ValueError(f"{me}: padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding
-        self.data_format = check_data_format(data_format, me)
+        self._setup_window(kernel_size, strides, padding, data_format, dilation_rate)
+        check_strides_with_dilation(self.strides, self.dilation_rate, me)   # Keras's base convolution refuses it
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
 
-    def _nhwc_shape(self, shape):
-        return shape_to_channels_last(shape, self.data_format)
-
-    def _pads(self, height, width):
-        return geometry.resolve_padding(self.padding, (height, width), self.kernel_size, self.strides,
-                                      self.dilation_rate)
-
     def build(self, input_shape):
-        add_conv_weights(self, input_shape)
+        """Weights in Keras's layout: kernel (*kernel_size, in_channels / groups, filters), bias (filters,)."""
+        channels = self._channels(input_shape)
+        if channels % self.groups:
+            raise ValueError(f"{self.describe()}: input channels ({channels}) must be divisible by groups "
+                             f"({self.groups})")
+        self.kernel = self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
+                                      self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
-        batch, height, width, _ = self._nhwc_shape(input_shape)
-        out_hw = []
-        for axis, size in enumerate((height, width)):
-            if size is None:
-                out_hw.append(None)
-                continue
-            pads = self._pads(height or 1, width or 1)[axis]
-            out = geometry.output_size(size, self.kernel_size[axis], self.strides[axis], pads[0], pads[1],
-                                     self.dilation_rate[axis])
-            if out < 1:
-                raise ValueError(
-                    f"{self.describe()}: input of spatial size {(height, width)} is too small for kernel "
-                    f"{self.kernel_size} with dilation {self.dilation_rate} and padding {self.padding!r} "
-                    f"(output size would be {out})"
-                )
-            out_hw.append(out)
-        return shape_from_channels_last((batch, out_hw[0], out_hw[1], self.filters), self.data_format)
+        return self._output_shape_with(input_shape, self.filters)
 
     def check_input(self, x):
         super().check_input(x)
-        channels = self._nhwc_shape(x.shape)[-1]
-        expected = self.kernel.shape[2] * self.groups
-        if channels != expected:
-            raise ValueError(f"{self.describe()}: expected input with {expected} channels (from its weights), "
-                             f"got shape {x.shape}")
-        self.compute_output_shape(x.shape)  # raises if the image is too small
+        self._check_channels(x, self.kernel.shape[-2] * self.groups)
 
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input = x
-        self._pad_spec = self._pads(x.shape[1], x.shape[2])
-        # Training: the kernel set may keep work for backward (the compiled one keeps the im2col
+        self._pad_spec = self._pads(x.shape[1:-1])
+        # Training: the kernel set may keep work for backward (the compiled conv2d keeps the im2col
         # columns of a few-channel layer), reusing the buffers of this layer's previous step.
         # A shared layer's calls each get their own cache (the functional model snapshots it).
         self._kernel_cache = dispatch.KernelCache(recycled=self.__dict__.pop("_spent_cache", None)) \
             if training else None
-        z = dispatch.conv2d_forward(x, self.kernel, self.bias, self.strides, self._pad_spec, self.dilation_rate,
-                                    self.groups, cache=self._kernel_cache)
+        z = self._convolve(x, self._pad_spec, self._kernel_cache)
         return self._activate(from_channels_last(z, self.data_format), owned=True)
 
     def backward_from_preactivation(self, dz, need_input_gradient=True):
         dz = devices.array_module_of(dz).ascontiguousarray(to_channels_last(dz, self.data_format),
                                                          dtype=self._input.dtype)
         cache = getattr(self, "_kernel_cache", None)
-        dx, dkernel, dbias = dispatch.conv2d_backward(dz, self._input, self.kernel, self.strides, self._pad_spec,
-                                                      self.dilation_rate, self.groups,
-                                                      input_gradient=need_input_gradient, cache=cache)
+        dx, dkernel, dbias = self._convolve_backward(dz, self._input, self._pad_spec, need_input_gradient, cache)
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
@@ -145,4 +183,60 @@ class Conv2D(ActivationMixin, Layer):
                 "bias_initializer": _init_name(self.bias_initializer)}
 
 
+class Conv2D(_ConvND):
+    """2-D convolution over (batch, height, width, channels); kernel (kh, kw, in/groups, filters)."""
+
+    rank = 2
+    runs_on_gpu = True
+
+    def _convolve(self, x, pads, cache):
+        return dispatch.conv2d_forward(x, self.kernel, self.bias, self.strides, pads, self.dilation_rate,
+                                       self.groups, cache=cache)
+
+    def _convolve_backward(self, dz, x, pads, need_input_gradient, cache):
+        return dispatch.conv2d_backward(dz, x, self.kernel, self.strides, pads, self.dilation_rate, self.groups,
+                                        input_gradient=need_input_gradient, cache=cache)
+
+
+class Conv1D(_ConvND):
+    """1-D convolution over (batch, steps, channels), computed as a 2-D one of height 1."""
+
+    rank = 1
+    padding_modes = ("valid", "same", "causal")
+
+    def _as_2d(self, pads):
+        """This layer's geometry as a (1, k) convolution: strides, pads, dilation."""
+        return (1,) + self.strides, ((0, 0),) + tuple(pads), (1,) + self.dilation_rate
+
+    def _convolve(self, x, pads, cache):
+        strides, pads2d, dilation = self._as_2d(pads)
+        # (N, L, C) -> (N, 1, L, C) and kernel (k, Cg, F) -> (1, k, Cg, F): a sequence is a one-row image.
+        z = dispatch.conv2d_forward(x[:, np.newaxis], self.kernel[np.newaxis], self.bias, strides, pads2d,
+                                    dilation, self.groups, cache=cache)
+        return z[:, 0]
+
+    def _convolve_backward(self, dz, x, pads, need_input_gradient, cache):
+        strides, pads2d, dilation = self._as_2d(pads)
+        dx, dkernel, dbias = dispatch.conv2d_backward(dz[:, np.newaxis], x[:, np.newaxis], self.kernel[np.newaxis],
+                                                      strides, pads2d, dilation, self.groups,
+                                                      input_gradient=need_input_gradient, cache=cache)
+        return None if dx is None else dx[:, 0], dkernel[0], dbias
+
+
+class Conv3D(_ConvND):
+    """3-D convolution over (batch, depth, height, width, channels); kernel (kd, kh, kw, in/groups, filters)."""
+
+    rank = 3
+
+    def _convolve(self, x, pads, cache):
+        return dispatch.conv3d_forward(x, self.kernel, self.bias, self.strides, pads, self.dilation_rate,
+                                       self.groups)
+
+    def _convolve_backward(self, dz, x, pads, need_input_gradient, cache):
+        return dispatch.conv3d_backward(dz, x, self.kernel, self.strides, pads, self.dilation_rate, self.groups,
+                                        input_gradient=need_input_gradient)
+
+
+Convolution1D = Conv1D
 Convolution2D = Conv2D
+Convolution3D = Conv3D

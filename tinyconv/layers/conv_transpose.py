@@ -19,67 +19,20 @@ Each call asks ``conv2d_backward`` for the one gradient it uses (``kernel_gradie
 forward, ``input_gradient=False`` for dL/dW), so reusing the conv kernels costs no extra work.
 
 Output size per axis (Keras's arithmetic, as TensorFlow and JAX compute it), with
-K = d*(k-1) + 1 the dilated kernel:
-
-    stamped ("full") size   (N - 1)*S + K
-    valid                   (N - 1)*S + K + output_padding       output_padding defaults to max(K, S) - K
-    same                    N*S                                  when output_padding is None
-                            (N - 1)*S + K % 2 + output_padding   otherwise
-
-which is the course's  (N - 1)*S - 2P + F + output_padding  with the padding P cropped from
-the full stamp.  Keras (like JAX) states it as the padding of the equivalent direct convolution
-over the stride-dilated input, per axis:
-
-    pad_len = S + K - 2                         (same, no output_padding)
-              K + K % 2 - 2 + output_padding    (same, with output_padding)
-    left    = min(ceil(pad_len / 2), K - 1)     right = pad_len - left
-    valid:  left = K - 1,  right = K - 1 + output_padding
-
-and the stamp keeps K-1-left cells fewer on the left and K-1-right fewer on the right.  When
-that count is negative the output has cells no stamp reaches: they hold only the bias.
+K = d*(k-1) + 1 the dilated kernel: (N - 1)*S + K for 'valid' (plus output_padding), N*S for
+'same'; ``tinyconv/geometry.py`` (``keras_transpose_pads``, ``transpose_axis_geometry``) has the
+whole rule and how the layer turns it into the padding of the convolution it runs backwards.
 """
 import numpy as np
 
 from .. import activations, dispatch
-from .base import (ActivationMixin, Layer, check_data_format, from_channels_last, shape_from_channels_last,
-                   shape_to_channels_last, to_channels_last)
-from .conv import check_filters
-from .conv_nd import RANK_HINTS, as_tuple, check_strides_with_dilation
+from ..geometry import transpose_axis_geometry
+from .arguments import check_filters, check_strides_with_dilation, from_channels_last, is_int, to_channels_last
+from .conv import _WindowedConv
 from .core import _init_name
 
 
-def keras_transpose_pads(kernel, stride, dilation, padding, output_padding):
-    """Keras's (left, right) padding on one axis, seen from the convolution (see the module docstring)."""
-    effective = dilation * (kernel - 1) + 1
-    if padding == "valid":
-        if output_padding is None:
-            output_padding = max(effective, stride) - effective
-        return effective - 1, effective - 1 + output_padding
-    if output_padding is None:
-        pad_len = stride + effective - 2
-    else:
-        pad_len = effective + effective % 2 - 2 + output_padding
-    left = min(pad_len // 2 + pad_len % 2, effective - 1)
-    return left, pad_len - left
-
-
-def transpose_axis_geometry(size, kernel, stride, dilation, padding, output_padding):
-    """For one axis: (output size, conv pads (before, after), bias-only cells (before, after)).
-
-    The stamped output has (size-1)*stride + K cells.  Keras crops ``K-1-left`` of them at the
-    start and ``K-1-right`` at the end; a negative crop adds cells no input reaches.  Seen from
-    the convolution, a crop is padding of its input, an added cell is simply not convolved.
-    """
-    effective = dilation * (kernel - 1) + 1
-    left, right = keras_transpose_pads(kernel, stride, dilation, padding, output_padding)
-    crop_before, crop_after = effective - 1 - left, effective - 1 - right
-    out = (size - 1) * stride + effective - crop_before - crop_after
-    conv_pads = (max(crop_before, 0), max(crop_after, 0))
-    unreached = (max(-crop_before, 0), max(-crop_after, 0))
-    return out, conv_pads, unreached
-
-
-class _ConvTransposeND(ActivationMixin, Layer):
+class _ConvTransposeND(_WindowedConv):
     """What the three transposed convolutions share; subclasses call their conv kernels."""
 
     rank = None
@@ -88,18 +41,10 @@ class _ConvTransposeND(ActivationMixin, Layer):
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        me = self.describe()
-        self.filters = check_filters(filters, me)
-        self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", me)
-        self.strides = as_tuple(strides, self.rank, "strides", me)
-        self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", me)
-        check_strides_with_dilation(self.strides, self.dilation_rate, me)
-        padding = padding.lower() if isinstance(padding, str) else padding
-        if padding not in ("valid", "same"):
-            raise ValueError(f"{me}: padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding
+        self.filters = check_filters(filters, self.describe())
+        self._setup_window(kernel_size, strides, padding, data_format, dilation_rate)
+        check_strides_with_dilation(self.strides, self.dilation_rate, self.describe())   # as Keras
         self.output_padding = None if output_padding is None else self._check_output_padding(output_padding)
-        self.data_format = check_data_format(data_format, me)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
@@ -107,22 +52,14 @@ class _ConvTransposeND(ActivationMixin, Layer):
 
     def _check_output_padding(self, output_padding):
         me = self.describe()
-        values = (output_padding,) * self.rank if isinstance(output_padding, (int, np.integer)) \
-            else tuple(output_padding)
-        if len(values) != self.rank or not all(isinstance(v, (int, np.integer)) and v >= 0 for v in values):
+        values = (output_padding,) * self.rank if is_int(output_padding) else tuple(output_padding)
+        if len(values) != self.rank or not all(is_int(v) and v >= 0 for v in values):
             raise ValueError(f"{me}: output_padding must be a non-negative int or a tuple of {self.rank}, "
                              f"got {output_padding!r}")
         if any(op >= s for op, s in zip(values, self.strides)):
             raise ValueError(f"{me}: output_padding must be strictly less than strides in every dimension, "
                              f"got output_padding={values} and strides={self.strides}")
         return tuple(int(v) for v in values)
-
-    @property
-    def expected_ndim(self):
-        return self.rank + 2
-
-    def _rank_hint(self):
-        return RANK_HINTS[self.rank + 2]
 
     def _geometry(self, spatial):
         """Per axis (output size, conv pads, bias-only cells) for an input of these spatial sizes."""
@@ -131,32 +68,28 @@ class _ConvTransposeND(ActivationMixin, Layer):
                 zip(spatial, self.kernel_size, self.strides, self.dilation_rate, output_padding)]
 
     def build(self, input_shape):
-        channels = shape_to_channels_last(input_shape, self.data_format)[-1]
-        if channels is None:
-            raise ValueError(f"{self.describe()}: the channel axis of the input must be known, got {input_shape}")
+        channels = self._channels(input_shape)
         # Keras's layout: (*kernel_size, filters, in_channels), the conv that maps filters -> in_channels.
         self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters, channels),
                                       self.kernel_initializer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
-    def compute_output_shape(self, input_shape):
-        shape = shape_to_channels_last(input_shape, self.data_format)
-        out = []
-        for size, geometry in zip(shape[1:-1], self._geometry([s or 1 for s in shape[1:-1]])):
-            out.append(None if size is None else geometry[0])
+    def _output_spatial(self, spatial):
+        """Output sizes (None where the input's is unknown); raises if the output would be empty."""
+        out = tuple(None if size is None else geometry[0]
+                    for size, geometry in zip(spatial, self._geometry([s or 1 for s in spatial])))
         if min((n for n in out if n is not None), default=1) < 1:
-            raise ValueError(f"{self.describe()}: input of spatial size {tuple(shape[1:-1])} gives an empty output "
-                             f"{tuple(out)} with kernel {self.kernel_size}, strides {self.strides}, padding "
+            raise ValueError(f"{self.describe()}: input of spatial size {tuple(spatial)} gives an empty output "
+                             f"{out} with kernel {self.kernel_size}, strides {self.strides}, padding "
                              f"{self.padding!r} and output_padding {self.output_padding}")
-        return shape_from_channels_last((shape[0],) + tuple(out) + (self.filters,), self.data_format)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return self._output_shape_with(input_shape, self.filters)
 
     def check_input(self, x):
         super().check_input(x)
-        channels = shape_to_channels_last(x.shape, self.data_format)[-1]
-        if channels != self.kernel.shape[-1]:
-            raise ValueError(f"{self.describe()}: expected input with {self.kernel.shape[-1]} channels "
-                             f"(from its weights), got shape {x.shape}")
-        self.compute_output_shape(x.shape)  # raises if the output would be empty
+        self._check_channels(x, self.kernel.shape[-1])  # raises too if the output would be empty
 
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)

@@ -1,28 +1,10 @@
 """Core layers: Input, Dense, Flatten, Activation, ReLU, Dropout."""
 import numpy as np
 
-from .. import activations, backend, devices
+from .. import activations, devices, graph, serialization
 from ..utils.random import make_rng
+from .arguments import check_data_format, from_channels_last, shape_to_channels_last, to_channels_last
 from .base import ActivationMixin, Layer
-
-
-class SymbolicTensor:
-    """A placeholder for data that will flow through a model: a shape (batch axis None) and
-    the layer that produces it.  ``Input(shape=(28, 28, 1))`` returns one."""
-
-    def __init__(self, shape, dtype, producer, node=None, index=0):
-        self.shape = tuple(shape)
-        self.dtype = dtype
-        self.producer = producer
-        self.node = node  # the call of ``producer`` that made this tensor (functional graphs)
-        self.index = index  # which of that call's outputs it is
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    def __repr__(self):
-        return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, from={self.producer.name!r}>"
 
 
 class InputLayer(Layer):
@@ -43,9 +25,7 @@ class InputLayer(Layer):
                 raise ValueError(f"{self.describe()}: every size in shape must be a positive int, got {batch_shape[1:]}")
         self.batch_shape = batch_shape
         self.build_for(batch_shape)
-        from ..models.functional import Node
-
-        Node(self, [], multi_input=False).add_outputs([batch_shape])  # ``self.output`` is its tensor
+        graph.Node(self, [], multi_input=False).add_outputs([batch_shape])  # ``self.output`` is its tensor
 
     def forward(self, x, training=False):
         return x
@@ -130,7 +110,7 @@ class Flatten(Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.data_format = data_format or backend.image_data_format()
+        self.data_format = check_data_format(data_format, self.describe())
 
     def _check_rank(self, shape):
         if len(shape) < 2:
@@ -143,14 +123,14 @@ class Flatten(Layer):
 
     def forward(self, x, training=False):
         self._input_shape = x.shape
-        if self.data_format == "channels_first" and x.ndim > 2:
-            x = np.moveaxis(x, 1, -1)  # Keras flattens channels_first data in channels_last order
+        if x.ndim > 2:
+            x = to_channels_last(x, self.data_format)  # Keras flattens channels_first data in channels_last order
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy, need_input_gradient=True):
-        if self.data_format == "channels_first" and len(self._input_shape) > 2:
-            shape = (self._input_shape[0],) + self._input_shape[2:] + (self._input_shape[1],)
-            return np.moveaxis(dy.reshape(shape), -1, 1)
+        if len(self._input_shape) > 2:
+            as_flattened = dy.reshape(shape_to_channels_last(self._input_shape, self.data_format))
+            return from_channels_last(as_flattened, self.data_format)
         return dy.reshape(self._input_shape)
 
     def get_config(self):
@@ -243,6 +223,4 @@ def _init_name(initializer):
     """A config entry for an initializer: names stay names; objects keep their arguments (Keras's dict form)."""
     if isinstance(initializer, (str, dict)) or initializer is None:
         return initializer
-    from ..saving.serialization import serialize_initializer
-
-    return serialize_initializer(initializer)
+    return serialization.serialize_initializer(initializer)

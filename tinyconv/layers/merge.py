@@ -14,7 +14,7 @@ axes its input was broadcast along.
 """
 import numpy as np
 
-from .. import devices
+from .. import devices, graph
 from .base import Layer
 
 
@@ -64,10 +64,8 @@ class _Merge(Layer):
         self.compute_output_shape([a.shape for a in inputs])
 
     def __call__(self, inputs, training=False):
-        from ..models.functional import call_layer_on_symbols, is_symbolic
-
-        if is_symbolic(inputs):
-            return call_layer_on_symbols(self, list(inputs))
+        if graph.is_symbolic(inputs):
+            return graph.call_layer_on_symbols(self, list(inputs))
         inputs = [devices.asarray(a, dtype=self.dtype) for a in inputs]
         self.build_for([(None,) + a.shape[1:] for a in inputs])
         self.check_input(inputs)

@@ -12,7 +12,8 @@ At inference every one of them is the identity.
 import numpy as np
 
 from ..utils.random import make_rng
-from .base import Layer, check_data_format
+from .arguments import check_data_format, input_layout
+from .base import Layer
 from .core import Dropout
 
 
@@ -27,10 +28,7 @@ class _SpatialDropout(Dropout):
         self.expected_ndim = self.spatial_rank + 2
 
     def _rank_hint(self):
-        spatial = ", ".join(f"d{i + 1}" for i in range(self.spatial_rank))
-        if self.data_format == "channels_first":
-            return f"(batch, channels, {spatial})"
-        return f"(batch, {spatial}, channels)"
+        return input_layout(self.spatial_rank, self.data_format)
 
     def forward(self, x, training=False):
         # Keep the batch and channel axes, share the mask along the others.

@@ -14,7 +14,7 @@ take part (see ``kernels/reference/pooling_variants.py`` for every formula and b
 import numpy as np
 
 from .. import dispatch
-from .base import from_channels_last, to_channels_last
+from .arguments import from_channels_last, to_channels_last
 from .pooling import _Pooling2D
 
 
@@ -29,7 +29,7 @@ class MinPooling2D(_Pooling2D):
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
-        y, self._argmin = dispatch.min_pool2d_forward(x, self.pool_size, self.strides, self._pads(*x.shape[1:3]))
+        y, self._argmin = dispatch.min_pool2d_forward(x, self.pool_size, self.strides, self._pads(x.shape[1:3]))
         return from_channels_last(y, self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
@@ -52,7 +52,7 @@ class _ParametricPooling2D(_Pooling2D):
         return getattr(self, self.parameter_name)
 
     def _geometry(self, height, width):
-        return self.pool_size, self.strides, self._pads(height, width)
+        return self.pool_size, self.strides, self._pads((height, width))
 
     def get_config(self):
         return {**super().get_config(), self.parameter_name: self._parameter}

@@ -16,9 +16,10 @@ The course's decoder tools ("what if we want to increase the size?"):
 import numpy as np
 
 from .. import dispatch
-from .base import Layer, check_data_format
+from .arguments import (as_tuple, check_data_format, from_channels_last, input_layout, is_int,
+                        shape_from_channels_last, shape_to_channels_last, to_channels_last)
+from .base import Layer
 from .pooling import MaxPooling2D
-from .pooling_nd import SPATIAL_NAMES, as_tuple, channels_back, channels_to_last, shape_back, shape_to_last
 
 
 class _SpatialLayer(Layer):
@@ -32,7 +33,7 @@ class _SpatialLayer(Layer):
         self.expected_ndim = self.rank + 2
 
     def _rank_hint(self):
-        return SPATIAL_NAMES[self.rank]
+        return input_layout(self.rank, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
@@ -69,18 +70,18 @@ class _UpSampling(_SpatialLayer):
         self.size = as_tuple(size, self.rank, "size", self.describe())
 
     def compute_output_shape(self, input_shape):
-        shape = shape_to_last(input_shape, self.data_format)
+        shape = shape_to_channels_last(input_shape, self.data_format)
         spatial = tuple(None if n is None else n * s for n, s in zip(shape[1:-1], self.size))
-        return shape_back((shape[0], *spatial, shape[-1]), self.data_format)
+        return shape_from_channels_last((shape[0], *spatial, shape[-1]), self.data_format)
 
     def forward(self, x, training=False):
-        x = channels_to_last(x, self.data_format)
+        x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
-        return channels_back(upsample_nearest(x, self.size), self.data_format)
+        return from_channels_last(upsample_nearest(x, self.size), self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
-        dy = channels_to_last(dy, self.data_format)
-        return channels_back(upsample_nearest_backward(dy, self._input_shape), self.data_format)
+        dy = to_channels_last(dy, self.data_format)
+        return from_channels_last(upsample_nearest_backward(dy, self._input_shape), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size}
@@ -113,15 +114,15 @@ class UpSampling2D(_UpSampling):
     def forward(self, x, training=False):
         if self.interpolation == "nearest":
             return super().forward(x, training)
-        x = channels_to_last(x, self.data_format)
+        x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
-        return channels_back(dispatch.upsample2d_bilinear_forward(x, self.size), self.data_format)
+        return from_channels_last(dispatch.upsample2d_bilinear_forward(x, self.size), self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
         if self.interpolation == "nearest":
             return super().backward(dy)
-        dy = np.ascontiguousarray(channels_to_last(dy, self.data_format))
-        return channels_back(dispatch.upsample2d_bilinear_backward(dy, self._input_shape), self.data_format)
+        dy = np.ascontiguousarray(to_channels_last(dy, self.data_format))
+        return from_channels_last(dispatch.upsample2d_bilinear_backward(dy, self._input_shape), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "interpolation": self.interpolation}
@@ -146,18 +147,18 @@ class BedOfNailsUnpooling2D(_UpSampling):
         super().__init__(size, data_format=data_format, **kwargs)
 
     def forward(self, x, training=False):
-        x = channels_to_last(x, self.data_format)
+        x = to_channels_last(x, self.data_format)
         n, height, width, channels = self._input_shape = x.shape
         sh, sw = self.size
         y = np.zeros((n, height * sh, width * sw, channels), dtype=x.dtype)
         y[:, ::sh, ::sw, :] = x   # the nails: the top-left cell of each block
-        return channels_back(y, self.data_format)
+        return from_channels_last(y, self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
         """Only the nails came from x, so dx is dy read at the nails."""
-        dy = channels_to_last(dy, self.data_format)
+        dy = to_channels_last(dy, self.data_format)
         sh, sw = self.size
-        return channels_back(np.ascontiguousarray(dy[:, ::sh, ::sw, :]), self.data_format)
+        return from_channels_last(np.ascontiguousarray(dy[:, ::sh, ::sw, :]), self.data_format)
 
 
 class MaxUnpooling2D(Layer):
@@ -210,10 +211,10 @@ class MaxUnpooling2D(Layer):
         if self.pool.input_shape is not None:
             return (input_shape[0],) + tuple(self.pool.input_shape[1:])
         # Not run yet: PyTorch's default size, (out - 1) * stride + pool on each axis.
-        batch, height, width, channels = shape_to_last(input_shape, self.data_format)
+        batch, height, width, channels = shape_to_channels_last(input_shape, self.data_format)
         spatial = [None if n is None else (n - 1) * s + k
                    for n, s, k in zip((height, width), self.pool.strides, self.pool.pool_size)]
-        return shape_back((batch, *spatial, channels), self.data_format)
+        return shape_from_channels_last((batch, *spatial, channels), self.data_format)
 
     def _pool_memory(self, x):
         """The pool's argmax and input shape (channels last), checked against x."""
@@ -228,18 +229,18 @@ class MaxUnpooling2D(Layer):
         return argmax, self.pool._input_shape
 
     def forward(self, x, training=False):
-        x = np.ascontiguousarray(channels_to_last(x, self.data_format))
+        x = np.ascontiguousarray(to_channels_last(x, self.data_format))
         self._argmax, self._output_shape = self._pool_memory(x)
         y = dispatch.max_pool2d_backward(x, self._argmax, self._output_shape)
-        return channels_back(y, self.data_format)
+        return from_channels_last(y, self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
-        dy = channels_to_last(dy, self.data_format)
+        dy = to_channels_last(dy, self.data_format)
         n, height, width, channels = dy.shape
         planes = dy.reshape(n, height * width, channels)
         winners = self._argmax.reshape(n, -1, channels)
         dx = np.take_along_axis(planes, winners, axis=1)   # each value's gradient, read at its winner
-        return channels_back(dx.reshape(self._argmax.shape), self.data_format)
+        return from_channels_last(dx.reshape(self._argmax.shape), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "pool": self.pool if isinstance(self.pool, str) else self.pool.name}
@@ -256,16 +257,19 @@ def as_side_pairs(value, rank, what, layer_name):
         return ValueError(f"{layer_name}: {what} must be an int, a tuple of {rank} ints or a tuple of {rank} "
                           f"(before, after) pairs of non-negative ints, got {value!r}")
 
-    if isinstance(value, (int, np.integer)):
-        pairs = ((value, value),) * rank
-    elif rank == 1 and len(tuple(value)) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
-        pairs = (tuple(value),)
-    else:
-        items = tuple(value)
-        if len(items) != rank:
-            raise bad()
-        pairs = tuple((v, v) if isinstance(v, (int, np.integer)) else tuple(v) for v in items)
-    if any(len(p) != 2 or not all(isinstance(v, (int, np.integer)) for v in p) or min(p) < 0 for p in pairs):
+    try:
+        if is_int(value):
+            pairs = ((value, value),) * rank
+        elif rank == 1 and len(tuple(value)) == 2 and all(is_int(v) for v in value):
+            pairs = (tuple(value),)
+        else:
+            items = tuple(value)
+            if len(items) != rank:
+                raise bad()
+            pairs = tuple((v, v) if is_int(v) else tuple(v) for v in items)
+    except TypeError:   # not a sequence (a bool, a float, ...)
+        raise bad() from None
+    if any(len(p) != 2 or not all(is_int(v) for v in p) or min(p) < 0 for p in pairs):
         raise bad()
     return tuple((int(a), int(b)) for a, b in pairs)
 
@@ -276,19 +280,19 @@ class _ZeroPadding(_SpatialLayer):
         self.padding = as_side_pairs(padding, self.rank, "padding", self.describe())
 
     def compute_output_shape(self, input_shape):
-        shape = shape_to_last(input_shape, self.data_format)
+        shape = shape_to_channels_last(input_shape, self.data_format)
         spatial = tuple(None if n is None else n + a + b for n, (a, b) in zip(shape[1:-1], self.padding))
-        return shape_back((shape[0], *spatial, shape[-1]), self.data_format)
+        return shape_from_channels_last((shape[0], *spatial, shape[-1]), self.data_format)
 
     def forward(self, x, training=False):
-        x = channels_to_last(x, self.data_format)
-        return channels_back(np.pad(x, ((0, 0),) + self.padding + ((0, 0),)), self.data_format)
+        x = to_channels_last(x, self.data_format)
+        return from_channels_last(np.pad(x, ((0, 0),) + self.padding + ((0, 0),)), self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
         """The zeros came from no input: dx is dy with the padding cut off."""
-        dy = channels_to_last(dy, self.data_format)
+        dy = to_channels_last(dy, self.data_format)
         inner = tuple(slice(a, n - b) for n, (a, b) in zip(dy.shape[1:-1], self.padding))
-        return channels_back(np.ascontiguousarray(dy[(slice(None),) + inner]), self.data_format)
+        return from_channels_last(np.ascontiguousarray(dy[(slice(None),) + inner]), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
@@ -321,29 +325,29 @@ class _Cropping(_SpatialLayer):
         self.cropping = as_side_pairs(cropping, self.rank, "cropping", self.describe())
 
     def compute_output_shape(self, input_shape):
-        shape = shape_to_last(input_shape, self.data_format)
+        shape = shape_to_channels_last(input_shape, self.data_format)
         spatial = []
         for n, (a, b) in zip(shape[1:-1], self.cropping):
             if n is not None and n - a - b < 1:
                 raise ValueError(f"{self.describe()}: cropping {self.cropping} leaves nothing of an input of "
                                  f"spatial size {tuple(shape[1:-1])}; expected each crop to be smaller than its axis")
             spatial.append(None if n is None else n - a - b)
-        return shape_back((shape[0], *spatial, shape[-1]), self.data_format)
+        return shape_from_channels_last((shape[0], *spatial, shape[-1]), self.data_format)
 
     def check_input(self, x):
         super().check_input(x)
         self.compute_output_shape(x.shape)
 
     def forward(self, x, training=False):
-        x = channels_to_last(x, self.data_format)
+        x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
         kept = tuple(slice(a, n - b) for n, (a, b) in zip(x.shape[1:-1], self.cropping))
-        return channels_back(x[(slice(None),) + kept], self.data_format)
+        return from_channels_last(x[(slice(None),) + kept], self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
         """The cut-off cells did not reach the output: their gradient is 0."""
-        dy = channels_to_last(dy, self.data_format)
-        return channels_back(np.pad(dy, ((0, 0),) + self.cropping + ((0, 0),)), self.data_format)
+        dy = to_channels_last(dy, self.data_format)
+        return from_channels_last(np.pad(dy, ((0, 0),) + self.cropping + ((0, 0),)), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping}

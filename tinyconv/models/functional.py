@@ -1,8 +1,8 @@
 """Functional models: ``Model(inputs, outputs)`` over a graph of layer calls.
 
 Calling a layer on a symbolic tensor (``Input(...)``, or what a layer returned) records a
-``Node``: this layer, called on these tensors, made these tensors.  ``Model(inputs, outputs)``
-walks back from the outputs to collect the nodes in topological order.
+``Node`` (see ``tinyconv.graph``): this layer, called on these tensors, made these tensors.
+``Model(inputs, outputs)`` walks back from the outputs to collect the nodes in topological order.
 
 Forward runs the nodes in that order.  Backward runs them in reverse: each node receives
 dL/d(its outputs) and hands dL/d(its inputs) back to the tensors that fed it, and where one
@@ -15,55 +15,12 @@ before that call's backward; its weight gradients are the sum over its calls.
 """
 import numpy as np
 
-from ..layers.base import run_backward
-from ..layers.core import InputLayer, SymbolicTensor
+from .. import serialization
 from ..devices import check_layer_runs_here
+from ..graph import SymbolicTensor
+from ..layers.base import run_backward
+from ..layers.core import InputLayer
 from .model import Model
-
-
-# ------------------------------------------------------------------ graph building
-class Node:
-    """One call of ``layer`` on ``inputs`` (symbolic tensors)."""
-
-    def __init__(self, layer, inputs, multi_input):
-        self.layer = layer
-        self.inputs = list(inputs)
-        self.multi_input = multi_input
-        self.outputs = []
-        self.multi_output = False
-        self.index = len(getattr(layer, "_inbound_nodes", []))  # which call of the layer this is
-        if not hasattr(layer, "_inbound_nodes"):
-            layer._inbound_nodes = []
-        layer._inbound_nodes.append(self)
-
-    def add_outputs(self, shapes, multi_output=False):
-        self.multi_output = multi_output
-        dtype = getattr(self.layer, "dtype", None) or "float32"
-        self.outputs = [SymbolicTensor(shape, dtype, self.layer, node=self, index=i) for i, shape in enumerate(shapes)]
-        return self.outputs
-
-
-def is_symbolic(x):
-    if isinstance(x, SymbolicTensor):
-        return True
-    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, SymbolicTensor) for t in x)
-
-
-def call_layer_on_symbols(layer, x):
-    """``layer(tensor)`` in a functional graph: build the layer and record the call."""
-    multi_input = isinstance(x, (list, tuple))
-    inputs = list(x) if multi_input else [x]
-    shapes = [t.shape for t in inputs]
-    output_shape = layer.build_for(shapes if multi_input else shapes[0])
-    multi_output = isinstance(output_shape, list)
-    node = Node(layer, inputs, multi_input)
-    outputs = node.add_outputs(output_shape if multi_output else [output_shape], multi_output)
-    return outputs if multi_output else outputs[0]
-
-
-def call_model_on_symbols(model, x):
-    """A model used as a layer: one node whose layer is the whole model."""
-    return call_layer_on_symbols(model, x)
 
 
 def _sublayers(layer):
@@ -340,3 +297,10 @@ class Functional(Model):
             connections = [f"{t.producer.name}[{t.node.index}][{t.index}]" for n in nodes for t in n.inputs]
             rows.append((layer, shape, connections or ["-"]))
         return rows
+
+
+# ``Model(inputs, outputs)`` and configs of class "Functional" (Keras 2 wrote "Model") build a Functional;
+# the base class is registered too, so that a subclassed model is still known to be a model.
+serialization.register("models", Model)
+serialization.register("models", {"Functional": Functional, "Model": Functional},
+                       module="keras.src.models.functional", registered_name="Functional")

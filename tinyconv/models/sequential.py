@@ -4,9 +4,10 @@ Forward runs the layers in order; backward runs them in reverse, handing each la
 gradient of the loss with respect to its output and receiving the gradient with respect
 to its input.
 """
-from ..layers.base import Layer, run_backward
-from ..layers.core import InputLayer, SymbolicTensor
+from .. import graph, serialization
 from ..devices import check_layer_runs_here
+from ..layers.base import Layer, run_backward
+from ..layers.core import InputLayer
 from .model import Model
 
 
@@ -24,7 +25,7 @@ class Sequential(Model):
         return list(self._layers)
 
     def add(self, layer):
-        if isinstance(layer, SymbolicTensor):
+        if isinstance(layer, graph.SymbolicTensor):
             layer = layer.producer
         if isinstance(layer, InputLayer):
             if self._layers or self._input_layer is not None:
@@ -68,8 +69,6 @@ class Sequential(Model):
         """Record the stack as a graph of symbolic tensors, so ``model.inputs``, ``model.outputs`` and
         ``layer.output`` exist as in Keras (``Model(model.inputs, model.layers[2].output)`` makes a
         feature extractor).  Rebuilding replaces the previous trace."""
-        from .functional import call_layer_on_symbols
-
         for layer, node in getattr(self, "_traced_nodes", []):
             if node in getattr(layer, "_inbound_nodes", []):
                 layer._inbound_nodes.remove(node)
@@ -77,7 +76,7 @@ class Sequential(Model):
         tensor = self._input_layer.output
         self._symbolic_inputs = [tensor]
         for layer in self._layers:
-            tensor = call_layer_on_symbols(layer, tensor)
+            tensor = graph.call_layer_on_symbols(layer, tensor)
             self._traced_nodes.append((layer, layer._inbound_nodes[-1]))
         self._symbolic_outputs = [tensor]
 
@@ -154,3 +153,6 @@ class Sequential(Model):
             # A training step reads no dL/d(input): the first layer may skip computing it.
             dy = run_backward(layer, dy, need_input_gradient=need_input_gradients or index > 0)
         return [dy]
+
+
+serialization.register("models", Sequential)

@@ -1,5 +1,21 @@
-"""``model.summary()``: Keras 3's table of layers, output shapes and parameter counts."""
+"""``model.summary()``: Keras 3's table of layers, output shapes and parameter counts.
+
+``print_summary`` also takes ``extra_columns``: further columns, each filled one layer at a time, so
+other parts of tinyconv can add to the table without this module knowing about them
+(``tinyconv.teaching.summary`` adds receptive fields and FLOPs this way).
+"""
+import re
 import textwrap
+from typing import Callable, NamedTuple
+
+
+class SummaryColumn(NamedTuple):
+    """One extra column of the summary table: ``cell(layer)`` is its text in that layer's row."""
+
+    header: str
+    width: int
+    cell: Callable
+    align: str = "right"
 
 
 def _format_shape(shape):
@@ -20,36 +36,54 @@ def _params(layer):
     return f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
 
 
-def _rows(model):
-    for layer in model.layers:
+def _is_nested_model(layer):
+    # a model used as a layer has layers of its own and no weight slots of its own
+    return getattr(layer, "layers", None) is not None and not hasattr(layer, "_weights")
+
+
+def _is_graph(model):
+    return hasattr(model, "summary_rows") and not model.is_sequential_like()
+
+
+def _entries(model):
+    """(layer, output shape, connections or None) per layer, in the order Keras prints them."""
+    if _is_graph(model):
+        return model.summary_rows()
+    return [(layer, layer.output_shape if layer.built else None, None) for layer in model.layers]
+
+
+def _rows(model, expand_nested, depth=0):
+    """(layer, cells) per printed row; with ``expand_nested`` a nested model's layers follow its own
+    row, indented."""
+    for layer, shape, connections in _entries(model):
         name = f"{layer.name} ({type(layer).__name__})"
-        yield name, _format_shape(layer.output_shape) if layer.built else "?", _params(layer)
+        if depth:
+            name = "  " * (depth - 1) + "└ " + name
+        cells = [name, _format_shape(shape), _params(layer)]
+        if connections is not None:
+            cells.append("\n".join(connections))
+        yield layer, cells
+        if expand_nested and _is_nested_model(layer):
+            yield from _rows(layer, expand_nested, depth + 1)
 
 
-def _graph_rows(model):
-    """Functional models add "Connected to": layer[call][output] of every input of the layer."""
-    for layer, shape, connections in model.summary_rows():
-        yield f"{layer.name} ({type(layer).__name__})", _format_shape(shape), _params(layer), \
-            "\n".join(connections)
+def _select_layer_range(model, rows, layer_range):
+    """Keras's ``layer_range=(first, last)``: the rows from the first layer whose name matches the
+    ``first`` pattern to the last layer whose name matches ``last`` (regular expressions, inclusive)."""
+    if layer_range is None:
+        return rows
+    if not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2:
+        raise ValueError(f"summary: layer_range must be a list or tuple of 2 layer names, got {layer_range!r}")
+    names = [layer.name for layer, _ in rows]
+    first = next((i for i, name in enumerate(names) if re.match(layer_range[0], name)), None)
+    last = next((i for i in reversed(range(len(names))) if re.match(layer_range[1], names[i])), None)
+    if first is None or last is None or last < first:
+        raise ValueError(f"summary: layer_range {tuple(layer_range)} matches no run of layers of "
+                         f"{model.describe()} (layers: {names})")
+    return rows[first:last + 1]
 
 
-def _teaching_cells(model, show_receptive_field, show_flops):
-    """Extra cells per layer of ``model.layers`` for the teaching columns (see tinyconv/teaching)."""
-    from ..teaching.flops import layer_flops
-    from ..teaching.receptive_field import per_layer_receptive_fields, receptive_field_text
-
-    if getattr(model, "is_sequential_like", lambda: True)() is False:
-        raise ValueError(f"{model.describe()}: show_receptive_field / show_flops need a chain of layers "
-                         "(Sequential or a sequential-like functional model)")
-    fields = per_layer_receptive_fields(model) if show_receptive_field else [None] * len(model.layers)
-    for layer, field in zip(model.layers, fields):
-        cells = list(receptive_field_text(field)) if show_receptive_field else []
-        if show_flops:
-            cells.append(f"{layer_flops(layer):,}" if layer.built and layer.input_shape is not None else "?")
-        yield cells
-
-
-def _table(headers, rows, widths, aligns=None):
+def _table(headers, rows, widths, aligns):
     """Box-drawn table; cells wrap within their column."""
     def line(left, fill, mid, right):
         return left + mid.join(fill * (w + 2) for w in widths) + right
@@ -67,7 +101,6 @@ def _table(headers, rows, widths, aligns=None):
             out.append(border + border.join(parts) + border)
         return out
 
-    aligns = aligns or ["left", "left", "right", "left"][:len(widths)]
     lines = [line("┏", "━", "┳", "┓"), *cells(headers, "┃", aligns), line("┡", "━", "╇", "┩")]
     for i, row in enumerate(rows):
         if i:
@@ -77,27 +110,48 @@ def _table(headers, rows, widths, aligns=None):
     return lines
 
 
-def print_summary(model, line_length=None, print_fn=None, show_receptive_field=False, show_flops=False):
+def _column_widths(positions, count, total_width, default_fractions):
+    """Text width of Keras's columns: from ``positions`` (right edge of each column, as fractions of
+    the line or in characters) or the default fractions of ``total_width``."""
+    if positions is None:  # Keras's optional Trainable column then keeps its own width
+        return [int(total_width * f) for f in default_fractions]
+    positions = list(positions)
+    if len(positions) != count:
+        raise ValueError(f"summary: positions must give the right edge of each of the {count} columns, "
+                         f"got {len(positions)} values {positions}")
+    if positions[-1] <= 1:
+        positions = [int(total_width * p) for p in positions]
+    edges = [0] + [int(p) for p in positions]
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"summary: positions must increase, got {positions}")
+    return [max(1, b - a - 3) for a, b in zip(edges, edges[1:])]  # 3: a border and a space each side
+
+
+def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                  show_trainable=False, layer_range=None, extra_columns=()):
+    """Print Keras's summary table of ``model``; ``extra_columns`` (``SummaryColumn``s) add to it."""
     print_fn = print_fn or print
-    graph = hasattr(model, "summary_rows") and not model.is_sequential_like()
+    graph = _is_graph(model)
     total_width = line_length or (98 if graph else 79)
     if graph:
         headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
-        widths = [int(total_width * f) for f in (0.29, 0.22, 0.11, 0.26)]
-        rows = list(_graph_rows(model))
+        fractions = [0.29, 0.22, 0.11, 0.26]
     else:
         headers = ["Layer (type)", "Output Shape", "Param #"]
-        widths = [int(total_width * f) for f in (0.41, 0.30, 0.19)]
-        rows = list(_rows(model))
-    aligns = None
-    if show_receptive_field or show_flops:
-        extra = (["Receptive field", "Jump"] if show_receptive_field else []) + (["FLOPs"] if show_flops else [])
-        rows = [row + tuple(cells) for row, cells in zip(rows, _teaching_cells(model, show_receptive_field,
-                                                                             show_flops))]
-        aligns = ["left"] * (len(headers) - 1) + ["right"] + ["right"] * len(extra)
-        aligns[1] = "left"
-        headers = headers + extra
-        widths = widths + [15 if name == "Receptive field" else 11 for name in extra]
+        fractions = [0.41, 0.30, 0.19]
+    aligns = ["left", "left", "right", "left"][:len(headers)]
+    columns = list(extra_columns)
+    if show_trainable:  # Keras's own optional column comes before any extra one
+        frozen_model = not model.trainable
+        columns.insert(0, SummaryColumn("Trainable", 9, lambda layer: "-" if not layer.weights else
+                                        "N" if frozen_model or not layer.trainable else "Y", align="left"))
+    keras_columns = len(headers) + (1 if show_trainable else 0)  # the ones ``positions`` places
+    widths = _column_widths(positions, keras_columns, total_width, fractions)
+    widths += [column.width for column in columns[len(widths) - len(headers):]]
+    headers += [column.header for column in columns]
+    aligns += [column.align for column in columns]
+    rows = _select_layer_range(model, list(_rows(model, expand_nested)), layer_range)
+    rows = [cells + [column.cell(layer) for column in columns] for layer, cells in rows]
     lines = [f'Model: "{model.name}"']
     lines += _table(headers, rows, widths, aligns)
     trainable = sum(w.size for w in model.trainable_weights)

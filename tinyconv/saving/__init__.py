@@ -4,17 +4,18 @@
 * ``model.save("m.h5")``: Keras 2's single HDF5 file; Keras 3 still opens it.
 * ``model.save_weights("w.weights.h5")`` / ``("w.h5")``: weights only, Keras 3 or Keras 2 layout.
 
-Every write goes to a temporary file first and replaces the target only once complete.
+Every write goes to a temporary file first and replaces the target only once complete.  Model configs
+(the JSON inside these files) come from ``tinyconv.models.config`` through ``tinyconv.serialization``.
 """
 import os
 import zipfile
 
 import h5py
 
+from ..models.config import clone_model
+from ..serialization import deserialize, serialize
 from . import h5_weights, keras_zip, legacy_h5
 from .atomic import atomic_path
-from .model_config import clone_model
-from .serialization import deserialize, serialize
 
 
 def _check_overwrite(path, overwrite):

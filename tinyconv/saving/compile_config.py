@@ -2,7 +2,7 @@
 import inspect
 import warnings
 
-from .. import losses, optimizers
+from .. import losses, optimizers, serialization
 
 # Keras optimizer arguments tinyconv lacks, with the values that mean "off".
 _IGNORABLE_OPTIMIZER_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
@@ -14,9 +14,8 @@ def _serialize_loss(spec):
         return {key: _serialize_loss(value) for key, value in spec.items()}
     if isinstance(spec, (list, tuple)):
         return [_serialize_loss(value) for value in spec]
-    if isinstance(spec, losses.Loss):
-        return {"module": "keras.losses", "class_name": type(spec).__name__, "config": spec.get_config(),
-                "registered_name": None}
+    if serialization.kind_of(spec) == "losses":
+        return serialization.serialize(spec)
     if callable(spec):
         return spec.__name__
     return spec
@@ -33,8 +32,7 @@ def _serialize_metrics(spec):
 
 
 def serialize_optimizer(optimizer):
-    return {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
-            "config": optimizer.get_config(), "registered_name": None}
+    return serialization.serialize(optimizer)
 
 
 def compile_config(model):

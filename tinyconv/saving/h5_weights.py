@@ -15,7 +15,7 @@ weights first, then non-trainable ones (Keras's order).
 """
 import numpy as np
 
-from .. import naming
+from .. import naming, serialization
 
 
 def weight_slots(layer):
@@ -24,10 +24,9 @@ def weight_slots(layer):
     return [w for w in slots if w.trainable] + [w for w in slots if not w.trainable]
 
 
-def _is_model(layer):
-    from ..models import Model
-
-    return isinstance(layer, Model)
+def is_model(layer):
+    """A model used as a layer (its weights nest under its own layers), known by its registered kind."""
+    return serialization.kind_of(layer) == "models"
 
 
 def layer_keys(layers):
@@ -55,7 +54,7 @@ def _write_layers(group, layers, visited):
             continue
         visited.add(id(layer))
         layer_group = layers_group.create_group(key)
-        if _is_model(layer):
+        if is_model(layer):
             _write_vars(layer_group, layer.name, [])
             _write_layers(layer_group, layer.layers, visited)
         else:
@@ -97,7 +96,7 @@ def _plan_layers(h5, path, layers, plan, visited):
             continue
         visited.add(id(layer))
         layer_path = f"{path}/{key}"
-        if _is_model(layer):
+        if is_model(layer):
             _plan_layers(h5, f"{layer_path}/layers", layer.layers, plan, visited)
             continue
         slots = weight_slots(layer)

@@ -13,7 +13,9 @@ import zipfile
 
 import h5py
 
-from . import compile_config as compile_module, h5_weights, serialization
+from .. import serialization
+from .._version import __version__
+from . import compile_config as compile_module, h5_weights
 from .atomic import atomic_path
 
 CONFIG_FILE = "config.json"
@@ -31,8 +33,6 @@ def _model_json(model):
 
 
 def _metadata_json():
-    from .. import __version__
-
     return json.dumps({"keras_version": KERAS_FORMAT_VERSION, "tinyconv_version": __version__,
                        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
 

@@ -16,7 +16,8 @@ import json
 import h5py
 import numpy as np
 
-from . import compile_config as compile_module, h5_weights, serialization
+from .. import serialization
+from . import compile_config as compile_module, h5_weights
 from .atomic import atomic_path
 
 KERAS_FORMAT_VERSION = "2.15.0"  # the Keras 2 release whose layout this follows
@@ -25,10 +26,8 @@ KERAS_FORMAT_VERSION = "2.15.0"  # the Keras 2 release whose layout this follows
 def legacy_slots(layer):
     """(name, Weight) pairs of a layer or a nested model, trainable first, as Keras 2 stored them."""
     leaves = [layer]
-    from ..models import Model
-
-    while any(isinstance(l, Model) for l in leaves):
-        leaves = [inner for l in leaves for inner in (l.layers if isinstance(l, Model) else [l])]
+    while any(h5_weights.is_model(l) for l in leaves):
+        leaves = [inner for l in leaves for inner in (l.layers if h5_weights.is_model(l) else [l])]
     pairs = [(leaf.name, w) for leaf in leaves for w in getattr(leaf, "_weights", [])]
     return [p for p in pairs if p[1].trainable] + [p for p in pairs if not p[1].trainable]
 

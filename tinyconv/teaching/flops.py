@@ -19,10 +19,9 @@ Estimates (documented, not exact):
 """
 import math
 
-from ..layers.conv import Conv2D
-from ..layers.conv_nd import _ConvND
+from ..layers.conv import Conv2D, _ConvND, _WindowedConv
 from ..layers.conv_transpose import _ConvTransposeND
-from ..layers.conv_variants import DepthwiseConv2D, SeparableConv2D, _WindowedConv
+from ..layers.depthwise_separable import DepthwiseConv2D, SeparableConv2D
 from ..layers.core import Dense, Flatten, InputLayer
 
 SHAPE_ONLY = ("InputLayer", "Flatten", "Reshape", "Permute", "RepeatVector")

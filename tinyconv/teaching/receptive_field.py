@@ -201,7 +201,7 @@ def _pad_before(padding, size, k, s, d, transposed):
         if mode not in ("valid", "same"):
             raise ValueError(f"receptive_field: padding must be an int, 'valid' or 'same', got {padding!r}")
         if transposed:
-            from ..layers.conv_transpose import keras_transpose_pads
+            from ..geometry import keras_transpose_pads
 
             left = keras_transpose_pads(k, s, d, mode, None)[0]
             return d * (k - 1) - left
@@ -270,7 +270,8 @@ def layer_step(layer):
     """The ``Step`` of a built windowed layer, WHOLE_INPUT for a layer after which every output sees
     everything (global pooling, flattening), or None for a layer that keeps positions (activations,
     normalisation, dropout, Dense on the last axis...)."""
-    from ..layers.conv_transpose import _ConvTransposeND, keras_transpose_pads
+    from ..geometry import keras_transpose_pads
+    from ..layers.conv_transpose import _ConvTransposeND
 
     name = type(layer).__name__
     if name.startswith("Global") or name in _FLATTENING:

@@ -1,4 +1,5 @@
-"""``keras.utils``: seeding and label helpers."""
+"""``keras.utils``: seeding and label helpers.  (The gradient check is teaching material:
+``tinyconv.teaching.gradient_check``.)"""
 import numpy as np
 
 from .random import set_random_seed
@@ -31,11 +32,4 @@ def normalize(x, axis=-1, order=2):
     return x / np.expand_dims(norms, axis)
 
 
-def gradient_check(model_or_layer, x, y=None, loss=None, eps=1e-6, seed=0, tol=1e-6, training=False):
-    """Analytic vs central-difference gradients in float64; see ``tinyconv.teaching.gradient_check``."""
-    from ..teaching.gradient_check import gradient_check as check
-
-    return check(model_or_layer, x, y=y, loss=loss, eps=eps, seed=seed, tol=tol, training=training)
-
-
-__all__ = ["Sequence", "gradient_check", "normalize", "set_random_seed", "to_categorical"]
+__all__ = ["Sequence", "normalize", "set_random_seed", "to_categorical"]

@@ -23,7 +23,7 @@ cdef extern from "fast_math.h" nogil:
     void tc_sigmoidf_array(const float* x, float* out, long n)
 
 from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
-from tinyconv.kernels.reference.activation import check_activation_name, check_gradient_shape
+from tinyconv.kernels.checks.activation import check_activation_backward, check_activation_name, check_channel_axis
 
 cdef enum:
     BLOCK = 4096                 # elements per parallel task
@@ -129,8 +129,7 @@ def _forward(const floating[::1] z, floating[::1] a, int kind):
 
 def activation_backward(dy, a, activation):
     """dL/dz from dL/da = ``dy`` and the activation's output ``a``."""
-    check_activation_name(activation)
-    check_gradient_shape(dy, a)
+    check_activation_backward(dy, a, activation)
     if not _compiled(dy, a):
         from tinyconv.kernels.reference.activation import activation_backward as reference
         return reference(dy, a, activation)
@@ -168,8 +167,7 @@ def _backward(const floating[::1] dy, const floating[::1] a, floating[::1] dz, i
 
 def bias_gradient(dz):
     """db: dz summed over every axis but the last (the channels/units axis)."""
-    if dz.ndim < 1:
-        raise ValueError(f"bias_gradient: expected an array with a channel axis, got shape {dz.shape}")
+    check_channel_axis(dz)
     channels = dz.shape[dz.ndim - 1]  # (no negative indices: this file is compiled with wraparound off)
     if not _compiled(dz):
         return dz.reshape(-1, channels).sum(axis=0)

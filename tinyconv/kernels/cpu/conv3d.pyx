@@ -32,7 +32,7 @@ from cython.parallel cimport prange
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 
-from tinyconv.kernels.reference.conv3d import validate_conv3d_args, validate_conv3d_upstream_gradient
+from tinyconv.kernels.checks.conv3d import validate_conv3d_args, validate_conv3d_upstream_gradient
 
 __all__ = ["conv3d_forward", "conv3d_backward"]
 

@@ -2,7 +2,7 @@
 """Locally connected 2-D layer, compiled (Cython + OpenMP); twin of ``kernels/reference/local.py``.
 
 Same functions, same results (the reference's docstring gives the formulas).  The Python
-wrappers validate everything with the reference's checks, then hand contiguous arrays to
+wrappers validate everything with the shared checks (``kernels/checks``), then hand contiguous arrays to
 loops that run without bounds checks and without the GIL.
 
 Parallelism, each split chosen so that no two threads ever write the same number:
@@ -19,7 +19,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 
-from tinyconv.kernels.reference.local import check_local_args, check_local_gradient
+from tinyconv.kernels.checks.local import check_local_args, check_local_gradient
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 

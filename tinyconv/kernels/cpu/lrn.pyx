@@ -11,8 +11,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport pow
 
-# The argument checks are the reference's: one set of rules, one set of messages.
-from tinyconv.kernels.reference.lrn import check_lrn_arguments, check_lrn_backward_arguments
+# The argument checks are shared with the reference: one set of rules, one set of messages.
+from tinyconv.kernels.checks.lrn import check_lrn_arguments, check_lrn_backward_arguments
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 

@@ -17,12 +17,11 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 
-# The argument checks are the reference's: one set of rules, one set of messages.
-from tinyconv.kernels.reference.normalization import (
-    check_channel_vector,
-    check_epsilon,
-    check_input,
-    check_same_shape,
+# The argument checks are shared with the reference: one set of rules, one set of messages.
+from tinyconv.kernels.checks.normalization import (
+    check_batch_norm_backward,
+    check_batch_norm_infer,
+    check_batch_norm_train,
 )
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
@@ -173,10 +172,7 @@ def rows_of(x):
 
 def batch_norm_forward_train(x, gamma, beta, epsilon):
     """Normalise with the batch's own statistics; returns (y, mean, var, inv_std)."""
-    check_input(x)
-    check_channel_vector(gamma, "gamma", x)
-    check_channel_vector(beta, "beta", x)
-    check_epsilon(epsilon)
+    check_batch_norm_train(x, gamma, beta, epsilon)
     rows = rows_of(x)
     y = np.empty_like(rows)
     mean = np.empty(rows.shape[1])
@@ -204,10 +200,7 @@ def batch_norm_forward_train(x, gamma, beta, epsilon):
 
 def batch_norm_forward_infer(x, gamma, beta, moving_mean, moving_var, epsilon):
     """Normalise with the moving statistics."""
-    check_input(x)
-    for vector, what in ((gamma, "gamma"), (beta, "beta"), (moving_mean, "moving_mean"), (moving_var, "moving_var")):
-        check_channel_vector(vector, what, x)
-    check_epsilon(epsilon)
+    check_batch_norm_infer(x, gamma, beta, moving_mean, moving_var, epsilon)
     rows = rows_of(x)
     y = np.empty_like(rows)
     mean = moving_mean.astype(np.float64)
@@ -222,10 +215,7 @@ def batch_norm_forward_infer(x, gamma, beta, moving_mean, moving_var, epsilon):
 
 def batch_norm_backward(dy, x, gamma, mean, inv_std):
     """Gradients of training-mode batch norm; returns (dx, dgamma, dbeta)."""
-    check_input(x)
-    check_same_shape(dy, x)
-    for vector, what in ((gamma, "gamma"), (mean, "mean"), (inv_std, "inv_std")):
-        check_channel_vector(vector, what, x)
+    check_batch_norm_backward(dy, x, gamma, mean, inv_std)
     rows, dy_rows = rows_of(x), rows_of(dy)
     dx = np.empty_like(rows)
     mean64 = mean.astype(np.float64)

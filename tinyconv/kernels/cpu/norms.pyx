@@ -16,14 +16,12 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
-# The argument checks are the reference's: one set of rules, one set of messages.
-from tinyconv.kernels.reference.norms import (
-    check_epsilon,
-    check_feature_vector,
-    check_float_array,
+# The argument checks are shared with the reference: one set of rules, one set of messages.
+from tinyconv.kernels.checks.norms import (
     check_group_norm_backward,
-    check_groups,
+    check_group_norm_forward,
     check_layer_norm_backward,
+    check_layer_norm_forward,
 )
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
@@ -121,11 +119,7 @@ def sum_in_order(partial):
 
 def layer_norm_forward(x, gamma, beta, epsilon):
     """Normalise each row of x over its last axis; returns (y, mean, inv_std)."""
-    kernel = "layer_norm_forward"
-    check_float_array(x, "x", kernel, 1)
-    check_feature_vector(gamma, "gamma", x, kernel)
-    check_feature_vector(beta, "beta", x, kernel)
-    check_epsilon(epsilon, kernel)
+    check_layer_norm_forward(x, gamma, beta, epsilon)
     rows = rows_of(x)
     y = np.empty_like(rows)
     mean = np.empty(rows.shape[0])
@@ -239,12 +233,7 @@ def samples_of(x):
 
 def group_norm_forward(x, groups, gamma, beta, epsilon):
     """Normalise each group of channels of each sample; returns (y, mean, inv_std) ((N, G) stats)."""
-    kernel = "group_norm_forward"
-    check_float_array(x, "x", kernel, 2)
-    check_groups(groups, x, kernel)
-    check_feature_vector(gamma, "gamma", x, kernel)
-    check_feature_vector(beta, "beta", x, kernel)
-    check_epsilon(epsilon, kernel)
+    check_group_norm_forward(x, groups, gamma, beta, epsilon)
     samples = samples_of(x)
     y = np.empty_like(samples)
     mean = np.empty((x.shape[0], groups))

@@ -2,7 +2,7 @@
 """Max and average pooling, compiled (Cython + OpenMP); twin of ``kernels/reference/pooling.py``.
 
 Same functions, same results (the reference's docstrings give the formulas).  The Python
-wrappers validate everything with the reference's checks, then hand contiguous arrays to
+wrappers validate everything with the shared checks (``kernels/checks``), then hand contiguous arrays to
 loops that run without bounds checks and without the GIL.
 
 Parallelism:
@@ -29,37 +29,22 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint64_t
 
-# The argument checks are the reference's: one set of rules, one set of messages.
-from tinyconv.kernels.reference.pooling import (
+# The argument checks are shared with the reference: one set of rules, one set of messages.
+from tinyconv.kernels.checks.pooling import (
+    check_avg_pool_backward,
     check_float_array,
-    check_gradient_shape,
     check_input_shape,
-    check_max_pool_backward_arguments,
-    check_pool_arguments,
+    check_max_pool_backward,
+    check_pool_forward,
 )
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
+from tinyconv.kernels.cpu.pool_geometry cimport Geometry, make_geometry
 
 cdef enum:
     # Channels per backward work item: small enough to give threads work when N is small.
     CHANNEL_BLOCK = 16
 
-
-
-cdef struct Geometry:
-    Py_ssize_t height, width, channels
-    Py_ssize_t out_h, out_w
-    Py_ssize_t pool_h, pool_w, stride_h, stride_w, pad_top, pad_left
-
-
-cdef Geometry make_geometry(tuple input_shape, tuple pool, tuple strides, tuple pads, tuple out_hw):
-    cdef Geometry g
-    g.height, g.width, g.channels = input_shape[1], input_shape[2], input_shape[3]
-    g.out_h, g.out_w = out_hw
-    g.pool_h, g.pool_w = pool
-    g.stride_h, g.stride_w = strides
-    g.pad_top, g.pad_left = pads[0][0], pads[1][0]
-    return g
 
 
 cdef inline Py_ssize_t clip_start(Py_ssize_t start) noexcept nogil:
@@ -236,8 +221,7 @@ cdef bint _max_pool_backward_tiled(floating[:, :, :, ::1] dy, int64_t[:, :, :, :
 
 def max_pool2d_forward(x, pool_size, strides, pads):
     """Max pooling; returns (y, argmax) exactly as the reference does."""
-    check_float_array(x, "x")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    pool, strides, pads, out_hw = check_pool_forward(x, pool_size, strides, pads)
     x = np.ascontiguousarray(x)
     n, channels = x.shape[0], x.shape[3]
     y = np.empty((n, *out_hw, channels), dtype=x.dtype)
@@ -298,8 +282,8 @@ def max_pool2d_backward(dy, argmax, input_shape):
         dx = route_within_tiles(dy, argmax, input_shape, g)
         if dx is not None:
             return dx
-    # The general scatter: the reference's checks (argmax in range) first, as it writes there.
-    input_shape = check_max_pool_backward_arguments(dy, argmax, input_shape)
+    # The general scatter: the full checks (argmax in range) first, as it writes there.
+    input_shape = check_max_pool_backward(dy, argmax, input_shape)
     dx = np.zeros(input_shape, dtype=dy.dtype)
     g = make_geometry(input_shape, (1, 1), (1, 1), ((0, 0), (0, 0)), dy.shape[1:3])
     dy = np.ascontiguousarray(dy)
@@ -428,8 +412,7 @@ cdef void _avg_pool_backward_disjoint(floating[:, :, :, ::1] dy, floating[:, :, 
 
 def avg_pool2d_forward(x, pool_size, strides, pads):
     """Average pooling over the real (unpadded) cells of each window."""
-    check_float_array(x, "x")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    pool, strides, pads, out_hw = check_pool_forward(x, pool_size, strides, pads)
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], *out_hw, x.shape[3]), dtype=x.dtype)
     cdef Geometry g = make_geometry(x.shape, pool, strides, pads, out_hw)
@@ -442,10 +425,7 @@ def avg_pool2d_forward(x, pool_size, strides, pads):
 
 def avg_pool2d_backward(dy, input_shape, pool_size, strides, pads):
     """dL/dx for average pooling."""
-    check_float_array(dy, "dy")
-    input_shape = check_input_shape(input_shape)
-    pool, strides, pads, out_hw = check_pool_arguments(input_shape, pool_size, strides, pads)
-    check_gradient_shape(dy, input_shape, out_hw)
+    input_shape, pool, strides, pads, out_hw = check_avg_pool_backward(dy, input_shape, pool_size, strides, pads)
     cdef Geometry g = make_geometry(input_shape, pool, strides, pads, out_hw)
     dy = np.ascontiguousarray(dy)
     disjoint = strides[0] >= pool[0] and strides[1] >= pool[1]

@@ -2,7 +2,7 @@
 """3-D max and average pooling, compiled (Cython + OpenMP); twin of ``kernels/reference/pooling3d.py``.
 
 Same functions, same results (the reference's docstrings give the formulas).  The Python
-wrappers validate everything with the reference's checks, then hand contiguous arrays to
+wrappers validate everything with the shared checks (``kernels/checks``), then hand contiguous arrays to
 loops that run without bounds checks and without the GIL.
 
 Parallelism, as in 2-D pooling:
@@ -17,34 +17,13 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
-from tinyconv.kernels.reference.pooling import check_float_array
-from tinyconv.kernels.reference.pooling3d import (
-    check_gradient_shape3d,
-    check_input_shape3d,
-    check_max_pool3d_backward_arguments,
-    check_pool3d_arguments,
-)
+from tinyconv.kernels.checks.pooling import check_avg_pool3d_backward, check_max_pool3d_backward, check_pool3d_forward
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
+from tinyconv.kernels.cpu.pool_geometry cimport Geometry3D, make_geometry3d
 
 cdef enum:
     CHANNEL_BLOCK = 16
-
-
-cdef struct Geometry:
-    Py_ssize_t depth, height, width, channels
-    Py_ssize_t out_d, out_h, out_w
-    Py_ssize_t pool_d, pool_h, pool_w, stride_d, stride_h, stride_w, pad_front, pad_top, pad_left
-
-
-cdef Geometry make_geometry(tuple input_shape, tuple pool, tuple strides, tuple pads, tuple out_dhw):
-    cdef Geometry g
-    g.depth, g.height, g.width, g.channels = input_shape[1], input_shape[2], input_shape[3], input_shape[4]
-    g.out_d, g.out_h, g.out_w = out_dhw
-    g.pool_d, g.pool_h, g.pool_w = pool
-    g.stride_d, g.stride_h, g.stride_w = strides
-    g.pad_front, g.pad_top, g.pad_left = pads[0][0], pads[1][0], pads[2][0]
-    return g
 
 
 cdef struct Box:
@@ -59,7 +38,7 @@ cdef inline Py_ssize_t clip_stop(Py_ssize_t stop, Py_ssize_t size) noexcept nogi
     return stop if stop < size else size
 
 
-cdef inline Box box_of(Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow, Geometry g) noexcept nogil:
+cdef inline Box box_of(Py_ssize_t od, Py_ssize_t oh, Py_ssize_t ow, Geometry3D g) noexcept nogil:
     cdef Box b
     b.d0 = clip_start(od * g.stride_d - g.pad_front)
     b.d1 = clip_stop(od * g.stride_d - g.pad_front + g.pool_d, g.depth)
@@ -78,7 +57,7 @@ cdef inline Py_ssize_t channel_blocks(Py_ssize_t channels) noexcept nogil:
 # Max pooling
 # --------------------------------------------------------------------------------------------
 cdef void max_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
-                         int64_t[:, :, :, :, ::1] argmax, Py_ssize_t n, Py_ssize_t od, Geometry g) noexcept nogil:
+                         int64_t[:, :, :, :, ::1] argmax, Py_ssize_t n, Py_ssize_t od, Geometry3D g) noexcept nogil:
     """One output depth slice of one sample: every box's max and where it was."""
     cdef Py_ssize_t oh, ow, d, h, w, c
     cdef Box b
@@ -102,7 +81,7 @@ cdef void max_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] 
 
 
 cdef void _max_pool_forward(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
-                            int64_t[:, :, :, :, ::1] argmax, Geometry g) noexcept:
+                            int64_t[:, :, :, :, ::1] argmax, Geometry3D g) noexcept:
     cdef Py_ssize_t item, items = x.shape[0] * g.out_d
     cdef int threads = threads_for(x.size)
     for item in prange(items, nogil=True, schedule="static", num_threads=threads):
@@ -111,7 +90,7 @@ cdef void _max_pool_forward(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::
 
 cdef void route_block_to_winners(floating[:, :, :, :, ::1] dy, int64_t[:, :, :, :, ::1] argmax,
                                  floating[:, :, ::1] dx, Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1,
-                                 Geometry g) noexcept nogil:
+                                 Geometry3D g) noexcept nogil:
     """Channels [c0, c1) of sample n: each dy goes to the cell that won its box's max."""
     cdef Py_ssize_t od, oh, ow, c
     for od in range(g.out_d):
@@ -122,7 +101,7 @@ cdef void route_block_to_winners(floating[:, :, :, :, ::1] dy, int64_t[:, :, :, 
 
 
 cdef void _max_pool_backward(floating[:, :, :, :, ::1] dy, int64_t[:, :, :, :, ::1] argmax,
-                             floating[:, :, ::1] dx, Geometry g) noexcept:
+                             floating[:, :, ::1] dx, Geometry3D g) noexcept:
     cdef Py_ssize_t item, block, n, blocks = channel_blocks(g.channels)
     cdef int threads = threads_for(dx.size)
     for item in prange(dy.shape[0] * blocks, nogil=True, schedule="static", num_threads=threads):
@@ -134,12 +113,11 @@ cdef void _max_pool_backward(floating[:, :, :, :, ::1] dy, int64_t[:, :, :, :, :
 
 def max_pool3d_forward(x, pool_size, strides, pads):
     """3-D max pooling; returns (y, argmax) exactly as the reference does."""
-    check_float_array(x, "x")
-    pool, strides, pads, out_dhw = check_pool3d_arguments(x.shape, pool_size, strides, pads)
+    pool, strides, pads, out_dhw = check_pool3d_forward(x, pool_size, strides, pads)
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], *out_dhw, x.shape[4]), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
-    cdef Geometry g = make_geometry(x.shape, pool, strides, pads, out_dhw)
+    cdef Geometry3D g = make_geometry3d(x.shape, pool, strides, pads, out_dhw)
     if x.dtype == np.float32:
         _max_pool_forward[float](x, y, argmax, g)
     else:
@@ -149,10 +127,10 @@ def max_pool3d_forward(x, pool_size, strides, pads):
 
 def max_pool3d_backward(dy, argmax, input_shape):
     """dL/dx: route each upstream gradient to the cell that won the max."""
-    input_shape = check_max_pool3d_backward_arguments(dy, argmax, input_shape)
+    input_shape = check_max_pool3d_backward(dy, argmax, input_shape)
     n, depth, height, width, channels = input_shape
     dx = np.zeros((n, depth * height * width, channels), dtype=dy.dtype)  # flat volumes
-    cdef Geometry g = make_geometry(input_shape, (1, 1, 1), (1, 1, 1), ((0, 0),) * 3, dy.shape[1:4])
+    cdef Geometry3D g = make_geometry3d(input_shape, (1, 1, 1), (1, 1, 1), ((0, 0),) * 3, dy.shape[1:4])
     dy = np.ascontiguousarray(dy)
     argmax = np.ascontiguousarray(argmax)
     if dy.dtype == np.float32:
@@ -166,7 +144,7 @@ def max_pool3d_backward(dy, argmax, input_shape):
 # Average pooling
 # --------------------------------------------------------------------------------------------
 cdef void avg_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
-                         Py_ssize_t n, Py_ssize_t od, Geometry g) noexcept nogil:
+                         Py_ssize_t n, Py_ssize_t od, Geometry3D g) noexcept nogil:
     """One output depth slice of one sample: each box's sum over real cells / their count."""
     cdef Py_ssize_t oh, ow, d, h, w, c
     cdef Box b
@@ -186,7 +164,7 @@ cdef void avg_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] 
                 y[n, od, oh, ow, c] /= count
 
 
-cdef void _avg_pool_forward(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Geometry g) noexcept:
+cdef void _avg_pool_forward(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Geometry3D g) noexcept:
     cdef Py_ssize_t item, items = x.shape[0] * g.out_d
     cdef int threads = threads_for(x.size)
     for item in prange(items, nogil=True, schedule="static", num_threads=threads):
@@ -194,7 +172,7 @@ cdef void _avg_pool_forward(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::
 
 
 cdef void spread_block_over_boxes(floating[:, :, :, :, ::1] dy, floating[:, :, :, :, ::1] dx,
-                                  Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1, Geometry g) noexcept nogil:
+                                  Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1, Geometry3D g) noexcept nogil:
     """Channels [c0, c1) of sample n: each box's real cells get dy/count; overlaps add up."""
     cdef Py_ssize_t od, oh, ow, d, h, w, c
     cdef Box b
@@ -211,7 +189,7 @@ cdef void spread_block_over_boxes(floating[:, :, :, :, ::1] dy, floating[:, :, :
                                 dx[n, d, h, w, c] += dy[n, od, oh, ow, c] / count
 
 
-cdef void _avg_pool_backward(floating[:, :, :, :, ::1] dy, floating[:, :, :, :, ::1] dx, Geometry g) noexcept:
+cdef void _avg_pool_backward(floating[:, :, :, :, ::1] dy, floating[:, :, :, :, ::1] dx, Geometry3D g) noexcept:
     cdef Py_ssize_t item, block, n, blocks = channel_blocks(g.channels)
     cdef int threads = threads_for(dx.size)
     for item in prange(dy.shape[0] * blocks, nogil=True, schedule="static", num_threads=threads):
@@ -223,11 +201,10 @@ cdef void _avg_pool_backward(floating[:, :, :, :, ::1] dy, floating[:, :, :, :, 
 
 def avg_pool3d_forward(x, pool_size, strides, pads):
     """3-D average pooling over the real (unpadded) cells of each box."""
-    check_float_array(x, "x")
-    pool, strides, pads, out_dhw = check_pool3d_arguments(x.shape, pool_size, strides, pads)
+    pool, strides, pads, out_dhw = check_pool3d_forward(x, pool_size, strides, pads)
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], *out_dhw, x.shape[4]), dtype=x.dtype)
-    cdef Geometry g = make_geometry(x.shape, pool, strides, pads, out_dhw)
+    cdef Geometry3D g = make_geometry3d(x.shape, pool, strides, pads, out_dhw)
     if x.dtype == np.float32:
         _avg_pool_forward[float](x, y, g)
     else:
@@ -237,12 +214,9 @@ def avg_pool3d_forward(x, pool_size, strides, pads):
 
 def avg_pool3d_backward(dy, input_shape, pool_size, strides, pads):
     """dL/dx for 3-D average pooling."""
-    check_float_array(dy, "dy")
-    input_shape = check_input_shape3d(input_shape)
-    pool, strides, pads, out_dhw = check_pool3d_arguments(input_shape, pool_size, strides, pads)
-    check_gradient_shape3d(dy, input_shape, out_dhw)
+    input_shape, pool, strides, pads, out_dhw = check_avg_pool3d_backward(dy, input_shape, pool_size, strides, pads)
     dx = np.zeros(input_shape, dtype=dy.dtype)
-    cdef Geometry g = make_geometry(input_shape, pool, strides, pads, out_dhw)
+    cdef Geometry3D g = make_geometry3d(input_shape, pool, strides, pads, out_dhw)
     dy = np.ascontiguousarray(dy)
     if dy.dtype == np.float32:
         _avg_pool_backward[float](dy, dx, g)

@@ -2,7 +2,7 @@
 """Min, Lp, log-sum-exp and Gaussian-weighted pooling, compiled (Cython + OpenMP).
 
 Twin of ``kernels/reference/pooling_variants.py`` (its docstring gives the formulas).  The
-Python wrappers validate with the reference's checks; the loops then run without bounds
+Python wrappers validate with the shared checks (``kernels/checks``); the loops then run without bounds
 checks and without the GIL.  Forward passes split over (sample, output row) pairs; backward
 passes scatter into overlapping windows, so they split over (sample, block of channels) and
 no two threads write the same cell.
@@ -14,43 +14,24 @@ from cython.parallel cimport prange
 from libc.math cimport exp, fabs, log, pow
 from libc.stdint cimport int64_t
 
-from tinyconv.kernels.reference.pooling import (
-    check_float_array,
-    check_gradient_shape,
-    check_input_shape,
-    check_pool_arguments,
+from tinyconv.kernels.checks.pooling import check_pool_forward
+from tinyconv.kernels.checks.pooling_variants import (
+    check_parametric_pool_backward,
+    check_parametric_pool_forward,
+    check_weighted_pool_backward,
 )
-from tinyconv.kernels.reference.pooling_variants import (
-    check_backward_from_forward,
-    check_positive_number,
-    gaussian_window,
-)
+from tinyconv.kernels.reference.pooling_variants import gaussian_window
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
+from tinyconv.kernels.cpu.pool_geometry cimport Geometry, make_geometry
 
 cdef enum:
     CHANNEL_BLOCK = 16
 
 
-cdef struct Geometry:
-    Py_ssize_t height, width, channels
-    Py_ssize_t out_h, out_w
-    Py_ssize_t pool_h, pool_w, stride_h, stride_w, pad_top, pad_left
-
-
 cdef struct Window:
     Py_ssize_t top, left          # where the full window starts (may be in the padding)
     Py_ssize_t h0, h1, w0, w1     # its real cells: [h0, h1) x [w0, w1)
-
-
-cdef Geometry make_geometry(tuple input_shape, tuple pool, tuple strides, tuple pads, tuple out_hw):
-    cdef Geometry g
-    g.height, g.width, g.channels = input_shape[1], input_shape[2], input_shape[3]
-    g.out_h, g.out_w = out_hw
-    g.pool_h, g.pool_w = pool
-    g.stride_h, g.stride_w = strides
-    g.pad_top, g.pad_left = pads[0][0], pads[1][0]
-    return g
 
 
 cdef inline Window window_of(Py_ssize_t oh, Py_ssize_t ow, Geometry g) noexcept nogil:
@@ -110,8 +91,7 @@ cdef void _min_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, 
 
 def min_pool2d_forward(x, pool_size, strides, pads):
     """Min pooling; returns (y, argmin) exactly as the reference does."""
-    check_float_array(x, "x")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    pool, strides, pads, out_hw = check_pool_forward(x, pool_size, strides, pads)
     x = np.ascontiguousarray(x)
     y = _new_output(x, out_hw)
     argmin = np.empty(y.shape, dtype=np.int64)
@@ -188,9 +168,7 @@ cdef void _lp_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x,
 
 def lp_pool2d_forward(x, p, pool_size, strides, pads):
     """y = (sum over the window of x^p)^(1/p)."""
-    check_float_array(x, "x")
-    p = check_positive_number(p, "p")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    p, pool, strides, pads, out_hw = check_parametric_pool_forward(x, p, "p", pool_size, strides, pads)
     x = np.ascontiguousarray(x)
     y = _new_output(x, out_hw)
     cdef Geometry g = make_geometry(x.shape, pool, strides, pads, out_hw)
@@ -203,8 +181,7 @@ def lp_pool2d_forward(x, p, pool_size, strides, pads):
 
 def lp_pool2d_backward(dy, x, y, p, pool_size, strides, pads):
     """dL/dx for Lp pooling."""
-    p = check_positive_number(p, "p")
-    pool, strides, pads, out_hw = check_backward_from_forward(dy, x, y, pool_size, strides, pads)
+    p, pool, strides, pads, out_hw = check_parametric_pool_backward(dy, x, y, p, "p", pool_size, strides, pads)
     dy, x, y = np.ascontiguousarray(dy), np.ascontiguousarray(x), np.ascontiguousarray(y)
     dx = np.zeros_like(x)
     cdef Geometry g = make_geometry(x.shape, pool, strides, pads, out_hw)
@@ -274,9 +251,7 @@ cdef void _lse_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x
 
 def logsumexp_pool2d_forward(x, beta, pool_size, strides, pads):
     """y = (1/beta) log sum exp(beta x) over each window."""
-    check_float_array(x, "x")
-    beta = check_positive_number(beta, "beta")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    beta, pool, strides, pads, out_hw = check_parametric_pool_forward(x, beta, "beta", pool_size, strides, pads)
     x = np.ascontiguousarray(x)
     y = _new_output(x, out_hw)
     cdef Geometry g = make_geometry(x.shape, pool, strides, pads, out_hw)
@@ -289,8 +264,8 @@ def logsumexp_pool2d_forward(x, beta, pool_size, strides, pads):
 
 def logsumexp_pool2d_backward(dy, x, y, beta, pool_size, strides, pads):
     """dL/dx for log-sum-exp pooling."""
-    beta = check_positive_number(beta, "beta")
-    pool, strides, pads, out_hw = check_backward_from_forward(dy, x, y, pool_size, strides, pads)
+    beta, pool, strides, pads, out_hw = check_parametric_pool_backward(dy, x, y, beta, "beta", pool_size, strides,
+                                                                       pads)
     dy, x, y = np.ascontiguousarray(dy), np.ascontiguousarray(x), np.ascontiguousarray(y)
     dx = np.zeros_like(x)
     cdef Geometry g = make_geometry(x.shape, pool, strides, pads, out_hw)
@@ -367,9 +342,7 @@ cdef void _weighted_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, :
 
 def weighted_pool2d_forward(x, sigma, pool_size, strides, pads):
     """y = sum g x / sum g over each window's real cells, g a Gaussian of the distance to its centre."""
-    check_float_array(x, "x")
-    sigma = check_positive_number(sigma, "sigma")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    sigma, pool, strides, pads, out_hw = check_parametric_pool_forward(x, sigma, "sigma", pool_size, strides, pads)
     x = np.ascontiguousarray(x)
     y = _new_output(x, out_hw)
     gauss = np.ascontiguousarray(gaussian_window(pool, sigma), dtype=np.float64)
@@ -383,11 +356,8 @@ def weighted_pool2d_forward(x, sigma, pool_size, strides, pads):
 
 def weighted_pool2d_backward(dy, input_shape, sigma, pool_size, strides, pads):
     """dL/dx for weighted pooling."""
-    check_float_array(dy, "dy")
-    sigma = check_positive_number(sigma, "sigma")
-    input_shape = check_input_shape(input_shape)
-    pool, strides, pads, out_hw = check_pool_arguments(input_shape, pool_size, strides, pads)
-    check_gradient_shape(dy, input_shape, out_hw)
+    sigma, input_shape, pool, strides, pads, out_hw = check_weighted_pool_backward(dy, input_shape, sigma,
+                                                                                   pool_size, strides, pads)
     dy = np.ascontiguousarray(dy)
     dx = np.zeros(input_shape, dtype=dy.dtype)
     gauss = np.ascontiguousarray(gaussian_window(pool, sigma), dtype=np.float64)

@@ -2,7 +2,7 @@
 """Tiled convolution, compiled (Cython + OpenMP); twin of ``kernels/reference/tiled.py``.
 
 Same functions, same results (the reference's docstring gives the formulas).  The wrappers
-validate with the reference's checks and zero-pad the image in NumPy, so the loops below only
+validate with the shared checks (``kernels/checks``) and zero-pad the image in NumPy, so the loops below only
 ever see a 'valid' convolution of the padded image.
 
 Parallelism, each split chosen so that no two threads ever write the same number:
@@ -19,7 +19,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from tinyconv.kernels.reference.conv import crop_padding, pad_image
-from tinyconv.kernels.reference.tiled import check_tiled_args, check_tiled_gradient
+from tinyconv.kernels.checks.tiled import check_tiled_args, check_tiled_gradient
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 

@@ -14,12 +14,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
-from tinyconv.kernels.reference.upsampling import (
-    check_backward_arguments,
-    check_float_array,
-    check_size,
-    source_coordinates,
-)
+from tinyconv.kernels.checks.upsampling import check_backward_arguments, check_forward_arguments
+from tinyconv.kernels.reference.upsampling import source_coordinates
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 
@@ -59,8 +55,7 @@ cdef void _nearest_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx
 
 def upsample2d_nearest_forward(x, size):
     """y[n, i, j, c] = x[n, i // sh, j // sw, c]."""
-    check_float_array(x, "x")
-    sh, sw = check_size(size)
+    sh, sw = check_forward_arguments(x, size)
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], x.shape[1] * sh, x.shape[2] * sw, x.shape[3]), dtype=x.dtype)
     if x.dtype == np.float32:
@@ -163,8 +158,7 @@ def _tables(out_size, in_size):
 
 def upsample2d_bilinear_forward(x, size):
     """y = the bilinear blend of the 4 nearest input pixels (half-pixel centres)."""
-    check_float_array(x, "x")
-    sh, sw = check_size(size)
+    sh, sw = check_forward_arguments(x, size)
     x = np.ascontiguousarray(x)
     height, width = x.shape[1], x.shape[2]
     y = np.empty((x.shape[0], height * sh, width * sw, x.shape[3]), dtype=x.dtype)

@@ -1,6 +1,6 @@
 """Elementwise activations and the bias gradient on the GPU backend (same formulas as
 ``kernels/reference/activation.py``), each a few array-module calls CuPy runs as kernels."""
-from ..reference.activation import check_activation_name, check_gradient_shape
+from ..checks.activation import check_activation_backward, check_activation_name, check_channel_axis
 from ._common import xp
 
 
@@ -27,8 +27,7 @@ def activation_forward(z, activation, out=None):
 
 def activation_backward(dy, a, activation):
     """dL/dz from dL/da = ``dy`` and the activation's output ``a``."""
-    check_activation_name(activation)
-    check_gradient_shape(dy, a)
+    check_activation_backward(dy, a, activation)
     if activation == "relu":
         return dy * (a > 0)
     if activation == "tanh":
@@ -40,4 +39,5 @@ def activation_backward(dy, a, activation):
 
 def bias_gradient(dz):
     """db: dz summed over every axis but the last (the channels/units axis)."""
+    check_channel_axis(dz)
     return dz.reshape(-1, dz.shape[-1]).sum(axis=0)

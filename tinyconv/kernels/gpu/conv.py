@@ -23,7 +23,7 @@ on a machine with an NVIDIA GPU (tests/gpu/test_gpu_device.py).
 """
 import numpy as np
 
-from ..reference.conv import validate_conv2d_args
+from ..checks.conv import validate_conv2d_args
 from ._common import check_arrays, shape_proxy, xp
 from ._windows import col2im, im2col, pad_spatial
 

@@ -9,7 +9,7 @@ It is 2-D convolution with one more spatial axis, and the GPU code is the same: 
 ``conv_forward`` / ``conv_backward`` gather every box of the padded volume (vol2col), multiply
 by the kernel as one matrix, and send the patch gradients back with a per-axis col2im gather.
 """
-from ..reference.conv3d import validate_conv3d_args
+from ..checks.conv3d import validate_conv3d_args
 from ._common import check_arrays, shape_proxy
 from .conv import _plain, check_gradient, conv_backward, conv_forward
 

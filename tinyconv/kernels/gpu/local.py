@@ -15,8 +15,8 @@ A locally connected layer is the tiled convolution whose tile is the whole outpu
 with no padding: its (OH*OW, KH*KW*C, F) kernel is exactly that tiled kernel reshaped, and only
 its bias differs (one per position, (OH, OW, F)).
 """
-from ..reference.local import check_local_args, check_local_gradient
-from ..reference.tiled import check_tiled_args, check_tiled_gradient
+from ..checks.local import check_local_args, check_local_gradient
+from ..checks.tiled import check_tiled_args, check_tiled_gradient
 from ._common import check_arrays, shape_proxy, xp
 from ._windows import col2im, im2col, pad_spatial
 

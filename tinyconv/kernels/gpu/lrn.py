@@ -10,7 +10,7 @@ backward's window sum (x_j is in c's window exactly when c is in j's) is the sam
 """
 import numpy as np
 
-from ..reference.lrn import check_lrn_arguments, check_lrn_backward_arguments
+from ..checks.lrn import check_lrn_arguments, check_lrn_backward_arguments
 from ._common import check_arrays, device_table, shape_proxy
 
 

@@ -5,7 +5,7 @@ the square root); here every step is a whole-array expression in ``xp``, so unde
 is a reduction or an elementwise kernel.  Verified against the reference with ``xp = numpy`` in
 tests/gpu; with ``xp = cupy`` only on a machine with an NVIDIA GPU.
 """
-from ..reference.normalization import check_channel_vector, check_epsilon, check_input, check_same_shape
+from ..checks.normalization import check_channel_vector, check_epsilon, check_input, check_same_shape
 from ._common import check_arrays, shape_proxy, xp
 
 

@@ -6,8 +6,9 @@ biased variance, epsilon inside the square root, y = gamma * xhat + beta.  The r
 accumulates in float64; here the arithmetic stays in x's dtype (float64 is slow on most GPUs),
 which agrees with it to float32 rounding.
 """
-from ..reference.norms import (as_groups, check_epsilon, check_feature_vector, check_float_array, check_groups,
-                               check_group_norm_backward, check_layer_norm_backward)
+from ..checks.norms import (check_epsilon, check_feature_vector, check_float_array, check_group_norm_backward,
+                            check_groups, check_layer_norm_backward)
+from ..reference.norms import as_groups
 from ._common import check_arrays, shape_proxy, xp
 
 

@@ -19,7 +19,7 @@ on a machine with an NVIDIA GPU.
 """
 import numpy as np
 
-from ..reference.pooling import check_input_shape, check_pool_arguments
+from ..checks.pooling import check_gradient_shape, check_input_shape, check_pool_arguments
 from ._common import check_arrays, xp
 from ._windows import average_pool, average_pool_backward, extreme_pool
 
@@ -67,8 +67,5 @@ def avg_pool2d_backward(dy, input_shape, pool_size, strides, pads):
     check_arrays("gpu avg_pool2d_backward", dy=dy)
     input_shape = check_input_shape(input_shape)
     pool, strides, pads, out_hw = check_pool_arguments(input_shape, pool_size, strides, pads)
-    expected = (input_shape[0], out_hw[0], out_hw[1], input_shape[3])
-    if dy.shape != expected:
-        raise ValueError(f"gpu avg_pool2d_backward: expected dy of shape {expected} (the forward output), "
-                         f"got {dy.shape}")
+    check_gradient_shape(dy, input_shape, out_hw)
     return average_pool_backward(dy, input_shape[1:3], pool, strides, pads)

@@ -10,7 +10,7 @@ Max pooling's backward gets only argmax (no geometry), so it is a scatter: ``sca
 """
 import numpy as np
 
-from ..reference.pooling3d import check_gradient_shape3d, check_input_shape3d, check_pool3d_arguments
+from ..checks.pooling import check_gradient_shape3d, check_input_shape3d, check_pool3d_arguments
 from ._common import check_arrays, scatter_add, xp
 from ._windows import average_pool, average_pool_backward, extreme_pool
 

@@ -14,8 +14,9 @@ Min pooling's backward is max pooling's (the layer passes the argmin to ``max_po
 """
 import numpy as np
 
-from ..reference.pooling import check_gradient_shape, check_input_shape, check_pool_arguments
-from ..reference.pooling_variants import check_backward_from_forward, check_positive_number, gaussian_window
+from ..checks.pooling import check_gradient_shape, check_input_shape, check_pool_arguments
+from ..checks.pooling_variants import check_backward_from_forward, check_positive_number
+from ..reference.pooling_variants import gaussian_window
 from ._common import check_arrays, device_table, shape_proxy, xp
 from ._windows import col2im, extreme_pool, im2col, pad_spatial, spread
 

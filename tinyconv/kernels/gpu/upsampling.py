@@ -12,7 +12,8 @@ Same signatures and results as ``kernels/reference/upsampling.py``.
 """
 import numpy as np
 
-from ..reference.upsampling import check_backward_arguments, check_size, source_coordinates
+from ..checks.upsampling import check_backward_arguments, check_size
+from ..reference.upsampling import source_coordinates
 from ._common import check_arrays, device_table, shape_proxy, xp
 
 

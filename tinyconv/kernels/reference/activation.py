@@ -17,17 +17,7 @@ and the bias gradient of a layer z = ... + b, b broadcast over every axis but th
 import numpy as np
 
 from ... import activations
-from ...activations import KERNEL_ACTIVATIONS
-
-
-def check_activation_name(name):
-    if name not in KERNEL_ACTIVATIONS:
-        raise ValueError(f"activation kernels: expected one of {KERNEL_ACTIVATIONS}, got {name!r}")
-
-
-def check_gradient_shape(dy, a):
-    if dy.shape != a.shape:
-        raise ValueError(f"activation_backward: gradient shape {dy.shape} does not match the output's {a.shape}")
+from ..checks.activation import check_activation_backward, check_activation_name, check_channel_axis
 
 
 def activation_forward(z, activation, out=None):
@@ -42,13 +32,11 @@ def activation_forward(z, activation, out=None):
 
 def activation_backward(dy, a, activation):
     """dL/dz from dL/da = ``dy`` and the activation's output ``a``."""
-    check_activation_name(activation)
-    check_gradient_shape(dy, a)
+    check_activation_backward(dy, a, activation)
     return activations.backward(activations.get(activation), dy, a)
 
 
 def bias_gradient(dz):
     """db: dz summed over every axis but the last (the channels/units axis)."""
-    if dz.ndim < 1:
-        raise ValueError(f"bias_gradient: expected an array with a channel axis, got shape {dz.shape}")
+    check_channel_axis(dz)
     return dz.reshape(-1, dz.shape[-1]).sum(axis=0)

@@ -34,13 +34,14 @@ The backward pass runs the same loop and hands each gradient back along the path
 and ``dx`` is ``dx_pad`` with the padding cut off again (padding is a constant; its gradient
 goes nowhere).
 """
-import operator
-
 import numpy as np
 
-from ...geometry import output_hw
+# validate_upstream_gradient is not used here; it stays importable from this module for the
+# compiled 2-D convolution.
+from ..checks.conv import (validate_conv2d_args, validate_conv2d_backward_args,  # noqa: F401
+                           validate_upstream_gradient)
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_forward_direct", "validate_conv2d_args"]
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_forward_direct"]
 
 
 def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
@@ -72,8 +73,7 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradie
     dkernel says so (``input_gradient=False`` or ``kernel_gradient=False``) and gets None for
     the other: a transposed convolution uses this function's dx as its forward pass.
     """
-    x, kernel, _, (oh, ow) = validate_conv2d_args(x, kernel, None, strides, pads, dilation, groups)
-    dy = validate_upstream_gradient(dy, x, kernel, (oh, ow))
+    dy, x, kernel, (oh, ow) = validate_conv2d_backward_args(dy, x, kernel, strides, pads, dilation, groups)
     x_pad = pad_image(x, pads)
     dx_pad = np.zeros_like(x_pad)
     dkernel = np.zeros_like(kernel)
@@ -157,109 +157,3 @@ def kernel_offsets(x_pad, kernel_hw, strides, dilation, out_hw):
             rows = slice(top, top + (oh - 1) * sh + 1, sh)
             cols = slice(left, left + (ow - 1) * sw + 1, sw)
             yield p, q, x_pad[:, rows, cols, :]
-
-
-# --- argument checks (shared with the compiled twin in tinyconv.kernels.cpu.conv) ----------
-
-
-def validate_conv2d_args(x, kernel, bias, strides, pads, dilation, groups):
-    """Check every argument of a conv2d kernel; return ``(x, kernel, bias, (OH, OW))``.
-
-    Raises ValueError naming what was expected and what was received.  The compiled kernels
-    run without bounds checks, so nothing may reach them unchecked.
-    """
-    x = _as_float_array(x, "x")
-    kernel = _as_float_array(kernel, "kernel")
-    if x.ndim != 4:
-        raise ValueError(f"conv2d: expected x of rank 4 (N, H, W, C), got shape {x.shape}")
-    if kernel.ndim != 4:
-        raise ValueError(f"conv2d: expected kernel of rank 4 (KH, KW, C // groups, F), got shape {kernel.shape}")
-    if kernel.dtype != x.dtype:
-        raise ValueError(f"conv2d: kernel dtype must match x ({x.dtype}), got {kernel.dtype}")
-
-    groups = _positive_int(groups, "groups")
-    channels = x.shape[3]
-    kh, kw, kernel_channels, filters = kernel.shape
-    if min(x.shape[1:]) < 1 or min(kernel.shape) < 1:
-        raise ValueError(f"conv2d: empty x {x.shape} or kernel {kernel.shape} (H, W, C, KH, KW, F must be >= 1)")
-    if channels % groups != 0:
-        raise ValueError(f"conv2d: input channels ({channels}) must be divisible by groups ({groups})")
-    if filters % groups != 0:
-        raise ValueError(f"conv2d: filters ({filters}) must be divisible by groups ({groups})")
-    if kernel_channels * groups != channels:
-        raise ValueError(
-            f"conv2d: expected kernel with {channels // groups} input channels (C={channels} / groups={groups}) "
-            f"in axis 2, got kernel shape {kernel.shape}"
-        )
-
-    if bias is not None:
-        bias = _as_float_array(bias, "bias")
-        if bias.shape != (filters,):
-            raise ValueError(f"conv2d: expected bias of shape ({filters},), got {bias.shape}")
-        if bias.dtype != x.dtype:
-            raise ValueError(f"conv2d: bias dtype must match x ({x.dtype}), got {bias.dtype}")
-
-    strides = _positive_pair(strides, "strides")
-    dilation = _positive_pair(dilation, "dilation")
-    pads = _padding_pairs(pads)
-    out_hw = output_hw(x.shape[1:3], (kh, kw), strides, pads, dilation)
-    if min(out_hw) < 1:
-        raise ValueError(
-            f"conv2d: output size would be {out_hw} (< 1): input {x.shape[1:3]} with padding {pads} is smaller "
-            f"than the dilated kernel {(kh, kw)} x dilation {dilation}"
-        )
-    return x, kernel, bias, out_hw
-
-
-def validate_upstream_gradient(dy, x, kernel, out_hw):
-    """dy must be shaped like the forward output and share x's dtype."""
-    dy = _as_float_array(dy, "dy")
-    expected = (x.shape[0], out_hw[0], out_hw[1], kernel.shape[3])
-    if dy.shape != expected:
-        raise ValueError(f"conv2d backward: expected dy of shape {expected}, got {dy.shape}")
-    if dy.dtype != x.dtype:
-        raise ValueError(f"conv2d backward: dy dtype must match x ({x.dtype}), got {dy.dtype}")
-    return dy
-
-
-def _as_float_array(a, name):
-    a = np.asarray(a)
-    if a.dtype not in (np.float32, np.float64):
-        raise ValueError(f"conv2d: expected {name} of dtype float32 or float64, got {a.dtype}")
-    return a
-
-
-def _int(value, name):
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"conv2d: expected an integer for {name}, got {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"conv2d: expected an integer for {name}, got {value!r}") from None
-
-
-def _positive_int(value, name):
-    value = _int(value, name)
-    if value < 1:
-        raise ValueError(f"conv2d: expected {name} >= 1, got {value}")
-    return value
-
-
-def _positive_pair(value, name):
-    try:
-        first, second = value
-    except (TypeError, ValueError):
-        raise ValueError(f"conv2d: expected {name} as a pair (height, width), got {value!r}") from None
-    return _positive_int(first, name), _positive_int(second, name)
-
-
-def _padding_pairs(pads):
-    try:
-        (top, bottom), (left, right) = pads
-    except (TypeError, ValueError):
-        raise ValueError(f"conv2d: expected pads as ((top, bottom), (left, right)), got {pads!r}") from None
-    resolved = tuple(_int(p, "pads") for p in (top, bottom, left, right))
-    if min(resolved) < 0:
-        raise ValueError(f"conv2d: expected non-negative pads, got {pads!r}")
-    top, bottom, left, right = resolved
-    return (top, bottom), (left, right)

@@ -28,10 +28,10 @@ sum over channels is one matrix product.  Backward follows the same paths in rev
 """
 import numpy as np
 
-from ...geometry import output_size
-from .conv import _as_float_array, _int, _positive_int, group_slices
+from ..checks.conv3d import validate_conv3d_args, validate_conv3d_backward_args
+from .conv import group_slices
 
-__all__ = ["conv3d_forward", "conv3d_backward", "validate_conv3d_args", "validate_conv3d_upstream_gradient"]
+__all__ = ["conv3d_forward", "conv3d_backward"]
 
 
 def conv3d_forward(x, kernel, bias, strides, pads, dilation, groups):
@@ -55,8 +55,7 @@ def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradie
     """Return ``(dx, dkernel, dbias)`` given dL/dy (dbias is computed even without a bias).
 
     As in ``conv2d_backward``, a gradient not asked for is None."""
-    x, kernel, _, out_dhw = validate_conv3d_args(x, kernel, None, strides, pads, dilation, groups)
-    dy = validate_conv3d_upstream_gradient(dy, x, kernel, out_dhw)
+    dy, x, kernel, out_dhw = validate_conv3d_backward_args(dy, x, kernel, strides, pads, dilation, groups)
     x_pad = pad_volume(x, pads)
     dx_pad = np.zeros_like(x_pad)
     dkernel = np.zeros_like(kernel)
@@ -105,74 +104,3 @@ def kernel_offsets_3d(x_pad, kernel_dhw, strides, dilation, out_dhw):
             start = cell * dil
             index.append(slice(start, start + (out - 1) * stride + 1, stride))
         yield offset, x_pad[tuple(index)]
-
-
-# --- argument checks (shared with the compiled twin) -------------------------------------
-
-
-def validate_conv3d_args(x, kernel, bias, strides, pads, dilation, groups):
-    """Check every argument of a conv3d kernel; return ``(x, kernel, bias, (OD, OH, OW))``."""
-    x = _as_float_array(x, "x")
-    kernel = _as_float_array(kernel, "kernel")
-    if x.ndim != 5:
-        raise ValueError(f"conv3d: expected x of rank 5 (N, D, H, W, C), got shape {x.shape}")
-    if kernel.ndim != 5:
-        raise ValueError(f"conv3d: expected kernel of rank 5 (KD, KH, KW, C // groups, F), got shape {kernel.shape}")
-    if kernel.dtype != x.dtype:
-        raise ValueError(f"conv3d: kernel dtype must match x ({x.dtype}), got {kernel.dtype}")
-    groups = _positive_int(groups, "groups")
-    channels, kernel_channels, filters = x.shape[4], kernel.shape[3], kernel.shape[4]
-    if min(x.shape[1:]) < 1 or min(kernel.shape) < 1:
-        raise ValueError(f"conv3d: empty x {x.shape} or kernel {kernel.shape}")
-    if channels % groups or filters % groups:
-        raise ValueError(f"conv3d: channels ({channels}) and filters ({filters}) must be divisible by "
-                         f"groups ({groups})")
-    if kernel_channels * groups != channels:
-        raise ValueError(f"conv3d: expected kernel with {channels // groups} input channels "
-                         f"(C={channels} / groups={groups}) in axis 3, got kernel shape {kernel.shape}")
-    if bias is not None:
-        bias = _as_float_array(bias, "bias")
-        if bias.shape != (filters,) or bias.dtype != x.dtype:
-            raise ValueError(f"conv3d: expected bias of shape ({filters},) and dtype {x.dtype}, "
-                             f"got {bias.shape} {bias.dtype}")
-    strides = _positive_triple(strides, "strides")
-    dilation = _positive_triple(dilation, "dilation")
-    pads = _padding_triples(pads)
-    out_dhw = tuple(output_size(n, k, s, p[0], p[1], d)
-                    for n, k, s, p, d in zip(x.shape[1:4], kernel.shape[:3], strides, pads, dilation))
-    if min(out_dhw) < 1:
-        raise ValueError(f"conv3d: output size would be {out_dhw} (< 1): input {x.shape[1:4]} with padding "
-                         f"{pads} is smaller than the kernel {kernel.shape[:3]} dilated by {dilation}")
-    return x, kernel, bias, out_dhw
-
-
-def validate_conv3d_upstream_gradient(dy, x, kernel, out_dhw):
-    dy = _as_float_array(dy, "dy")
-    expected = (x.shape[0],) + tuple(out_dhw) + (kernel.shape[4],)
-    if dy.shape != expected:
-        raise ValueError(f"conv3d backward: expected dy of shape {expected}, got {dy.shape}")
-    if dy.dtype != x.dtype:
-        raise ValueError(f"conv3d backward: dy dtype must match x ({x.dtype}), got {dy.dtype}")
-    return dy
-
-
-def _positive_triple(value, name):
-    try:
-        values = tuple(value)
-    except TypeError:
-        values = ()
-    if len(values) != 3:
-        raise ValueError(f"conv3d: expected {name} as a triple (depth, height, width), got {value!r}")
-    return tuple(_positive_int(v, name) for v in values)
-
-
-def _padding_triples(pads):
-    try:
-        resolved = tuple((_int(before, "pads"), _int(after, "pads")) for before, after in pads)
-    except (TypeError, ValueError):
-        resolved = ()
-    if len(resolved) != 3:
-        raise ValueError(f"conv3d: expected pads as ((front, back), (top, bottom), (left, right)), got {pads!r}")
-    if min(min(p) for p in resolved) < 0:
-        raise ValueError(f"conv3d: expected non-negative pads, got {pads!r}")
-    return resolved

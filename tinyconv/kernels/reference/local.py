@@ -24,11 +24,10 @@ The backward pass sends each gradient back along its own position's path:
 """
 import numpy as np
 
-from ...geometry import output_size
-from .conv import _as_float_array, _positive_pair
+from ...geometry import locally_connected_output_hw
+from ..checks.local import check_local_args, check_local_backward_args
 
-__all__ = ["locally_connected2d_forward", "locally_connected2d_backward", "check_local_args",
-           "locally_connected_output_hw"]
+__all__ = ["locally_connected2d_forward", "locally_connected2d_backward", "locally_connected_output_hw"]
 
 
 def locally_connected2d_forward(x, kernel, bias, kernel_size, strides, out_hw):
@@ -46,8 +45,7 @@ def locally_connected2d_forward(x, kernel, bias, kernel_size, strides, out_hw):
 
 def locally_connected2d_backward(dy, x, kernel, kernel_size, strides, out_hw):
     """Returns ``(dx, dkernel, dbias)`` given dL/dy; ``dbias`` has shape (OH, OW, F)."""
-    x, kernel, _, kernel_size, strides, out_hw = check_local_args(x, kernel, None, kernel_size, strides, out_hw)
-    dy = check_local_gradient(dy, x, kernel, out_hw)
+    dy, x, kernel, kernel_size, strides, out_hw = check_local_backward_args(dy, x, kernel, kernel_size, strides, out_hw)
     n = x.shape[0]
     dx = np.zeros_like(x)
     dkernel = np.empty_like(kernel)
@@ -68,48 +66,3 @@ def positions(x, kernel_size, strides, out_hw):
     for i in range(oh):
         for j in range(ow):
             yield i, j, i * ow + j, x[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :]
-
-
-def locally_connected_output_hw(input_hw, kernel_size, strides):
-    """Valid padding: OH = floor((H - KH) / SH) + 1, and the same for OW."""
-    return tuple(output_size(n, k, s, 0, 0) for n, k, s in zip(input_hw, kernel_size, strides))
-
-
-# --- argument checks (shared with the compiled twin in tinyconv.kernels.cpu.local) ------------
-
-
-def check_local_args(x, kernel, bias, kernel_size, strides, out_hw):
-    """Check every argument; return them normalised.  The compiled loops trust these checks."""
-    x = _as_float_array(x, "x")
-    kernel = _as_float_array(kernel, "kernel")
-    if x.ndim != 4 or min(x.shape) < 1:
-        raise ValueError(f"locally_connected2d: expected non-empty x of rank 4 (N, H, W, C), got shape {x.shape}")
-    kernel_size = _positive_pair(kernel_size, "kernel_size")
-    strides = _positive_pair(strides, "strides")
-    out_hw = _positive_pair(out_hw, "out_hw")
-    expected_hw = locally_connected_output_hw(x.shape[1:3], kernel_size, strides)
-    if out_hw != expected_hw:
-        raise ValueError(f"locally_connected2d: input {x.shape[1:3]} with kernel {kernel_size} and strides "
-                         f"{strides} gives output size {expected_hw}, got out_hw={out_hw}")
-    patch = kernel_size[0] * kernel_size[1] * x.shape[3]
-    if kernel.ndim != 3 or kernel.shape[:2] != (out_hw[0] * out_hw[1], patch) or kernel.shape[2] < 1:
-        raise ValueError(f"locally_connected2d: expected kernel of shape ({out_hw[0] * out_hw[1]}, {patch}, filters) "
-                         f"(OH*OW, KH*KW*C, F), got {kernel.shape}")
-    if kernel.dtype != x.dtype:
-        raise ValueError(f"locally_connected2d: kernel dtype must match x ({x.dtype}), got {kernel.dtype}")
-    if bias is not None:
-        bias = _as_float_array(bias, "bias")
-        expected = (*out_hw, kernel.shape[2])
-        if bias.shape != expected or bias.dtype != x.dtype:
-            raise ValueError(f"locally_connected2d: expected bias of shape {expected} and dtype {x.dtype}, "
-                             f"got {bias.shape} {bias.dtype}")
-    return x, kernel, bias, kernel_size, strides, out_hw
-
-
-def check_local_gradient(dy, x, kernel, out_hw):
-    dy = _as_float_array(dy, "dy")
-    expected = (x.shape[0], *out_hw, kernel.shape[2])
-    if dy.shape != expected or dy.dtype != x.dtype:
-        raise ValueError(f"locally_connected2d backward: expected dy of shape {expected} and dtype {x.dtype}, "
-                         f"got {dy.shape} {dy.dtype}")
-    return dy

@@ -19,35 +19,8 @@ first cell in (d, h, w) order wins.
 """
 import numpy as np
 
-from .pooling import (check_argmax, check_float_array, check_pool_geometry, check_pooled_gradient_shape,
-                      check_pooled_input_shape, window_bounds)
-
-
-# --------------------------------------------------------------------------------------------
-# Argument checks, shared with the compiled twin (tinyconv.kernels.cpu.pooling3d)
-# --------------------------------------------------------------------------------------------
-AXES_3D = ("depth", "height", "width")
-
-
-def check_pool3d_arguments(input_shape, pool_size, strides, pads):
-    """Validate the geometry; return (pool, strides, pads, (OD, OH, OW)) as plain ints."""
-    return check_pool_geometry("pooling3d", AXES_3D, input_shape, pool_size, strides, pads)
-
-
-def check_input_shape3d(input_shape):
-    return check_pooled_input_shape("pooling3d", AXES_3D, input_shape)
-
-
-def check_gradient_shape3d(dy, input_shape, out_dhw):
-    check_pooled_gradient_shape("pooling3d", dy, input_shape, out_dhw)
-
-
-def check_max_pool3d_backward_arguments(dy, argmax, input_shape):
-    """dy and argmax must come from the forward pass over an input of input_shape."""
-    check_float_array(dy, "dy")
-    input_shape = check_input_shape3d(input_shape)
-    check_argmax("max_pool3d_backward", AXES_3D, dy, argmax, input_shape)
-    return input_shape
+from ..checks.pooling import check_avg_pool3d_backward, check_max_pool3d_backward, check_pool3d_forward
+from .pooling import window_bounds
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,8 +39,7 @@ def boxes(input_dhw, out_dhw, pool, strides, pads):
 # --------------------------------------------------------------------------------------------
 def max_pool3d_forward(x, pool_size, strides, pads):
     """y = max over each box; also returns argmax, the flat d*H*W + h*W + w of each winner."""
-    check_float_array(x, "x")
-    pool, strides, pads, out_dhw = check_pool3d_arguments(x.shape, pool_size, strides, pads)
+    pool, strides, pads, out_dhw = check_pool3d_forward(x, pool_size, strides, pads)
     n, depth, height, width, channels = x.shape
     y = np.empty((n, *out_dhw, channels), dtype=x.dtype)
     argmax = np.empty((n, *out_dhw, channels), dtype=np.int64)
@@ -87,7 +59,7 @@ def max_pool3d_forward(x, pool_size, strides, pads):
 
 def max_pool3d_backward(dy, argmax, input_shape):
     """dL/dx: each upstream gradient goes to the cell that won its box's max; overlaps add up."""
-    input_shape = check_max_pool3d_backward_arguments(dy, argmax, input_shape)
+    input_shape = check_max_pool3d_backward(dy, argmax, input_shape)
     n, depth, height, width, channels = input_shape
     dx_volumes = np.zeros((n, depth * height * width, channels), dtype=dy.dtype)
     sample = np.arange(n)[:, None, None, None, None]
@@ -102,8 +74,7 @@ def max_pool3d_backward(dy, argmax, input_shape):
 # --------------------------------------------------------------------------------------------
 def avg_pool3d_forward(x, pool_size, strides, pads):
     """y = sum of the real cells in each box / how many there are (padding not counted)."""
-    check_float_array(x, "x")
-    pool, strides, pads, out_dhw = check_pool3d_arguments(x.shape, pool_size, strides, pads)
+    pool, strides, pads, out_dhw = check_pool3d_forward(x, pool_size, strides, pads)
     n, depth, height, width, channels = x.shape
     y = np.empty((n, *out_dhw, channels), dtype=x.dtype)
     for (od, oh, ow), (depths, rows, cols) in boxes((depth, height, width), out_dhw, pool, strides, pads):
@@ -115,10 +86,7 @@ def avg_pool3d_forward(x, pool_size, strides, pads):
 
 def avg_pool3d_backward(dy, input_shape, pool_size, strides, pads):
     """dL/dx: each real cell of a box gets dy/count (d mean / d cell = 1/count); overlaps add up."""
-    check_float_array(dy, "dy")
-    input_shape = check_input_shape3d(input_shape)
-    pool, strides, pads, out_dhw = check_pool3d_arguments(input_shape, pool_size, strides, pads)
-    check_gradient_shape3d(dy, input_shape, out_dhw)
+    input_shape, pool, strides, pads, out_dhw = check_avg_pool3d_backward(dy, input_shape, pool_size, strides, pads)
     dx = np.zeros(input_shape, dtype=dy.dtype)
     for (od, oh, ow), (depths, rows, cols) in boxes(input_shape[1:4], out_dhw, pool, strides, pads):
         count = (depths.stop - depths.start) * (rows.stop - rows.start) * (cols.stop - cols.start)

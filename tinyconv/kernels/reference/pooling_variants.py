@@ -23,36 +23,10 @@ to a log-sum-exp and is excluded from a weighted mean, so "excluded" is the one 
 """
 import numpy as np
 
-from .pooling import check_float_array, check_gradient_shape, check_input_shape, check_pool_arguments, windows
-
-
-# --------------------------------------------------------------------------------------------
-# Argument checks, shared with the compiled twin
-# --------------------------------------------------------------------------------------------
-def check_positive_number(value, what):
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"pooling: expected {what} to be a positive number, got {value!r}")
-    return value
-
-
-def check_same_shape(array, like, what):
-    check_float_array(array, what)
-    if array.shape != like.shape or array.dtype != like.dtype:
-        raise ValueError(f"pooling backward: expected {what} of shape {like.shape} and dtype {like.dtype}, "
-                         f"got {array.shape} {array.dtype}")
-
-
-def check_backward_from_forward(dy, x, y, pool_size, strides, pads):
-    """For backwards that need the forward's input and output: shapes must agree."""
-    check_float_array(x, "x")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
-    check_float_array(dy, "dy")
-    check_gradient_shape(dy, x.shape, out_hw)
-    check_same_shape(y, dy, "y")
-    if x.dtype != dy.dtype:
-        raise ValueError(f"pooling backward: expected x and dy of one dtype, got {x.dtype} and {dy.dtype}")
-    return pool, strides, pads, out_hw
+from ..checks.pooling import check_pool_forward
+from ..checks.pooling_variants import (check_parametric_pool_backward, check_parametric_pool_forward,
+                                       check_weighted_pool_backward)
+from .pooling import windows
 
 
 def _cells(window):
@@ -69,8 +43,7 @@ def min_pool2d_forward(x, pool_size, strides, pads):
 
     The backward is max pooling's: ``max_pool2d_backward(dy, argmin, input_shape)``.
     """
-    check_float_array(x, "x")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    pool, strides, pads, out_hw = check_pool_forward(x, pool_size, strides, pads)
     n, height, width, channels = x.shape
     y = np.empty((n, *out_hw, channels), dtype=x.dtype)
     argmin = np.empty((n, *out_hw, channels), dtype=np.int64)
@@ -93,9 +66,7 @@ def signed_root(s, p):
 
 def lp_pool2d_forward(x, p, pool_size, strides, pads):
     """y = (sum over the window of x^p)^(1/p)."""
-    check_float_array(x, "x")
-    p = check_positive_number(p, "p")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    p, pool, strides, pads, out_hw = check_parametric_pool_forward(x, p, "p", pool_size, strides, pads)
     y = np.empty((x.shape[0], *out_hw, x.shape[3]), dtype=x.dtype)
     for oh, ow, rows, cols in windows(x.shape[1:3], out_hw, pool, strides, pads):
         power_sum = np.sum(x[:, rows, cols, :] ** p, axis=(1, 2))
@@ -105,8 +76,7 @@ def lp_pool2d_forward(x, p, pool_size, strides, pads):
 
 def lp_pool2d_backward(dy, x, y, p, pool_size, strides, pads):
     """dL/dx_i = dy * x_i^(p-1) * s^(1/p - 1) with s = sum x^p = y^p; 0 where s = 0."""
-    p = check_positive_number(p, "p")
-    pool, strides, pads, out_hw = check_backward_from_forward(dy, x, y, pool_size, strides, pads)
+    p, pool, strides, pads, out_hw = check_parametric_pool_backward(dy, x, y, p, "p", pool_size, strides, pads)
     # d/ds of sign(s)|s|^(1/p) is (1/p)|s|^(1/p-1) = (1/p)|y|^(1-p); times d s/d x_i = p x_i^(p-1).
     abs_y = np.abs(y)
     nonzero = abs_y > 0
@@ -123,9 +93,7 @@ def lp_pool2d_backward(dy, x, y, p, pool_size, strides, pads):
 def logsumexp_pool2d_forward(x, beta, pool_size, strides, pads):
     """y = (1/beta) log sum exp(beta x), computed as m + (1/beta) log sum exp(beta (x - m)),
     m = the window's max, so exp never overflows."""
-    check_float_array(x, "x")
-    beta = check_positive_number(beta, "beta")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    beta, pool, strides, pads, out_hw = check_parametric_pool_forward(x, beta, "beta", pool_size, strides, pads)
     y = np.empty((x.shape[0], *out_hw, x.shape[3]), dtype=x.dtype)
     for oh, ow, rows, cols in windows(x.shape[1:3], out_hw, pool, strides, pads):
         window = x[:, rows, cols, :]
@@ -137,8 +105,8 @@ def logsumexp_pool2d_forward(x, beta, pool_size, strides, pads):
 
 def logsumexp_pool2d_backward(dy, x, y, beta, pool_size, strides, pads):
     """dL/dx_i = dy * exp(beta (x_i - y)): the window's softmax weights route the gradient."""
-    beta = check_positive_number(beta, "beta")
-    pool, strides, pads, out_hw = check_backward_from_forward(dy, x, y, pool_size, strides, pads)
+    beta, pool, strides, pads, out_hw = check_parametric_pool_backward(dy, x, y, beta, "beta", pool_size, strides,
+                                                                       pads)
     dx = np.zeros_like(x)
     for oh, ow, rows, cols in windows(x.shape[1:3], out_hw, pool, strides, pads):
         softmax = np.exp(beta * (x[:, rows, cols, :] - y[:, oh, ow, None, None, :]))
@@ -173,9 +141,7 @@ def normalised_weights(gauss, rows, cols, oh, ow, strides, pads):
 
 def weighted_pool2d_forward(x, sigma, pool_size, strides, pads):
     """y = sum_i g_i x_i / sum_i g_i over each window's real cells."""
-    check_float_array(x, "x")
-    sigma = check_positive_number(sigma, "sigma")
-    pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
+    sigma, pool, strides, pads, out_hw = check_parametric_pool_forward(x, sigma, "sigma", pool_size, strides, pads)
     gauss = gaussian_window(pool, sigma)
     y = np.empty((x.shape[0], *out_hw, x.shape[3]), dtype=x.dtype)
     for oh, ow, rows, cols in windows(x.shape[1:3], out_hw, pool, strides, pads):
@@ -186,11 +152,8 @@ def weighted_pool2d_forward(x, sigma, pool_size, strides, pads):
 
 def weighted_pool2d_backward(dy, input_shape, sigma, pool_size, strides, pads):
     """dL/dx_i = dy * g_i / sum_j g_j: each cell gets its share of the window's gradient."""
-    check_float_array(dy, "dy")
-    sigma = check_positive_number(sigma, "sigma")
-    input_shape = check_input_shape(input_shape)
-    pool, strides, pads, out_hw = check_pool_arguments(input_shape, pool_size, strides, pads)
-    check_gradient_shape(dy, input_shape, out_hw)
+    sigma, input_shape, pool, strides, pads, out_hw = check_weighted_pool_backward(dy, input_shape, sigma,
+                                                                                   pool_size, strides, pads)
     gauss = gaussian_window(pool, sigma)
     dx = np.zeros(input_shape, dtype=dy.dtype)
     for oh, ow, rows, cols in windows(input_shape[1:3], out_hw, pool, strides, pads):

@@ -25,10 +25,10 @@ Backward, each gradient along its path:
 """
 import numpy as np
 
-from ...geometry import output_hw
-from .conv import _as_float_array, _padding_pairs, _positive_pair, crop_padding, pad_image
+from ..checks.tiled import check_tiled_args, check_tiled_backward_args
+from .conv import crop_padding, pad_image
 
-__all__ = ["tiled_conv2d_forward", "tiled_conv2d_backward", "check_tiled_args"]
+__all__ = ["tiled_conv2d_forward", "tiled_conv2d_backward"]
 
 
 def tiled_conv2d_forward(x, kernel, bias, strides, pads):
@@ -47,8 +47,7 @@ def tiled_conv2d_forward(x, kernel, bias, strides, pads):
 
 def tiled_conv2d_backward(dy, x, kernel, strides, pads):
     """Returns ``(dx, dkernel, dbias)``: the kernel gradient of a tile sums over all its positions."""
-    x, kernel, _, strides, pads, out_hw = check_tiled_args(x, kernel, None, strides, pads)
-    dy = check_tiled_gradient(dy, x, kernel, out_hw)
+    dy, x, kernel, strides, pads, out_hw = check_tiled_backward_args(dy, x, kernel, strides, pads)
     x_pad = pad_image(x, pads)
     dx_pad = np.zeros_like(x_pad)
     dkernel = np.zeros_like(kernel)
@@ -73,40 +72,3 @@ def windows(x_pad, kernel_hw, strides, out_hw):
     for i in range(out_hw[0]):
         for j in range(out_hw[1]):
             yield i, j, x_pad[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :]
-
-
-# --- argument checks (shared with the compiled twin in tinyconv.kernels.cpu.tiled) ------------
-
-
-def check_tiled_args(x, kernel, bias, strides, pads):
-    """Check every argument; return ``(x, kernel, bias, strides, pads, (OH, OW))``."""
-    x = _as_float_array(x, "x")
-    kernel = _as_float_array(kernel, "kernel")
-    if x.ndim != 4 or min(x.shape) < 1:
-        raise ValueError(f"tiled_conv2d: expected non-empty x of rank 4 (N, H, W, C), got shape {x.shape}")
-    if kernel.ndim != 6 or min(kernel.shape) < 1 or kernel.shape[4] != x.shape[3]:
-        raise ValueError(f"tiled_conv2d: expected kernel of shape (TH, TW, KH, KW, {x.shape[3]}, F), "
-                         f"got {kernel.shape}")
-    if kernel.dtype != x.dtype:
-        raise ValueError(f"tiled_conv2d: kernel dtype must match x ({x.dtype}), got {kernel.dtype}")
-    if bias is not None:
-        bias = _as_float_array(bias, "bias")
-        if bias.shape != (kernel.shape[5],) or bias.dtype != x.dtype:
-            raise ValueError(f"tiled_conv2d: expected bias of shape ({kernel.shape[5]},) and dtype {x.dtype}, "
-                             f"got {bias.shape} {bias.dtype}")
-    strides = _positive_pair(strides, "strides")
-    pads = _padding_pairs(pads)
-    out_hw = output_hw(x.shape[1:3], kernel.shape[2:4], strides, pads)
-    if min(out_hw) < 1:
-        raise ValueError(f"tiled_conv2d: output size would be {out_hw} (< 1): input {x.shape[1:3]} with padding "
-                         f"{pads} is smaller than the kernel {kernel.shape[2:4]}")
-    return x, kernel, bias, strides, pads, out_hw
-
-
-def check_tiled_gradient(dy, x, kernel, out_hw):
-    dy = _as_float_array(dy, "dy")
-    expected = (x.shape[0], *out_hw, kernel.shape[5])
-    if dy.shape != expected or dy.dtype != x.dtype:
-        raise ValueError(f"tiled_conv2d backward: expected dy of shape {expected} and dtype {x.dtype}, "
-                         f"got {dy.shape} {dy.dtype}")
-    return dy

@@ -1,26 +1,26 @@
-"""When ``conv.pyx`` convolves directly (``conv_direct.pyx``), and the arrays that path needs.
+"""The direct route (``conv_direct.pyx``): the arrays it needs, and its two passes.
 
-Taken for float32 layers with stride 1, one group and at most DIRECT_MAX_CHANNELS input
-channels: first layers on grey or RGB images.  Measured on the 2-core AVX-512 VM of
-``benchmarks/README.md`` (N=64 28x28x1 -> 6 5x5, LeNet's first layer): forward 1.2 ms with
-im2col + GEMM, 0.35 ms here; N=32 32x32x3 -> 32 3x3: 1.2 -> 0.85 ms.  (LeNet's second
+``route.py`` sends here float32 layers with stride 1, one group and at most
+``route.DIRECT_MAX_CHANNELS`` input channels: first layers on grey or RGB images.
+Measured on the 2-core AVX-512 VM of ``benchmarks/README.md`` (N=64 28x28x1 -> 6 5x5,
+LeNet's first layer): forward 1.2 ms with im2col + GEMM, 0.35 ms here; N=32 32x32x3 -> 32
+3x3: 1.2 -> 0.85 ms.  (LeNet's second
 layer, 6 channels, goes by implicit GEMM: ``implicit_path.py``.)
 
 A layer with fewer than 8 filters (LeNet's first) keeps its zero-padded planes of the input
 (``PlanarInput``) for backward, which sums dL/dW from them without copying the input again;
 with more, dL/dW goes by implicit GEMM (2.7-3.6x faster there) and nothing is kept.  dL/dx,
-when asked for, comes from the other paths (a first layer needs none).
+when asked for, comes from another route (a first layer needs none).
 """
 import functools
 from collections import namedtuple
 
 import numpy as np
 
-from tinyconv.kernels.cpu import builds
+from . import builds
 
-__all__ = ["direct_kernels", "applies", "forward", "weight_gradient", "PlanarInput"]
+__all__ = ["direct_kernels", "forward", "weight_gradient", "usable", "PlanarInput"]
 
-DIRECT_MAX_CHANNELS = 4
 # Weight-gradient slices of the batch (fixed by the shapes, not the threads: see the .pxi).
 MAX_SLICES = 16
 MIN_SLICE_ROWS = 64
@@ -34,12 +34,6 @@ PlanarInput = namedtuple("PlanarInput", "planes source")
 def direct_kernels():
     """The compiled module for this CPU (``builds.best_build``), or None when it was not built."""
     return builds.best_build("conv_direct")
-
-
-def applies(x, kernel, strides, groups):
-    return (x.dtype == np.float32 and kernel.dtype == np.float32 and groups == 1
-            and tuple(strides) == (1, 1) and x.shape[3] <= DIRECT_MAX_CHANNELS
-            and direct_kernels() is not None)
 
 
 def _planes_shape(x, geo):
@@ -69,13 +63,13 @@ def _packed(kernel, bias):
     return weights, packed_bias
 
 
-def forward(x, kernel, bias, geo, threads, keep, source):
-    """(y, PlanarInput or None): y = conv(x) + bias.  ``keep``: None (inference), or a 1-tuple
-    with the PlanarInput of an earlier call, whose planes are reused when their shape fits.
-    ``source``: the array the caller was given (``x`` may be its contiguous copy)."""
+def forward(x, kernel, bias, geo, threads, keep=False, spare=None, source=None):
+    """(y, PlanarInput or None): y = conv(x) + bias.  ``keep``: return the planes for backward;
+    ``spare``: the PlanarInput of an earlier call, whose planes are reused when their shape
+    fits.  ``source``: the array the caller was given (``x`` may be its contiguous copy)."""
     kernels = direct_kernels()
     shape = _planes_shape(x, geo)
-    earlier = keep[0] if keep is not None else None
+    earlier = spare if keep else None
     if isinstance(earlier, PlanarInput) and earlier.planes.shape == shape:
         planes = earlier.planes
     else:
@@ -87,7 +81,7 @@ def forward(x, kernel, bias, geo, threads, keep, source):
     workspace = np.empty((max(1, threads), weights.shape[0] * kernels.FILTER_BLOCK * ld), dtype=np.float32)
     offsets = np.empty(weights.shape[1], dtype=np.intp)
     kernels.forward(planes, weights, packed_bias, y, geo.kh, geo.kw, geo.dh, geo.dw, offsets, workspace, threads)
-    return y, (PlanarInput(planes, source) if keep is not None else None)
+    return y, (PlanarInput(planes, x if source is None else source) if keep else None)
 
 
 def weight_gradient(kept, dy, kernel_shape, geo, threads):

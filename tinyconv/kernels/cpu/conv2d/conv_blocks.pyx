@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """2-D convolution in thread-private blocks: im2col, GEMM and col2im without leaving the thread.
 
-The same im2col + GEMM as ``conv.pyx`` (read its docstring first), organised differently.
+The same im2col + GEMM as ``chunked_path.pyx`` (read its docstring first), organised differently.
 There, each phase (im2col, GEMM, col2im) runs over a whole chunk of the batch on every
 thread and the threads meet between phases; the GEMM is NumPy's, with BLAS's own threads.
 Here the output rows are cut into *blocks* of a few hundred rows, and one thread takes a
@@ -15,8 +15,8 @@ block through every phase by itself, calling a single-threaded BLAS (SciPy's
 
 A block's columns (about ``BLOCK_BYTES``) are still in the core's cache when the GEMM reads
 them, and a whole layer is one parallel region instead of a handful.  (For a stride-1 layer
-``conv.pyx`` asks this backward for dW only, and gets dx as a forward pass over dy with the
-flipped kernel: see ``_correlation_pads`` there.)  On the 2-core VM of
+``route.py`` asks this backward for dW only, and gets dx as a forward pass over dy with the
+flipped kernel: see ``geometry.correlation_pads``.)  On the 2-core VM of
 ``benchmarks/README.md`` that made a 32x32x32 3x3 layer 1.3-2x faster than the chunked path.
 
 Results never depend on the thread count: a block is computed the same way whichever thread
@@ -24,7 +24,7 @@ takes it; a slice of samples always holds the same samples (so its dW partial su
 same), and the slices' partial sums are added in slice order at the end.  Samples belong to
 one slice each, so col2im never has two threads adding into the same pixel.
 
-The caller (``conv.pyx``) checks every argument and holds SciPy's BLAS at one thread while
+The caller (``block_path.py``) gets every argument checked and holds SciPy's BLAS at one thread while
 these run (see ``blas_threads.py``): BLAS's own threads would fight ours.
 """
 import numpy as np
@@ -34,7 +34,7 @@ from cython.parallel cimport parallel, prange, threadid
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
-from tinyconv.kernels.cpu.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
+from tinyconv.kernels.cpu.conv2d.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
 
 __all__ = ["forward_blocks", "backward_blocks", "block_output_rows"]
 

@@ -8,7 +8,7 @@ import importlib
 
 __all__ = ["best_build", "built_variants"]
 
-PACKAGE = "tinyconv.kernels.cpu"
+PACKAGE = "tinyconv.kernels.cpu.conv2d"
 
 
 def built_variants(name):

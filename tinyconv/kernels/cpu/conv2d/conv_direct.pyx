@@ -6,6 +6,6 @@ A first layer on grey or RGB images has a tiny patch (KH*KW*C numbers, 25 for Le
 short inner dimension: both run far below the machine's rate.  Here each output is summed
 in place instead, in vector registers (read ``conv_direct_body.pxi``, then
 ``direct_micro.h``).  ``conv_direct_avx2`` is the same code built for AVX2 and FMA;
-``direct.py`` picks the one this CPU can run, and says when this path is taken.
+``builds.py`` picks the one this CPU can run; ``route.py`` says when this route is taken.
 """
 include "conv_direct_body.pxi"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import tinyconv as keras
 from tinyconv import layers, dispatch
-from tinyconv.kernels.reference.local import locally_connected_output_hw
+from tinyconv.geometry import locally_connected_output_hw
 from tests.gradcheck import check_layer_gradients
 
 F64 = {"dtype": "float64"}
@@ -259,7 +259,7 @@ def test_local_channels_first_uses_keras2_layout():
 
 
 def test_local_errors_name_the_layer(fresh_names):
-    with pytest.raises(ValueError, match=r"LocallyConnected2D 'locally_connected2d': only padding='valid'"):
+    with pytest.raises(ValueError, match=r"LocallyConnected2D 'locally_connected2d': padding must be 'valid', got 'same'"):
         layers.LocallyConnected2D(2, 3, padding="same")
     layer = layers.LocallyConnected2D(2, 3)
     layer(np.zeros((1, 5, 5, 1), "float32"))
@@ -343,7 +343,7 @@ def test_bad_arguments_name_the_layer(fresh_names):
         layers.SeparableConv2D(0, 3)
     with pytest.raises(ValueError, match=r"TiledConv2D '.*': tile_size must be positive"):
         layers.TiledConv2D(2, 3, tile_size=(0, 2))
-    with pytest.raises(ValueError, match="padding must be one of"):
+    with pytest.raises(ValueError, match="padding must be 'valid' or 'same'"):
         layers.DepthwiseConv2D(3, padding="full")
     layer = layers.DepthwiseConv2D(3)
     layer(np.zeros((1, 5, 5, 2), "float32"))

@@ -11,7 +11,7 @@ The lecture's Sobel [[1, 0, -1], [2, 0, -2], [1, 0, -1]] is the same kernel for 
 """
 import numpy as np
 
-from ..initializers import Initializer, _check_dtype, _check_shape
+from . import Initializer, _check_dtype, _check_shape
 
 
 class _HandDesigned(Initializer):

@@ -1,10 +1,10 @@
-"""When ``conv.pyx`` convolves by implicit GEMM (``conv_implicit.pyx``), and its packed weights.
+"""The implicit-GEMM route (``conv_implicit.pyx``): its packed weights and its two passes.
 
-Taken for float32 layers with more channels than the direct path's (which serves first
-layers on grey and RGB images) and a kernel larger than 1x1 or a stride: every 3x3 layer
-of the VGG and ResNet models, LeNet's second layer; forward, dL/dW, and dL/dx of stride-1
-layers (computed by ``conv.pyx`` as a forward convolution of dy).  A 1x1 stride-1 layer
-needs no im2col at all and stays a plain GEMM.
+``route.py`` sends here float32 layers with more channels than the direct route's (which
+serves first layers on grey and RGB images) and a kernel larger than 1x1 or a stride: every
+3x3 layer of the VGG and ResNet models, LeNet's second layer; forward, dL/dW, and dL/dx of
+stride-1 layers (``entry.py`` calls ``forward`` on dy with the flipped kernel).  A 1x1
+stride-1 layer needs no im2col at all and stays a plain GEMM.
 
 Measured on the 2-core AVX-512 VM of ``benchmarks/README.md``, 2 threads, against the
 im2col + GEMM paths in the same process (N=32 3x3 'same' layers of 16 to 64 channels,
@@ -15,16 +15,9 @@ import functools
 
 import numpy as np
 
-from tinyconv.kernels.cpu import builds
+from . import builds
 
-__all__ = ["implicit_kernels", "applies", "weight_gradient_applies", "forward", "weight_gradient"]
-
-# Fewer channels per group than this: a tap's channel loop is too short to pay for its
-# set-up (the direct path or im2col serve those).  Fewer filters per group than
-# IMPLICIT_MIN_FILTERS leave most of a 16-filter block computing zeros: LeNet's second
-# layer's dL/dx (a convolution of dy with 6 filters) took 1.28 ms here, 0.58 through col2im.
-IMPLICIT_MIN_CHANNELS = 5
-IMPLICIT_MIN_FILTERS = 8
+__all__ = ["implicit_kernels", "forward", "weight_gradient", "weight_slices"]
 
 # dL/dW is summed per slice of the batch's output rows, then the slices are added (a fixed
 # split: the result does not depend on the thread count).  At most this many slices, of at
@@ -38,29 +31,6 @@ WEIGHT_SLICES_BYTES = 16 * 2**20
 def implicit_kernels():
     """The compiled module for this CPU (``builds.best_build``), or None when it was not built."""
     return builds.best_build("conv_implicit")
-
-
-def applies(x, kernel, groups, pointwise):
-    """True when this forward convolution goes through the implicit-GEMM kernels."""
-    return _qualifies(x, kernel, groups, pointwise, consecutive=kernel.shape[2])
-
-
-def weight_gradient_applies(x, kernel, groups, pointwise, dilation_w):
-    """True when dL/dW goes through the implicit-GEMM kernels: as ``applies``, but also with
-    fewer channels where a tap row's (q, c) entries are consecutive numbers (one group, no
-    dilation along the width) and at least IMPLICIT_MIN_CHANNELS of them - first layers on
-    RGB images: N=32 32x32x3 -> 32 3x3 measured 0.45 ms here, 1.21 in the direct path."""
-    kh, kw, group_channels, _ = kernel.shape
-    run = kw * group_channels if groups == 1 and dilation_w == 1 else group_channels
-    return _qualifies(x, kernel, groups, pointwise, consecutive=run)
-
-
-def _qualifies(x, kernel, groups, pointwise, consecutive):
-    """float32, not a plain GEMM, and at least IMPLICIT_MIN_CHANNELS ``consecutive`` numbers per
-    inner loop and IMPLICIT_MIN_FILTERS filters per group; the kernels built."""
-    return (x.dtype == np.float32 and kernel.dtype == np.float32 and not pointwise and x.size > 0
-            and consecutive >= IMPLICIT_MIN_CHANNELS and kernel.shape[3] // groups >= IMPLICIT_MIN_FILTERS
-            and implicit_kernels() is not None)
 
 
 def packed_weights(kernel, bias, groups):
@@ -81,7 +51,7 @@ def packed_weights(kernel, bias, groups):
 
 
 def forward(x, kernel, bias, geo, groups, threads):
-    """y = conv(x) + bias, NHWC, for a layer ``applies`` accepted (x C-contiguous)."""
+    """y = conv(x) + bias, NHWC, for a layer route.py sent here (x C-contiguous)."""
     weights, packed_bias = packed_weights(kernel, bias, groups)
     y = np.empty((x.shape[0], geo.out_h, geo.out_w, kernel.shape[3]), dtype=np.float32)
     implicit_kernels().forward(x, weights, packed_bias, y, geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw,
@@ -105,7 +75,7 @@ def _padded_group_filters(group_filters):
 
 
 def weight_gradient(x, dy, kernel_shape, geo, groups, threads, scratch):
-    """dL/dW in the Keras layout (KH, KW, Cg, F) of a layer ``applies`` accepted (x, dy C-contiguous).
+    """dL/dW in the Keras layout (KH, KW, Cg, F) of a layer route.py sent here (x, dy C-contiguous).
     ``scratch(size)``: ``size`` float32 numbers for the slices' sums, kept between calls."""
     kernels = implicit_kernels()
     kh, kw, group_channels, filters = kernel_shape

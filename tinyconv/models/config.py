@@ -5,18 +5,30 @@ model's config lists every layer with its ``inbound_nodes``: one entry per call 
 naming the tensors it was called on as ``keras_history = [layer name, node index, tensor
 index]``.  Rebuilding replays those calls; a layer whose inputs are not made yet (a shared
 layer's second call, say) waits for a later pass.
+
+``Sequential`` and ``Functional`` import the modules this one builds on, so it finds them in the
+serialization registry (where ``sequential.py`` and ``functional.py`` register them) rather than
+importing them.
 """
-from ..layers.core import InputLayer, SymbolicTensor
-from . import serialization
+from .. import graph, serialization
+from ..layers.core import InputLayer
+
+
+def _model_class(name):
+    """``Sequential`` or ``Functional``, as their modules registered them."""
+    return serialization.registered_class("models", name)
+
+
+def _is_model(obj):
+    return serialization.kind_of(obj) == "models"
 
 
 # ------------------------------------------------------------------ to config
 def model_config(model):
-    from ..models import Functional, Sequential
-
-    if isinstance(model, Sequential):
+    """Keras 3's config of a Sequential or functional model (``model.get_config()``)."""
+    if isinstance(model, _model_class("Sequential")):
         return sequential_config(model)
-    if isinstance(model, Functional):
+    if isinstance(model, _model_class("Functional")):
         return functional_config(model)
     raise TypeError(f"{model.describe()}: only Sequential and functional models have a config")
 
@@ -83,17 +95,14 @@ def functional_config(model):
 
 # ------------------------------------------------------------------ from config
 def model_from_config(cls, config, custom_objects=None):
-    from ..models import Sequential
-
-    if issubclass(cls, Sequential):
+    """A model of class ``cls`` from its config (``Model.from_config`` on the base class gives a functional model)."""
+    if issubclass(cls, _model_class("Sequential")):
         return sequential_from_config(config, custom_objects, cls)
     return functional_from_config(config, custom_objects)
 
 
 def sequential_from_config(config, custom_objects=None, cls=None):
-    from ..models import Sequential
-
-    cls = cls or Sequential
+    cls = cls or _model_class("Sequential")
     model = cls(name=config.get("name"), trainable=config.get("trainable", True))
     by_name = {}  # the layers made so far, for a layer whose config names another one
     for layer_config in config.get("layers", []):
@@ -129,8 +138,6 @@ def _node_inputs(node_data):
 
 
 def functional_from_config(config, custom_objects=None):
-    from ..models import Functional
-
     made = {}  # (layer name, node number) -> list of output tensors
     layers, pending = {}, []
     for entry in config["layers"]:
@@ -174,15 +181,14 @@ def functional_from_config(config, custom_objects=None):
         return found
 
     inputs, outputs = tensors(config["input_layers"]), tensors(config["output_layers"])
-    return Functional(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
-                      name=config.get("name"), trainable=config.get("trainable", True))
+    return _model_class("Functional")(inputs if len(inputs) > 1 else inputs[0],
+                                      outputs if len(outputs) > 1 else outputs[0],
+                                      name=config.get("name"), trainable=config.get("trainable", True))
 
 
 # ------------------------------------------------------------------ clone_model
 def _default_clone(layer):
-    from ..models import Model
-
-    if isinstance(layer, Model):
+    if _is_model(layer):
         return clone_model(layer)
     return type(layer).from_config(layer.get_config())
 
@@ -192,10 +198,8 @@ def clone_model(model, input_tensors=None, clone_function=None):
 
     ``clone_function(layer) -> new layer`` decides how each layer is copied (default: from its config).
     """
-    from ..models import Functional, Sequential
-
     clone_function = _resolving(clone_function or _default_clone)
-    if isinstance(model, Sequential):
+    if isinstance(model, _model_class("Sequential")):
         layers = [clone_function(layer) for layer in model.layers]
         if input_tensors is not None:
             start = input_tensors[0] if isinstance(input_tensors, (list, tuple)) else input_tensors
@@ -203,8 +207,8 @@ def clone_model(model, input_tensors=None, clone_function=None):
         elif model._input_layer is not None:
             layers.insert(0, InputLayer(batch_shape=model.input_shape, dtype=model._input_layer.dtype,
                                         name=model._input_layer.name))
-        return Sequential(layers, name=model.name, trainable=model.trainable)
-    if not isinstance(model, Functional):
+        return _model_class("Sequential")(layers, name=model.name, trainable=model.trainable)
+    if not isinstance(model, _model_class("Functional")):
         raise TypeError(f"clone_model: expected a Sequential or functional model, got {model!r}")
     return _clone_functional(model, input_tensors, clone_function)
 
@@ -226,14 +230,12 @@ def _resolving(clone_function):
 
 
 def _clone_functional(model, input_tensors, clone_function):
-    from ..models import Functional
-
     if input_tensors is None:
         new_inputs = [InputLayer(batch_shape=t.shape, dtype=t.producer.dtype, name=t.producer.name).output
                       for t in model.inputs]
     else:
         new_inputs = list(input_tensors) if isinstance(input_tensors, (list, tuple)) else [input_tensors]
-        if len(new_inputs) != len(model.inputs) or not all(isinstance(t, SymbolicTensor) for t in new_inputs):
+        if len(new_inputs) != len(model.inputs) or not all(isinstance(t, graph.SymbolicTensor) for t in new_inputs):
             raise ValueError(f"clone_model: input_tensors must be {len(model.inputs)} symbolic tensor(s) "
                              f"(from Input(...)), got {input_tensors!r}")
     tensor_map = {id(old): new for old, new in zip(model.inputs, new_inputs)}
@@ -247,5 +249,6 @@ def _clone_functional(model, input_tensors, clone_function):
         for old, new in zip(node.outputs, outputs if node.multi_output else [outputs]):
             tensor_map[id(old)] = new
     outputs = [tensor_map[id(t)] for t in model.outputs]
-    return Functional(new_inputs if len(new_inputs) > 1 else new_inputs[0],
-                      outputs if len(outputs) > 1 else outputs[0], name=model.name, trainable=model.trainable)
+    return _model_class("Functional")(new_inputs if len(new_inputs) > 1 else new_inputs[0],
+                                      outputs if len(outputs) > 1 else outputs[0], name=model.name,
+                                      trainable=model.trainable)

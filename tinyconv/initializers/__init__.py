@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from .utils.random import make_rng
+from .. import serialization
+from ..utils.random import make_rng
 
 # stddev of a standard normal truncated to [-2, 2]; dividing by it restores the wanted variance
 _TRUNCATED_STDDEV = 0.87962566103423978
@@ -266,6 +267,7 @@ _BY_NAME.update({
     "he_normal": HeNormal, "he_uniform": HeUniform,
     "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
 })
+serialization.register("initializers", {**_BY_NAME, "Initializer": Initializer})
 
 # Keras's lowercase aliases of the classes (keras.initializers.zeros, glorot_uniform, ...)
 zeros, ones, constant = Zeros, Ones, Constant
@@ -275,8 +277,8 @@ he_normal, he_uniform, lecun_normal, lecun_uniform = HeNormal, HeUniform, LecunN
 
 
 def _hand_designed(name):
-    """Sobel, Gabor, ... (tinyconv.teaching.kernels), imported only when asked for by name."""
-    from .teaching.kernels import KERNELS
+    """Sobel, Gabor, ... (``hand_designed.py``), imported only when asked for by name."""
+    from .hand_designed import KERNELS
 
     return KERNELS.get(name)
 

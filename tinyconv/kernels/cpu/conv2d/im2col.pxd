@@ -1,5 +1,5 @@
 # The im2col and col2im loops of one output row, shared by the 2-D convolution kernels
-# (``conv.pyx``: whole-batch chunks; ``conv_blocks.pyx``: blocks private to a thread).
+# (``chunked_path.pyx``: whole-batch chunks; ``conv_blocks.pyx``: blocks private to a thread).
 #
 # A row of the columns matrix holds the patch one output cell (n, i, j) sees, ordered
 # (p, q, c): kernel row p, kernel column q, channel c of this group.  One *output row* (i)

@@ -5,7 +5,7 @@ im2col + GEMM copies every receptive field into a columns matrix (KH*KW times th
 and then multiplies.  Here the multiplication reads its rows from the image itself, in a
 register-blocked loop shaped like a BLAS kernel: the copy and its memory traffic are gone
 (read ``conv_implicit_body.pxi``, then ``implicit_micro.h``).  ``conv_implicit_avx2`` is the
-same code built for AVX2 and FMA; ``implicit_path.py`` picks the one this CPU can run, and
-says when this path is taken.
+same code built for AVX2 and FMA; ``builds.py`` picks the one this CPU can run, and
+``route.py`` says when this route is taken.
 """
 include "conv_implicit_body.pxi"

@@ -1,0 +1,386 @@
+"""Training and inference loops of ``Model``: ``fit`` / ``evaluate`` / ``predict``, the ``*_on_batch``
+methods, one training step and the loss gradient that starts backprop.
+
+One training step (``_train_step``) is the whole of backprop:
+
+    y_pred = forward(x)                       layer by layer, keeping what backward needs
+    loss   = L(y_true, y_pred)
+    dy     = dL/dy_pred                       or, for softmax / sigmoid + cross-entropy, the fused
+                                              dL/dz = (p - y) / N straight into the last layer
+    backward(dy)                              layer by layer in reverse, each storing its grads
+    optimizer.apply(weights, grads)
+
+``TrainingMixin`` is one half of ``Model`` (``model.py`` is the other: layers, weights, compile, config).
+It relies on what ``Model`` provides: ``layers``, ``input_names`` / ``output_names``, ``build``,
+``_run_forward`` / ``_run_backward`` / ``_output_layers`` / ``_can_fuse`` (from the subclass),
+``_resolved_losses`` / ``_resolved_metrics`` / ``_loss_weights`` (set up by ``compile``),
+``_regularization_loss``, ``trainable_weights`` / ``trainable_gradients``, ``optimizer`` and ``_unwrap``.
+How raw data becomes batches is ``data.py``'s job.
+"""
+import numpy as np
+
+from .. import backend, devices, metrics as metrics_module
+from ..callbacks import CallbackList, History
+from . import data as data_module
+from .progress import EpochProgress
+
+
+class TrainingMixin:
+    """Keras's training API (``fit``, ``evaluate``, ``predict``, ``*_on_batch``) for ``Model``."""
+
+    # ------------------------------------------------------------- data checks
+    def _input_dtype(self):
+        return self.layers[0].dtype if self.layers else backend.floatx()
+
+    def _prepare_inputs(self, x, what):
+        """One float array per model input (cast once at the model's entrance, as Keras does)."""
+        if x is None:
+            raise ValueError(f"{what}: x is None")
+        if not self.layers:
+            raise ValueError(f"{what}: {self.describe()} has no layers")
+        if isinstance(x, dict):
+            missing = set(self.input_names) - set(x)
+            if missing:
+                raise ValueError(f"{what}: missing inputs {sorted(missing)}; the model's inputs are {self.input_names}")
+            x = [x[name] for name in self.input_names]
+        arrays = data_module.as_list(x) if isinstance(x, (list, tuple)) and len(self.input_names) > 1 else [x]
+        if len(arrays) != len(self.input_names):
+            raise ValueError(f"{what}: {self.describe()} has {len(self.input_names)} inputs "
+                             f"{self.input_names}, got {len(arrays)} arrays")
+        prepared = []
+        for array in arrays:
+            array = devices.asarray(array)
+            if array.dtype == object:
+                raise ValueError(f"{what}: x must be a numeric array, got ragged or object data")
+            if array.ndim == 0 or array.shape[0] == 0:
+                raise ValueError(f"{what}: x must be a non-empty array with a batch axis, got shape {array.shape}")
+            dtype = self._input_dtype()
+            prepared.append(array.astype(dtype) if array.dtype != dtype else array)
+        sizes = {len(a) for a in prepared}
+        if len(sizes) > 1:
+            raise ValueError(f"{what}: all inputs must have the same number of samples, got {sorted(sizes)}")
+        if not self.built:
+            self.build([(None,) + a.shape[1:] for a in prepared] if len(prepared) > 1
+                       else (None,) + prepared[0].shape[1:])
+        return [devices.to_device(a) for a in prepared]  # batches go where the weights are
+
+    def _prepare_targets(self, y, n, what):
+        if y is None:
+            raise ValueError(f"{what}: y (the targets) is None")
+        if isinstance(y, dict):
+            y = [y[name] for name in self.output_names]
+        targets = data_module.as_list(y) if isinstance(y, (list, tuple)) and len(self.output_names) > 1 else [y]
+        if len(targets) != len(self.output_names):
+            raise ValueError(f"{what}: {self.describe()} has {len(self.output_names)} outputs, "
+                             f"got {len(targets)} target arrays")
+        prepared = []
+        for target in targets:
+            target = np.asarray(target)
+            if target.ndim == 0 or target.shape[0] != n:
+                raise ValueError(f"{what}: x and y must have the same number of samples, got {n} inputs and "
+                                 f"{target.shape[0] if target.ndim else 'a scalar'} targets")
+            prepared.append(target)
+        return prepared
+
+    def _prepare_sample_weight(self, sample_weight, class_weight, targets, n, what):
+        weights = None
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+            if weights.shape[:1] != (n,):
+                raise ValueError(f"{what}: sample_weight must have one entry per sample ({n}), "
+                                 f"got shape {weights.shape}")
+        if class_weight is not None:
+            from_classes = data_module.class_weights_to_sample_weights(class_weight, targets[0])
+            weights = from_classes if weights is None else weights * from_classes
+        return weights
+
+    # ------------------------------------------------------------- one step
+    def _fused(self, index):
+        """True when output ``index``'s softmax/sigmoid is fused with its cross-entropy."""
+        layer = self._output_layers()[index]
+        loss = self._resolved_losses()[index]
+        wanted = getattr(loss, "fused_activation", None)
+        activation = getattr(layer, "activation", None)
+        return (wanted is not None and getattr(activation, "__name__", "") == wanted
+                and hasattr(layer, "backward_from_preactivation") and self._can_fuse(index)
+                and getattr(layer, "activity_regularizer", None) is None)  # its penalty needs dL/dy
+
+    def _compute_loss(self, targets, outputs, sample_weight):
+        total = 0.0
+        per_output = {}
+        for index, (loss, weight) in enumerate(zip(self._resolved_losses(), self._loss_weights)):
+            if loss is None:
+                continue
+            value = float(loss(targets[index], outputs[index], sample_weight=sample_weight))
+            per_output[f"{self.output_names[index]}_loss"] = value
+            total += weight * value
+        return total, per_output
+
+    def _loss_gradients(self, targets, outputs, sample_weight):
+        grads, fused = [], []
+        for index, (loss, weight) in enumerate(zip(self._resolved_losses(), self._loss_weights)):
+            if loss is None:
+                grads.append(None)
+                fused.append(False)
+            elif self._fused(index):
+                logits = self._output_layers()[index]._preactivation
+                grads.append(weight * devices.asarray(loss.logits_gradient(targets[index], logits,
+                                                                      sample_weight=sample_weight),
+                                                 dtype=outputs[index].dtype))
+                fused.append(True)
+            else:
+                gradient = loss.gradient(targets[index], outputs[index], sample_weight=sample_weight)
+                grads.append(weight * devices.asarray(gradient, dtype=outputs[index].dtype))
+                fused.append(False)
+        return grads, fused
+
+    def _train_step(self, inputs, targets, sample_weight=None):
+        outputs = self._run_forward(inputs, training=True)
+        loss_value, per_output = self._compute_loss(targets, outputs, sample_weight)
+        loss_value += self._regularization_loss()
+        grads, fused = self._loss_gradients(targets, outputs, sample_weight)
+        # A training step only needs the weight gradients: the first layers may skip dL/dx.
+        self._run_backward(grads, fused, need_input_gradients=False)
+        params = self.trainable_weights
+        if params:
+            self.optimizer.apply(params, self.trainable_gradients())
+        return loss_value, per_output, outputs
+
+    # ------------------------------------------------------------- one batch
+    def _batch_logs(self, targets, outputs, sample_weight):
+        """Per-sample metric values for one batch, by metric name."""
+        values = {}
+        for name, index, fn in self._resolved_metrics(targets):
+            # Metrics are computed in NumPy: GPU outputs come back to the host first.
+            values[name] = np.asarray(fn(devices.to_host(targets[index]), devices.to_host(outputs[index])),
+                                      dtype=np.float64)
+        return values
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        self._require_compiled("train_on_batch")
+        inputs = self._prepare_inputs(x, "train_on_batch")
+        targets = self._prepare_targets(y, len(inputs[0]), "train_on_batch")
+        weights = self._prepare_sample_weight(sample_weight, class_weight, targets, len(inputs[0]),
+                                              "train_on_batch")
+        loss_value, per_output, outputs = self._train_step(inputs, targets, weights)
+        logs = {"loss": loss_value, **(per_output if len(per_output) > 1 else {}),
+                **{k: float(v.mean()) for k, v in self._batch_logs(targets, outputs, weights).items()}}
+        return self._format_result(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        inputs = self._prepare_inputs(x, "test_on_batch")
+        targets = self._prepare_targets(y, len(inputs[0]), "test_on_batch")
+        weights = self._prepare_sample_weight(sample_weight, None, targets, len(inputs[0]), "test_on_batch")
+        outputs = self._run_forward(inputs, training=False)
+        loss_value, per_output = self._compute_loss(targets, outputs, weights)
+        logs = {"loss": loss_value + self._regularization_loss(), **(per_output if len(per_output) > 1 else {}),
+                **{k: float(v.mean()) for k, v in self._batch_logs(targets, outputs, weights).items()}}
+        return self._format_result(logs, return_dict)
+
+    def predict_on_batch(self, x):
+        outputs = self._run_forward(self._prepare_inputs(x, "predict_on_batch"), training=False)
+        return self._unwrap([devices.to_host(y) for y in outputs])  # predict returns NumPy
+
+    @staticmethod
+    def _format_result(logs, return_dict):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # ------------------------------------------------------------- batches
+    def _batches_for(self, x, y, sample_weight, class_weight, batch_size, shuffle, steps, what):
+        """A batch source plus, for arrays, the prepared arrays (for validation_split)."""
+        if data_module.is_batch_source(x):
+            if y is not None:
+                raise ValueError(f"{what}: when x is a generator or Sequence, y must be None "
+                                 "(the generator yields (x, y) pairs)")
+            return data_module.SourceBatches(x, steps)
+        inputs = self._prepare_inputs(x, what)
+        targets = self._prepare_targets(y, len(inputs[0]), what) if y is not None else None
+        weights = (self._prepare_sample_weight(sample_weight, class_weight, targets, len(inputs[0]), what)
+                   if targets is not None else None)
+        return data_module.ArrayBatches(inputs, targets, weights, batch_size, shuffle)
+
+    def _check_batch_size(self, batch_size, what):
+        batch_size = 32 if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ValueError(f"{what}: batch_size must be positive, got {batch_size!r}")
+        return int(batch_size)
+
+    def _prepare_batch(self, batch, class_weight, what):
+        x, y, sample_weight = batch
+        inputs = self._prepare_inputs(x if len(x) > 1 else x[0], what)
+        if y is None:
+            return inputs, None, None
+        targets = self._prepare_targets(y if len(y) > 1 else y[0], len(inputs[0]), what)
+        weights = self._prepare_sample_weight(sample_weight, class_weight, targets, len(inputs[0]), what)
+        return inputs, targets, weights
+
+    # ------------------------------------------------------------- loops
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1, **kwargs):
+        self._require_compiled("fit")
+        if kwargs:
+            raise TypeError(f"fit: unexpected keyword argument(s) {sorted(kwargs)}")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        batch_size = self._check_batch_size(batch_size, "fit")
+        if isinstance(epochs, bool) or int(epochs) < 0:
+            raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
+        epochs = int(epochs)
+        source = self._batches_for(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch, "fit")
+        if isinstance(source, data_module.ArrayBatches):
+            if source.targets is None:
+                raise ValueError("fit: y (the targets) is None")
+            if validation_data is None and validation_split:
+                source, validation_data = self._split_off_validation(source, validation_split)
+        elif validation_split:
+            raise ValueError("fit: validation_split needs array data; pass validation_data with a generator")
+        validation = None
+        if validation_data is not None:
+            validation = self._validation_source(validation_data, validation_batch_size or batch_size,
+                                                 validation_steps)
+
+        history = History()
+        params = {"verbose": verbose, "epochs": epochs, "steps": len(source)}
+        callback_list = CallbackList(list(callbacks or []) + [history], self, params)
+        self.stop_training = False
+        callback_list.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            callback_list.on_epoch_begin(epoch)
+            progress = EpochProgress(verbose, len(source), f"Epoch {epoch + 1}/{epochs}")
+            trackers = {}
+            for step, batch in enumerate(source.epoch()):
+                callback_list.on_train_batch_begin(step)
+                inputs, targets, weights = self._prepare_batch(batch, class_weight, "fit")
+                if targets is None:
+                    raise ValueError("fit: the data yields no targets; yield (x, y) pairs")
+                loss_value, per_output, outputs = self._train_step(inputs, targets, weights)
+                logs = self._track(trackers, loss_value, per_output, targets, outputs, weights, len(inputs[0]))
+                progress.update(step, logs)
+                callback_list.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = {name: tracker.result() for name, tracker in trackers.items()}
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_source(validation, callback_list=None)
+                epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+            progress.close(epoch_logs)
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end()
+        history.params = params
+        self.history = history
+        return history
+
+    def _split_off_validation(self, source, validation_split):
+        if not 0 < validation_split < 1:
+            raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+        # Keras holds out the *last* samples, before any shuffling.
+        split = int(source.size * (1 - validation_split))
+        if split == 0 or split == source.size:
+            raise ValueError(f"fit: validation_split={validation_split} leaves no training or no validation "
+                             f"samples out of {source.size}")
+        weights = source.sample_weight
+        train = data_module.ArrayBatches([x[:split] for x in source.inputs], [y[:split] for y in source.targets],
+                                         None if weights is None else weights[:split], source.batch_size,
+                                         source.shuffle)
+        held_out = ([x[split:] for x in source.inputs], [y[split:] for y in source.targets],
+                    None if weights is None else weights[split:])
+        return train, held_out
+
+    def _validation_source(self, validation_data, batch_size, steps):
+        if data_module.is_batch_source(validation_data):
+            return data_module.SourceBatches(validation_data, steps)
+        if not isinstance(validation_data, tuple) or len(validation_data) not in (2, 3):
+            raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, weights)")
+        x_val, y_val = validation_data[0], validation_data[1]
+        weights = validation_data[2] if len(validation_data) == 3 else None
+        if isinstance(x_val, list) and len(self.input_names) == 1 and not isinstance(x_val[0], np.ndarray):
+            x_val = np.asarray(x_val)
+        inputs = self._prepare_inputs(x_val if len(self.input_names) > 1 or not isinstance(x_val, list)
+                                      else x_val[0], "fit (validation_data)")
+        targets = self._prepare_targets(y_val if len(self.output_names) > 1 or not isinstance(y_val, list)
+                                        else y_val[0], len(inputs[0]), "fit (validation_data)")
+        weights = self._prepare_sample_weight(weights, None, targets, len(inputs[0]), "fit (validation_data)")
+        return data_module.ArrayBatches(inputs, targets, weights, batch_size, shuffle=False)
+
+    def _track(self, trackers, loss_value, per_output, targets, outputs, weights, count):
+        """Fold one batch into the running epoch averages; return the averages so far."""
+        trackers.setdefault("loss", metrics_module.MeanMetric()).update_state(loss_value, sample_weight=count)
+        if len(per_output) > 1:
+            for name, value in per_output.items():
+                trackers.setdefault(name, metrics_module.MeanMetric()).update_state(value, sample_weight=count)
+        for name, values in self._batch_logs(targets, outputs, weights).items():
+            trackers.setdefault(name, metrics_module.MeanMetric()).update_state(values)
+        return {name: tracker.result() for name, tracker in trackers.items()}
+
+    def _evaluate_source(self, source, callback_list):
+        trackers = {}
+        for step, batch in enumerate(source.epoch()):
+            if callback_list is not None:
+                callback_list.on_test_batch_begin(step)
+            inputs, targets, weights = self._prepare_batch(batch, None, "evaluate")
+            if targets is None:
+                raise ValueError("evaluate: the data yields no targets; yield (x, y) pairs")
+            outputs = self._run_forward(inputs, training=False)
+            loss_value, per_output = self._compute_loss(targets, outputs, weights)
+            logs = self._track(trackers, loss_value + self._regularization_loss(), per_output, targets, outputs,
+                               weights, len(inputs[0]))
+            if callback_list is not None:
+                callback_list.on_test_batch_end(step, logs)
+        return {name: tracker.result() for name, tracker in trackers.items()}
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
+        self._require_compiled("evaluate")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        batch_size = self._check_batch_size(batch_size, "evaluate")
+        source = self._batches_for(x, y, sample_weight, None, batch_size, False, steps, "evaluate")
+        if isinstance(source, data_module.ArrayBatches) and source.targets is None:
+            raise ValueError("evaluate: y (the targets) is None")
+        callback_list = CallbackList(list(callbacks or []), self, {"verbose": verbose, "steps": len(source)})
+        callback_list.on_test_begin()
+        logs = self._evaluate_source(source, callback_list)
+        callback_list.on_test_end(logs)
+        if verbose:
+            EpochProgress(2, len(source), "Evaluate").close(logs)
+        return self._format_result(logs, return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        batch_size = self._check_batch_size(batch_size, "predict")
+        source = self._batches_for(x, None, None, None, batch_size, False, steps, "predict")
+        callback_list = CallbackList(list(callbacks or []), self, {"steps": len(source)})
+        callback_list.on_predict_begin()
+        collected = None
+        for step, batch in enumerate(source.epoch()):
+            callback_list.on_predict_batch_begin(step)
+            inputs = self._prepare_batch((batch[0], None, None), None, "predict")[0]
+            outputs = self._run_forward(inputs, training=False)
+            collected = [[] for _ in outputs] if collected is None else collected
+            for store, output in zip(collected, outputs):
+                store.append(devices.to_host(output))  # predict returns NumPy
+            callback_list.on_predict_batch_end(step, {"outputs": outputs})
+        callback_list.on_predict_end()
+        if collected is None:
+            raise ValueError("predict: the data produced no batches")
+        return self._unwrap([np.concatenate(parts, axis=0) for parts in collected])
+
+    # Keras 2 spellings, kept for the scripts courses still hand out.
+    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
+                      validation_data=None, validation_steps=None, class_weight=None, initial_epoch=0,
+                      shuffle=True, **ignored_workers_options):
+        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=verbose,
+                        callbacks=callbacks, validation_data=validation_data, validation_steps=validation_steps,
+                        class_weight=class_weight, initial_epoch=initial_epoch, shuffle=shuffle)
+
+    def evaluate_generator(self, generator, steps=None, verbose=0, **ignored_workers_options):
+        return self.evaluate(generator, steps=steps, verbose=verbose)
+
+    def predict_generator(self, generator, steps=None, verbose=0, **ignored_workers_options):
+        return self.predict(generator, steps=steps, verbose=verbose)
+
