@@ -133,16 +133,17 @@ def test_dx_by_correlation_runs_the_forward_of_its_route(monkeypatch):
     """dL/dx of a stride-1 blocks layer: the blocks' forward over dy, not their backward."""
     if not BLOCKS_BUILT:
         pytest.skip("conv_blocks not built")
-    chosen = conv2d.conv2d_route((4, 10, 10, 12), (3, 3, 12, 12), (1, 1), SAME3, (1, 1), 1, np.float64, threads=1)
+    shape = (4, 24, 24, 12)
+    chosen = conv2d.conv2d_route(shape, (3, 3, 12, 12), (1, 1), SAME3, (1, 1), 1, np.float64)
     assert chosen.input_gradient_by_correlation
-    stride2 = conv2d.conv2d_route((4, 10, 10, 12), (3, 3, 12, 12), (2, 2), SAME3, (1, 1), 1, np.float64, threads=1)
+    stride2 = conv2d.conv2d_route(shape, (3, 3, 12, 12), (2, 2), SAME3, (1, 1), 1, np.float64)
     assert not stride2.input_gradient_by_correlation
     seen = []
     real = block_path.forward
     monkeypatch.setattr(block_path, "forward", lambda *args: seen.append(args[0].shape) or real(*args))
     rng = np.random.default_rng(2)
-    x, kernel = rng.standard_normal((4, 10, 10, 12)), rng.standard_normal((3, 3, 12, 12))
-    dy = rng.standard_normal((4, 10, 10, 12))
+    x, kernel = rng.standard_normal(shape), rng.standard_normal((3, 3, 12, 12))
+    dy = rng.standard_normal(shape)
     conv2d.conv2d_backward(dy, x, kernel, (1, 1), SAME3, (1, 1), 1, kernel_gradient=False)
     assert seen == [dy.shape]
 

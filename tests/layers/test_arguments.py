@@ -23,11 +23,15 @@ def test_as_tuple_accepts_an_int_or_a_sequence_of_ints(value, rank, expected):
     assert result == expected and all(type(v) is int for v in result)
 
 
-@pytest.mark.parametrize("value", [True, False, (True, 2), (2, np.bool_(True))])
-def test_as_tuple_refuses_bools(value):
-    with pytest.raises(ValueError, match=r"Conv2D 'c': kernel_size must be an int or a tuple of 2 ints "
-                                         r"\(a bool is not an int\), got"):
-        arguments.as_tuple(value, 2, "kernel_size", ME)
+@pytest.mark.parametrize("value, expected", [(True, (1, 1)), ((True, 2), (1, 2)), ((2, np.bool_(True)), (2, 1))])
+def test_as_tuple_counts_a_bool_as_an_int_as_keras_does(value, expected):
+    result = arguments.as_tuple(value, 2, "kernel_size", ME)
+    assert result == expected and all(type(v) is int for v in result)
+
+
+def test_as_tuple_refuses_false_as_not_positive():
+    with pytest.raises(ValueError, match=r"Conv2D 'c': kernel_size must be positive, got False"):
+        arguments.as_tuple(False, 2, "kernel_size", ME)
 
 
 @pytest.mark.parametrize("value", [(3,), (3, 3, 3), 2.0, (2, 2.5), "3", None])
@@ -67,11 +71,12 @@ def test_data_format_defaults_to_the_backend_and_refuses_other_names():
 
 def test_filters_and_groups():
     assert arguments.check_filters(np.int64(4), ME) == 4
-    for bad in (0, -1, 2.0, True):
+    assert arguments.check_filters(True, ME) == 1      # Keras's rule: a bool is an int
+    for bad in (0, -1, 2.0, False):
         with pytest.raises(ValueError, match=rf"Conv2D 'c': filters must be a positive integer, got {bad!r}"):
             arguments.check_filters(bad, ME)
     assert arguments.check_groups(2, 4, ME) == 2
-    for bad in (3, 0, True):
+    for bad in (3, 0, False):
         with pytest.raises(ValueError, match=r"groups must be a positive integer dividing filters=4"):
             arguments.check_groups(bad, 4, ME)
 
@@ -141,16 +146,25 @@ def test_conv2d_refuses_strides_with_dilation_like_conv1d_and_conv3d():
     (lambda: layers.MinPooling2D(pool_size=True), "pool_size"),
     (lambda: layers.UpSampling2D(size=True), "size"),
 ])
-def test_a_bool_is_not_a_size_for_any_layer(make, argument, fresh_names):
-    with pytest.raises(ValueError, match=rf"'[a-z0-9_]+': {argument} must be an int or a tuple of \d ints? "
-                                         rf"\(a bool is not an int\)"):
+def test_a_bool_size_follows_one_rule_in_every_layer(make, argument, fresh_names):
+    """Keras's rule everywhere (Conv2D and MaxPooling2D used to accept True where Conv1D refused it):
+    True is a size of 1, stored as the int."""
+    values = getattr(make(), argument)
+    assert all(type(v) is int for v in values) and 1 in values
+
+
+@pytest.mark.parametrize("make", [lambda: layers.Conv1D(2, kernel_size=False), lambda: layers.Conv2D(2, kernel_size=False),
+                                  lambda: layers.MaxPooling2D(pool_size=False)])
+def test_a_false_size_is_refused_by_every_layer(make, fresh_names):
+    with pytest.raises(ValueError, match=r"must be positive, got False"):
         make()
 
 
 def test_padding_errors_are_the_same_everywhere(fresh_names):
     for make in (lambda: layers.Conv2D(2, 3, padding="full"), lambda: layers.Conv3D(2, 3, padding="causal"),
                  lambda: layers.DepthwiseConv2D(3, padding="full"), lambda: layers.MaxPooling2D(padding=2),
-                 lambda: layers.AveragePooling3D(2, padding="full"), lambda: layers.Conv1DTranspose(2, 3, padding="x")):
+                 lambda: layers.AveragePooling3D(2, padding="full"), lambda: layers.Conv1DTranspose(2, 3, padding="x"),
+                 lambda: layers.Conv2D(2, 3, padding=1)):
         with pytest.raises(ValueError, match=r"padding must be 'valid' or 'same', got"):
             make()
     with pytest.raises(ValueError, match=r"padding must be 'valid', 'same' or 'causal', got 'full'"):

@@ -3,7 +3,8 @@
 One copy, Keras's rules, used by every layer:
 
 * sizes (``kernel_size``, ``strides``, ``pool_size``, ...): an int or a sequence of ``rank`` ints,
-  each at least 1.  A bool is not an int here (``kernel_size=True`` is refused), as in Keras;
+  each at least 1.  A bool counts as an int, as in Keras (Python's ``True == 1``): ``kernel_size=True``
+  is a size of 1 in every layer, ``False`` is refused as not positive;
 * ``padding``: a mode name, case-insensitive ('valid', 'same', and 'causal' for Conv1D);
 * ``data_format``: 'channels_last' or 'channels_first', None meaning the backend's default;
 * ``filters`` and ``groups``: positive ints, ``groups`` dividing ``filters``;
@@ -26,8 +27,8 @@ _SPATIAL_AXES = {1: "steps", 2: "height, width", 3: "depth, height, width"}
 
 
 def is_int(value):
-    """An int or a NumPy integer, but not a bool (Keras refuses True as a size)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    """An int, a NumPy integer or a bool (Keras's rule: ``True`` is the int 1)."""
+    return isinstance(value, (int, np.integer, np.bool_))
 
 
 def positive_int(value, what, layer):
@@ -42,9 +43,7 @@ def as_tuple(value, rank, what, layer, minimum=1):
     values = (value,) * rank if is_int(value) else _as_sequence(value)
     if values is None or len(values) != rank or not all(is_int(v) for v in values):
         ints = "1 int" if rank == 1 else f"{rank} ints"
-        bools = any(isinstance(v, (bool, np.bool_)) for v in (values or (value,)))
-        raise ValueError(f"{layer}: {what} must be an int or a tuple of {ints}"
-                         f"{' (a bool is not an int)' if bools else ''}, got {value!r}")
+        raise ValueError(f"{layer}: {what} must be an int or a tuple of {ints}, got {value!r}")
     if min(values) < minimum:
         bound = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{layer}: {what} must be {bound}, got {value!r}")

@@ -1,8 +1,6 @@
 """Checks of the locally connected 2-D kernels (kernel (OH*OW, KH*KW*C, F), no padding)."""
-from ...geometry import output_hw
+from ...geometry import locally_connected_output_hw
 from .conv import as_float_array, positive_pair
-
-NO_PADDING = ((0, 0), (0, 0))
 
 
 def check_local_args(x, kernel, bias, kernel_size, strides, out_hw):
@@ -14,7 +12,7 @@ def check_local_args(x, kernel, bias, kernel_size, strides, out_hw):
     kernel_size = positive_pair(kernel_size, "kernel_size")
     strides = positive_pair(strides, "strides")
     out_hw = positive_pair(out_hw, "out_hw")
-    expected_hw = output_hw(x.shape[1:3], kernel_size, strides, NO_PADDING)
+    expected_hw = locally_connected_output_hw(x.shape[1:3], kernel_size, strides)
     if out_hw != expected_hw:
         raise ValueError(f"locally_connected2d: input {x.shape[1:3]} with kernel {kernel_size} and strides "
                          f"{strides} gives output size {expected_hw}, got out_hw={out_hw}")

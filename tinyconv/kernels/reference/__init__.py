@@ -1,7 +1,9 @@
 """Reference kernels in plain NumPy: written to be read beside the lecture's formulas.
 
 They are the test oracle for the compiled kernels in ``tinyconv.kernels.cpu``: both sets
-expose the same functions with the same signatures (see ``tinyconv.dispatch``).
+expose the same functions with the same signatures (see ``tinyconv.dispatch``).  Each kernel
+starts with one call to its argument checks, which all the kernel sets share
+(``tinyconv.kernels.checks``), so the formula and the loops come first here.
 """
 from .activation import activation_backward, activation_forward, bias_gradient
 from .conv import conv2d_backward, conv2d_forward

@@ -14,8 +14,6 @@ and the bias gradient of a layer z = ... + b, b broadcast over every axis but th
 
     db[f] = sum over every (sample, position) of dz[..., f]
 """
-import numpy as np
-
 from ... import activations
 from ..checks.activation import check_activation_backward, check_activation_name, check_channel_axis
 

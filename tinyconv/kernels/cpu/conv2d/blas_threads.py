@@ -44,6 +44,11 @@ def _one_thread(library):
         library.set_num_threads(before)
 
 
+def scipy_blas_controller():
+    """threadpoolctl's controller of SciPy's BLAS, or None when it cannot be found (cached)."""
+    return _scipy_blas_controller()
+
+
 def single_threaded_blas():
     """A context holding SciPy's BLAS at one thread, or None when that cannot be done."""
     library = _scipy_blas_controller()

@@ -12,7 +12,8 @@ import numpy as np
 from .geometry import kernel_matrix
 from .workspace import scratch_buffer
 
-__all__ = ["block_kernels", "blas_context", "forward", "backward", "weight_gradient_slices"]
+__all__ = ["block_kernels", "blas_context", "blas_controllable", "available", "forward", "backward",
+           "weight_gradient_slices"]
 
 # dL/dW is summed per slice of samples (a fixed split, whatever the thread count), then the
 # slices are added: at most this many slices, at most this much memory for their sums, and
@@ -39,9 +40,16 @@ def blas_context():
     return single_threaded_blas()
 
 
+def blas_controllable():
+    """True when SciPy's BLAS can be held at one thread (``blas_threads.py``)."""
+    from .blas_threads import scipy_blas_controller
+
+    return scipy_blas_controller() is not None
+
+
 def available():
     """True when the blocks were built and SciPy's BLAS can be held at one thread."""
-    return block_kernels() is not None and blas_context() is not None
+    return block_kernels() is not None and blas_controllable()
 
 
 def weight_gradient_slices(n, cells_per_sample, patch, filters, itemsize):

@@ -42,13 +42,21 @@ short patches (KH*KW*C <= 32, <= 8 filters, several threads), which summed cols.
 compiled slices instead of one BLAS call: 0.97-1.06x of BLAS on four first layers (float32 and
 float64) once OpenBLAS's idle threads sleep (benchmarks/run.py sets that up).
 
+Examined and kept inside the chunked route: the offset-table im2col gather for kernel rows of
+at most 8 numbers (chunked_path.GATHER_MAX_ROW), 0.88-0.89x the time of the row copies on N=64
+28x28x1 -> 6 5x5 forward + dL/dW (float64, and float32 with stride 2), 0.96-0.97x on a 3x3
+2-channel float64 layer (medians of 21, interleaved, two runs).
+
 Thresholds inside a route (chunk and block sizes, dL/dW slice counts, the padded-copy and
 offset-table im2col of few-channel layers) stay in that route's file: they change how a
 route runs, never which route runs.
 """
+import math
 from collections import namedtuple
 
 import numpy as np
+
+from tinyconv.kernels.cpu.threads import get_num_threads
 
 from . import block_path, direct_path, implicit_path
 from .geometry import ConvGeometry, correlation_pads, is_pointwise
@@ -106,42 +114,44 @@ kept: what a training forward keeps for backward: "planes" (direct), "columns" (
 reasons: {"forward": ..., "weight_gradient": ..., "input_gradient": ...}, one sentence each."""
 
 
-class _Layer(namedtuple("_Layer", "shape kernel_shape strides pads dilation groups dtype threads")):
-    """A layer as the router sees it: shapes, dtype and thread count, nothing else."""
+class _Layer:
+    """A layer as the router sees it: shapes, dtype and thread count, nothing else (the
+    derived numbers computed once: the router runs on every call, so it must stay cheap)."""
 
-    @property
-    def geo(self):
-        (top, bottom), (left, right) = self.pads
+    __slots__ = ("shape", "kernel_shape", "strides", "pads", "dilation", "groups", "dtype", "threads", "geo",
+                 "group_channels", "group_filters", "pointwise", "empty")
+
+    def __init__(self, shape, kernel_shape, strides, pads, dilation, groups, dtype, threads):
+        self.shape, self.kernel_shape, self.strides, self.pads = shape, kernel_shape, strides, pads
+        self.dilation, self.groups, self.dtype, self.threads = dilation, groups, dtype, threads
+        (top, bottom), (left, right) = pads
+        kh, kw = kernel_shape[:2]
+        out_h = (shape[1] + top + bottom - (kh - 1) * dilation[0] - 1) // strides[0] + 1
+        out_w = (shape[2] + left + right - (kw - 1) * dilation[1] - 1) // strides[1] + 1
+        self.geo = ConvGeometry(shape[1], shape[2], out_h, out_w, kh, kw, strides[0], strides[1],
+                                dilation[0], dilation[1], top, left)
+        self.group_channels = shape[3] // groups
+        self.group_filters = kernel_shape[3] // groups
+        self.pointwise = is_pointwise(kernel_shape, strides, pads)
+        self.empty = math.prod(shape) == 0
+
+    def dy_convolution(self, dx_pads):
+        """dL/dx as a layer: the stride-1 convolution of dy with the flipped kernel."""
         kh, kw = self.kernel_shape[:2]
-        out_h = (self.shape[1] + top + bottom - (kh - 1) * self.dilation[0] - 1) // self.strides[0] + 1
-        out_w = (self.shape[2] + left + right - (kw - 1) * self.dilation[1] - 1) // self.strides[1] + 1
-        return ConvGeometry(self.shape[1], self.shape[2], out_h, out_w, kh, kw, self.strides[0], self.strides[1],
-                            self.dilation[0], self.dilation[1], top, left)
-
-    @property
-    def group_channels(self):
-        return self.shape[3] // self.groups
-
-    @property
-    def group_filters(self):
-        return self.kernel_shape[3] // self.groups
-
-    @property
-    def pointwise(self):
-        return is_pointwise(self.kernel_shape, self.strides, self.pads)
-
-    @property
-    def empty(self):
-        return int(np.prod(self.shape)) == 0
+        dy_shape = (self.shape[0], self.geo.out_h, self.geo.out_w, self.kernel_shape[3])
+        return _Layer(dy_shape, (kh, kw, self.group_filters, self.shape[3]), (1, 1), dx_pads, self.dilation,
+                      self.groups, self.dtype, self.threads)
 
     def threads_for(self, elements):
         return threads_for(elements, self.threads)
 
 
+def threads_for(self, elements):
+        return threads_for(elements, self.threads)
+
+
 def threads_for(elements, threads=None):
     """Threads worth waking for a compiled pass over this many elements (as parallel.pxd)."""
-    from tinyconv.kernels.cpu.threads import get_num_threads
-
     available = get_num_threads() if threads is None else threads
     return available if elements >= PARALLEL_MIN_ELEMENTS else 1
 
@@ -155,8 +165,8 @@ def conv2d_route(x_shape, kernel_shape, strides=(1, 1), pads=((0, 0), (0, 0)), d
     what backward can reuse, and backward gets it.  kept: what backward actually got
     ("planes", "columns" or None; overrides ``training`` for backward).
     """
-    pads = tuple(tuple(int(p) for p in pair) for pair in pads)
-    layer = _Layer(tuple(x_shape), tuple(kernel_shape), tuple(strides), pads, tuple(dilation), int(groups),
+    pads = tuple(tuple(pair) for pair in pads)
+    layer = _Layer(tuple(x_shape), tuple(kernel_shape), tuple(strides), pads, tuple(dilation), groups,
                    np.dtype(dtype), threads)
     reasons = {}
     forward, reasons["forward"] = _forward_route(layer)
@@ -237,7 +247,7 @@ def _implicit_weight_gradient_route(layer):
         return None
     dy_shape = (layer.shape[0], geo.out_h, geo.out_w, layer.kernel_shape[3])
     slices = implicit_path.weight_slices(dy_shape, layer.kernel_shape, layer.groups)
-    threads = layer.threads_for(int(np.prod(dy_shape)) * geo.kh * geo.kw)
+    threads = layer.threads_for(math.prod(dy_shape) * geo.kh * geo.kw)
     if slices < threads:
         return None
     return (f"float32, {consecutive} consecutive numbers per tap row, {layer.group_filters} filters per group, "
@@ -268,10 +278,7 @@ def _input_gradient_route(layer):
     dx_pads = correlation_pads(geo, layer.pads)
     dy_layer = None
     if dx_pads is not None and not layer.pointwise:
-        kh, kw, group_channels, filters = layer.kernel_shape
-        dy_layer = layer._replace(shape=(layer.shape[0], geo.out_h, geo.out_w, filters),
-                                  kernel_shape=(kh, kw, layer.group_filters, layer.shape[3]),
-                                  strides=(1, 1), pads=dx_pads)
+        dy_layer = layer.dy_convolution(dx_pads)
         if _implicit_applies(dy_layer, consecutive=dy_layer.group_channels):
             return IMPLICIT_GEMM, True, ("stride 1: the implicit-GEMM convolution of dy with the flipped kernel "
                                          f"({layer.group_filters} channels, {layer.group_channels} filters per group)")
