@@ -164,7 +164,7 @@ def test_padding_errors_are_the_same_everywhere(fresh_names):
     for make in (lambda: layers.Conv2D(2, 3, padding="full"), lambda: layers.Conv3D(2, 3, padding="causal"),
                  lambda: layers.DepthwiseConv2D(3, padding="full"), lambda: layers.MaxPooling2D(padding=2),
                  lambda: layers.AveragePooling3D(2, padding="full"), lambda: layers.Conv1DTranspose(2, 3, padding="x"),
-                 lambda: layers.Conv2D(2, 3, padding=1)):
+                 lambda: layers.DepthwiseConv2D(3, padding=1)):
         with pytest.raises(ValueError, match=r"padding must be 'valid' or 'same', got"):
             make()
     with pytest.raises(ValueError, match=r"padding must be 'valid', 'same' or 'causal', got 'full'"):
@@ -201,3 +201,21 @@ def test_geometry_is_a_leaf():
     """Kernels and layers import tinyconv/geometry.py; it imports nothing, so no cycle can form."""
     tree = ast.parse(open(geometry.__file__).read())
     assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+
+
+def test_convolutions_also_take_the_lectures_explicit_padding(fresh_names):
+    """Keras takes only 'valid'/'same'; the course's P (an int, or per axis) is an option on top."""
+    x = np.random.default_rng(0).random((2, 5, 6, 3)).astype("float32")
+    explicit = layers.Conv2D(4, 3, padding=1)
+    same = layers.Conv2D(4, 3, padding="same")
+    expected = same(x)
+    explicit(x)                                   # (builds it)
+    explicit.set_weights(same.get_weights())
+    assert explicit.padding == ((1, 1), (1, 1))
+    np.testing.assert_allclose(explicit(x), expected, rtol=1e-6)
+    assert layers.Conv2D(4, 3, padding=((0, 2), 1)).compute_output_shape((None, 5, 6, 3)) == (None, 5, 6, 4)
+    assert layers.Conv1D(2, 3, padding=(2, 0)).compute_output_shape((None, 7, 1)) == (None, 7, 2)
+    assert layers.Conv3D(2, 3, padding=1).compute_output_shape((None, 4, 4, 4, 1)) == (None, 4, 4, 4, 2)
+    for bad in (-1, (1, 2, 3), ((1, 2, 3), 0), 1.5):
+        with pytest.raises(ValueError, match=r"Conv2D '[a-z0-9_]+': explicit padding must be a non-negative int"):
+            layers.Conv2D(2, 3, padding=bad)

@@ -67,6 +67,21 @@ def check_padding(padding, layer, modes=("valid", "same")):
     return mode
 
 
+def explicit_padding(padding, rank, layer):
+    """The lecture's explicit padding P, as ``rank`` (before, after) pairs of zeros: an int (the same on
+    both sides of every axis), or one entry per spatial axis, each an int or a (before, after) pair."""
+    entries = (padding,) * rank if is_int(padding) else _as_sequence(padding)
+    if rank == 1 and entries is not None and len(entries) == 2 and all(is_int(p) for p in entries):
+        entries = (entries,)   # Conv1D(padding=(before, after))
+    pairs = None
+    if entries is not None and len(entries) == rank:
+        pairs = tuple((p, p) if is_int(p) else _as_sequence(p) for p in entries)
+    if pairs is None or any(p is None or len(p) != 2 or not all(is_int(v) and v >= 0 for v in p) for p in pairs):
+        raise ValueError(f"{layer}: explicit padding must be a non-negative int, or {rank} entries (one per spatial "
+                         f"axis) each an int or a (before, after) pair, got {padding!r}")
+    return tuple((int(before), int(after)) for before, after in pairs)
+
+
 def check_data_format(data_format, layer):
     """'channels_last' or 'channels_first'; None means the backend's ``image_data_format()``."""
     from .. import backend

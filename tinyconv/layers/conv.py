@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import activations, devices, dispatch, geometry
 from .arguments import (as_tuple, check_data_format, check_filters, check_groups, check_padding,
-                        check_strides_with_dilation, from_channels_last, input_layout, shape_from_channels_last,
+                        check_strides_with_dilation, explicit_padding, from_channels_last, input_layout, shape_from_channels_last,
                         shape_to_channels_last, to_channels_last)
 from .base import ActivationMixin, Layer
 from .core import _init_name
@@ -39,6 +39,9 @@ class _WindowedConv(ActivationMixin, Layer):
 
     rank = 2
     padding_modes = ("valid", "same")
+    # The lecture's explicit padding P (an int or per-axis amounts) besides Keras's mode names;
+    # Keras itself takes only the names.
+    takes_explicit_padding = False
 
     @property
     def expected_ndim(self):
@@ -49,7 +52,10 @@ class _WindowedConv(ActivationMixin, Layer):
         self.kernel_size = as_tuple(kernel_size, self.rank, "kernel_size", me)
         self.strides = as_tuple(strides, self.rank, "strides", me)
         self.dilation_rate = as_tuple(dilation_rate, self.rank, "dilation_rate", me)
-        self.padding = check_padding(padding, me, self.padding_modes)
+        if self.takes_explicit_padding and not isinstance(padding, str):
+            self.padding = explicit_padding(padding, self.rank, me)
+        else:
+            self.padding = check_padding(padding, me, self.padding_modes)
         self.data_format = check_data_format(data_format, me)
 
     def _rank_hint(self):
@@ -68,6 +74,8 @@ class _WindowedConv(ActivationMixin, Layer):
     def _axis_pads(self, size, axis):
         """(before, after) zeros on one spatial axis of the given size."""
         k, s, d = self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis]
+        if isinstance(self.padding, tuple):
+            return self.padding[axis]   # explicit amounts
         if self.padding == "same":
             return geometry.same_padding(size, k, s, d)
         if self.padding == "causal":
@@ -119,6 +127,7 @@ class _ConvND(_WindowedConv):
     ``_convolve_backward``)."""
 
     rank = None
+    takes_explicit_padding = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
