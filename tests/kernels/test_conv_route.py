@@ -196,3 +196,15 @@ def test_the_router_counts_threads_as_the_compiled_passes_do():
     assert route.PARALLEL_MIN_ELEMENTS == chunked_path.PARALLEL_MIN_ELEMENTS
     assert route.threads_for(route.PARALLEL_MIN_ELEMENTS - 1, threads=4) == 1
     assert route.threads_for(route.PARALLEL_MIN_ELEMENTS, threads=4) == 4
+
+
+def test_passes_not_asked_for_are_left_undecided():
+    layer = ((2, 8, 8, 1), (3, 3, 1, 6), (1, 1), SAME3, (1, 1), 1, np.float32)
+    whole = conv2d.conv2d_route(*layer, training=True)
+    forward = conv2d.conv2d_route(*layer, training=True, passes=("forward",))
+    assert (forward.forward, forward.kept, forward.weight_gradient, forward.input_gradient) == \
+        (whole.forward, whole.kept, None, None)
+    backward = conv2d.conv2d_route(*layer, kept=whole.kept, passes=("weight_gradient", "input_gradient"))
+    assert (backward.forward, backward.weight_gradient, backward.input_gradient) == \
+        (None, whole.weight_gradient, whole.input_gradient)
+    assert set(backward.reasons) == {"weight_gradient", "input_gradient"}

@@ -32,7 +32,7 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups, cache=None)
     x = np.ascontiguousarray(x)
     geo = conv_geometry(x.shape, kernel.shape, strides, pads, dilation, out_hw)
     chosen = route.conv2d_route(x.shape, kernel.shape, strides, pads, dilation, groups, x.dtype,
-                                training=cache is not None)
+                                training=cache is not None, passes=("forward",))
     spare = cache.spare if cache is not None else None
     y, kept = _forward(chosen.forward, x, kernel, bias, geo, pads, groups, chosen.kept is not None, spare, source)
     if cache is not None:
@@ -57,7 +57,8 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradie
         kept_kind = "columns"
     else:
         kept, kept_kind = None, None
-    chosen = route.conv2d_route(x.shape, kernel.shape, strides, pads, dilation, groups, x.dtype, kept=kept_kind)
+    chosen = route.conv2d_route(x.shape, kernel.shape, strides, pads, dilation, groups, x.dtype, kept=kept_kind,
+                                passes=_backward_passes(input_gradient, kernel_gradient))
     dbias = bias_gradient(dy.reshape(-1, kernel.shape[3]))
 
     dx = dkernel = None
@@ -119,6 +120,11 @@ def _backward(name, dy, x, kernel, geo, pads, groups, kept, input_gradient, kern
         return block_path.backward(dy, x, kernel, geo, groups, threads, input_gradient, kernel_gradient)
     columns = kept if name == route.KEPT_COLUMNS else None
     return chunked_path.backward(dy, x, kernel, geo, pads, groups, columns, input_gradient, kernel_gradient)
+
+
+def _backward_passes(input_gradient, kernel_gradient):
+    """The passes a backward call asks the router for."""
+    return ("weight_gradient",) * kernel_gradient + ("input_gradient",) * input_gradient
 
 
 def _same_backward(weight_route, input_route):

@@ -156,25 +156,34 @@ def threads_for(elements, threads=None):
     return available if elements >= PARALLEL_MIN_ELEMENTS else 1
 
 
+PASSES = ("forward", "weight_gradient", "input_gradient")
+
+
 def conv2d_route(x_shape, kernel_shape, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1), groups=1,
-                 dtype="float32", threads=None, training=False, kept=None):
+                 dtype="float32", threads=None, training=False, kept=None, passes=PASSES):
     """The routes of forward, dL/dW and dL/dx for this layer, and why (a ``Conv2DRoute``).
 
     x_shape (N, H, W, C), kernel_shape (KH, KW, C/groups, F), pads ((top, bottom), (left, right)).
     threads: the OpenMP thread count (default: the current one).  training: forward keeps
     what backward can reuse, and backward gets it.  kept: what backward actually got
-    ("planes", "columns" or None; overrides ``training`` for backward).
+    ("planes", "columns" or None; overrides ``training`` for backward).  passes: the passes
+    to decide (the entry points ask for theirs only; the others are None, and so is ``kept``
+    without "forward").
     """
     pads = tuple(tuple(pair) for pair in pads)
     layer = _Layer(tuple(x_shape), tuple(kernel_shape), tuple(strides), pads, tuple(dilation), groups,
                    np.dtype(dtype), threads)
     reasons = {}
-    forward, reasons["forward"] = _forward_route(layer)
-    will_keep = _kept_by_forward(layer, forward) if training else None
-    if kept is None:
-        kept = will_keep
-    weight_gradient, reasons["weight_gradient"] = _weight_gradient_route(layer, kept)
-    input_gradient, by_correlation, reasons["input_gradient"] = _input_gradient_route(layer)
+    forward = weight_gradient = input_gradient = by_correlation = will_keep = None
+    if "forward" in passes:
+        forward, reasons["forward"] = _forward_route(layer)
+        will_keep = _kept_by_forward(layer, forward) if training else None
+    if "weight_gradient" in passes:
+        if kept is None and training:
+            kept = will_keep if "forward" in passes else _kept_by_forward(layer, _forward_route(layer)[0])
+        weight_gradient, reasons["weight_gradient"] = _weight_gradient_route(layer, kept)
+    if "input_gradient" in passes:
+        input_gradient, by_correlation, reasons["input_gradient"] = _input_gradient_route(layer)
     return Conv2DRoute(forward, weight_gradient, input_gradient, by_correlation, will_keep, reasons)
 
 
