@@ -86,21 +86,19 @@ def names_imported_from_reference(source):
 
 
 @pytest.mark.parametrize("path", [KERNELS / "cpu" / f"{stem}.pyx" for stem in COMPILED]
+                         + sorted((KERNELS / "cpu" / "conv2d").glob("*.py*"))
                          + sorted((KERNELS / "gpu").glob("*.py")), ids=lambda path: path.name)
 def test_compiled_and_gpu_sets_import_no_checks_from_the_reference(path):
     imported = names_imported_from_reference(path.read_text())
     assert [name for name in imported if name.startswith(("check_", "validate_"))] == []
 
 
-def test_the_2d_convolution_still_finds_its_checks_in_the_reference():
-    from tinyconv.kernels import checks
+def test_the_compiled_2d_convolution_takes_its_checks_from_the_shared_module():
     from tinyconv.kernels.checks import conv as conv_checks
-    from tinyconv.kernels.reference import conv as reference_conv
+    from tinyconv.kernels.cpu.conv2d import entry
 
-    assert checks.__name__ == "tinyconv.kernels.checks"
-    assert reference_conv.validate_conv2d_args is conv_checks.validate_conv2d_args
-    assert reference_conv.validate_upstream_gradient is conv_checks.validate_upstream_gradient
-    assert callable(reference_conv.pad_image)
+    assert entry.validate_conv2d_args is conv_checks.validate_conv2d_args
+    assert entry.validate_upstream_gradient is conv_checks.validate_upstream_gradient
 
 
 def test_compiled_poolings_share_one_geometry_declaration():

@@ -2,8 +2,9 @@
 """3-D convolution, fast: vol2col + one matrix product (BLAS) per group.
 
 Same functions and results as ``tinyconv.kernels.reference.conv3d`` (read that for the
-formula).  It is ``conv.pyx`` with a depth axis: every receptive *box* is copied into one row
-of the columns matrix, so the convolution becomes one GEMM
+formula).  It is the 2-D convolution's im2col route (``conv2d/chunked_path.pyx``) with a depth
+axis: every receptive *box* is copied into one row of the columns matrix, so the convolution
+becomes one GEMM
 
     cols  (N*OD*OH*OW, KD*KH*KW*Cg)   row (n, d, i, j) = the box output cell (n, d, i, j) sees,
                                       ordered (o, p, q, c), zeros over the padding

@@ -36,10 +36,7 @@ goes nowhere).
 """
 import numpy as np
 
-# validate_upstream_gradient is not used here; it stays importable from this module for the
-# compiled 2-D convolution.
-from ..checks.conv import (validate_conv2d_args, validate_conv2d_backward_args,  # noqa: F401
-                           validate_upstream_gradient)
+from ..checks.conv import validate_conv2d_args, validate_conv2d_backward_args
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_forward_direct"]
 

@@ -10,7 +10,7 @@ import functools
 import numpy as np
 
 from tinyconv.kernels.cpu.activation import bias_gradient
-from tinyconv.kernels.reference.conv import validate_conv2d_args, validate_upstream_gradient
+from tinyconv.kernels.checks.conv import validate_conv2d_args, validate_upstream_gradient
 
 from . import block_path, chunked_path, direct_path, implicit_path, pointwise_path, route
 from .geometry import conv_geometry, correlation_geometry, correlation_pads, flipped_kernel
