@@ -104,6 +104,10 @@ class _WindowedConv(ActivationMixin, Layer):
             out.append(n_out)
         return tuple(out)
 
+    def compute_output_shape(self, input_shape):
+        """The input's shape with every spatial size slid over, and ``filters`` channels."""
+        return self._output_shape_with(input_shape, self.filters)
+
     def _output_shape_with(self, input_shape, channels_out):
         shape = self._nhwc_shape(input_shape)
         return shape_from_channels_last((shape[0],) + self._output_spatial(shape[1:-1]) + (channels_out,),
@@ -152,9 +156,6 @@ class _ConvND(_WindowedConv):
         self.kernel = self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
                                       self.kernel_initializer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
-
-    def compute_output_shape(self, input_shape):
-        return self._output_shape_with(input_shape, self.filters)
 
     def check_input(self, x):
         super().check_input(x)

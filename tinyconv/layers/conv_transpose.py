@@ -84,9 +84,6 @@ class _ConvTransposeND(_WindowedConv):
                              f"{self.padding!r} and output_padding {self.output_padding}")
         return out
 
-    def compute_output_shape(self, input_shape):
-        return self._output_shape_with(input_shape, self.filters)
-
     def check_input(self, x):
         super().check_input(x)
         self._check_channels(x, self.kernel.shape[-1])  # raises too if the output would be empty

@@ -125,10 +125,6 @@ class SeparableConv2D(_WindowedConv):
                                                 self.pointwise_initializer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
-    def compute_output_shape(self, input_shape):
-        self._channels(input_shape)
-        return self._output_shape_with(input_shape, self.filters)
-
     def check_input(self, x):
         super().check_input(x)
         self._check_channels(x, self.depthwise_kernel.shape[2])

@@ -267,10 +267,6 @@ class TiledConv2D(_WindowedConv):
                                       self.kernel_initializer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
-    def compute_output_shape(self, input_shape):
-        self._channels(input_shape)
-        return self._output_shape_with(input_shape, self.filters)
-
     def check_input(self, x):
         super().check_input(x)
         self._check_channels(x, self.kernel.shape[4])
