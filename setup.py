@@ -5,8 +5,10 @@ one C extension, named by its path.  OpenMP is used when the
 compiler accepts ``-fopenmp``; otherwise the kernels build single-threaded and we say so
 (macOS's clang is the usual case).  Set ``TINYCONV_NATIVE=1`` to add ``-march=native``
 (the default build stays portable), ``TINYCONV_BUILD_ONLY=chunked_path,pooling`` to compile only
-some modules while developing.  ``conv_blocks`` calls SciPy's BLAS and is left out (with a
-note) when SciPy is missing at build time.  Modules named in ``ISA_VARIANTS`` are extra builds
+some modules while developing, ``TINYCONV_SANITIZE=1`` to build with AddressSanitizer and
+UndefinedBehaviorSanitizer (``make sanitize`` builds such a copy under ``build/sanitize/``).
+``conv_blocks`` calls SciPy's BLAS and is left out (with a note) when SciPy is missing at
+build time.  Modules named in ``ISA_VARIANTS`` are extra builds
 of another module's code for a newer instruction set; they are left out where the compiler
 cannot target it (the package picks a variant at run time, by what the CPU has).
 """
@@ -60,6 +62,15 @@ def compiler_accepts_flags(compiler_cmd, flags):
 # a newer instruction set (conv_direct_avx2.pyx includes conv_direct's code).
 ISA_VARIANTS = {"conv_direct_avx2": ["-mavx2", "-mfma"], "conv_implicit_avx2": ["-mavx2", "-mfma"]}
 
+# TINYCONV_SANITIZE=1: out-of-bounds reads and writes, use after free and undefined behaviour
+# are reported where they happen.  -O1 keeps the reports readable (and the build quicker); the
+# modules then need libasan and libubsan preloaded into Python (see the Makefile's sanitize).
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+
+
+def sanitizing():
+    return os.environ.get("TINYCONV_SANITIZE") == "1"
+
 
 class BuildWithOptionalOpenMP(build_ext):
     """Add OpenMP flags only when the active compiler supports them."""
@@ -81,6 +92,10 @@ class BuildWithOptionalOpenMP(build_ext):
         extra_compile = ["-O3", "-fno-trapping-math"]
         if os.environ.get("TINYCONV_NATIVE") == "1":
             extra_compile.append("-march=native")
+        extra_link = []
+        if sanitizing():
+            extra_compile = ["-O1", "-g", "-fno-trapping-math"] + SANITIZE_FLAGS
+            extra_link = list(SANITIZE_FLAGS)
         for ext in list(self.extensions):
             variant_flags = ISA_VARIANTS.get(ext.name.rsplit(".", 1)[-1], [])
             if variant_flags and not compiler_accepts_flags(compiler_cmd[:1], variant_flags):
@@ -89,7 +104,7 @@ class BuildWithOptionalOpenMP(build_ext):
                 self.extensions.remove(ext)
                 continue
             ext.extra_compile_args = extra_compile + variant_flags + (["-fopenmp"] if use_openmp else [])
-            ext.extra_link_args = ["-fopenmp"] if use_openmp else []
+            ext.extra_link_args = extra_link + (["-fopenmp"] if use_openmp else [])
         super().build_extensions()
 
 

@@ -126,7 +126,9 @@ def exponential(x):
 
 
 def _relu_backward(dy, a):
-    return dy * (a > 0)
+    # A switch, not a product: where a <= 0 the gradient is 0 even for an inf or NaN dy (0 * inf
+    # would be NaN), as in PyTorch and the compiled kernel.
+    return np.where(a > 0, dy, 0).astype(dy.dtype, copy=False)
 
 
 def _tanh_backward(dy, a):
@@ -221,14 +223,39 @@ _BY_NAME["swish"] = silu
 KERNEL_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
 
 
+def _name_from_keras_dict(identifier):
+    """The activation name in Keras 3's dict form ``{"module": ..., "class_name": "function", "config":
+    "relu", "registered_name": ...}``; anything else a config may hold there is refused with the reason."""
+    class_name, config = identifier.get("class_name"), identifier.get("config")
+    if class_name == "function" and isinstance(config, str):
+        return config
+    if class_name == "__lambda__" or "value" in identifier or (isinstance(config, dict) and "value" in config):
+        raise ValueError(f"activation {_short(identifier)} is a Python lambda (bytecode) saved by Keras; "
+                         "tinyconv never runs code from a file, with or without safe_mode. Use a named "
+                         f"activation, one of {sorted(_BY_NAME)}")
+    raise ValueError(f"activation {_short(identifier)} is not allowed: tinyconv accepts an activation name or "
+                     "Keras's {'class_name': 'function', 'config': NAME} form, NAME one of "
+                     f"{sorted(_BY_NAME)}")
+
+
+def _short(value, limit=120):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...}"
+
+
 def get(identifier):
-    """Resolve None, a name ('relu', 'softmax', ...) or one of the functions above."""
+    """Resolve None, a name ('relu', 'softmax', ...), Keras's dict form of a name, or one of the functions above."""
     if identifier is None:
         return linear
+    if isinstance(identifier, dict):
+        identifier = _name_from_keras_dict(identifier)
     if isinstance(identifier, str):
         if identifier not in _BY_NAME:
             raise ValueError(f"unknown activation {identifier!r}; available: {sorted(_BY_NAME)}")
         return _BY_NAME[identifier]
+    if not callable(identifier):
+        raise ValueError(f"activation {_short(identifier)} is not allowed: give a name, one of "
+                         f"{sorted(_BY_NAME)}, or one of the functions in tinyconv.activations")
     if identifier in _BACKWARD or identifier in _BACKWARD_FROM_INPUT:
         return identifier
     name = getattr(identifier, "__name__", None)
@@ -256,5 +283,9 @@ def serialize(activation):
     return activation.__name__
 
 
-def deserialize(name):
-    return get(name)
+def deserialize(config, custom_objects=None):
+    """An activation from its saved form: a name or Keras's ``{"class_name": "function", "config": NAME}``.
+
+    Only tinyconv's own activations are found; nothing in a config is ever imported or executed.
+    """
+    return get(config)

@@ -1,10 +1,19 @@
 """How many threads the OpenMP kernels use.
 
 The default comes from ``OMP_NUM_THREADS`` when it is set, else every core (OpenMP's own
-rule).  The kernels and BLAS run one after the other, never at the same time, so the two
-thread pools do not oversubscribe the cores.
+rule).  The count is one for the whole process: ``set_num_threads`` on one thread reaches the
+kernels run by every other thread, those started later included.  The kernels and BLAS run
+one after the other, never at the same time, so the two thread pools do not oversubscribe
+the cores.
+
+A process made by ``fork`` (``multiprocessing``'s default start method on Linux) after the
+kernels were loaded runs them on one thread: GNU OpenMP's threads do not survive fork, and a
+parallel loop of more than one thread in the child would wait for them forever, while a loop
+of one thread never touches them.
 """
 import os
+import sys
+import warnings
 
 _fallback_threads = 1
 
@@ -38,7 +47,7 @@ def openmp_enabled():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in the compiled kernels."""
+    """Use ``n`` threads in the compiled kernels, whichever thread runs them."""
     global _fallback_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
@@ -56,3 +65,20 @@ def get_num_threads():
 
 def cpu_count():
     return os.cpu_count() or 1
+
+
+def _run_single_threaded_in_forked_child():
+    """After fork, in the child: hold the kernels at one thread, and say so once."""
+    threads = sys.modules.get("tinyconv.kernels.cpu.threads")
+    if threads is None:
+        # The parent never loaded the kernels, so it never started their threads: the child
+        # starts OpenMP afresh when it loads them, on every core.
+        return
+    if threads.hold_one_thread_after_fork():
+        warnings.warn("tinyconv: this process was started by fork, so the compiled kernels run on one "
+                      "thread here (OpenMP's threads do not survive fork); the 'spawn' or 'forkserver' "
+                      "start method keeps every core", RuntimeWarning, stacklevel=1)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_run_single_threaded_in_forked_child)

@@ -235,7 +235,13 @@ def deserialize(config, custom_objects=None, layers_by_name=None):
     found = _written_as(cls)
     if found is None or found[0] != "layers":
         return _from_config(cls, inner, custom_objects)
-    layer = cls.from_config(standardize_layer_config(cls, inner))
+    try:
+        layer = cls.from_config(standardize_layer_config(cls, inner))
+    except ValueError as error:
+        if not isinstance(inner.get("activation"), dict):
+            raise
+        # Keras's dict form of an activation that tinyconv refuses (a lambda, a layer): name the layer
+        raise ValueError(f"{cls.__name__} '{inner.get('name')}': {error}") from None
     resolve = getattr(layer, "resolve_layer_references", None)
     if resolve is not None:
         resolve(layers_by_name or {})

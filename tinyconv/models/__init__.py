@@ -12,7 +12,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """A model saved with ``model.save`` (``.keras`` or ``.h5``), by tinyconv or by Keras."""
     from ..saving import load_model as load
 
-    return load(filepath, custom_objects=custom_objects, compile=compile)
+    return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
 
 
 def save_model(model, filepath, overwrite=True, **kwargs):

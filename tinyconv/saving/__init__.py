@@ -14,7 +14,7 @@ import h5py
 
 from ..models.config import clone_model
 from ..serialization import deserialize, serialize
-from . import h5_weights, keras_zip, legacy_h5
+from . import h5_checks, h5_weights, keras_zip, legacy_h5
 from .atomic import atomic_path
 
 
@@ -37,7 +37,15 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, **kwargs
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """A model from a ``.keras`` zip or a Keras 2 ``.h5`` file (written by tinyconv or by Keras)."""
+    """A model from a ``.keras`` zip or a Keras 2 ``.h5`` file (written by tinyconv or by Keras).
+
+    ``safe_mode`` is Keras's argument, accepted for compatibility.  tinyconv never executes code from a
+    file whatever its value: a config naming a lambda or any Python code is refused in both modes, and
+    the only classes a config can name are tinyconv's own and those passed in ``custom_objects``.
+    Loading is all or nothing; the limits on what a file may hold are in docs/SECURITY.md.
+    """
+    if not isinstance(safe_mode, bool):
+        raise TypeError(f"load_model: safe_mode must be True or False, got {safe_mode!r}")
     path = os.fspath(filepath)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_model: no file at {path!r}")
@@ -65,18 +73,14 @@ def load_weights(model, filepath, skip_mismatch=False):
     """Weights from a ``.weights.h5`` file, a Keras 2 ``.h5`` file, or the weights inside a ``.keras`` zip."""
     path = os.fspath(filepath)
     if zipfile.is_zipfile(path):
-        import io
-
         with zipfile.ZipFile(path) as archive:
-            data = archive.read(keras_zip.WEIGHTS_FILE)
-        with h5py.File(io.BytesIO(data), "r") as h5:
-            h5_weights.read_model_state(h5, model, load_optimizer=False)
+            keras_zip.load_weights(archive, model, path)
         return
     with h5py.File(path, "r") as h5:
-        if "layers" in h5:
-            h5_weights.read_model_state(h5, model, load_optimizer=False)
+        if h5_checks.child_group(h5, "layers", path) is not None:
+            h5_weights.read_model_state(h5, model, load_optimizer=False, where=path)
         else:
-            legacy_h5.read_weights_group(h5, model)
+            legacy_h5.read_weights_group(h5, model, where=path)
 
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "serialize", "deserialize", "clone_model"]

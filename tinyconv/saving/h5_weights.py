@@ -16,6 +16,7 @@ weights first, then non-trainable ones (Keras's order).
 import numpy as np
 
 from .. import naming, serialization
+from . import h5_checks
 
 
 def weight_slots(layer):
@@ -82,78 +83,118 @@ def write_model_state(h5, model, include_optimizer=True):
 
 
 # ------------------------------------------------------------------ reading
-def _stored_arrays(group, path):
-    """The arrays under ``path/vars`` in index order ([] when the layer stored none)."""
-    if path not in group or "vars" not in group[path]:
+# Loading is all or nothing, in three steps: (1) walk the file and the model together, checking each
+# dataset's link, storage, dtype and declared shape without reading it; (2) read every checked dataset;
+# (3) only then copy the values into the model (and its optimizer).  A bad file changes nothing.
+def _stored_datasets(h5, path, where):
+    """The checked (unread) datasets under ``path/vars`` in index order; None when the file has no such layer."""
+    vars_group = h5_checks.child_group(h5, f"{path}/vars", where)
+    if vars_group is None:
         return None
-    vars_group = group[path]["vars"]
-    return [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))]
+    return [h5_checks.plain_dataset(vars_group, str(i), where) for i in range(len(vars_group))]
 
 
-def _plan_layers(h5, path, layers, plan, visited):
+def _plan_layers(h5, path, layers, plan, visited, where):
     for key, layer in layer_keys(layers):
         if id(layer) in visited:
             continue
         visited.add(id(layer))
         layer_path = f"{path}/{key}"
         if is_model(layer):
-            _plan_layers(h5, f"{layer_path}/layers", layer.layers, plan, visited)
+            _plan_layers(h5, f"{layer_path}/layers", layer.layers, plan, visited, where)
             continue
         slots = weight_slots(layer)
-        arrays = _stored_arrays(h5, layer_path)
-        if arrays is None:
+        datasets = _stored_datasets(h5, layer_path, where)
+        if datasets is None:
             if slots:
                 raise ValueError(f"{layer.describe()}: the weights file has no entry '{layer_path}' for its "
                                  f"{len(slots)} weight(s); it was saved from a different architecture")
             continue
-        plan_layer(layer, slots, arrays, plan)
+        plan_layer(layer, slots, datasets, plan)
 
 
-def plan_layer(layer, slots, arrays, plan):
-    """Check one layer's stored arrays against its weights; queue the copies."""
-    if len(arrays) != len(slots):
+def plan_layer(layer, slots, datasets, plan):
+    """Check one layer's stored datasets (declared shapes, nothing read) against its weights; queue the copies."""
+    if len(datasets) != len(slots):
         raise ValueError(f"{layer.describe()}: expected {len(slots)} weight(s) "
-                         f"{[(w.name, w.value.shape) for w in slots]}, the file has {len(arrays)} "
-                         f"with shapes {[a.shape for a in arrays]}")
-    for slot, array in zip(slots, arrays):
-        if array.shape != slot.value.shape:
-            raise ValueError(f"{layer.describe()}: weight '{slot.name}' has shape {slot.value.shape} in the "
-                             f"model but {array.shape} in the file")
-        plan.append((slot, array))
+                         f"{[(w.name, w.value.shape) for w in slots]}, the file has {len(datasets)} "
+                         f"with shapes {[d.shape for d in datasets]}")
+    for slot, dataset in zip(slots, datasets):
+        h5_checks.check_shape(dataset, slot.value.shape, f"{layer.describe()}: weight '{slot.name}'")
+        plan.append((slot, dataset))
 
 
-def apply_plan(plan):
-    """Copy every checked array in place (only after all of them passed, so a bad file changes nothing)."""
-    for slot, array in plan:
+def read_plan(plan):
+    """(slot, values) pairs: every queued dataset read, nothing assigned yet."""
+    return [(slot, h5_checks.read(dataset)) for slot, dataset in plan]
+
+
+def apply_plan(values):
+    """Copy every read array in place (only after all of them were checked and read)."""
+    for slot, array in values:
         slot.value[...] = array
 
 
-def read_model_state(h5, model, load_optimizer=True):
-    """Load weights written by ``write_model_state`` (or by Keras 3) into ``model``."""
+def read_model_state(h5, model, load_optimizer=True, where="weights file"):
+    """Load weights written by ``write_model_state`` (or by Keras 3) into ``model``, all or nothing."""
     if not model.built:
         raise ValueError(f"{model.describe()} is not built yet: build it (or give it an Input) before "
                          "loading weights")
-    if "layers" not in h5:
-        raise ValueError("not a Keras 3 weights file: it has no 'layers' group")
+    if h5_checks.child_group(h5, "layers", where) is None:
+        raise ValueError(f"{where}: not a Keras 3 weights file: it has no 'layers' group")
     plan = []
-    _plan_layers(h5, "layers", model.layers, plan, set())
-    apply_plan(plan)
-    if load_optimizer and model.optimizer is not None and "optimizer" in h5:
-        read_optimizer_state(_stored_arrays(h5, "optimizer") or [], model.optimizer, model.trainable_weights)
+    _plan_layers(h5, "layers", model.layers, plan, set(), where)
+    optimizer_plan = None
+    if load_optimizer and model.optimizer is not None:
+        optimizer_plan = plan_optimizer_state(h5, model.optimizer, model.trainable_weights, where)
+    weights = read_plan(plan)
+    optimizer_values = read_optimizer_plan(optimizer_plan) if optimizer_plan else None
+    apply_plan(weights)
+    if optimizer_values:
+        apply_optimizer_values(optimizer_values, model.optimizer)
 
 
-def read_optimizer_state(arrays, optimizer, params):
-    """Restore iterations and, when the layout matches this optimizer, each weight's slots."""
-    if len(arrays) < 1:
-        return
-    optimizer.iterations = int(arrays[0])
-    slot_arrays = arrays[2:]
-    if len(slot_arrays) != len(params) * len(optimizer._slots) or not optimizer._slots:
-        return  # a different optimizer or an unbuilt Keras one: start its slots afresh
-    values = iter(slot_arrays)
-    for param in params:
-        state = optimizer._state_for(param)
-        for slot in optimizer._slots:
-            value = next(values)
-            if value.shape == param.shape:
-                state[slot][...] = value
+def _scalar(dataset, where):
+    if dataset.size != 1:
+        raise ValueError(f"{where}: '{dataset.name}' should hold one number, the file declares shape "
+                         f"{dataset.shape}")
+    return dataset
+
+
+def plan_optimizer_state(h5, optimizer, params, where):
+    """Checked datasets for iterations and, when the layout matches this optimizer, each weight's slots.
+
+    None when the file has no optimizer state.  A different optimizer (or an unbuilt Keras one) keeps
+    only the iteration count: its slots start afresh.
+    """
+    datasets = _stored_datasets(h5, "optimizer", where)
+    if not datasets:
+        return None
+    iterations = _scalar(datasets[0], where)
+    if len(datasets) > 1:
+        _scalar(datasets[1], where)  # the learning rate: checked, not read (the compiled one stays)
+    slot_datasets = datasets[2:]
+    slots = []
+    if optimizer._slots and len(slot_datasets) == len(params) * len(optimizer._slots):
+        stored = iter(slot_datasets)
+        for param in params:
+            for slot in optimizer._slots:
+                dataset = next(stored)
+                if tuple(dataset.shape) == tuple(param.shape):
+                    slots.append((param, slot, dataset))
+    return iterations, slots
+
+
+def read_optimizer_plan(optimizer_plan):
+    iterations, slots = optimizer_plan
+    count = h5_checks.read(iterations).reshape(-1)[0]
+    if not np.isfinite(count) or count < 0:
+        raise ValueError(f"weights file: the optimizer's iteration count '{iterations.name}' is {count}")
+    return int(count), [(param, slot, h5_checks.read(dataset)) for param, slot, dataset in slots]
+
+
+def apply_optimizer_values(values, optimizer):
+    iterations, slots = values
+    optimizer.iterations = iterations
+    for param, slot, value in slots:
+        optimizer._state_for(param)[slot][...] = value

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from .. import serialization
-from . import compile_config as compile_module, h5_weights
+from . import compile_config as compile_module, h5_checks, h5_weights
 from .atomic import atomic_path
 
 KERAS_FORMAT_VERSION = "2.15.0"  # the Keras 2 release whose layout this follows
@@ -61,20 +61,29 @@ def write_weights_group(group, model):
     group.create_group("top_level_model_weights").attrs["weight_names"] = _names_attr([])
 
 
-def read_weights_group(group, model):
-    """Load a ``model_weights`` group by layer order; checks everything before changing anything."""
-    if "layer_names" not in group.attrs and "model_weights" in group:
-        group = group["model_weights"]
-    saved = [name for name in _read_names(group, "layer_names") if _read_names(group[name], "weight_names")]
+def read_weights_group(group, model, where="weights file"):
+    """Load a ``model_weights`` group by layer order, all or nothing: every dataset is checked (links,
+    storage, dtype, declared shape) and read before any weight changes."""
+    if "layer_names" not in group.attrs:
+        group = h5_checks.child_group(group, "model_weights", where) or group
+    layer_groups = {}
+    for name in _read_names(group, "layer_names"):
+        layer_group = h5_checks.child_group(group, name, where)
+        if layer_group is None:
+            raise ValueError(f"{where}: layer_names lists '{name}' but the file has no group for it")
+        if _read_names(layer_group, "weight_names"):
+            layer_groups[name] = layer_group
+    saved = list(layer_groups)
     layers = [layer for layer in model.layers if legacy_slots(layer)]
     if len(saved) != len(layers):
         raise ValueError(f"{model.describe()}: the file has weights for {len(saved)} layers {saved}, the model "
                          f"has {len(layers)} layers with weights {[l.name for l in layers]}")
     plan = []
     for name, layer in zip(saved, layers):
-        arrays = [np.asarray(group[name][w]) for w in _read_names(group[name], "weight_names")]
-        h5_weights.plan_layer(layer, [w for _, w in legacy_slots(layer)], arrays, plan)
-    h5_weights.apply_plan(plan)
+        datasets = [h5_checks.plain_dataset(layer_groups[name], w, where)
+                    for w in _read_names(layer_groups[name], "weight_names")]
+        h5_weights.plan_layer(layer, [w for _, w in legacy_slots(layer)], datasets, plan)
+    h5_weights.apply_plan(h5_weights.read_plan(plan))
 
 
 # Keras 3 cannot read these short loss names back from a training_config: write the full names.
@@ -135,7 +144,10 @@ def load(path, custom_objects=None, compile=True):
         raw = h5.attrs["model_config"]
         model = serialization.deserialize(json.loads(raw.decode("utf8") if isinstance(raw, bytes) else raw),
                                           custom_objects)
-        read_weights_group(h5["model_weights"], model)
+        weights = h5_checks.child_group(h5, "model_weights", path)
+        if weights is None:
+            raise ValueError(f"{path}: this Keras 2 model file has no 'model_weights' group")
+        read_weights_group(weights, model, where=path)
         training = h5.attrs.get("training_config")
         if compile and training is not None:
             training = json.loads(training.decode("utf8") if isinstance(training, bytes) else training)

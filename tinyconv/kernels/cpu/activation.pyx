@@ -22,8 +22,9 @@ cdef extern from "fast_math.h" nogil:
     # float32 sigmoid over n elements without library calls: a vectorised loop
     void tc_sigmoidf_array(const float* x, float* out, long n)
 
-from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
-from tinyconv.kernels.checks.activation import check_activation_backward, check_activation_name, check_channel_axis
+from tinyconv.kernels.cpu.parallel cimport threads_for
+from tinyconv.kernels.cpu.threads cimport process_threads
+from tinyconv.kernels.checks.activation import check_activation_backward, check_activation_forward, check_channel_axis
 
 cdef enum:
     BLOCK = 4096                 # elements per parallel task
@@ -47,7 +48,7 @@ def _compiled(*arrays):
 
 def activation_forward(z, activation, out=None):
     """a = activation(z); written into ``out`` (which may be ``z`` itself) when given."""
-    check_activation_name(activation)
+    check_activation_forward(z, activation, out)
     if out is not None and out.shape != z.shape:
         raise ValueError(f"activation_forward: out has shape {out.shape}, expected {z.shape}")
     if not _compiled(z) or (out is not None and not (_compiled(z, out) and out.flags.c_contiguous)):
@@ -83,7 +84,7 @@ _helpers = {}  # thread count -> a pool of (count - 1) helper threads, made on f
 
 def _numpy_tanh_on_threads(z, out):
     """np.tanh(z, out=out), the flat array cut into one contiguous piece per thread."""
-    cdef int threads = omp_get_max_threads()
+    cdef int threads = process_threads()
     result = np.empty_like(z) if out is None else out
     if (threads == 1 or z.size < TANH_SPLIT_MIN_ELEMENTS or not z.flags.c_contiguous
             or not result.flags.c_contiguous):

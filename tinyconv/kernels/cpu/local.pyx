@@ -42,7 +42,7 @@ cdef Geometry make_geometry(tuple x_shape, Py_ssize_t filters, tuple kernel_size
 # --------------------------------------------------------------------------------------------
 # Forward
 # --------------------------------------------------------------------------------------------
-cdef void forward_row(floating[:, :, :, ::1] x, floating[:, :, ::1] kernel, floating[:, :, ::1] bias,
+cdef void forward_row(const floating[:, :, :, ::1] x, const floating[:, :, ::1] kernel, const floating[:, :, ::1] bias,
                       bint has_bias, floating[:, :, :, ::1] y, Py_ssize_t n, Py_ssize_t i,
                       Geometry g) noexcept nogil:
     """Output row i of sample n: y[n, i, j, :] = b[i, j] + patch(n, i, j) @ K[i*OW + j]."""
@@ -61,8 +61,8 @@ cdef void forward_row(floating[:, :, :, ::1] x, floating[:, :, ::1] kernel, floa
                         y[n, i, j, f] += value * kernel[position, k, f]
 
 
-cdef void _forward(floating[:, :, :, ::1] x, floating[:, :, ::1] kernel, floating[:, :, ::1] bias, bint has_bias,
-                   floating[:, :, :, ::1] y, Geometry g) noexcept:
+cdef void _forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] kernel, const floating[:, :, ::1] bias,
+                   bint has_bias, floating[:, :, :, ::1] y, Geometry g) noexcept:
     cdef Py_ssize_t row, rows = x.shape[0] * g.out_h
     cdef int threads = threads_for(y.shape[0] * y.shape[1] * y.shape[2] * kernel.shape[1])
     for row in prange(rows, nogil=True, schedule="static", num_threads=threads):
@@ -89,8 +89,8 @@ def locally_connected2d_forward(x, kernel, bias, kernel_size, strides, out_hw):
 # --------------------------------------------------------------------------------------------
 # Backward
 # --------------------------------------------------------------------------------------------
-cdef void kernel_gradient_at(floating[:, :, :, ::1] x, floating[:, :, :, ::1] dy, floating[:, :, ::1] dkernel,
-                             Py_ssize_t position, Geometry g) noexcept nogil:
+cdef void kernel_gradient_at(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
+                             floating[:, :, ::1] dkernel, Py_ssize_t position, Geometry g) noexcept nogil:
     """dK[position, k, f] = sum_n patch(n, i, j)[k] * dy[n, i, j, f]; this slice is ours alone."""
     cdef Py_ssize_t i = position // g.out_w, j = position % g.out_w
     cdef Py_ssize_t n, p, q, c, f, k
@@ -108,7 +108,7 @@ cdef void kernel_gradient_at(floating[:, :, :, ::1] x, floating[:, :, :, ::1] dy
                         dkernel[position, k, f] += value * dy[n, i, j, f]
 
 
-cdef void gather_input_row(floating[:, :, :, ::1] dy, floating[:, :, ::1] kernel, floating[:, :, :, ::1] dx,
+cdef void gather_input_row(const floating[:, :, :, ::1] dy, const floating[:, :, ::1] kernel, floating[:, :, :, ::1] dx,
                            Py_ssize_t n, Py_ssize_t h, Geometry g) noexcept nogil:
     """Input row h of sample n collects K[pos, k, :] . dy[n, i, j, :] from every window covering it."""
     cdef Py_ssize_t i, j, p, q, c, f, k, position, first_i, last_i
@@ -131,7 +131,7 @@ cdef void gather_input_row(floating[:, :, :, ::1] dy, floating[:, :, ::1] kernel
                     dx[n, h, j * g.stride_w + q, c] += total
 
 
-cdef void _backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x, floating[:, :, ::1] kernel,
+cdef void _backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x, const floating[:, :, ::1] kernel,
                     floating[:, :, :, ::1] dx, floating[:, :, ::1] dkernel, Geometry g) noexcept:
     cdef Py_ssize_t position, row
     cdef Py_ssize_t positions = g.out_h * g.out_w, rows = x.shape[0] * g.height

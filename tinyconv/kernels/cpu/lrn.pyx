@@ -25,7 +25,7 @@ cdef inline Py_ssize_t window_stop(Py_ssize_t c, Py_ssize_t radius, Py_ssize_t c
     return c + radius + 1 if c + radius + 1 < channels else channels
 
 
-cdef void lrn_row(floating[:, ::1] x, floating[:, ::1] y, floating[:, ::1] denom, Py_ssize_t radius,
+cdef void lrn_row(const floating[:, ::1] x, floating[:, ::1] y, floating[:, ::1] denom, Py_ssize_t radius,
                   double bias, double alpha, double beta, Py_ssize_t r) noexcept nogil:
     """D_c = bias + alpha * sum of x_j^2 over the window of c;  y_c = x_c * D_c^(-beta)."""
     cdef Py_ssize_t c, j, channels = x.shape[1]
@@ -39,7 +39,7 @@ cdef void lrn_row(floating[:, ::1] x, floating[:, ::1] y, floating[:, ::1] denom
         y[r, c] = <floating>(x[r, c] * pow(d, -beta))
 
 
-cdef void lrn_rows(floating[:, ::1] x, floating[:, ::1] y, floating[:, ::1] denom, Py_ssize_t radius,
+cdef void lrn_rows(const floating[:, ::1] x, floating[:, ::1] y, floating[:, ::1] denom, Py_ssize_t radius,
                    double bias, double alpha, double beta) noexcept:
     cdef Py_ssize_t r
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
@@ -47,7 +47,7 @@ cdef void lrn_rows(floating[:, ::1] x, floating[:, ::1] y, floating[:, ::1] deno
         lrn_row(x, y, denom, radius, bias, alpha, beta, r)
 
 
-cdef void lrn_backward_row(floating[:, ::1] dy, floating[:, ::1] x, floating[:, ::1] denom,
+cdef void lrn_backward_row(const floating[:, ::1] dy, const floating[:, ::1] x, const floating[:, ::1] denom,
                            floating[:, ::1] dx, double[:, ::1] d_squares, Py_ssize_t radius, double alpha,
                            double beta, Py_ssize_t r) noexcept nogil:
     """dx_j = dy_j D_j^(-beta) + 2 x_j * sum over the window of j of dS_c,
@@ -63,7 +63,7 @@ cdef void lrn_backward_row(floating[:, ::1] dy, floating[:, ::1] x, floating[:, 
         dx[r, j] = <floating>(dy[r, j] * pow(<double>denom[r, j], -beta) + 2 * x[r, j] * total)
 
 
-cdef void lrn_backward_rows(floating[:, ::1] dy, floating[:, ::1] x, floating[:, ::1] denom,
+cdef void lrn_backward_rows(const floating[:, ::1] dy, const floating[:, ::1] x, const floating[:, ::1] denom,
                             floating[:, ::1] dx, double[:, ::1] d_squares, Py_ssize_t radius, double alpha,
                             double beta) noexcept:
     cdef Py_ssize_t r

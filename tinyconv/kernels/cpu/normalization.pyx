@@ -40,7 +40,7 @@ cdef inline Py_ssize_t chunk_start(Py_ssize_t chunk, Py_ssize_t rows, Py_ssize_t
 # --------------------------------------------------------------------------------------------
 # Per-chunk sums (each fills its own row of `partial`, so chunks can run in parallel)
 # --------------------------------------------------------------------------------------------
-cdef void sum_rows(floating[:, ::1] x, double[::1] out, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+cdef void sum_rows(const floating[:, ::1] x, double[::1] out, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """out[c] = sum of x[r, c] for r in [r0, r1)."""
     cdef Py_ssize_t r, c
     for c in range(x.shape[1]):
@@ -50,7 +50,7 @@ cdef void sum_rows(floating[:, ::1] x, double[::1] out, Py_ssize_t r0, Py_ssize_
             out[c] += x[r, c]
 
 
-cdef void sum_squared_deviations(floating[:, ::1] x, double[::1] mean, double[::1] out,
+cdef void sum_squared_deviations(const floating[:, ::1] x, const double[::1] mean, double[::1] out,
                                  Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """out[c] = sum of (x[r, c] - mean[c])^2 for r in [r0, r1) (two passes: no cancellation)."""
     cdef Py_ssize_t r, c
@@ -63,8 +63,9 @@ cdef void sum_squared_deviations(floating[:, ::1] x, double[::1] mean, double[::
             out[c] += d * d
 
 
-cdef void sum_gradients(floating[:, ::1] dy, floating[:, ::1] x, double[::1] mean, double[::1] inv_std,
-                        double[::1] dbeta, double[::1] dgamma, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+cdef void sum_gradients(const floating[:, ::1] dy, const floating[:, ::1] x, const double[::1] mean,
+                        const double[::1] inv_std, double[::1] dbeta, double[::1] dgamma, Py_ssize_t r0,
+                        Py_ssize_t r1) noexcept nogil:
     """dbeta[c] = sum dy, dgamma[c] = sum dy * xhat over rows [r0, r1)."""
     cdef Py_ssize_t r, c
     for c in range(x.shape[1]):
@@ -90,7 +91,7 @@ cdef Py_ssize_t chunk_count(Py_ssize_t rows) noexcept nogil:
     return REDUCTION_CHUNKS if rows > REDUCTION_CHUNKS else rows
 
 
-cdef void channel_sums(floating[:, ::1] x, double[::1] total) noexcept:
+cdef void channel_sums(const floating[:, ::1] x, double[::1] total) noexcept:
     cdef Py_ssize_t k, rows = x.shape[0], chunks = chunk_count(x.shape[0])
     cdef double[:, ::1] partial = np.empty((chunks, x.shape[1]))
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
@@ -99,7 +100,7 @@ cdef void channel_sums(floating[:, ::1] x, double[::1] total) noexcept:
     add_chunks(partial, total)
 
 
-cdef void channel_squared_deviations(floating[:, ::1] x, double[::1] mean, double[::1] total) noexcept:
+cdef void channel_squared_deviations(const floating[:, ::1] x, const double[::1] mean, double[::1] total) noexcept:
     cdef Py_ssize_t k, rows = x.shape[0], chunks = chunk_count(x.shape[0])
     cdef double[:, ::1] partial = np.empty((chunks, x.shape[1]))
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
@@ -108,8 +109,8 @@ cdef void channel_squared_deviations(floating[:, ::1] x, double[::1] mean, doubl
     add_chunks(partial, total)
 
 
-cdef void channel_gradient_sums(floating[:, ::1] dy, floating[:, ::1] x, double[::1] mean, double[::1] inv_std,
-                                double[::1] dbeta, double[::1] dgamma) noexcept:
+cdef void channel_gradient_sums(const floating[:, ::1] dy, const floating[:, ::1] x, const double[::1] mean,
+                                const double[::1] inv_std, double[::1] dbeta, double[::1] dgamma) noexcept:
     cdef Py_ssize_t k, rows = x.shape[0], chunks = chunk_count(x.shape[0])
     cdef double[:, ::1] partial_dbeta = np.empty((chunks, x.shape[1]))
     cdef double[:, ::1] partial_dgamma = np.empty((chunks, x.shape[1]))
@@ -124,25 +125,25 @@ cdef void channel_gradient_sums(floating[:, ::1] dy, floating[:, ::1] x, double[
 # --------------------------------------------------------------------------------------------
 # Elementwise passes (rows are independent)
 # --------------------------------------------------------------------------------------------
-cdef void scale_and_shift_row(floating[:, ::1] x, floating[:, ::1] y, double[::1] mean, double[::1] scale,
-                              double[::1] shift, Py_ssize_t r) noexcept nogil:
+cdef void scale_and_shift_row(const floating[:, ::1] x, floating[:, ::1] y, const double[::1] mean,
+                              const double[::1] scale, const double[::1] shift, Py_ssize_t r) noexcept nogil:
     """y = (x - mean) * scale + shift for one row (scale = gamma * inv_std, shift = beta)."""
     cdef Py_ssize_t c
     for c in range(x.shape[1]):
         y[r, c] = <floating>((x[r, c] - mean[c]) * scale[c] + shift[c])
 
 
-cdef void normalize(floating[:, ::1] x, floating[:, ::1] y, double[::1] mean, double[::1] scale,
-                    double[::1] shift) noexcept:
+cdef void normalize(const floating[:, ::1] x, floating[:, ::1] y, const double[::1] mean, const double[::1] scale,
+                    const double[::1] shift) noexcept:
     cdef Py_ssize_t r
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
     for r in prange(x.shape[0], nogil=True, schedule="static", num_threads=threads):
         scale_and_shift_row(x, y, mean, scale, shift, r)
 
 
-cdef void input_gradient_row(floating[:, ::1] dy, floating[:, ::1] x, floating[:, ::1] dx, double[::1] mean,
-                             double[::1] inv_std, double[::1] factor, double[::1] dbeta, double[::1] dgamma,
-                             double m, Py_ssize_t r) noexcept nogil:
+cdef void input_gradient_row(const floating[:, ::1] dy, const floating[:, ::1] x, floating[:, ::1] dx,
+                             const double[::1] mean, const double[::1] inv_std, const double[::1] factor,
+                             double[::1] dbeta, double[::1] dgamma, double m, Py_ssize_t r) noexcept nogil:
     """dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma) for one row."""
     cdef Py_ssize_t c
     cdef double xhat
@@ -151,9 +152,9 @@ cdef void input_gradient_row(floating[:, ::1] dy, floating[:, ::1] x, floating[:
         dx[r, c] = <floating>(factor[c] * (m * dy[r, c] - dbeta[c] - xhat * dgamma[c]))
 
 
-cdef void input_gradient(floating[:, ::1] dy, floating[:, ::1] x, floating[:, ::1] dx, double[::1] mean,
-                         double[::1] inv_std, double[::1] factor, double[::1] dbeta,
-                         double[::1] dgamma) noexcept:
+cdef void input_gradient(const floating[:, ::1] dy, const floating[:, ::1] x, floating[:, ::1] dx,
+                         const double[::1] mean, const double[::1] inv_std, const double[::1] factor,
+                         double[::1] dbeta, double[::1] dgamma) noexcept:
     cdef Py_ssize_t r
     cdef double m = x.shape[0]
     cdef int threads = threads_for(x.shape[0] * x.shape[1])

@@ -35,8 +35,9 @@ cdef enum:
 # --------------------------------------------------------------------------------------------
 # Layer norm: one row of D features at a time
 # --------------------------------------------------------------------------------------------
-cdef void layer_norm_row(floating[:, ::1] x, floating[:, ::1] y, floating[::1] gamma, floating[::1] beta,
-                         double epsilon, double[::1] mean, double[::1] inv_std, Py_ssize_t r) noexcept nogil:
+cdef void layer_norm_row(const floating[:, ::1] x, floating[:, ::1] y, const floating[::1] gamma,
+                         const floating[::1] beta, double epsilon, double[::1] mean, double[::1] inv_std,
+                         Py_ssize_t r) noexcept nogil:
     """Statistics of row r (two passes: no cancellation), then y = gamma * xhat + beta."""
     cdef Py_ssize_t d, features = x.shape[1]
     cdef double total = 0, deviation, squares = 0, row_mean, row_inv_std
@@ -53,16 +54,16 @@ cdef void layer_norm_row(floating[:, ::1] x, floating[:, ::1] y, floating[::1] g
     inv_std[r] = row_inv_std
 
 
-cdef void layer_norm_rows(floating[:, ::1] x, floating[:, ::1] y, floating[::1] gamma, floating[::1] beta,
-                          double epsilon, double[::1] mean, double[::1] inv_std) noexcept:
+cdef void layer_norm_rows(const floating[:, ::1] x, floating[:, ::1] y, const floating[::1] gamma,
+                          const floating[::1] beta, double epsilon, double[::1] mean, double[::1] inv_std) noexcept:
     cdef Py_ssize_t r
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
     for r in prange(x.shape[0], nogil=True, schedule="static", num_threads=threads):
         layer_norm_row(x, y, gamma, beta, epsilon, mean, inv_std, r)
 
 
-cdef void layer_norm_backward_row(floating[:, ::1] dy, floating[:, ::1] x, floating[:, ::1] dx,
-                                  floating[::1] gamma, double row_mean, double row_inv_std,
+cdef void layer_norm_backward_row(const floating[:, ::1] dy, const floating[:, ::1] x, floating[:, ::1] dx,
+                                  const floating[::1] gamma, double row_mean, double row_inv_std,
                                   double[::1] dgamma, double[::1] dbeta, Py_ssize_t r) noexcept nogil:
     """dx of row r, adding its share of dgamma and dbeta into this chunk's buffers."""
     cdef Py_ssize_t d, features = x.shape[1]
@@ -82,8 +83,8 @@ cdef void layer_norm_backward_row(floating[:, ::1] dy, floating[:, ::1] x, float
         dx[r, d] = <floating>(row_inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat))
 
 
-cdef void layer_norm_backward_chunk(floating[:, ::1] dy, floating[:, ::1] x, floating[:, ::1] dx,
-                                    floating[::1] gamma, double[::1] mean, double[::1] inv_std,
+cdef void layer_norm_backward_chunk(const floating[:, ::1] dy, const floating[:, ::1] x, floating[:, ::1] dx,
+                                    const floating[::1] gamma, const double[::1] mean, const double[::1] inv_std,
                                     double[::1] dgamma, double[::1] dbeta, Py_ssize_t r0,
                                     Py_ssize_t r1) noexcept nogil:
     cdef Py_ssize_t r, d
@@ -94,8 +95,8 @@ cdef void layer_norm_backward_chunk(floating[:, ::1] dy, floating[:, ::1] x, flo
         layer_norm_backward_row(dy, x, dx, gamma, mean[r], inv_std[r], dgamma, dbeta, r)
 
 
-cdef void layer_norm_backward_rows(floating[:, ::1] dy, floating[:, ::1] x, floating[:, ::1] dx,
-                                   floating[::1] gamma, double[::1] mean, double[::1] inv_std,
+cdef void layer_norm_backward_rows(const floating[:, ::1] dy, const floating[:, ::1] x, floating[:, ::1] dx,
+                                   const floating[::1] gamma, const double[::1] mean, const double[::1] inv_std,
                                    double[:, ::1] partial_dgamma, double[:, ::1] partial_dbeta) noexcept:
     cdef Py_ssize_t k, rows = x.shape[0], chunks = partial_dgamma.shape[0]
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
@@ -156,8 +157,8 @@ def layer_norm_backward(dy, x, gamma, mean, inv_std):
 # --------------------------------------------------------------------------------------------
 # Group norm: x seen as (N, S, C); one (sample, group) pair at a time
 # --------------------------------------------------------------------------------------------
-cdef void group_norm_pair(floating[:, :, ::1] x, floating[:, :, ::1] y, floating[::1] gamma,
-                          floating[::1] beta, Py_ssize_t groups, double epsilon, double[:, ::1] mean,
+cdef void group_norm_pair(const floating[:, :, ::1] x, floating[:, :, ::1] y, const floating[::1] gamma,
+                          const floating[::1] beta, Py_ssize_t groups, double epsilon, double[:, ::1] mean,
                           double[:, ::1] inv_std, Py_ssize_t pair) noexcept nogil:
     cdef Py_ssize_t n = pair // groups, g = pair % groups
     cdef Py_ssize_t width = x.shape[2] // groups, c0 = g * width, c1 = c0 + width, s, c
@@ -178,8 +179,8 @@ cdef void group_norm_pair(floating[:, :, ::1] x, floating[:, :, ::1] y, floating
     inv_std[n, g] = group_inv_std
 
 
-cdef void group_norm_pairs(floating[:, :, ::1] x, floating[:, :, ::1] y, floating[::1] gamma,
-                           floating[::1] beta, Py_ssize_t groups, double epsilon, double[:, ::1] mean,
+cdef void group_norm_pairs(const floating[:, :, ::1] x, floating[:, :, ::1] y, const floating[::1] gamma,
+                           const floating[::1] beta, Py_ssize_t groups, double epsilon, double[:, ::1] mean,
                            double[:, ::1] inv_std) noexcept:
     cdef Py_ssize_t pair
     cdef int threads = threads_for(x.shape[0] * x.shape[1] * x.shape[2])
@@ -187,9 +188,9 @@ cdef void group_norm_pairs(floating[:, :, ::1] x, floating[:, :, ::1] y, floatin
         group_norm_pair(x, y, gamma, beta, groups, epsilon, mean, inv_std, pair)
 
 
-cdef void group_norm_backward_pair(floating[:, :, ::1] dy, floating[:, :, ::1] x, floating[:, :, ::1] dx,
-                                   floating[::1] gamma, Py_ssize_t groups, double[:, ::1] mean,
-                                   double[:, ::1] inv_std, double[:, ::1] sample_dgamma,
+cdef void group_norm_backward_pair(const floating[:, :, ::1] dy, const floating[:, :, ::1] x, floating[:, :, ::1] dx,
+                                   const floating[::1] gamma, Py_ssize_t groups, const double[:, ::1] mean,
+                                   const double[:, ::1] inv_std, double[:, ::1] sample_dgamma,
                                    double[:, ::1] sample_dbeta, Py_ssize_t pair) noexcept nogil:
     """dx of one (sample, group), and that sample's dgamma/dbeta for the group's channels."""
     cdef Py_ssize_t n = pair // groups, g = pair % groups
@@ -216,9 +217,9 @@ cdef void group_norm_backward_pair(floating[:, :, ::1] dy, floating[:, :, ::1] x
             dx[n, s, c] = <floating>(k * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat))
 
 
-cdef void group_norm_backward_pairs(floating[:, :, ::1] dy, floating[:, :, ::1] x, floating[:, :, ::1] dx,
-                                    floating[::1] gamma, Py_ssize_t groups, double[:, ::1] mean,
-                                    double[:, ::1] inv_std, double[:, ::1] sample_dgamma,
+cdef void group_norm_backward_pairs(const floating[:, :, ::1] dy, const floating[:, :, ::1] x, floating[:, :, ::1] dx,
+                                    const floating[::1] gamma, Py_ssize_t groups, const double[:, ::1] mean,
+                                    const double[:, ::1] inv_std, double[:, ::1] sample_dgamma,
                                     double[:, ::1] sample_dbeta) noexcept:
     cdef Py_ssize_t pair
     cdef int threads = threads_for(x.shape[0] * x.shape[1] * x.shape[2])

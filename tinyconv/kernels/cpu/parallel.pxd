@@ -1,7 +1,6 @@
 # Shared by the compiled kernels: how many OpenMP threads a pass is worth.
 
-cdef extern from "omp_compat.h":
-    int omp_get_max_threads() nogil
+from tinyconv.kernels.cpu.threads cimport process_threads
 
 cdef enum:
     # Below this many elements a pass runs on one thread: waking and joining a team costs
@@ -10,5 +9,5 @@ cdef enum:
 
 
 cdef inline int threads_for(Py_ssize_t elements) noexcept nogil:
-    """Threads worth waking for a pass over this many elements."""
-    return omp_get_max_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
+    """Threads worth waking for a pass over this many elements (tinyconv.set_num_threads's count)."""
+    return process_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1

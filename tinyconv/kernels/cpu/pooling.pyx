@@ -40,6 +40,7 @@ from tinyconv.kernels.checks.pooling import (
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 from tinyconv.kernels.cpu.pool_geometry cimport Geometry, make_geometry
+from tinyconv.kernels.cpu.pool_order cimport takes_max
 
 cdef enum:
     # Channels per backward work item: small enough to give threads work when N is small.
@@ -58,7 +59,7 @@ cdef inline Py_ssize_t clip_stop(Py_ssize_t stop, Py_ssize_t size) noexcept nogi
 # --------------------------------------------------------------------------------------------
 # Max pooling
 # --------------------------------------------------------------------------------------------
-cdef void max_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
+cdef void max_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
     """One output row of one sample: every window's max and where it was.
 
@@ -85,8 +86,9 @@ cdef void max_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64
         for c in range(g.channels):
             maxima[c] = pixel[c]
             winners[c] = cell
-        # ... and let a later cell take over only when strictly larger: ties keep the first
-        # cell in row-major order, as np.argmax does in the reference.
+        # ... and let a later cell take over only when it beats the best so far (a NaN
+        # always does, see pool_order.pxd):
+        # ties keep the first cell in row-major order, as np.argmax does in the reference.
         for h in range(h0, h1):
             for w in range(w0, w1):
                 pixel = &x[n, h, w, 0]
@@ -94,13 +96,13 @@ cdef void max_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64
                 for c in range(g.channels):  # innermost: contiguous in NHWC
                     value = pixel[c]
                     best = maxima[c]
-                    larger = -<int64_t>(value > best)  # all ones if this cell wins, else 0
-                    maxima[c] = value if value > best else best
+                    larger = -<int64_t>takes_max(value, best)  # all ones if this cell wins, else 0
+                    maxima[c] = value if larger else best
                     winner = winners[c]
                     winners[c] = winner ^ ((winner ^ cell) & larger)  # cell if larger else winner
 
 
-cdef void _max_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
+cdef void _max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
                             Geometry g) noexcept:
     cdef Py_ssize_t row, rows = x.shape[0] * g.out_h
     cdef int threads = threads_for(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])
@@ -108,7 +110,7 @@ cdef void _max_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, 
         max_pool_row(x, y, argmax, row // g.out_h, row % g.out_h, g)
 
 
-cdef void route_block_to_winners(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax,
+cdef void route_block_to_winners(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] argmax,
                                  floating[:, :, :, ::1] dx, Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1,
                                  Geometry g) noexcept nogil:
     """Channels [c0, c1) of sample n: each dy goes to the cell that won its window's max.
@@ -128,7 +130,7 @@ cdef void route_block_to_winners(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1
                 sample[winners[c] * g.channels + c] += grads[c]
 
 
-cdef void _max_pool_backward(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax, floating[:, :, :, ::1] dx,
+cdef void _max_pool_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] argmax, floating[:, :, :, ::1] dx,
                              Geometry g) noexcept:
     """The general scatter: any windows, overlapping or not."""
     cdef Py_ssize_t item, block, n, blocks, width
@@ -162,7 +164,7 @@ cdef inline bint in_tile(int64_t winner, int64_t start, Tiles t) noexcept nogil:
     return <uint64_t>offset < <uint64_t>t.span and t.inside[offset]
 
 
-cdef Py_ssize_t winners_outside_tiles(int64_t[:, :, :, ::1] argmax, Py_ssize_t n, Py_ssize_t oh,
+cdef Py_ssize_t winners_outside_tiles(const int64_t[:, :, :, ::1] argmax, Py_ssize_t n, Py_ssize_t oh,
                                       Tiles t, Geometry g) noexcept nogil:
     """How many winners of output row oh of sample n lie outside their window's tile."""
     cdef Py_ssize_t ow, c, outside = 0
@@ -176,7 +178,7 @@ cdef Py_ssize_t winners_outside_tiles(int64_t[:, :, :, ::1] argmax, Py_ssize_t n
     return outside
 
 
-cdef Py_ssize_t route_tile_row(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax,
+cdef Py_ssize_t route_tile_row(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] argmax,
                                floating[:, :, :, ::1] dx, Py_ssize_t n, Py_ssize_t oh,
                                Tiles t, Geometry g) noexcept nogil:
     """dx rows oh*tile_h ... oh*tile_h + tile_h - 1 of sample n, written in one go.
@@ -206,7 +208,7 @@ cdef Py_ssize_t route_tile_row(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] 
     return outside
 
 
-cdef bint _max_pool_backward_tiled(floating[:, :, :, ::1] dy, int64_t[:, :, :, ::1] argmax,
+cdef bint _max_pool_backward_tiled(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] argmax,
                                    floating[:, :, :, ::1] dx, Tiles t, Geometry g) noexcept:
     """Tile rows in parallel (no two write the same dx cell); True if every winner was in its tile."""
     cdef Py_ssize_t row, outside = 0, rows = dy.shape[0] * g.out_h
@@ -298,7 +300,7 @@ def max_pool2d_backward(dy, argmax, input_shape):
 # --------------------------------------------------------------------------------------------
 # Average pooling
 # --------------------------------------------------------------------------------------------
-cdef void avg_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+cdef void avg_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
     """One output row of one sample: each window's sum over its real cells / their count.
 
@@ -326,14 +328,14 @@ cdef void avg_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
             sums[c] /= count
 
 
-cdef void _avg_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Geometry g) noexcept:
+cdef void _avg_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Geometry g) noexcept:
     cdef Py_ssize_t row, rows = x.shape[0] * g.out_h
     cdef int threads = threads_for(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])
     for row in prange(rows, nogil=True, schedule="static", num_threads=threads):
         avg_pool_row(x, y, row // g.out_h, row % g.out_h, g)
 
 
-cdef void spread_block_over_windows(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
+cdef void spread_block_over_windows(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
                                     Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1, Geometry g) noexcept nogil:
     """Channels [c0, c1) of sample n: each window's cells get dy/count; overlaps add up."""
     cdef Py_ssize_t oh, ow, h, w, c, h0, h1, w0, w1
@@ -355,7 +357,7 @@ cdef void spread_block_over_windows(floating[:, :, :, ::1] dy, floating[:, :, :,
                         cell[c] += grads[c] / count
 
 
-cdef void _avg_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, Geometry g) noexcept:
+cdef void _avg_pool_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, Geometry g) noexcept:
     """The general scatter: any windows, overlapping or not."""
     cdef Py_ssize_t item, block, n, blocks, width
     cdef int threads = threads_for(dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3])
@@ -368,7 +370,7 @@ cdef void _avg_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] d
         spread_block_over_windows(dy, dx, n, block * width, clip_stop((block + 1) * width, g.channels), g)
 
 
-cdef void share_row_among_cells(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
+cdef void share_row_among_cells(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
                                 Py_ssize_t n, Py_ssize_t h, Geometry g) noexcept nogil:
     """Input row h of sample n when windows don't overlap: every cell is written once.
 
@@ -401,7 +403,7 @@ cdef void share_row_among_cells(floating[:, :, :, ::1] dy, floating[:, :, :, ::1
         row[c] = 0
 
 
-cdef void _avg_pool_backward_disjoint(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
+cdef void _avg_pool_backward_disjoint(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
                                       Geometry g) noexcept:
     """Rows of dx in parallel: with disjoint windows each row is its own."""
     cdef Py_ssize_t row, rows = dx.shape[0] * g.height

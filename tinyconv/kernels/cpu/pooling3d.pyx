@@ -21,6 +21,7 @@ from tinyconv.kernels.checks.pooling import check_avg_pool3d_backward, check_max
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 from tinyconv.kernels.cpu.pool_geometry cimport Geometry3D, make_geometry3d
+from tinyconv.kernels.cpu.pool_order cimport takes_max
 
 cdef enum:
     CHANNEL_BLOCK = 16
@@ -56,7 +57,7 @@ cdef inline Py_ssize_t channel_blocks(Py_ssize_t channels) noexcept nogil:
 # --------------------------------------------------------------------------------------------
 # Max pooling
 # --------------------------------------------------------------------------------------------
-cdef void max_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
+cdef void max_pool_plane(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
                          int64_t[:, :, :, :, ::1] argmax, Py_ssize_t n, Py_ssize_t od, Geometry3D g) noexcept nogil:
     """One output depth slice of one sample: every box's max and where it was."""
     cdef Py_ssize_t oh, ow, d, h, w, c
@@ -65,8 +66,9 @@ cdef void max_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] 
     for oh in range(g.out_h):
         for ow in range(g.out_w):
             b = box_of(od, oh, ow, g)
-            # Start from the box's first real cell; later cells win only when strictly larger,
-            # so ties keep the first cell in (d, h, w) order, as np.argmax does.
+            # Start from the box's first real cell; later cells win only when strictly larger
+            # (or the first NaN, see pool_order.pxd), so ties keep the first cell in (d, h, w)
+            # order, as np.argmax does.
             for c in range(g.channels):
                 y[n, od, oh, ow, c] = x[n, b.d0, b.h0, b.w0, c]
                 argmax[n, od, oh, ow, c] = (b.d0 * g.height + b.h0) * g.width + b.w0
@@ -75,12 +77,12 @@ cdef void max_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] 
                     for w in range(b.w0, b.w1):
                         for c in range(g.channels):
                             value = x[n, d, h, w, c]
-                            if value > y[n, od, oh, ow, c]:
+                            if takes_max(value, y[n, od, oh, ow, c]):
                                 y[n, od, oh, ow, c] = value
                                 argmax[n, od, oh, ow, c] = (d * g.height + h) * g.width + w
 
 
-cdef void _max_pool_forward(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
+cdef void _max_pool_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
                             int64_t[:, :, :, :, ::1] argmax, Geometry3D g) noexcept:
     cdef Py_ssize_t item, items = x.shape[0] * g.out_d
     cdef int threads = threads_for(x.size)
@@ -88,7 +90,7 @@ cdef void _max_pool_forward(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::
         max_pool_plane(x, y, argmax, item // g.out_d, item % g.out_d, g)
 
 
-cdef void route_block_to_winners(floating[:, :, :, :, ::1] dy, int64_t[:, :, :, :, ::1] argmax,
+cdef void route_block_to_winners(const floating[:, :, :, :, ::1] dy, const int64_t[:, :, :, :, ::1] argmax,
                                  floating[:, :, ::1] dx, Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1,
                                  Geometry3D g) noexcept nogil:
     """Channels [c0, c1) of sample n: each dy goes to the cell that won its box's max."""
@@ -100,7 +102,7 @@ cdef void route_block_to_winners(floating[:, :, :, :, ::1] dy, int64_t[:, :, :, 
                     dx[n, argmax[n, od, oh, ow, c], c] += dy[n, od, oh, ow, c]
 
 
-cdef void _max_pool_backward(floating[:, :, :, :, ::1] dy, int64_t[:, :, :, :, ::1] argmax,
+cdef void _max_pool_backward(const floating[:, :, :, :, ::1] dy, const int64_t[:, :, :, :, ::1] argmax,
                              floating[:, :, ::1] dx, Geometry3D g) noexcept:
     cdef Py_ssize_t item, block, n, blocks = channel_blocks(g.channels)
     cdef int threads = threads_for(dx.size)
@@ -143,7 +145,7 @@ def max_pool3d_backward(dy, argmax, input_shape):
 # --------------------------------------------------------------------------------------------
 # Average pooling
 # --------------------------------------------------------------------------------------------
-cdef void avg_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
+cdef void avg_pool_plane(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
                          Py_ssize_t n, Py_ssize_t od, Geometry3D g) noexcept nogil:
     """One output depth slice of one sample: each box's sum over real cells / their count."""
     cdef Py_ssize_t oh, ow, d, h, w, c
@@ -164,14 +166,14 @@ cdef void avg_pool_plane(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] 
                 y[n, od, oh, ow, c] /= count
 
 
-cdef void _avg_pool_forward(floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Geometry3D g) noexcept:
+cdef void _avg_pool_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Geometry3D g) noexcept:
     cdef Py_ssize_t item, items = x.shape[0] * g.out_d
     cdef int threads = threads_for(x.size)
     for item in prange(items, nogil=True, schedule="static", num_threads=threads):
         avg_pool_plane(x, y, item // g.out_d, item % g.out_d, g)
 
 
-cdef void spread_block_over_boxes(floating[:, :, :, :, ::1] dy, floating[:, :, :, :, ::1] dx,
+cdef void spread_block_over_boxes(const floating[:, :, :, :, ::1] dy, floating[:, :, :, :, ::1] dx,
                                   Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1, Geometry3D g) noexcept nogil:
     """Channels [c0, c1) of sample n: each box's real cells get dy/count; overlaps add up."""
     cdef Py_ssize_t od, oh, ow, d, h, w, c
@@ -189,7 +191,7 @@ cdef void spread_block_over_boxes(floating[:, :, :, :, ::1] dy, floating[:, :, :
                                 dx[n, d, h, w, c] += dy[n, od, oh, ow, c] / count
 
 
-cdef void _avg_pool_backward(floating[:, :, :, :, ::1] dy, floating[:, :, :, :, ::1] dx, Geometry3D g) noexcept:
+cdef void _avg_pool_backward(const floating[:, :, :, :, ::1] dy, floating[:, :, :, :, ::1] dx, Geometry3D g) noexcept:
     cdef Py_ssize_t item, block, n, blocks = channel_blocks(g.channels)
     cdef int threads = threads_for(dx.size)
     for item in prange(dy.shape[0] * blocks, nogil=True, schedule="static", num_threads=threads):

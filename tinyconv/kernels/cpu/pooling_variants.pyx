@@ -11,7 +11,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, fabs, log, pow
+from libc.math cimport INFINITY, exp, fabs, log, pow
 from libc.stdint cimport int64_t
 
 from tinyconv.kernels.checks.pooling import check_pool_forward
@@ -24,6 +24,7 @@ from tinyconv.kernels.reference.pooling_variants import gaussian_window
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 from tinyconv.kernels.cpu.pool_geometry cimport Geometry, make_geometry
+from tinyconv.kernels.cpu.pool_order cimport takes_min
 
 cdef enum:
     CHANNEL_BLOCK = 16
@@ -61,7 +62,7 @@ def _new_output(x, out_hw):
 # --------------------------------------------------------------------------------------------
 # Min pooling
 # --------------------------------------------------------------------------------------------
-cdef void min_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmin,
+cdef void min_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmin,
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
     cdef Py_ssize_t ow, h, w, c
     cdef Window win
@@ -71,17 +72,18 @@ cdef void min_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64
         for c in range(g.channels):
             y[n, oh, ow, c] = x[n, win.h0, win.w0, c]
             argmin[n, oh, ow, c] = win.h0 * g.width + win.w0
-        # strictly smaller takes over: ties keep the first cell, as np.argmin does
+        # strictly smaller (or the first NaN, see pool_order.pxd) takes over: ties keep the
+        # first cell, as np.argmin does
         for h in range(win.h0, win.h1):
             for w in range(win.w0, win.w1):
                 for c in range(g.channels):
                     value = x[n, h, w, c]
-                    if value < y[n, oh, ow, c]:
+                    if takes_min(value, y[n, oh, ow, c]):
                         y[n, oh, ow, c] = value
                         argmin[n, oh, ow, c] = h * g.width + w
 
 
-cdef void _min_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmin,
+cdef void _min_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmin,
                             Geometry g) noexcept:
     cdef Py_ssize_t row
     cdef int threads = threads_for(x.size)
@@ -107,15 +109,15 @@ def min_pool2d_forward(x, pool_size, strides, pads):
 # Lp pooling
 # --------------------------------------------------------------------------------------------
 cdef inline double signed_root(double s, double p) noexcept nogil:
-    """sign(s) |s|^(1/p)."""
+    """sign(s) |s|^(1/p); NaN stays NaN (it is neither > 0 nor < 0, and not 0 either)."""
     if s > 0:
         return pow(s, 1.0 / p)
     if s < 0:
         return -pow(-s, 1.0 / p)
-    return 0.0
+    return s    # 0, or NaN
 
 
-cdef void lp_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double p,
+cdef void lp_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double p,
                       Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
     cdef Py_ssize_t ow, h, w, c
     cdef Window win
@@ -131,17 +133,18 @@ cdef void lp_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double
             y[n, oh, ow, c] = <floating>signed_root(y[n, oh, ow, c], p)
 
 
-cdef void _lp_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double p, Geometry g) noexcept:
+cdef void _lp_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double p, Geometry g) noexcept:
     cdef Py_ssize_t row
     cdef int threads = threads_for(x.size)
     for row in prange(x.shape[0] * g.out_h, nogil=True, schedule="static", num_threads=threads):
         lp_pool_row(x, y, p, row // g.out_h, row % g.out_h, g)
 
 
-cdef void lp_block_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+cdef void lp_block_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] y,
                             floating[:, :, :, ::1] dx, double p, Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1,
                             Geometry g) noexcept nogil:
-    """dx_i += dy * x_i^(p-1) * |y|^(1-p) over each window (nothing where y = 0)."""
+    """dx_i += dy * x_i^(p-1) * |y|^(1-p) over each window (nothing where y = 0; a NaN y is
+    not 0, so its window passes NaN on, as in the reference)."""
     cdef Py_ssize_t oh, ow, h, w, c
     cdef Window win
     cdef double scale
@@ -157,7 +160,7 @@ cdef void lp_block_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x,
                         dx[n, h, w, c] += <floating>(pow(x[n, h, w, c], p - 1.0) * scale)
 
 
-cdef void _lp_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+cdef void _lp_pool_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] y,
                             floating[:, :, :, ::1] dx, double p, Geometry g) noexcept:
     cdef Py_ssize_t item, blocks = channel_blocks(g.channels)
     cdef int threads = threads_for(x.size)
@@ -195,9 +198,13 @@ def lp_pool2d_backward(dy, x, y, p, pool_size, strides, pads):
 # --------------------------------------------------------------------------------------------
 # Log-sum-exp pooling
 # --------------------------------------------------------------------------------------------
-cdef void lse_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double beta,
+cdef void lse_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double beta,
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
-    """y = peak + log(sum exp(beta (x - peak))) / beta, peak = the window's max (no overflow)."""
+    """y = peak + log(sum exp(beta (x - peak))) / beta, peak = the window's max (no overflow).
+
+    An infinite peak shifts by 0 instead (inf - inf would be NaN): a +inf cell then gives
+    log(inf) = inf and a window of -inf cells log(0) = -inf, the exact answers.
+    """
     cdef Py_ssize_t ow, h, w, c
     cdef Window win
     cdef double peak, total
@@ -209,6 +216,8 @@ cdef void lse_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, doubl
                 for w in range(win.w0, win.w1):
                     if x[n, h, w, c] > peak:
                         peak = x[n, h, w, c]
+            if peak == INFINITY or peak == -INFINITY:
+                peak = 0
             total = 0
             for h in range(win.h0, win.h1):
                 for w in range(win.w0, win.w1):
@@ -216,7 +225,7 @@ cdef void lse_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, doubl
             y[n, oh, ow, c] = <floating>(peak + log(total) / beta)
 
 
-cdef void _lse_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double beta,
+cdef void _lse_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double beta,
                             Geometry g) noexcept:
     cdef Py_ssize_t row
     cdef int threads = threads_for(x.size)
@@ -224,7 +233,7 @@ cdef void _lse_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, 
         lse_pool_row(x, y, beta, row // g.out_h, row % g.out_h, g)
 
 
-cdef void lse_block_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+cdef void lse_block_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] y,
                              floating[:, :, :, ::1] dx, double beta, Py_ssize_t n, Py_ssize_t c0,
                              Py_ssize_t c1, Geometry g) noexcept nogil:
     """dx_i += dy * exp(beta (x_i - y)): the window's softmax routes the gradient."""
@@ -240,7 +249,7 @@ cdef void lse_block_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x
                                                      * dy[n, oh, ow, c])
 
 
-cdef void _lse_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+cdef void _lse_pool_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] y,
                              floating[:, :, :, ::1] dx, double beta, Geometry g) noexcept:
     cdef Py_ssize_t item, blocks = channel_blocks(g.channels)
     cdef int threads = threads_for(x.size)
@@ -279,7 +288,7 @@ def logsumexp_pool2d_backward(dy, x, y, beta, pool_size, strides, pads):
 # --------------------------------------------------------------------------------------------
 # Weighted (Gaussian) pooling
 # --------------------------------------------------------------------------------------------
-cdef inline double real_weight_sum(double[:, ::1] gauss, Window win) noexcept nogil:
+cdef inline double real_weight_sum(const double[:, ::1] gauss, Window win) noexcept nogil:
     """Sum of the Gaussian over the window's real cells (the normaliser)."""
     cdef Py_ssize_t h, w
     cdef double total = 0
@@ -289,7 +298,7 @@ cdef inline double real_weight_sum(double[:, ::1] gauss, Window win) noexcept no
     return total
 
 
-cdef void weighted_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double[:, ::1] gauss,
+cdef void weighted_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, const double[:, ::1] gauss,
                             Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
     cdef Py_ssize_t ow, h, w, c
     cdef Window win
@@ -306,7 +315,7 @@ cdef void weighted_pool_row(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, 
                     y[n, oh, ow, c] += <floating>(weight * x[n, h, w, c])
 
 
-cdef void _weighted_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, double[:, ::1] gauss,
+cdef void _weighted_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, const double[:, ::1] gauss,
                                  Geometry g) noexcept:
     cdef Py_ssize_t row
     cdef int threads = threads_for(x.size)
@@ -314,7 +323,7 @@ cdef void _weighted_pool_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1
         weighted_pool_row(x, y, gauss, row // g.out_h, row % g.out_h, g)
 
 
-cdef void weighted_block_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, double[:, ::1] gauss,
+cdef void weighted_block_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, const double[:, ::1] gauss,
                                   Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1, Geometry g) noexcept nogil:
     """dx_i += dy * g_i / sum g over each window's real cells."""
     cdef Py_ssize_t oh, ow, h, w, c
@@ -331,7 +340,7 @@ cdef void weighted_block_backward(floating[:, :, :, ::1] dy, floating[:, :, :, :
                         dx[n, h, w, c] += <floating>(weight * dy[n, oh, ow, c])
 
 
-cdef void _weighted_pool_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, double[:, ::1] gauss,
+cdef void _weighted_pool_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, const double[:, ::1] gauss,
                                   Geometry g) noexcept:
     cdef Py_ssize_t item, blocks = channel_blocks(g.channels)
     cdef int threads = threads_for(dx.size)

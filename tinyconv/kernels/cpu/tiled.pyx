@@ -42,8 +42,8 @@ cdef Geometry make_geometry(tuple padded_shape, tuple kernel_shape, tuple stride
 # --------------------------------------------------------------------------------------------
 # Forward
 # --------------------------------------------------------------------------------------------
-cdef void forward_row(floating[:, :, :, ::1] x, floating[:, :, :, :, :, ::1] kernel, floating[::1] bias,
-                      bint has_bias, floating[:, :, :, ::1] y, Py_ssize_t n, Py_ssize_t i,
+cdef void forward_row(const floating[:, :, :, ::1] x, const floating[:, :, :, :, :, ::1] kernel,
+                      const floating[::1] bias, bint has_bias, floating[:, :, :, ::1] y, Py_ssize_t n, Py_ssize_t i,
                       Geometry g) noexcept nogil:
     """Output row i of sample n, each cell with its tile's kernel K[i % th, j % tw]."""
     cdef Py_ssize_t j, p, q, c, f, a = i % g.tile_h, b
@@ -60,7 +60,7 @@ cdef void forward_row(floating[:, :, :, ::1] x, floating[:, :, :, :, :, ::1] ker
                         y[n, i, j, f] += value * kernel[a, b, p, q, c, f]
 
 
-cdef void _forward(floating[:, :, :, ::1] x, floating[:, :, :, :, :, ::1] kernel, floating[::1] bias,
+cdef void _forward(const floating[:, :, :, ::1] x, const floating[:, :, :, :, :, ::1] kernel, const floating[::1] bias,
                    bint has_bias, floating[:, :, :, ::1] y, Geometry g) noexcept:
     cdef Py_ssize_t row, rows = x.shape[0] * g.out_h
     cdef int threads = threads_for(y.shape[0] * y.shape[1] * y.shape[2] * g.kernel_h * g.kernel_w * g.channels)
@@ -87,7 +87,7 @@ def tiled_conv2d_forward(x, kernel, bias, strides, pads):
 # --------------------------------------------------------------------------------------------
 # Backward
 # --------------------------------------------------------------------------------------------
-cdef void kernel_cell_gradient(floating[:, :, :, ::1] x, floating[:, :, :, ::1] dy,
+cdef void kernel_cell_gradient(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
                                floating[:, :, :, :, :, ::1] dkernel, Py_ssize_t item, Geometry g) noexcept nogil:
     """dK[a, b, p, q, :, :]: sum over the batch and over the positions i = a, a+th, ..., j = b, b+tw, ..."""
     cdef Py_ssize_t q = item % g.kernel_w
@@ -112,7 +112,7 @@ cdef void kernel_cell_gradient(floating[:, :, :, ::1] x, floating[:, :, :, ::1] 
             i = i + g.tile_h
 
 
-cdef void gather_input_row(floating[:, :, :, ::1] dy, floating[:, :, :, :, :, ::1] kernel,
+cdef void gather_input_row(const floating[:, :, :, ::1] dy, const floating[:, :, :, :, :, ::1] kernel,
                            floating[:, :, :, ::1] dx, Py_ssize_t n, Py_ssize_t h, Geometry g) noexcept nogil:
     """Padded input row h of sample n collects K[i%th, j%tw, p, q, c, :] . dy[n, i, j, :] from each window."""
     cdef Py_ssize_t i, j, p, q, c, f, first_i, last_i, a, b
@@ -134,8 +134,9 @@ cdef void gather_input_row(floating[:, :, :, ::1] dy, floating[:, :, :, :, :, ::
                     dx[n, h, j * g.stride_w + q, c] += total
 
 
-cdef void _backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] x, floating[:, :, :, :, :, ::1] kernel,
-                    floating[:, :, :, ::1] dx, floating[:, :, :, :, :, ::1] dkernel, Geometry g) noexcept:
+cdef void _backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
+                    const floating[:, :, :, :, :, ::1] kernel, floating[:, :, :, ::1] dx,
+                    floating[:, :, :, :, :, ::1] dkernel, Geometry g) noexcept:
     cdef Py_ssize_t item, row
     cdef Py_ssize_t cells = g.tile_h * g.tile_w * g.kernel_h * g.kernel_w, rows = x.shape[0] * g.height
     cdef int threads = threads_for(dy.shape[0] * dy.shape[1] * dy.shape[2] * g.kernel_h * g.kernel_w * g.channels)

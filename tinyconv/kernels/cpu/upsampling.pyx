@@ -26,7 +26,7 @@ cdef enum:
 # --------------------------------------------------------------------------------------------
 # Nearest neighbours
 # --------------------------------------------------------------------------------------------
-cdef void _nearest_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Py_ssize_t sh,
+cdef void _nearest_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Py_ssize_t sh,
                            Py_ssize_t sw) noexcept:
     cdef Py_ssize_t row, n, i, j, c, out_h = y.shape[1]
     cdef int threads = threads_for(y.size)
@@ -38,7 +38,7 @@ cdef void _nearest_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, P
                 y[n, i, j, c] = x[n, i // sh, j // sw, c]
 
 
-cdef void _nearest_backward(floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, Py_ssize_t sh,
+cdef void _nearest_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, Py_ssize_t sh,
                             Py_ssize_t sw) noexcept:
     """Each input pixel gathers its own block: no two threads write the same cell."""
     cdef Py_ssize_t row, n, h, w, i, j, c, height = dx.shape[1]
@@ -99,7 +99,7 @@ cdef Axis axis_tables(tuple tables):
     return axis
 
 
-cdef void _bilinear_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Axis rows, Axis cols) noexcept:
+cdef void _bilinear_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Axis rows, Axis cols) noexcept:
     cdef Py_ssize_t row, n, i, j, c, out_h = y.shape[1]
     cdef int64_t h0, h1, w0, w1
     cdef double a, b
@@ -119,7 +119,7 @@ cdef void _bilinear_forward(floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, 
                                            + a * ((1 - b) * x[n, h1, w0, c] + b * x[n, h1, w1, c]))
 
 
-cdef void bilinear_block_backward(floating[:, :, :, ::1] dy, double[:, :, :, ::1] dx, Axis rows, Axis cols,
+cdef void bilinear_block_backward(const floating[:, :, :, ::1] dy, double[:, :, :, ::1] dx, Axis rows, Axis cols,
                                   Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
     """Channels [c0, c1) of sample n: each dy goes to its 4 neighbours with the blend's weights."""
     cdef Py_ssize_t i, j, c
@@ -141,7 +141,7 @@ cdef void bilinear_block_backward(floating[:, :, :, ::1] dy, double[:, :, :, ::1
                 dx[n, h1, w1, c] += a * b * g
 
 
-cdef void _bilinear_backward(floating[:, :, :, ::1] dy, double[:, :, :, ::1] dx, Axis rows, Axis cols) noexcept:
+cdef void _bilinear_backward(const floating[:, :, :, ::1] dy, double[:, :, :, ::1] dx, Axis rows, Axis cols) noexcept:
     cdef Py_ssize_t item, c1, channels = dx.shape[3]
     cdef Py_ssize_t blocks = (channels + CHANNEL_BLOCK - 1) // CHANNEL_BLOCK
     cdef int threads = threads_for(dy.size)

@@ -1,6 +1,6 @@
 """Elementwise activations and the bias gradient on the GPU backend (same formulas as
 ``kernels/reference/activation.py``), each a few array-module calls CuPy runs as kernels."""
-from ..checks.activation import check_activation_backward, check_activation_name, check_channel_axis
+from ..checks.activation import check_activation_backward, check_activation_forward, check_channel_axis
 from ._common import xp
 
 
@@ -12,7 +12,7 @@ def _sigmoid(module, z):
 
 def activation_forward(z, activation, out=None):
     """a = activation(z); written into ``out`` (which may be ``z`` itself) when given."""
-    check_activation_name(activation)
+    check_activation_forward(z, activation, out)
     module = xp()
     if activation == "relu":
         return module.maximum(z, 0, out=out)
@@ -29,7 +29,7 @@ def activation_backward(dy, a, activation):
     """dL/dz from dL/da = ``dy`` and the activation's output ``a``."""
     check_activation_backward(dy, a, activation)
     if activation == "relu":
-        return dy * (a > 0)
+        return xp().where(a > 0, dy, 0).astype(dy.dtype, copy=False)   # a switch: 0 even for an inf dy
     if activation == "tanh":
         return dy * (1 - a * a)
     if activation == "sigmoid":

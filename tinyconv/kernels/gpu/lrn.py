@@ -4,25 +4,25 @@ Same signature and formulas as ``kernels/reference/lrn.py`` (channels last):
 
     S_c = sum_{|j - c| <= r} x_j^2,    D_c = bias + alpha * S_c,    y_c = x_c * D_c^(-beta)
 
-The window sum over channels is a product with the C x C band matrix ``band[j, c] = 1 if
-|j - c| <= r``: S = (x * x) @ band, one GEMM over all positions.  The band is symmetric, so the
-backward's window sum (x_j is in c's window exactly when c is in j's) is the same product.
+The window sum over channels adds 2r + 1 shifted copies of the channel axis (zero-padded at
+both ends), one elementwise add per offset over all positions.  A product with a 0/1 band matrix
+would be one GEMM, but its zeros times an inf give NaN in every channel; the shifted sums keep an
+inf or NaN in the windows that hold it, as the reference does.  The window is symmetric, so the
+backward's window sum (x_j is in c's window exactly when c is in j's) is the same sum.
 """
-import numpy as np
-
 from ..checks.lrn import check_lrn_arguments, check_lrn_backward_arguments
-from ._common import check_arrays, device_table, shape_proxy
-
-
-def channel_band(channels, depth_radius):
-    """band[j, c] = 1 where |j - c| <= depth_radius: (values @ band)[c] sums c's channel window."""
-    c = np.arange(channels)
-    return (np.abs(c[:, None] - c[None, :]) <= depth_radius).astype(np.float64)
+from ._common import check_arrays, shape_proxy, xp
 
 
 def _window_sum(values, depth_radius):
-    band = device_table(channel_band, values.shape[-1], int(depth_radius)).astype(values.dtype, copy=False)
-    return values @ band
+    """sum_{j = c-r .. c+r, 0 <= j < C} values_j along the last axis."""
+    channels = values.shape[-1]
+    reach = min(int(depth_radius), channels - 1)      # offsets beyond the channel axis add nothing
+    padded = xp().pad(values, ((0, 0),) * (values.ndim - 1) + ((reach, reach),))
+    sums = padded[..., 0:channels].copy()
+    for offset in range(1, 2 * reach + 1):
+        sums += padded[..., offset:offset + channels]
+    return sums
 
 
 def lrn_forward(x, depth_radius, bias, alpha, beta):

@@ -58,25 +58,31 @@ def lp_pool2d_forward(x, p, pool_size, strides, pads):
 
 
 def lp_pool2d_backward(dy, x, y, p, pool_size, strides, pads):
-    """dL/dx_i = x_i^(p-1) * sum over the windows w covering i of dy_w |y_w|^(1-p)  (0 where y_w = 0)."""
+    """dL/dx_i = x_i^(p-1) * sum over the windows w covering i of dy_w |y_w|^(1-p)  (0 where y_w = 0).
+
+    A cell that no window with y_w != 0 covers gets 0, not 0 * x_i^(p-1) (NaN for an infinite or
+    NaN x_i^(p-1)), as in the reference; a NaN y_w is not 0, so it passes NaN on."""
     p = check_positive_number(p, "p")
     pool, strides, pads, _ = _check_backward("gpu lp_pool2d_backward", dy, x, y, pool_size, strides, pads)
     module = xp()
-    abs_y = module.abs(y)
-    nonzero = abs_y > 0
-    scale = module.where(nonzero, dy * module.where(nonzero, abs_y, 1) ** (1.0 - p), 0).astype(dy.dtype)
-    return (x ** (p - 1) * spread(scale, x.shape[1:3], pool, strides, pads)).astype(x.dtype, copy=False)
+    passes = y != 0
+    scale = module.where(passes, dy * module.abs(module.where(passes, y, 1)) ** (1.0 - p), 0).astype(dy.dtype)
+    reached = spread(passes.astype(dy.dtype), x.shape[1:3], pool, strides, pads) > 0
+    dx = module.where(reached, x ** (p - 1) * spread(scale, x.shape[1:3], pool, strides, pads), 0)
+    return dx.astype(x.dtype, copy=False)
 
 
 # --- log-sum-exp -------------------------------------------------------------------------------
 def logsumexp_pool2d_forward(x, beta, pool_size, strides, pads):
-    """y = m + (1/beta) log sum exp(beta (x - m)), m the window's max (padding: -inf, exp(-inf) = 0)."""
+    """y = m + (1/beta) log sum exp(beta (x - m)), m the window's max (padding: -inf, exp(-inf) = 0);
+    an infinite m is replaced by 0, so +inf gives inf and a window of -inf gives -inf."""
     check_arrays("gpu logsumexp_pool2d_forward", x=x)
     beta = check_positive_number(beta, "beta")
     pool, strides, pads, out_hw = check_pool_arguments(x.shape, pool_size, strides, pads)
     module = xp()
     windows = _windows(x, pool, strides, pads, out_hw, -np.inf)
     peak = windows.max(axis=WINDOW_AXES)
+    peak = module.where(module.isinf(peak), 0, peak).astype(x.dtype, copy=False)   # inf - inf is NaN
     total = module.exp(beta * (windows - peak[:, :, :, None, None, :])).sum(axis=WINDOW_AXES)
     return (peak + module.log(total) / beta).astype(x.dtype, copy=False)
 

@@ -4,11 +4,12 @@ Same signatures and results as ``kernels/reference/upsampling.py``.
 
 * nearest: forward repeats every pixel into an sh x sw block; backward sums each block (a reshape
   and a reduction), so there is nothing to scatter;
-* bilinear: the map is linear and separable, y = A x B^T per sample and channel, with the
-  interpolation matrices A (OH, H) and B (OW, W) - two non-zeros per row, the weights
-  (1 - a, a) of the neighbours h0, h1 (``source_coordinates``).  Forward is two matrix products;
-  backward the transposed products dx = A^T dy B, with no atomics.  Dense A and B cost OH*H and
-  OW*W numbers, small for feature maps, and turn the work into cuBLAS calls.
+* bilinear: forward gathers the 4 neighbours of every output pixel and blends them with the
+  weights (1 - a, a) x (1 - b, b) of ``source_coordinates``, as the reference does; backward is the
+  blend's transpose as two gathers (along the columns, then the rows): every input pixel collects
+  the outputs that read it, through a table of readers, so no atomics are needed.  (Dense
+  interpolation matrices would be two cuBLAS calls, but their zeros turn one inf into NaN across
+  a whole row: 0 * inf.)
 """
 import numpy as np
 
@@ -37,44 +38,64 @@ def upsample2d_nearest_backward(dy, input_shape):
     return dy.reshape(n, height, sh, width, sw, channels).sum(axis=(2, 4))
 
 
-def interpolation_matrix(out_size, in_size):
-    """A[i, h]: the weight of input row h in output row i (1 - a on h0, a on h1; they add when h0 == h1)."""
+def _neighbours(out_size, in_size, which):
+    """One of ``source_coordinates``'s tables: 'low', 'high' (the two input neighbours of every
+    output index) or 'weight' (the weight of 'high')."""
     low, high, weight = source_coordinates(out_size, in_size)
-    matrix = np.zeros((out_size, in_size))
-    rows = np.arange(out_size)
-    np.add.at(matrix, (rows, low), 1 - weight)   # on the host, once per geometry
-    np.add.at(matrix, (rows, high), weight)
-    return matrix
+    return {"low": low, "high": high, "weight": weight}[which]
 
 
-def _matrices(out_hw, in_hw, dtype):
-    rows = device_table(interpolation_matrix, out_hw[0], in_hw[0]).astype(dtype, copy=False)   # (OH, H)
-    cols = device_table(interpolation_matrix, out_hw[1], in_hw[1]).astype(dtype, copy=False)   # (OW, W)
-    return rows, cols
+def _readers(out_size, in_size, which):
+    """The backward's gather table along one axis: for every input index, the output indices that
+    blend it ('index', padded with ``out_size``, which points at an appended zero) and their
+    weights ('weight', 0 in the padding)."""
+    low, high, weight = source_coordinates(out_size, in_size)
+    readers = [[] for _ in range(in_size)]
+    for i in range(out_size):
+        readers[low[i]].append((i, 1 - weight[i]))
+        readers[high[i]].append((i, weight[i]))
+    width = max(1, max(len(pairs) for pairs in readers))
+    index = np.full((in_size, width), out_size, dtype=np.int64)
+    weights = np.zeros((in_size, width))
+    for position, pairs in enumerate(readers):
+        for t, (i, w) in enumerate(pairs):
+            index[position, t], weights[position, t] = i, w
+    return index if which == "index" else weights
 
 
-def _separable(x, rows, cols):
-    """z[n, i, j, c] = sum_{h, w} rows[i, h] cols[j, w] x[n, h, w, c], as two matrix products."""
+def _collect(values, axis, out_size, in_size):
+    """Along ``axis`` (of size out_size): result[k] = sum over t of weight[k, t] * values[index[k, t]],
+    every input index gathering the outputs that blended it - the transpose of the blend, no atomics."""
     module = xp()
-    n, height, width, channels = x.shape
-    along_w = module.matmul(cols, x)                                   # (N, H, OW, C): cols @ each x[n, h]
-    flat = along_w.reshape(n, height, -1)                              # (N, H, OW*C)
-    along_h = module.matmul(rows, flat)                                # (N, OH, OW*C)
-    return along_h.reshape(n, rows.shape[0], cols.shape[0], channels)
+    index = device_table(_readers, out_size, in_size, "index")
+    weights = device_table(_readers, out_size, in_size, "weight").astype(values.dtype, copy=False)
+    zero_shape = values.shape[:axis] + (1,) + values.shape[axis + 1:]
+    padded = module.concatenate([values, module.zeros(zero_shape, dtype=values.dtype)], axis=axis)
+    gathered = module.take(padded, index, axis=axis)                  # the axis becomes (in_size, T)
+    weights = weights.reshape((1,) * axis + weights.shape + (1,) * (values.ndim - axis - 1))
+    return (gathered * weights).sum(axis=axis + 1)
 
 
 def upsample2d_bilinear_forward(x, size):
-    """y = A x B^T: the bilinear blend of the 4 nearest input pixels (half-pixel centres)."""
+    """y = the bilinear blend of the 4 nearest input pixels (half-pixel centres), gathered as the
+    reference does: one inf stays in the outputs that blend it."""
     _check_input("gpu upsample2d_bilinear_forward", x)
     sh, sw = check_size(size)
     _, height, width, _ = x.shape
-    rows, cols = _matrices((height * sh, width * sw), (height, width), x.dtype)
-    return _separable(x, rows, cols).astype(x.dtype, copy=False)
+    h0, h1, w0, w1 = (device_table(_neighbours, out, size_in, which)
+                      for out, size_in, which in ((height * sh, height, "low"), (height * sh, height, "high"),
+                                                  (width * sw, width, "low"), (width * sw, width, "high")))
+    a = device_table(_neighbours, height * sh, height, "weight").astype(x.dtype)[None, :, None, None]
+    b = device_table(_neighbours, width * sw, width, "weight").astype(x.dtype)[None, None, :, None]
+    top = (1 - b) * x[:, h0][:, :, w0] + b * x[:, h0][:, :, w1]       # blend along the row h0
+    bottom = (1 - b) * x[:, h1][:, :, w0] + b * x[:, h1][:, :, w1]    # ... and along row h1
+    return ((1 - a) * top + a * bottom).astype(x.dtype, copy=False)
 
 
 def upsample2d_bilinear_backward(dy, input_shape):
-    """dx = A^T dy B: each output gradient flows back to its 4 neighbours with the blend's weights."""
+    """dL/dx: each output gradient flows back to its 4 neighbours with the blend's weights, as two
+    gathers (columns, then rows): every input pixel collects from the outputs that read it."""
     check_arrays("gpu upsample2d_bilinear_backward", dy=dy)
     (_, height, width, _), _ = check_backward_arguments(shape_proxy(dy), input_shape)
-    rows, cols = _matrices(dy.shape[1:3], (height, width), dy.dtype)
-    return _separable(dy, rows.T, cols.T).astype(dy.dtype, copy=False)
+    along_w = _collect(dy, 2, dy.shape[2], width)
+    return _collect(along_w, 1, dy.shape[1], height).astype(dy.dtype, copy=False)

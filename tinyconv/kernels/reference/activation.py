@@ -15,12 +15,12 @@ and the bias gradient of a layer z = ... + b, b broadcast over every axis but th
     db[f] = sum over every (sample, position) of dz[..., f]
 """
 from ... import activations
-from ..checks.activation import check_activation_backward, check_activation_name, check_channel_axis
+from ..checks.activation import check_activation_backward, check_activation_forward, check_channel_axis
 
 
 def activation_forward(z, activation, out=None):
     """a = activation(z); written into ``out`` (which may be ``z`` itself) when given."""
-    check_activation_name(activation)
+    check_activation_forward(z, activation, out)
     a = activations.get(activation)(z)
     if out is None:
         return a

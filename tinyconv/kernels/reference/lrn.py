@@ -20,14 +20,16 @@ from ..checks.lrn import check_lrn_arguments, check_lrn_backward_arguments
 def window_sum(values, depth_radius):
     """sum_{j = c-r .. c+r} values_j along the last axis, the window clipped at both ends.
 
-    A running (cumulative) sum: window(c) = cumsum(c + r) - cumsum(c - r - 1).
+    Summed window by window, straight from the formula: a running (cumulative) sum would be
+    quicker, but it carries one inf or NaN into every later channel (inf - inf is NaN), where
+    the formula keeps it in the windows that hold it.
     """
     channels = values.shape[-1]
-    cumsum = np.concatenate([np.zeros(values.shape[:-1] + (1,)), np.cumsum(values, axis=-1)], axis=-1)
-    c = np.arange(channels)
-    upper = np.minimum(c + depth_radius, channels - 1) + 1
-    lower = np.maximum(c - depth_radius, 0)
-    return cumsum[..., upper] - cumsum[..., lower]
+    sums = np.empty(values.shape, dtype=values.dtype)
+    for c in range(channels):
+        lower, upper = max(c - depth_radius, 0), min(c + depth_radius, channels - 1)
+        sums[..., c] = values[..., lower:upper + 1].sum(axis=-1)
+    return sums
 
 
 def lrn_forward(x, depth_radius, bias, alpha, beta):

@@ -78,12 +78,14 @@ def lp_pool2d_backward(dy, x, y, p, pool_size, strides, pads):
     """dL/dx_i = dy * x_i^(p-1) * s^(1/p - 1) with s = sum x^p = y^p; 0 where s = 0."""
     p, pool, strides, pads, out_hw = check_parametric_pool_backward(dy, x, y, p, "p", pool_size, strides, pads)
     # d/ds of sign(s)|s|^(1/p) is (1/p)|s|^(1/p-1) = (1/p)|y|^(1-p); times d s/d x_i = p x_i^(p-1).
-    abs_y = np.abs(y)
-    nonzero = abs_y > 0
-    scale = np.where(nonzero, dy * np.where(nonzero, abs_y, 1) ** (1.0 - p), 0).astype(dy.dtype)
+    # A window with y = 0 passes nothing back (not even 0 * x_i^(p-1), which is NaN for
+    # x_i = 0 and p < 1); a NaN y is not 0, so it passes NaN on.
+    passes = y != 0
+    scale = (dy * np.abs(np.where(passes, y, 1)) ** (1.0 - p)).astype(dy.dtype)
     dx = np.zeros_like(x)
     for oh, ow, rows, cols in windows(x.shape[1:3], out_hw, pool, strides, pads):
-        dx[:, rows, cols, :] += x[:, rows, cols, :] ** (p - 1) * scale[:, oh, ow, None, None, :]
+        share = x[:, rows, cols, :] ** (p - 1) * scale[:, oh, ow, None, None, :]
+        dx[:, rows, cols, :] += np.where(passes[:, oh, ow, None, None, :], share, 0)
     return dx
 
 
@@ -92,12 +94,16 @@ def lp_pool2d_backward(dy, x, y, p, pool_size, strides, pads):
 # --------------------------------------------------------------------------------------------
 def logsumexp_pool2d_forward(x, beta, pool_size, strides, pads):
     """y = (1/beta) log sum exp(beta x), computed as m + (1/beta) log sum exp(beta (x - m)),
-    m = the window's max, so exp never overflows."""
+    m = the window's max, so exp never overflows.
+
+    An infinite m is replaced by 0 (inf - inf would be NaN): a window holding +inf then gives
+    log(inf) = inf, and one of -inf only log(0) = -inf, the exact answers."""
     beta, pool, strides, pads, out_hw = check_parametric_pool_forward(x, beta, "beta", pool_size, strides, pads)
     y = np.empty((x.shape[0], *out_hw, x.shape[3]), dtype=x.dtype)
     for oh, ow, rows, cols in windows(x.shape[1:3], out_hw, pool, strides, pads):
         window = x[:, rows, cols, :]
         peak = window.max(axis=(1, 2))
+        peak = np.where(np.isinf(peak), 0, peak).astype(x.dtype)
         total = np.exp(beta * (window - peak[:, None, None, :])).sum(axis=(1, 2))
         y[:, oh, ow, :] = peak + np.log(total) / beta
     return y

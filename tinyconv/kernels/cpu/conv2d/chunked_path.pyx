@@ -42,7 +42,8 @@ from cython.parallel cimport prange
 
 from tinyconv.kernels.cpu.conv2d.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
 from tinyconv.kernels.cpu.parallel cimport PARALLEL_MIN_ELEMENTS as _PARALLEL_MIN_ELEMENTS
-from tinyconv.kernels.cpu.parallel cimport omp_get_max_threads, threads_for
+from tinyconv.kernels.cpu.parallel cimport threads_for
+from tinyconv.kernels.cpu.threads cimport process_threads
 
 from tinyconv.kernels.reference.conv import pad_image
 
@@ -239,7 +240,7 @@ def _batch_chunks(n, cells_per_sample, patch, itemsize, workspaces=1):
     WORKSPACE_BYTES, but (on several threads) of at least MIN_CHUNK_ROWS rows (output cells)."""
     bytes_per_sample = max(1, workspaces * cells_per_sample * patch * itemsize)
     per_chunk = max(1, WORKSPACE_BYTES // bytes_per_sample)
-    if omp_get_max_threads() > 1:
+    if process_threads() > 1:
         per_chunk = max(per_chunk, -(-MIN_CHUNK_ROWS // max(1, cells_per_sample)))
     return [(start, min(start + per_chunk, n)) for start in range(0, n, per_chunk)]
 

@@ -19,8 +19,9 @@
 #     dW[p, q, c, f] = sum over (n, i, j) of  planes[n, c, i + p*dh, j + q*dw] * dy[n, i, j, f]
 #
 # summed by ``tc_direct_weight_run`` over the rows of a fixed slice of the batch, with dy
-# transposed to planar order first (zeros past the output width and the filter count, so
-# the padded columns add nothing).  Slices are fixed by the batch, not the thread count, and
+# transposed to planar order first (zeros past the output width and the filter count; the
+# columns past the output width are left out of the sums, as an inf or NaN input there would
+# make 0 * inf = NaN).  Slices are fixed by the batch, not the thread count, and
 # their partial sums are added in slice order: the same result on any number of threads.
 
 import numpy as np
@@ -33,7 +34,7 @@ cdef extern from "direct_micro.h" nogil:
     void tc_direct_forward_run(const float* x, const Py_ssize_t* off, Py_ssize_t taps, const float* w,
                                const float* b, float* out, Py_ssize_t ld)
     void tc_direct_weight_run(const float* x, const Py_ssize_t* row, Py_ssize_t rows, Py_ssize_t tap,
-                              const float* dy, Py_ssize_t dy_row, Py_ssize_t ld, float* sums)
+                              const float* dy, Py_ssize_t dy_row, Py_ssize_t ld, Py_ssize_t width, float* sums)
     int tc_cpu_has_avx2_fma()
 
 # Output columns per run, and filters per block: the planes' and weights' padding follow them.
@@ -154,5 +155,5 @@ def weight_gradient(const float[:, :, :, ::1] planes, const float[:, :, :, ::1] 
                         for k in range(runs):
                             tc_direct_weight_run(&planes[0, 0, 0, 0], starts, count, offsets[t] + k * TC_RUN,
                                                  planar + fb * TC_FB * ld + k * TC_RUN, dy_row, ld,
-                                                 sums + t * blocks * TC_FB + fb * TC_FB)
+                                                 out_w - k * TC_RUN, sums + t * blocks * TC_FB + fb * TC_FB)
                 first = first + count

@@ -10,7 +10,11 @@
  * The vectors are ``tc_vec`` (simd_vec.h).
  *
  *   forward   out[f][u] = b[f] + sum_t w[t][f] * x[off[t] + u]          (u < TC_RUN)
- *   dL/dW     sums[f]  += sum_r sum_u x[row[r] + tap + u] * dy[r][f][u]
+ *   dL/dW     sums[f]  += sum_r sum_u x[row[r] + tap + u] * dy[r][f][u]   (u < width <= TC_RUN)
+ *
+ * The last run of a row may reach past the output width.  Forward computes those columns and
+ * the caller drops them; dL/dW must leave them out of its sums (``width``): dy is zero there,
+ * but the input it would meet may be inf or NaN, and inf * 0 is NaN.
  */
 #ifndef TINYCONV_DIRECT_MICRO_H
 #define TINYCONV_DIRECT_MICRO_H
@@ -39,13 +43,32 @@ static void tc_direct_forward_run(const float *x, const Py_ssize_t *off, Py_ssiz
     tc_store(out + 3 * ld, a3); tc_store(out + 3 * ld + TC_LANES, c3);
 }
 
+typedef int tc_lane_mask __attribute__((vector_size(TC_LANES * sizeof(int))));
+
+/* All bits set in the lanes below ``count``, none above: AND-ed with a vector it zeroes the
+ * lanes past the output width (bits, not a multiplication: inf and NaN become 0 too). */
+static inline tc_lane_mask tc_first_lanes(Py_ssize_t count) {
+    tc_lane_mask m;
+    for (int i = 0; i < TC_LANES; i++) m[i] = i < count ? -1 : 0;
+    return m;
+}
+
+static inline tc_vec tc_masked(tc_vec v, tc_lane_mask m) { return (tc_vec)((tc_lane_mask)v & m); }
+
 static void tc_direct_weight_run(const float *x, const Py_ssize_t *row, Py_ssize_t rows, Py_ssize_t tap,
-                                 const float *dy, Py_ssize_t dy_row, Py_ssize_t ld, float *sums) {
+                                 const float *dy, Py_ssize_t dy_row, Py_ssize_t ld, Py_ssize_t width,
+                                 float *sums) {
     tc_vec a0 = tc_splat(0), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+    const int whole = width >= TC_RUN;      /* a full run: no lane to drop (the common case) */
+    const tc_lane_mask m0 = tc_first_lanes(width), m1 = tc_first_lanes(width - TC_LANES);
     for (Py_ssize_t r = 0; r < rows; r++) {
         const float *s = x + row[r] + tap;
         const float *d = dy + r * dy_row;
-        const tc_vec x0 = tc_load(s), x1 = tc_load(s + TC_LANES);
+        tc_vec x0 = tc_load(s), x1 = tc_load(s + TC_LANES);
+        if (!whole) {
+            x0 = tc_masked(x0, m0);
+            x1 = tc_masked(x1, m1);
+        }
         a0 += x0 * tc_load(d);          c0 += x1 * tc_load(d + TC_LANES);
         a1 += x0 * tc_load(d + ld);     c1 += x1 * tc_load(d + ld + TC_LANES);
         a2 += x0 * tc_load(d + 2 * ld); c2 += x1 * tc_load(d + 2 * ld + TC_LANES);
@@ -68,11 +91,13 @@ static void tc_direct_forward_run(const float *x, const Py_ssize_t *off, Py_ssiz
 }
 
 static void tc_direct_weight_run(const float *x, const Py_ssize_t *row, Py_ssize_t rows, Py_ssize_t tap,
-                                 const float *dy, Py_ssize_t dy_row, Py_ssize_t ld, float *sums) {
+                                 const float *dy, Py_ssize_t dy_row, Py_ssize_t ld, Py_ssize_t width,
+                                 float *sums) {
+    if (width > TC_RUN) width = TC_RUN;
     for (int f = 0; f < TC_FB; f++) {
         float acc = 0;
         for (Py_ssize_t r = 0; r < rows; r++)
-            for (int u = 0; u < TC_RUN; u++) acc += x[row[r] + tap + u] * dy[r * dy_row + f * ld + u];
+            for (Py_ssize_t u = 0; u < width; u++) acc += x[row[r] + tap + u] * dy[r * dy_row + f * ld + u];
         sums[f] += acc;
     }
 }

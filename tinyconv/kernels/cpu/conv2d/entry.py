@@ -30,6 +30,8 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups, cache=None)
     source = x
     x, kernel, bias, out_hw = validate_conv2d_args(x, kernel, bias, strides, pads, dilation, groups)
     x = np.ascontiguousarray(x)
+    if bias is not None:
+        bias = np.ascontiguousarray(bias)   # the routes read it as one contiguous row (a ::1 view)
     geo = conv_geometry(x.shape, kernel.shape, strides, pads, dilation, out_hw)
     chosen = route.conv2d_route(x.shape, kernel.shape, strides, pads, dilation, groups, x.dtype,
                                 training=cache is not None, passes=("forward",))

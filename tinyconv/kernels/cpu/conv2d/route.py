@@ -146,10 +146,6 @@ class _Layer:
         return threads_for(elements, self.threads)
 
 
-def threads_for(self, elements):
-        return threads_for(elements, self.threads)
-
-
 def threads_for(elements, threads=None):
     """Threads worth waking for a compiled pass over this many elements (as parallel.pxd)."""
     available = get_num_threads() if threads is None else threads
