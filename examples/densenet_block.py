@@ -119,7 +119,8 @@ def main(argv=None):
         from tinyconv import teaching
 
         args.out.mkdir(parents=True, exist_ok=True)
-        pictures = [teaching.plot_history(history, args.out / "densenet_history.png")]
+        pictures = [args.out / "densenet_history.png"]
+        teaching.plot_history(history, pictures[0])
         print(f"Pictures saved under {args.out}")
     else:
         print("Pictures skipped: matplotlib is not installed (pip install 'tinyconv[viz]')")

@@ -70,7 +70,10 @@ def closest_engineered(learned, engineered):
 
 
 def plot_learned_vs_engineered(learned, engineered, path):
-    import matplotlib.pyplot as plt  # plots.py already chose the Agg backend
+    import matplotlib
+
+    matplotlib.use("Agg")  # draw to files, no window needed
+    import matplotlib.pyplot as plt
 
     columns = max(learned.shape[-1], len(engineered))
     figure, axes = plt.subplots(2, columns, figsize=(1.2 * columns, 2.8), squeeze=False)
@@ -97,15 +100,15 @@ def save_pictures(out_dir, model, history, x_test, y_test, predictions, learned,
         return []
     gabor_layer = layers.Conv2D(8, 5, kernel_initializer=Gabor(sigma=1.5, lambd=4.0), name="gabor_bank")
     gabor_layer(np.zeros((1, 8, 8, 1), dtype="float32"))  # calling it builds its kernel
-    paths = [
-        plot_learned_vs_engineered(learned, engineered, os.path.join(out_dir, "learned_vs_engineered.png")),
-        plot_filters(model.get_layer("conv1"), os.path.join(out_dir, "learned_filters.png")),
-        plot_filters(gabor_layer, os.path.join(out_dir, "gabor_bank.png")),
-        plot_feature_maps(model, x_test[0], os.path.join(out_dir, "feature_maps.png"), max_channels=8),
-        plot_confusion_matrix(y_test, predictions, os.path.join(out_dir, "confusion_matrix.png"),
-                              class_names=[str(d) for d in range(10)]),
-        plot_history(history, os.path.join(out_dir, "training_curves.png")),
-    ]
+    names = ["learned_vs_engineered.png", "learned_filters.png", "gabor_bank.png", "feature_maps.png",
+             "confusion_matrix.png", "training_curves.png"]
+    paths = [os.path.join(out_dir, name) for name in names]
+    plot_learned_vs_engineered(learned, engineered, paths[0])
+    plot_filters(model.get_layer("conv1"), paths[1])
+    plot_filters(gabor_layer, paths[2])
+    plot_feature_maps(model, x_test[0], paths[3], max_channels=8)
+    plot_confusion_matrix(y_test, predictions, paths[4], class_names=[str(d) for d in range(10)])
+    plot_history(history, paths[5])
     for path in paths:
         print(f"saved {path}")
     return paths

@@ -95,12 +95,11 @@ def save_pictures(model, history, x_test, y_test, out):
 
     out.mkdir(parents=True, exist_ok=True)
     predicted = model.predict(x_test, verbose=0).argmax(axis=1)
-    return [
-        teaching.plot_history(history, out / "digits_history.png"),
-        teaching.plot_filters(model.get_layer("C1"), out / "c1_filters.png"),
-        teaching.plot_confusion_matrix(y_test, predicted, out / "digits_confusion.png",
-                                       class_names=[str(d) for d in range(10)]),
-    ]
+    paths = [out / "digits_history.png", out / "c1_filters.png", out / "digits_confusion.png"]
+    teaching.plot_history(history, paths[0])
+    teaching.plot_filters(model.get_layer("C1"), paths[1])
+    teaching.plot_confusion_matrix(y_test, predicted, paths[2], class_names=[str(d) for d in range(10)])
+    return paths
 
 
 def run_mnist(args):

@@ -131,7 +131,8 @@ def save_pictures(shifted_images, labels, histories, out):
     plt.close(figure)
     paths = [out / "shifted_digits.png"]
     for name, history in histories.items():
-        paths.append(teaching.plot_history(history, out / f"{name}_shifted_history.png"))
+        paths.append(out / f"{name}_shifted_history.png")
+        teaching.plot_history(history, paths[-1])
     return paths
 
 

@@ -83,7 +83,10 @@ def save_pictures(histories, out):
     from tinyconv import teaching
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = [teaching.plot_history(history, out / f"{kind}_history.png") for kind, history in histories.items()]
+    paths = []
+    for kind, history in histories.items():
+        paths.append(out / f"{kind}_history.png")
+        teaching.plot_history(history, paths[-1])
     figure, axis = plt.subplots(figsize=(5, 3.2))
     for kind, history in histories.items():
         losses = history.history["loss"]

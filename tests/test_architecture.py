@@ -3,7 +3,8 @@
 Every ``import`` of every ``tinyconv/**/*.py`` and Cython file counts, the ones inside functions
 too (a lazy import still ties two modules together).  From the bottom up:
 
-* leaves - ``devices``, ``graph``, ``geometry``, ``dispatch``, ``naming``, ``_version`` - import
+* leaves - ``devices``, ``graph``, ``geometry``, ``dispatch``, ``naming``, ``_version``,
+  ``thread_budget`` - import
   nothing of tinyconv when they load (``dispatch`` imports a kernel set by name, when selected);
 * ``kernels/`` never import layers, models, saving or teaching, and ``kernels/checks`` (the argument
   checks the three kernel sets share) imports no kernel set;
@@ -23,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = "tinyconv"
 SOURCE_SUFFIXES = (".py", ".pyx", ".pxd", ".pxi")
 
-LEAVES = ("devices", "graph", "geometry", "dispatch", "naming", "_version")
+LEAVES = ("devices", "graph", "geometry", "dispatch", "naming", "_version", "thread_budget")
 # (importer prefix, imported prefixes, why): an import from under the first to under one of the others breaks it
 FORBIDDEN = [
     ("kernels", ("layers", "models", "saving", "teaching"),
@@ -245,13 +246,19 @@ def test_the_graph_is_read_from_the_whole_package(package_imports):
                for e in package_imports)
 
 
-def test_version_agrees_with_pyproject():
+def test_version_has_one_source():
+    """tinyconv/_version.py is where the version is written; pyproject.toml reads it from there."""
+    import tomllib
+
     import tinyconv
     from tinyconv._version import __version__
 
-    # (read with a pattern: tomllib is Python 3.11+, the package supports 3.9)
-    version = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
-    assert tinyconv.__version__ == __version__ == version
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"], "pyproject.toml writes the version a second time"
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "tinyconv._version.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+([.-]?\w+)*", __version__), __version__
+    assert tinyconv.__version__ == __version__
 
 
 # ------------------------------------------------------------------ the checker, on a small fake package

@@ -288,7 +288,7 @@ def test_csv_logger_separator_and_na_columns(tmp_path):
     assert row.split("\t")[-2:] == ["NA", "NA"]
 
 
-def test_terminate_on_nan_stops_a_diverging_run(capsys):
+def test_terminate_on_nan_stops_a_diverging_run(capsys, caplog):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype(np.float32) * 100
     y = rng.normal(size=(64, 1)).astype(np.float32) * 100
@@ -302,7 +302,9 @@ def test_terminate_on_nan_stops_a_diverging_run(capsys):
             callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(logs["loss"]))])
     assert len(history.epoch) == 1
     assert not np.isfinite(batches[-1]) and np.all(np.isfinite(batches[:-1]))
-    assert "Invalid loss, terminating training" in capsys.readouterr().out
+    assert capsys.readouterr().out == ""  # said through logging.getLogger("tinyconv"), not printed
+    assert [(r.name, r.levelname) for r in caplog.records] == [("tinyconv.callbacks", "WARNING")]
+    assert "Invalid loss, terminating training" in caplog.records[0].getMessage()
     with np.errstate(all="ignore"), pytest.raises(RuntimeError, match="NaN or Inf loss"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.TerminateOnNaN(raise_error=True)])
 

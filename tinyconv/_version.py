@@ -1,2 +1,2 @@
-"""The version of tinyconv (kept equal to ``version`` in pyproject.toml; a test checks they agree)."""
+"""The version of tinyconv: the one place it is written (pyproject.toml reads it from here)."""
 __version__ = "0.1.0"

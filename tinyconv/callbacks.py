@@ -7,11 +7,14 @@ are understood: ``monitor="val_acc"`` reads ``val_accuracy`` when only that is l
 """
 import csv
 import inspect
+import logging
 import math
 import os
 import warnings
 
 import numpy as np
+
+logger = logging.getLogger(__name__)  # "tinyconv.callbacks", under the "tinyconv" logger
 
 
 class Callback:
@@ -483,7 +486,8 @@ class TerminateOnNaN(Callback):
         if self.raise_error:
             raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
                                f"Terminating training immediately.")
-        print(f"Batch {batch}: Invalid loss, terminating training")
+        # Not asked for with a verbose flag, so a log record the user can silence, not a print.
+        logger.warning("Batch %d: Invalid loss, terminating training", batch)
         self.model.stop_training = True
 
 

@@ -22,7 +22,8 @@ import importlib
 import numpy as np
 
 DEVICES = ("cpu", "gpu")
-INSTALL_HINT = "pip install 'tinyconv[gpu]' (CuPy for CUDA 12) on a machine with an NVIDIA GPU and its driver"
+INSTALL_HINT = ("pip install '.[gpu]' from a clone of tinyconv (CuPy for CUDA 12), on a machine with an NVIDIA GPU "
+                "and its driver")
 
 _device = "cpu"
 _cupy = None  # the cupy module once the GPU device has been selected successfully

@@ -18,6 +18,7 @@ This module is a leaf of the package: it imports no other part of tinyconv at im
 """
 import contextlib
 import importlib
+import os
 import warnings
 
 KERNEL_SETS = {"cpu": "tinyconv.kernels.cpu", "reference": "tinyconv.kernels.reference",
@@ -84,12 +85,34 @@ def _kernels():
         except ImportError as error:
             warnings.warn(
                 f"tinyconv: compiled kernels are not importable ({error}); using the NumPy reference "
-                "kernels, which are much slower. Reinstall with `pip install .` to build them.",
+                f"kernels, which are much slower. {missing_kernels_advice()}",
                 RuntimeWarning,
                 stacklevel=3,
             )
             set_kernels("reference")
     return _active
+
+
+def _has_compiled_modules(folder):
+    return any(name.endswith((".so", ".pyd")) for _, _, names in os.walk(folder) for name in names)
+
+
+def missing_kernels_advice(package_dir=os.path.dirname(os.path.abspath(__file__))):
+    """What to do when the compiled kernels do not import, judged by where tinyconv was imported from.
+
+    The common trap: after ``pip install .`` (a copy in site-packages, kernels compiled there),
+    Python started in the clone's root imports the source folder first, which has no compiled
+    kernels; reinstalling does not help, moving out of the folder does."""
+    source_root = os.path.dirname(package_dir)
+    if not os.path.exists(os.path.join(source_root, "setup.py")):
+        return "Reinstall with `pip install .` from a clone (it needs a C compiler) to build them."
+    if _has_compiled_modules(os.path.join(package_dir, "kernels", "cpu")):
+        return ("They were built for another Python or are out of date: rebuild them with `pip install -e .` "
+                f"(or `make install`) in {source_root}.")
+    return (f"tinyconv was imported from the source folder {source_root}, where the kernels were never "
+            "compiled. If you installed it with `pip install .`, run Python from another folder (the "
+            "current folder comes first on the import path and hides the installed copy); to work in the "
+            "clone itself, build the kernels there with `pip install -e .` (or `make install`).")
 
 
 # --- what a kernel keeps between a layer's forward and backward ---------------------------------

@@ -1,10 +1,15 @@
-"""How many threads the OpenMP kernels use.
+"""How many threads the OpenMP kernels use, and what ``import tinyconv`` does to the process.
 
-The default comes from ``OMP_NUM_THREADS`` when it is set, else every core (OpenMP's own
-rule).  The count is one for the whole process: ``set_num_threads`` on one thread reaches the
-kernels run by every other thread, those started later included.  The kernels and BLAS run
-one after the other, never at the same time, so the two thread pools do not oversubscribe
-the cores.
+The count starts at ``OMP_NUM_THREADS`` when it is set, else at ``tinyconv.thread_budget.default_thread_count()``: the
+cores this process may really use (its CPU affinity, capped by a container's CPU quota), not
+every core of the machine.  The compiled kernels read it once, when they load.  The count is
+one for the whole process: ``set_num_threads`` on one thread reaches the kernels run by every
+other thread, those started later included.  The kernels and BLAS run one after the other,
+never at the same time, so the two thread pools do not oversubscribe the cores.
+
+``import tinyconv`` sets two environment variables for the whole process, unless they are
+set already: ``OMP_WAIT_POLICY=PASSIVE`` and ``OPENBLAS_THREAD_TIMEOUT=4`` (see
+``prefer_passive_openmp_waits``).  To keep your own values, set them before importing tinyconv.
 
 A process made by ``fork`` (``multiprocessing``'s default start method on Linux) after the
 kernels were loaded runs them on one thread: GNU OpenMP's threads do not survive fork, and a
@@ -15,16 +20,25 @@ import os
 import sys
 import warnings
 
+from .thread_budget import cgroup_cpu_limit, default_thread_count, starting_thread_count  # noqa: F401
+
 _fallback_threads = 1
 
 
 def prefer_passive_openmp_waits():
-    """Make idle OpenMP threads sleep instead of spinning, unless the user chose otherwise.
+    """Make idle OpenMP and OpenBLAS threads sleep instead of spinning, unless the user chose otherwise.
 
-    A kernel's parallel loop and NumPy's BLAS (OpenBLAS has threads of its own) run one
-    after the other.  With OpenMP's default, the kernel's threads spin for a while after
-    each loop and take the cores the GEMM's threads need: on two cores the demo ran ten
-    times slower.  Must run before the OpenMP runtime starts (before the kernels load).
+    What: sets ``OMP_WAIT_POLICY=PASSIVE`` and ``OPENBLAS_THREAD_TIMEOUT=4`` in ``os.environ``,
+    for the whole process (subprocesses inherit them), each only when it is not set already.
+    ``import tinyconv`` calls this first thing.
+
+    Why: a kernel's parallel loop and NumPy's BLAS (OpenBLAS has threads of its own) run one
+    after the other.  With OpenMP's default, the kernel's threads spin for a while after each
+    loop and take the cores the GEMM's threads need: on two cores the demo ran ten times slower.
+    It must run before the OpenMP runtime starts (before the kernels load).
+
+    Opting out: set either variable yourself (in the shell, or in ``os.environ`` before
+    ``import tinyconv``); tinyconv then leaves it as it is.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # OpenBLAS's own idle threads spin too; this makes them sleep soon (read when NumPy loads, so it
@@ -72,7 +86,7 @@ def _run_single_threaded_in_forked_child():
     threads = sys.modules.get("tinyconv.kernels.cpu.threads")
     if threads is None:
         # The parent never loaded the kernels, so it never started their threads: the child
-        # starts OpenMP afresh when it loads them, on every core.
+        # starts OpenMP afresh when it loads them, with the default count.
         return
     if threads.hold_one_thread_after_fork():
         warnings.warn("tinyconv: this process was started by fork, so the compiled kernels run on one "

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(devices.gpu_available(), reason="checks the beha
 
 def test_asking_for_the_gpu_without_cupy_is_a_clear_error_and_keeps_the_cpu():
     before = dispatch.active_kernels()
-    with pytest.raises(RuntimeError, match=r"needs CuPy and an NVIDIA GPU: pip install 'tinyconv\[gpu\]'"):
+    with pytest.raises(RuntimeError, match=r"needs CuPy and an NVIDIA GPU: pip install '\.\[gpu\]' from a clone"):
         backend.set_device("gpu")
     assert backend.get_device() == "cpu"
     assert dispatch.active_kernels() == before

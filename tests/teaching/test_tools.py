@@ -119,22 +119,55 @@ def test_freeze_until_is_inclusive_and_checks_names():
 
 
 # ------------------------------------------------------------------ pictures
-def test_plots_write_png_files(trained, tmp_path):
-    pytest.importorskip("matplotlib", reason="the pictures need matplotlib (pip install 'tinyconv[viz]')")
+PICTURES = ["filters.png", "maps.png", "history.png", "cm.png", "saliency.png"]
+
+
+def every_plot(model):
+    """{file name: a call of one plotting function that takes the path (or None)}."""
     from tinyconv.teaching import (plot_confusion_matrix, plot_feature_maps, plot_filters, plot_history,
                                    plot_saliency)
 
     x, y = bars(8, 5)
-    paths = [
-        plot_filters(trained.layers[0], tmp_path / "filters.png"),
-        plot_feature_maps(trained, x[0], tmp_path / "maps.png"),
-        plot_history({"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]}, tmp_path / "history.png"),
-        plot_confusion_matrix(y, trained.predict(x, verbose=0), tmp_path / "cm.png", class_names=["|", "-"]),
-        plot_saliency(trained, x[0], 1, tmp_path / "saliency.png"),
-    ]
-    for path in paths:
-        data = open(path, "rb").read()
+    history = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]}
+    return dict(zip(PICTURES, [
+        lambda path: plot_filters(model.layers[0], path),
+        lambda path: plot_feature_maps(model, x[0], path),
+        lambda path: plot_history(history, path),
+        lambda path: plot_confusion_matrix(y, model.predict(x, verbose=0), path, class_names=["|", "-"]),
+        lambda path: plot_saliency(model, x[0], 1, path),
+    ]))
+
+
+def test_plots_return_figures_and_write_png_files_when_given_a_path(trained, tmp_path):
+    pytest.importorskip("matplotlib", reason="the pictures need matplotlib (pip install 'tinyconv[viz]')")
+    from matplotlib.figure import Figure
+
+    for name, draw in every_plot(trained).items():
+        assert isinstance(draw(tmp_path / name), Figure), name
+        data = (tmp_path / name).read_bytes()
         assert len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert isinstance(draw(None), Figure), name  # no path: drawn, nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(PICTURES)
+
+
+def test_plots_leave_the_backend_and_pyplot_alone(trained, tmp_path):
+    """A notebook's inline backend, and the user's own pyplot figures, survive every plot."""
+    matplotlib = pytest.importorskip("matplotlib", reason="the pictures need matplotlib")
+    from matplotlib import pyplot
+
+    users_backend = matplotlib.get_backend()
+    matplotlib.use("svg", force=True)  # any backend but Agg, so that a switch to Agg would show
+    users_figure = pyplot.figure()
+    try:
+        fignums = pyplot.get_fignums()
+        for name, draw in every_plot(trained).items():
+            draw(tmp_path / name)
+            assert matplotlib.get_backend() == "svg", name
+            assert pyplot.get_fignums() == fignums, name
+            assert pyplot.gcf() is users_figure, name
+    finally:
+        pyplot.close(users_figure)
+        matplotlib.use(users_backend, force=True)
 
 
 def test_missing_matplotlib_names_the_extra(monkeypatch):

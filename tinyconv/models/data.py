@@ -109,3 +109,71 @@ class SourceBatches:
             yield as_list(x), as_list(y), sample_weight
         if self.is_sequence and hasattr(self.source, "on_epoch_end"):
             self.source.on_epoch_end()
+
+
+# --- checks that speak to a beginner ------------------------------------------------------------
+# Two mistakes are common in a first script: labels left as class names, and images in another
+# layout than the model's (channels first, or one image without the batch axis).  These checks
+# run before any layer does, so the message can say what to change rather than only which shapes
+# differ.
+
+def check_targets_are_numbers(target, what):
+    """Refuse class names (strings) as targets, with the line that turns them into class indices."""
+    array = np.asarray(target)
+    if array.dtype.kind in "US":
+        names = array.ravel()
+    elif array.dtype.kind == "O":
+        names = [value for value in array.ravel() if isinstance(value, (str, bytes))]
+    else:
+        return
+    if len(names) == 0:
+        return
+    example = names[0].item() if isinstance(names[0], np.generic) else names[0]  # 'cat', not np.str_('cat')
+    raise ValueError(
+        f"{what}: the targets must be integer class indices (0, 1, 2, ...; or one-hot rows for "
+        f"'categorical_crossentropy'), got text labels such as {example!r}. Map the names to integers "
+        "first, e.g. `class_names, y = np.unique(labels, return_inverse=True)` "
+        "(class_names[i] is then the name of class i)")
+
+
+def _layout_hint(expected, got):
+    """What most likely went wrong when an array of shape ``got`` meets a model input ``expected``
+    (``expected[0]`` is the batch axis); an empty string when no common mistake fits."""
+    sample = tuple(expected[1:])  # one sample's shape; None matches any size
+
+    def fits(shape):
+        return len(shape) == len(sample) and all(e is None or e == g for e, g in zip(sample, shape))
+
+    if fits(got):
+        return ("; this looks like one sample without the batch axis: pass x[None] "
+                "(or np.expand_dims(x, 0)) for a batch of one")
+    if len(got) == len(expected) and len(sample) >= 2:
+        if fits(tuple(got[2:]) + (got[1],)):  # (N, C, H, W) where (N, H, W, C) was expected
+            return ("; this looks like channels-first data (samples, channels, height, width) for a model "
+                    "built channels-last: move the channel axis with np.moveaxis(x, 1, -1), or build the "
+                    f"model for channels-first data (keras.Input(shape={tuple(got[1:])}) and "
+                    "data_format=\"channels_first\" on its layers)")
+        if fits((got[-1],) + tuple(got[1:-1])):  # (N, H, W, C) where (N, C, H, W) was expected
+            return ("; this looks like channels-last data for a model built channels-first: "
+                    "move the channel axis with np.moveaxis(x, -1, 1)")
+    if sample and sample[-1] == 1:  # one-channel images given without their channel axis
+        if len(got) == len(expected) - 1 and fits(tuple(got[1:]) + (1,)):
+            return ("; the channel axis is missing: add it with x[..., None] "
+                    "(or np.expand_dims(x, -1)) for one-channel images")
+        if len(got) == len(sample) - 1 and fits(tuple(got) + (1,)):
+            return ("; this looks like one image without the batch and channel axes: "
+                    "pass x[None, ..., None]")
+    return ""
+
+
+def check_input_shape(array_shape, expected, subject):
+    """``array_shape`` must fit the model input ``expected`` (None entries match any size).
+
+    ``subject`` starts the message and names the input, e.g. "fit: Sequential 'cnn': expected input
+    of shape"; the expected shape, the received one and a hint follow."""
+    if expected is None:
+        return
+    got = tuple(array_shape)
+    if len(got) == len(expected) and all(e is None or e == g for e, g in zip(expected[1:], got[1:])):
+        return
+    raise ValueError(f"{subject} {tuple(expected)}, got {got}{_layout_hint(tuple(expected), got)}")

@@ -62,7 +62,19 @@ class TrainingMixin:
         if not self.built:
             self.build([(None,) + a.shape[1:] for a in prepared] if len(prepared) > 1
                        else (None,) + prepared[0].shape[1:])
+        self._check_input_shapes(prepared, what)
         return [devices.to_device(a) for a in prepared]  # batches go where the weights are
+
+    def _check_input_shapes(self, arrays, what):
+        """Each array fits its model input, or an error saying how to fix the usual layout mistakes."""
+        shapes = getattr(self, "input_shape", None)
+        if shapes is None:
+            return
+        shapes = shapes if len(arrays) > 1 else [shapes]
+        for name, array, expected in zip(self.input_names, arrays, shapes):
+            subject = (f"{what}: {self.describe()}: expected input of shape" if len(arrays) == 1
+                       else f"{what}: {self.describe()}: input '{name}' expects shape")
+            data_module.check_input_shape(array.shape, expected, subject)
 
     def _prepare_targets(self, y, n, what):
         if y is None:
@@ -76,6 +88,7 @@ class TrainingMixin:
         prepared = []
         for target in targets:
             target = np.asarray(target)
+            data_module.check_targets_are_numbers(target, what)
             if target.ndim == 0 or target.shape[0] != n:
                 raise ValueError(f"{what}: x and y must have the same number of samples, got {n} inputs and "
                                  f"{target.shape[0] if target.ndim else 'a scalar'} targets")
@@ -319,7 +332,7 @@ class TrainingMixin:
             trackers.setdefault(name, metrics_module.MeanMetric()).update_state(values)
         return {name: tracker.result() for name, tracker in trackers.items()}
 
-    def _evaluate_source(self, source, callback_list):
+    def _evaluate_source(self, source, callback_list, progress=None):
         trackers = {}
         for step, batch in enumerate(source.epoch()):
             if callback_list is not None:
@@ -333,6 +346,8 @@ class TrainingMixin:
                                weights, len(inputs[0]))
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, logs)
+            if progress is not None:
+                progress.update(step, logs)
         return {name: tracker.result() for name, tracker in trackers.items()}
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -345,17 +360,19 @@ class TrainingMixin:
             raise ValueError("evaluate: y (the targets) is None")
         callback_list = CallbackList(list(callbacks or []), self, {"verbose": verbose, "steps": len(source)})
         callback_list.on_test_begin()
-        logs = self._evaluate_source(source, callback_list)
+        progress = EpochProgress(verbose, len(source), "Evaluate")
+        logs = self._evaluate_source(source, callback_list, progress)
+        progress.close(logs)
         callback_list.on_test_end(logs)
-        if verbose:
-            EpochProgress(2, len(source), "Evaluate").close(logs)
         return self._format_result(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = self._check_batch_size(batch_size, "predict")
         source = self._batches_for(x, None, None, None, batch_size, False, steps, "predict")
         callback_list = CallbackList(list(callbacks or []), self, {"steps": len(source)})
         callback_list.on_predict_begin()
+        progress = EpochProgress(verbose, len(source), "Predict")
         collected = None
         for step, batch in enumerate(source.epoch()):
             callback_list.on_predict_batch_begin(step)
@@ -364,7 +381,9 @@ class TrainingMixin:
             collected = [[] for _ in outputs] if collected is None else collected
             for store, output in zip(collected, outputs):
                 store.append(devices.to_host(output))  # predict returns NumPy
+            progress.update(step, {})
             callback_list.on_predict_batch_end(step, {"outputs": outputs})
+        progress.close({})
         callback_list.on_predict_end()
         if collected is None:
             raise ValueError("predict: the data produced no batches")

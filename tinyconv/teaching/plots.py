@@ -1,8 +1,10 @@
 """Pictures of a network: filters, feature maps, training curves, confusion matrix, saliency.
 
 matplotlib is an optional extra (``pip install 'tinyconv[viz]'``), imported only when a picture
-is drawn, with the non-interactive Agg backend: every function saves a PNG to ``path`` and
-returns the path.
+is drawn.  Every function draws on a ``matplotlib.figure.Figure`` of its own, made directly and
+not through pyplot, and returns it (a notebook shows it inline); given ``path``, it also saves
+the figure there as a PNG.  matplotlib's backend and pyplot's list of open figures are left as
+the user set them: a library must not switch a notebook's inline plotting off.
 """
 import math
 
@@ -13,15 +15,13 @@ from .hooks import recording
 from .saliency import saliency_map
 
 
-def _pyplot():
+def _new_figure(**figure_options):
+    """A Figure outside pyplot: nothing registers it, so nothing has to close it."""
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("tinyconv's plots need matplotlib: pip install 'tinyconv[viz]'") from None
-    matplotlib.use("Agg", force=True)  # draw to files; no window, no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**figure_options)
 
 
 def _grid(count):
@@ -29,16 +29,20 @@ def _grid(count):
     return math.ceil(count / columns), columns
 
 
-def _save(plt, figure, path):
+def _finish(figure, path):
+    """Lay the figure out, save it to ``path`` when one is given, and return it."""
     figure.tight_layout()
-    figure.savefig(path, format="png")
-    plt.close(figure)
-    return path
+    if path is not None:
+        # A Figure made without pyplot renders through the canvas that matches the format (Agg for
+        # PNG), chosen for this one call: the global backend is not consulted or changed.
+        figure.savefig(path, format="png")
+    return figure
 
 
-def _image_panels(plt, images, titles, title):
+def _image_panels(images, titles, title):
     rows, columns = _grid(len(images))
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns + 0.4, 1.6 * rows + 0.6), squeeze=False)
+    figure = _new_figure(figsize=(1.6 * columns + 0.4, 1.6 * rows + 0.6))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.ravel():
         axis.axis("off")
     for axis, image, name in zip(axes.ravel(), images, titles):
@@ -48,10 +52,9 @@ def _image_panels(plt, images, titles, title):
     return figure
 
 
-def plot_filters(layer, path):
+def plot_filters(layer, path=None):
     """Each filter of a Conv2D's kernel (kh, kw, in, out) as a small grey image (averaged over the
     input channels, or in colour when there are exactly 3 of them)."""
-    plt = _pyplot()
     kernel = np.asarray(getattr(layer, "kernel", None) if layer.built else None)
     if kernel.ndim != 4:
         raise ValueError(f"plot_filters: {layer.describe()} needs a built 2-D convolution kernel (kh, kw, in, out)")
@@ -62,8 +65,8 @@ def plot_filters(layer, path):
             images.append((w - w.min()) / max(w.max() - w.min(), 1e-12))  # RGB, scaled to [0, 1]
         else:
             images.append(w.mean(axis=-1))
-    return _save(plt, _image_panels(plt, images, [f"filter {f}" for f in range(len(images))],
-                                    f"{layer.name}: {kernel.shape[-1]} filters"), path)
+    return _finish(_image_panels(images, [f"filter {f}" for f in range(len(images))],
+                                 f"{layer.name}: {kernel.shape[-1]} filters"), path)
 
 
 def feature_maps(model, image, layers=None):
@@ -77,16 +80,15 @@ def feature_maps(model, image, layers=None):
             if (wanted is None or call.layer.name in wanted) and not isinstance(call.output, list)}
 
 
-def plot_feature_maps(model, image, path, layers=None, max_channels=16):
+def plot_feature_maps(model, image, path=None, layers=None, max_channels=16):
     """The activations of each layer (or of ``layers``) for one image: one row per layer, up to
     ``max_channels`` channels each; Dense outputs as a bar of values."""
-    plt = _pyplot()
     maps = feature_maps(model, image, layers)
     if not maps:
         raise ValueError("plot_feature_maps: no layer output to show")
     columns = max(min(m.shape[-1], max_channels) if m.ndim == 3 else 1 for m in maps.values())
-    figure, axes = plt.subplots(len(maps), columns, figsize=(1.4 * columns + 1, 1.4 * len(maps) + 0.5),
-                                squeeze=False)
+    figure = _new_figure(figsize=(1.4 * columns + 1, 1.4 * len(maps) + 0.5))
+    axes = figure.subplots(len(maps), columns, squeeze=False)
     for row, (name, activation) in zip(axes, maps.items()):
         for axis in row:
             axis.axis("off")
@@ -96,18 +98,18 @@ def plot_feature_maps(model, image, path, layers=None, max_channels=16):
         else:
             row[0].imshow(activation.reshape(1, -1), cmap="viridis", aspect="auto")
         row[0].set_title(name, fontsize=7, loc="left")
-    return _save(plt, figure, path)
+    return _finish(figure, path)
 
 
-def plot_history(history, path):
+def plot_history(history, path=None):
     """Loss and metrics per epoch from ``model.fit``'s History (or its ``history`` dict); each
     val_ curve drawn beside its training curve."""
-    plt = _pyplot()
     logs = getattr(history, "history", history)
     names = [name for name in logs if not name.startswith("val_")]
     if not names:
         raise ValueError("plot_history: the history has no values")
-    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    figure = _new_figure(figsize=(4 * len(names), 3))
+    axes = figure.subplots(1, len(names), squeeze=False)
     for axis, name in zip(axes[0], names):
         epochs = np.arange(1, len(logs[name]) + 1)
         axis.plot(epochs, logs[name], marker="o", label=name)
@@ -116,15 +118,15 @@ def plot_history(history, path):
         axis.set_xlabel("epoch")
         axis.set_title(name)
         axis.legend()
-    return _save(plt, figure, path)
+    return _finish(figure, path)
 
 
-def plot_confusion_matrix(y_true, y_pred, path, class_names=None):
+def plot_confusion_matrix(y_true, y_pred, path=None, class_names=None):
     """The confusion matrix as a heat map with the counts written in the cells."""
-    plt = _pyplot()
     counts = confusion_matrix(y_true, y_pred, None if class_names is None else len(class_names))
     names = list(class_names) if class_names is not None else [str(i) for i in range(len(counts))]
-    figure, axis = plt.subplots(figsize=(1 + 0.6 * len(names), 1 + 0.6 * len(names)))
+    figure = _new_figure(figsize=(1 + 0.6 * len(names), 1 + 0.6 * len(names)))
+    axis = figure.subplots()
     axis.imshow(counts, cmap="Blues")
     for t in range(len(counts)):
         for p in range(len(counts)):
@@ -133,15 +135,15 @@ def plot_confusion_matrix(y_true, y_pred, path, class_names=None):
     axis.set_yticks(range(len(names)), names)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    return _save(plt, figure, path)
+    return _finish(figure, path)
 
 
-def plot_saliency(model, image, class_index, path):
+def plot_saliency(model, image, class_index, path=None):
     """The image beside its saliency map for ``class_index``."""
-    plt = _pyplot()
     image = np.asarray(image)
     saliency = saliency_map(model, image, class_index)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(6, 3))
+    figure = _new_figure(figsize=(6, 3))
+    left, right = figure.subplots(1, 2)
     shown = image[..., 0] if image.shape[-1] == 1 else image
     left.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
     left.set_title("image")
@@ -149,4 +151,4 @@ def plot_saliency(model, image, class_index, path):
     right.set_title(f"saliency of class {class_index}")
     for axis in (left, right):
         axis.axis("off")
-    return _save(plt, figure, path)
+    return _finish(figure, path)

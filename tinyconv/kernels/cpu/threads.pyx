@@ -24,8 +24,19 @@ cdef extern from "omp_compat.h":
     int omp_get_num_threads() nogil
 
 
-# OpenMP's own default, read once: OMP_NUM_THREADS when set, else every core.
-cdef int _threads = omp_get_max_threads()
+def _starting_count():
+    """OMP_NUM_THREADS's count when it is set (OpenMP's own default), else the cores this process
+    may use: tinyconv.thread_budget.default_thread_count() (CPU affinity and container quota)."""
+    if not TINYCONV_HAVE_OPENMP:
+        return 1
+    from tinyconv.thread_budget import starting_thread_count
+
+    return starting_thread_count(omp_get_max_threads())
+
+
+# Read once, when the kernels load (not at ``import tinyconv``, which leaves them unloaded so that
+# a child forked before any kernel ran still gets every thread).
+cdef int _threads = _starting_count()
 # Set in a child made by fork: OpenMP's threads stayed behind in the parent, and a team of more
 # than one thread would wait for them forever (a team of one never touches them).
 cdef bint _forked = False

@@ -90,7 +90,7 @@ def forward_blocks(const floating[:, :, :, ::1] x, const floating[:, ::1] kernel
     dtype = np.float32 if floating is float else np.float64
     cdef const floating[::1] b = bias if has_bias else np.zeros(filters, dtype=dtype)
     cdef Geometry gt                                  # each thread's copy (it sets the group)
-    cdef floating* cols
+    cdef floating* cols = NULL                       # set per thread; Cython copies it in first (firstprivate)
     cdef floating* out
     if blocks == 0 or filters == 0:
         return
@@ -132,7 +132,7 @@ def backward_blocks(const floating[:, ::1] dy_rows, const floating[:, :, :, ::1]
     cdef Py_ssize_t s, first, last, stop, u, grp, rows
     cdef Geometry g = c_geometry(geo, 0, cg)
     cdef Geometry gt                                  # each thread's copy (it sets the group)
-    cdef floating* cols
+    cdef floating* cols = NULL                       # (set per thread, as in forward_blocks)
     cdef floating* sums
     cdef floating beta
     if slices == 0 or filters == 0 or (not want_dx and not want_dw):

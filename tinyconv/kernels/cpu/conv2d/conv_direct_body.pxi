@@ -99,7 +99,7 @@ def forward(const float[:, :, :, ::1] planes, const float[:, :, ::1] weights, co
     cdef Py_ssize_t runs = (out_w + TC_RUN - 1) // TC_RUN, ld = runs * TC_RUN
     cdef Py_ssize_t r, fb, k, j, f
     cdef const float* source
-    cdef float* planar
+    cdef float* planar = NULL             # set per thread; Cython copies it in first (firstprivate)
     cdef float* out
     _tap_offsets(&offsets[0], planes.shape[1], kh, kw, dh, dw, hp, wp)
     with nogil, parallel(num_threads=threads):
@@ -128,8 +128,8 @@ def weight_gradient(const float[:, :, :, ::1] planes, const float[:, :, :, ::1] 
     cdef Py_ssize_t channels = planes.shape[1], hp = planes.shape[2], wp = planes.shape[3]
     cdef Py_ssize_t runs = (out_w + TC_RUN - 1) // TC_RUN, ld = runs * TC_RUN, dy_row = blocks * TC_FB * ld
     cdef Py_ssize_t s, first, stop, count, r, t, fb, k, j, f
-    cdef float* planar
-    cdef Py_ssize_t* starts
+    cdef float* planar = NULL             # (both set per thread, as in forward)
+    cdef Py_ssize_t* starts = NULL
     cdef float* sums
     cdef const float* grads
     _tap_offsets(&offsets[0], channels, kh, kw, dh, dw, hp, wp)
