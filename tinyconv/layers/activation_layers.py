@@ -17,7 +17,24 @@ from .base import Layer
 
 
 class LeakyReLU(Layer):
-    """Keras 3's LeakyReLU (default slope 0.3); Keras 2's ``alpha=`` is accepted as the slope."""
+    """Keras 3's LeakyReLU (default slope 0.3); Keras 2's ``alpha=`` is accepted as the slope.
+
+    f(x) = x for x >= 0, negative_slope * x otherwise.
+
+    Args:
+        negative_slope: the slope for x < 0 (default 0.3).
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> layers.LeakyReLU(negative_slope=0.5)(np.array([[-2., 0., 3.]])).tolist()
+    [[-1.0, 0.0, 3.0]]
+    """
 
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
@@ -46,6 +63,26 @@ class PReLU(Layer):
     The weight ``alpha`` has the input's shape without the batch axis, with a 1 on each shared
     axis (axes count from 1, as Keras counts them: ``shared_axes=[1, 2]`` for one slope per channel
     of an image).
+
+    f(x) = x for x >= 0, alpha * x otherwise, with alpha learnt.
+
+    Args:
+        alpha_initializer: initializer of ``alpha`` (default ``"zeros"``: a ReLU at first).
+        shared_axes: the axes (from 1) that share one slope, or ``None``.
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> layer = layers.PReLU(alpha_initializer="ones", shared_axes=[1, 2])
+    >>> layer(np.ones((2, 4, 4, 3))).shape
+    (2, 4, 4, 3)
+    >>> layer.get_weights()[0].shape
+    (1, 1, 3)
     """
 
     def __init__(self, alpha_initializer="zeros", shared_axes=None, **kwargs):
@@ -101,7 +138,22 @@ class PReLU(Layer):
 
 
 class ELU(Layer):
-    """x if x > 0 else alpha (e^x - 1)."""
+    """x if x > 0 else alpha (e^x - 1).
+
+    Args:
+        alpha: the value approached for large negative x (default 1.0).
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> np.round(layers.ELU()(np.array([[-1., 0., 2.]])), 3)
+    array([[-0.632,  0.   ,  2.   ]], dtype=float32)
+    """
 
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
@@ -121,7 +173,24 @@ class ELU(Layer):
 
 
 class Softmax(Layer):
-    """Softmax along ``axis`` (an int or a tuple of axes, as in Keras 3)."""
+    """Softmax along ``axis`` (an int or a tuple of axes, as in Keras 3).
+
+    y = exp(x - max x) / sum exp(x - max x) along ``axis``: each slice sums to 1.
+
+    Args:
+        axis: the axis (or axes) to normalise over (default -1).
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> np.round(layers.Softmax()(np.array([[0., 0., np.log(2.)]])), 3).tolist()
+    [[0.25, 0.25, 0.5]]
+    """
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -152,6 +221,21 @@ class Maxout(Layer):
     The F features on ``axis`` are cut into ``num_units`` consecutive groups of F / num_units:
     y_k = max(x_{k p}, ..., x_{k p + p - 1}), p = F / num_units (TensorFlow Addons' layout).
     Backward routes each dy_k to the feature that won its group (the first one on a tie).
+
+    Args:
+        num_units: the number of outputs; must divide the features on ``axis``.
+        axis: the feature axis (default -1).
+
+    Input shape:
+        ``(batch, ..., F)``.
+
+    Output shape:
+        ``(batch, ..., num_units)``.
+
+    Example:
+
+    >>> layers.Maxout(num_units=2)(np.array([[1., 5., 4., 2.]])).tolist()
+    [[5.0, 4.0]]
     """
 
     def __init__(self, num_units, axis=-1, **kwargs):

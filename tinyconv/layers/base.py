@@ -29,7 +29,25 @@ class Weight:
 
 class Layer:
     """Base class of every layer.  Subclasses implement ``build``, ``compute_output_shape``,
-    ``forward`` and ``backward``."""
+    ``forward`` and ``backward``.
+
+    Args:
+        name: the layer's name; ``None`` makes a unique one from the class name.
+        trainable: if ``False``, training leaves the layer's weights unchanged.
+        dtype: the dtype of the weights and outputs (default float32).
+
+    Input shape:
+        Whatever the subclass takes.
+
+    Output shape:
+        What its ``compute_output_shape`` says.
+
+    Example:
+
+    >>> layer = layers.Dense(3, name="scores")
+    >>> layer.name, layer.trainable
+    ('scores', True)
+    """
 
     # Rank of the input including the batch axis; None accepts any rank.
     expected_ndim = None

@@ -194,7 +194,43 @@ class _ConvND(_WindowedConv):
 
 
 class Conv2D(_ConvND):
-    """2-D convolution over (batch, height, width, channels); kernel (kh, kw, in/groups, filters)."""
+    """2-D convolution over (batch, height, width, channels); kernel (kh, kw, in/groups, filters).
+
+    Along each spatial axis out = floor((in + P_before + P_after - dilation*(k - 1) - 1) / strides) + 1.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int or a tuple of 2 ints.
+        strides: the step of the window, an int or a tuple of 2 ints (default 1).
+        padding: ``"valid"`` (no padding, the default) or ``"same"`` (out = ceil(in / strides)).
+            tinyconv also takes the lecture's explicit padding P, which Keras lacks: an int (the
+            same zeros on both sides of every axis) or one entry per spatial axis, each an int or
+            a ``(before, after)`` pair.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        dilation_rate: spacing between the kernel's taps, an int or a tuple of 2 ints (default 1).
+        groups: split the input channels into this many groups, each with its own filters
+            (``filters`` and the input channels must both be divisible by it).
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, filters)``, each as above.
+
+    Example:
+
+    >>> layers.Conv2D(filters=16, kernel_size=3)(np.ones((2, 28, 28, 3))).shape
+    (2, 26, 26, 16)
+    >>> layers.Conv2D(16, 3, strides=2, padding=1)(np.ones((2, 28, 28, 3))).shape  # explicit P = 1
+    (2, 14, 14, 16)
+    >>> layers.Conv2D(16, 3, padding=((1, 0), (2, 2)))(np.ones((2, 28, 28, 3))).shape
+    (2, 27, 30, 16)
+    """
 
     rank = 2
     runs_on_gpu = True
@@ -209,7 +245,42 @@ class Conv2D(_ConvND):
 
 
 class Conv1D(_ConvND):
-    """1-D convolution over (batch, steps, channels), computed as a 2-D one of height 1."""
+    """1-D convolution over (batch, steps, channels), computed as a 2-D one of height 1.
+
+    Along each spatial axis out = floor((in + P_before + P_after - dilation*(k - 1) - 1) / strides) + 1.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int or a tuple of 1 int.
+        strides: the step of the window, an int or a tuple of 1 int (default 1).
+        padding: ``"valid"`` (no padding, the default), ``"same"`` (out = ceil(in / strides)), or
+            ``"causal"`` (zeros on the left only, so step t never sees the future).
+            tinyconv also takes the lecture's explicit padding P, which Keras lacks: an int (the
+            same zeros on both sides of every axis) or one entry per spatial axis, each an int or
+            a ``(before, after)`` pair.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        dilation_rate: spacing between the kernel's taps, an int or a tuple of 1 int (default 1).
+        groups: split the input channels into this many groups, each with its own filters
+            (``filters`` and the input channels must both be divisible by it).
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, steps, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_steps, filters)``, out_steps as above.
+
+    Example:
+
+    >>> layers.Conv1D(filters=8, kernel_size=3)(np.ones((2, 10, 4))).shape
+    (2, 8, 8)
+    >>> layers.Conv1D(8, 3, padding="causal", dilation_rate=2)(np.ones((2, 10, 4))).shape
+    (2, 10, 8)
+    """
 
     rank = 1
     padding_modes = ("valid", "same", "causal")
@@ -234,7 +305,41 @@ class Conv1D(_ConvND):
 
 
 class Conv3D(_ConvND):
-    """3-D convolution over (batch, depth, height, width, channels); kernel (kd, kh, kw, in/groups, filters)."""
+    """3-D convolution over (batch, depth, height, width, channels); kernel (kd, kh, kw, in/groups, filters).
+
+    Along each spatial axis out = floor((in + P_before + P_after - dilation*(k - 1) - 1) / strides) + 1.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int or a tuple of 3 ints.
+        strides: the step of the window, an int or a tuple of 3 ints (default 1).
+        padding: ``"valid"`` (no padding, the default) or ``"same"`` (out = ceil(in / strides)).
+            tinyconv also takes the lecture's explicit padding P, which Keras lacks: an int (the
+            same zeros on both sides of every axis) or one entry per spatial axis, each an int or
+            a ``(before, after)`` pair.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        dilation_rate: spacing between the kernel's taps, an int or a tuple of 3 ints (default 1).
+        groups: split the input channels into this many groups, each with its own filters
+            (``filters`` and the input channels must both be divisible by it).
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_depth, out_height, out_width, filters)``, each as above.
+
+    Example:
+
+    >>> layers.Conv3D(filters=4, kernel_size=3)(np.ones((1, 8, 10, 12, 2))).shape
+    (1, 6, 8, 10, 4)
+    >>> layers.Conv3D(4, 3, padding=1)(np.ones((1, 8, 10, 12, 2))).shape
+    (1, 8, 10, 12, 4)
+    """
 
     rank = 3
 

@@ -125,7 +125,40 @@ class _ConvTransposeND(_WindowedConv):
 
 
 class Conv2DTranspose(_ConvTransposeND):
-    """2-D transposed convolution ("deconvolution"), NHWC, kernel (kh, kw, filters, in_channels)."""
+    """2-D transposed convolution ("deconvolution"), NHWC, kernel (kh, kw, filters, in_channels).
+
+    The gradient of a convolution with respect to its input, used to up-sample: along each spatial
+    axis out = (in - 1) * strides + dilation*(k - 1) + 1 + output_padding with ``"valid"`` padding,
+    and out = in * strides with ``"same"``.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int or a tuple of 2 ints.
+        strides: the up-sampling step, an int or a tuple of 2 ints (default 1).
+        padding: ``"valid"`` (the default) or ``"same"``.
+        output_padding: extra cells added at the end of each spatial axis (each smaller than its
+            stride), or ``None`` to infer the size as above.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        dilation_rate: spacing between the kernel's taps, an int or a tuple of 2 ints (default 1).
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, filters)``, each as above.
+
+    Example:
+
+    >>> layers.Conv2DTranspose(filters=8, kernel_size=3, strides=2)(np.ones((2, 7, 7, 3))).shape
+    (2, 15, 15, 8)
+    >>> layers.Conv2DTranspose(8, 3, strides=2, padding="same")(np.ones((2, 7, 7, 3))).shape
+    (2, 14, 14, 8)
+    """
 
     rank = 2
 
@@ -142,7 +175,38 @@ class Conv2DTranspose(_ConvTransposeND):
 
 
 class Conv1DTranspose(_ConvTransposeND):
-    """1-D transposed convolution over (batch, steps, channels): the 2-D one with a unit height axis."""
+    """1-D transposed convolution over (batch, steps, channels): the 2-D one with a unit height axis.
+
+    The gradient of a convolution with respect to its input, used to up-sample: along each spatial
+    axis out = (in - 1) * strides + dilation*(k - 1) + 1 + output_padding with ``"valid"`` padding,
+    and out = in * strides with ``"same"``.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int.
+        strides: the up-sampling step, an int (default 1).
+        padding: ``"valid"`` (the default) or ``"same"``.
+        output_padding: extra cells added at the end of each spatial axis (each smaller than its
+            stride), or ``None`` to infer the size as above.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        dilation_rate: spacing between the kernel's taps, an int (default 1).
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, steps, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_steps, filters)``, out_steps as above.
+
+    Example:
+
+    >>> layers.Conv1DTranspose(filters=4, kernel_size=3, strides=2)(np.ones((2, 5, 3))).shape
+    (2, 11, 4)
+    """
 
     rank = 1
 
@@ -166,7 +230,38 @@ class Conv1DTranspose(_ConvTransposeND):
 
 
 class Conv3DTranspose(_ConvTransposeND):
-    """3-D transposed convolution, NDHWC, kernel (kd, kh, kw, filters, in_channels)."""
+    """3-D transposed convolution, NDHWC, kernel (kd, kh, kw, filters, in_channels).
+
+    The gradient of a convolution with respect to its input, used to up-sample: along each spatial
+    axis out = (in - 1) * strides + dilation*(k - 1) + 1 + output_padding with ``"valid"`` padding,
+    and out = in * strides with ``"same"``.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int or a tuple of 3 ints.
+        strides: the up-sampling step, an int or a tuple of 3 ints (default 1).
+        padding: ``"valid"`` (the default) or ``"same"``.
+        output_padding: extra cells added at the end of each spatial axis (each smaller than its
+            stride), or ``None`` to infer the size as above.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        dilation_rate: spacing between the kernel's taps, an int or a tuple of 3 ints (default 1).
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_depth, out_height, out_width, filters)``, each as above.
+
+    Example:
+
+    >>> layers.Conv3DTranspose(filters=2, kernel_size=2, strides=2)(np.ones((1, 3, 4, 5, 3))).shape
+    (1, 6, 8, 10, 2)
+    """
 
     rank = 3
 

@@ -8,7 +8,28 @@ from .base import ActivationMixin, Layer
 
 
 class InputLayer(Layer):
-    """Declares the shape of a model's input; holds no weights and passes data through."""
+    """Declares the shape of a model's input; holds no weights and passes data through.
+
+    Args:
+        shape: the shape of one sample, without the batch axis (e.g. ``(28, 28, 1)``).
+        batch_size: a fixed batch size, or ``None`` (any).
+        dtype: the input's dtype (default float32).
+        name: the layer's name.
+        batch_shape: the full shape with the batch axis, instead of ``shape`` and ``batch_size``.
+        input_shape: Keras 2's name for ``shape``.
+
+    Input shape:
+        ``(batch_size,) + shape``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> layer = layers.InputLayer(shape=(28, 28, 1))
+    >>> layer(np.ones((2, 28, 28, 1))).shape
+    (2, 28, 28, 1)
+    """
     runs_on_gpu = True
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, input_shape=None,
@@ -47,6 +68,27 @@ class Dense(ActivationMixin, Layer):
 
     On inputs of rank > 2 it acts on the last axis, like Keras.
     Backward, with z = x W + b:  dW = x^T dz,  db = sum over the batch of dz,  dx = dz W^T.
+
+    Args:
+        units: the number of outputs.
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of W (default ``"glorot_uniform"``).
+        bias_initializer: initializer of b (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, ..., input_dim)``.
+
+    Output shape:
+        ``(batch, ..., units)``.
+
+    Example:
+
+    >>> layers.Dense(units=4)(np.ones((2, 3))).shape
+    (2, 4)
+    >>> layers.Dense(4, activation="relu")(np.ones((2, 5, 3))).shape
+    (2, 5, 4)
     """
     runs_on_gpu = True
 
@@ -105,7 +147,23 @@ class Dense(ActivationMixin, Layer):
 
 
 class Flatten(Layer):
-    """(batch, d1, d2, ...) -> (batch, d1*d2*...).  Backward reshapes the gradient back."""
+    """(batch, d1, d2, ...) -> (batch, d1*d2*...).  Backward reshapes the gradient back.
+
+    Args:
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``, the layout of the
+            input (a channels_first input is flattened in channels_last order, as in Keras).
+
+    Input shape:
+        ``(batch, d1, d2, ...)``.
+
+    Output shape:
+        ``(batch, d1 * d2 * ...)``.
+
+    Example:
+
+    >>> layers.Flatten()(np.ones((2, 4, 4, 3))).shape
+    (2, 48)
+    """
     runs_on_gpu = True
 
     def __init__(self, data_format=None, **kwargs):
@@ -138,7 +196,22 @@ class Flatten(Layer):
 
 
 class Activation(ActivationMixin, Layer):
-    """Applies an activation on its own: ``Activation('relu')``."""
+    """Applies an activation on its own: ``Activation('relu')``.
+
+    Args:
+        activation: the function, by name (``"relu"``, ``"sigmoid"``, ``"softmax"``, ...) or a callable.
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> layers.Activation("relu")(np.array([[-1., 0., 2.]])).tolist()
+    [[0.0, 0.0, 2.0]]
+    """
     runs_on_gpu = True
 
     def __init__(self, activation, **kwargs):
@@ -156,7 +229,27 @@ class Activation(ActivationMixin, Layer):
 
 
 class ReLU(Layer):
-    """Keras's ReLU layer: f(x) = min(max_value, x) for x >= threshold, else negative_slope (x - threshold)."""
+    """Keras's ReLU layer: f(x) = min(max_value, x) for x >= threshold, else negative_slope (x - threshold).
+
+    Args:
+        max_value: the ceiling of the output, or ``None`` for none.
+        negative_slope: the slope below ``threshold`` (default 0).
+        threshold: where the function bends (default 0).
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> x = np.array([[-2., -1., 0., 3., 8.]])
+    >>> layers.ReLU()(x).tolist()
+    [[0.0, 0.0, 0.0, 3.0, 8.0]]
+    >>> layers.ReLU(max_value=6.0, negative_slope=0.5)(x).tolist()
+    [[-1.0, -0.5, 0.0, 3.0, 6.0]]
+    """
     runs_on_gpu = True
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
@@ -187,7 +280,28 @@ class ReLU(Layer):
 
 class Dropout(Layer):
     """Inverted dropout: in training keep each unit with probability 1 - rate and scale it
-    by 1 / (1 - rate), so inference needs no change.  Backward uses the same mask."""
+    by 1 / (1 - rate), so inference needs no change.  Backward uses the same mask.
+
+    Args:
+        rate: the fraction of units to drop, in [0, 1).
+        noise_shape: shape of the mask (1 on the axes where it is shared), or ``None`` for the input's.
+        seed: seed of the mask's random numbers, or ``None``.
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> layer = layers.Dropout(0.5, seed=0)
+    >>> layer(np.ones((2, 3))).tolist()  # inference: the identity
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    >>> y = layer(np.ones((100, 10)), training=True)
+    >>> sorted(set(y.ravel().tolist()))  # dropped, or kept and scaled by 1 / (1 - rate)
+    [0.0, 2.0]
+    """
     runs_on_gpu = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):

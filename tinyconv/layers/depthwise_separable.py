@@ -39,6 +39,30 @@ class DepthwiseConv2D(_WindowedConv):
         z[n, i, j, c*M + m] = b[c*M + m] + sum_{p, q} x[n, i*sh + p*dh, j*sw + q*dw, c] * K[p, q, c, m]
 
     Weights (Keras 3): ``kernel`` (kh, kw, C, depth_multiplier), ``bias`` (C * depth_multiplier,).
+
+    Args:
+        kernel_size: the window size, an int or a tuple of 2 ints.
+        strides: the step of the window, an int or a tuple of 2 ints (default ``(1, 1)``).
+        padding: ``"valid"`` (the default) or ``"same"``.
+        depth_multiplier: filters per input channel, M (default 1).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        dilation_rate: spacing between the kernel's taps (default ``(1, 1)``).
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        depthwise_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, height, width, C)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, C * depth_multiplier)``.
+
+    Example:
+
+    >>> layers.DepthwiseConv2D(kernel_size=3, depth_multiplier=2)(np.ones((1, 8, 8, 3))).shape
+    (1, 6, 6, 6)
     """
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
@@ -99,6 +123,32 @@ class SeparableConv2D(_WindowedConv):
 
     Weights (Keras 3): ``depthwise_kernel`` (kh, kw, C, M), ``pointwise_kernel`` (1, 1, C*M, filters),
     ``bias`` (filters,).  Backward runs the two convolutions' backward passes in reverse order.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the depthwise window size, an int or a tuple of 2 ints.
+        strides: the depthwise step, an int or a tuple of 2 ints (default ``(1, 1)``).
+        padding: ``"valid"`` (the default) or ``"same"``.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        dilation_rate: spacing between the depthwise kernel's taps (default ``(1, 1)``).
+        depth_multiplier: depthwise filters per input channel, M (default 1).
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        depthwise_initializer: initializer of ``depthwise_kernel`` (default ``"glorot_uniform"``).
+        pointwise_initializer: initializer of ``pointwise_kernel`` (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, height, width, C)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, filters)``.
+
+    Example:
+
+    >>> layers.SeparableConv2D(filters=16, kernel_size=3)(np.ones((1, 8, 8, 3))).shape
+    (1, 6, 6, 16)
     """
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,

@@ -15,6 +15,32 @@ from .base import Layer
 
 
 class Embedding(Layer):
+    """Look up a learned vector for each integer index: y[..., :] = embeddings[x[...], :].
+
+    ``embeddings`` has shape ``(input_dim, output_dim)``; indices must lie in ``[0, input_dim)``.
+    Backward adds each output gradient into the row its index selected.
+
+    Args:
+        input_dim: the number of distinct indices (vocabulary size).
+        output_dim: the length of each vector.
+        embeddings_initializer: initializer of the table (default ``"uniform"``, values in
+            [-0.05, 0.05] as in Keras).
+        mask_zero: stored for Keras compatibility; tinyconv propagates no masks, so later layers
+            see every position.
+
+    Input shape:
+        Integer array ``(batch, ...)``, e.g. ``(batch, sequence_length)``.
+
+    Output shape:
+        ``(batch, ..., output_dim)``.
+
+    Example:
+
+    >>> layer = layers.Embedding(input_dim=10, output_dim=4)
+    >>> layer(np.array([[1, 2, 3], [4, 5, 6]])).shape
+    (2, 3, 4)
+    """
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False, **kwargs):
         input_length = kwargs.pop("input_length", None)  # Keras 2's argument: accepted, not needed
         if input_length is not None:

@@ -157,6 +157,29 @@ class LocallyConnected2D(_LocallyConnected):
 
     Keras 2's API and weights: ``kernel`` (OH*OW, kh*kw*C, filters), ``bias`` (OH, OW, filters);
     padding 'valid' only.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int or a tuple of 2 ints.
+        strides: the step of the window (default ``(1, 1)``).
+        padding: only ``"valid"`` (as in Keras 2, which had these layers).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, filters)``, out = floor((in - k) / strides) + 1.
+
+    Example:
+
+    >>> layers.LocallyConnected2D(filters=4, kernel_size=3)(np.ones((2, 6, 6, 3))).shape
+    (2, 4, 4, 4)
     """
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None, activation=None,
@@ -177,6 +200,29 @@ class LocallyConnected1D(_LocallyConnected):
 
     Keras 2's weights: ``kernel`` (output_length, kernel_size*C, filters), ``bias`` (output_length,
     filters) in both data formats.  Runs on the 2-D kernels with a height-1 image.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int.
+        strides: the step of the window, an int (default 1).
+        padding: only ``"valid"`` (as in Keras 2, which had these layers).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, steps, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, output_length, filters)``, output_length = floor((steps - kernel_size) / strides) + 1.
+
+    Example:
+
+    >>> layers.LocallyConnected1D(filters=4, kernel_size=3)(np.ones((2, 10, 3))).shape
+    (2, 8, 4)
     """
 
     expected_ndim = 3
@@ -247,6 +293,33 @@ class TiledConv2D(_WindowedConv):
     tile_size (1, 1) is exactly Conv2D; tile_size = output size is LocallyConnected2D (with a
     shared bias).  The initializer sees the whole 6-D shape, so Keras's fan rule counts every
     tile (as Keras 2 did for its locally connected kernels).
+
+    Not in Keras; tinyconv adds it to show the range between weight sharing and none.
+
+    Args:
+        filters: the number of output channels.
+        kernel_size: the window size, an int or a tuple of 2 ints.
+        tile_size: ``(th, tw)``, the number of distinct kernels along each axis (default ``(2, 2)``).
+        strides: the step of the window (default ``(1, 1)``).
+        padding: ``"valid"`` (the default) or ``"same"`` (out = ceil(in / strides)).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        activation: activation applied to the result (a name such as ``"relu"``, a callable, or
+            ``None`` for none).
+        use_bias: if ``True`` (the default), add a learned bias per output channel.
+        kernel_initializer: initializer of the kernel (default ``"glorot_uniform"``).
+        bias_initializer: initializer of the bias (default ``"zeros"``).
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, filters)``, out = floor((in - k) / strides) + 1 with
+        ``"valid"`` padding.
+
+    Example:
+
+    >>> layers.TiledConv2D(filters=4, kernel_size=3, tile_size=(2, 2))(np.ones((1, 6, 6, 3))).shape
+    (1, 4, 4, 4)
     """
 
     def __init__(self, filters, kernel_size, tile_size=(2, 2), strides=(1, 1), padding="valid", data_format=None,

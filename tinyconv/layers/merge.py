@@ -80,6 +80,26 @@ class _Merge(Layer):
 
 
 class Add(_Merge):
+    """Element-wise sum of a list of inputs: y = x1 + x2 + ... + xk.
+
+    All inputs have the same shape (or shapes NumPy can broadcast together); the output has
+    that shape.  Called on a list of tensors.
+
+    Args:
+        **kwargs: the base ``Layer`` arguments (``name``, ``trainable``, ``dtype``).
+
+    Input shape:
+        A list of tensors of the same shape, e.g. ``(batch, ..., features)``.
+
+    Output shape:
+        The inputs' common shape.
+
+    Example:
+
+    >>> layers.Add()([np.array([[1., 2.]]), np.array([[10., 20.]])]).tolist()
+    [[11.0, 22.0]]
+    """
+
     def _merge(self, inputs):
         return sum(inputs[1:], inputs[0])
 
@@ -88,6 +108,26 @@ class Add(_Merge):
 
 
 class Subtract(_Merge):
+    """Element-wise difference of exactly two inputs: y = x1 - x2.
+
+    All inputs have the same shape (or shapes NumPy can broadcast together); the output has
+    that shape.  Called on a list of tensors.
+
+    Args:
+        **kwargs: the base ``Layer`` arguments (``name``, ``trainable``, ``dtype``).
+
+    Input shape:
+        A list of tensors of the same shape, e.g. ``(batch, ..., features)``.
+
+    Output shape:
+        The inputs' common shape.
+
+    Example:
+
+    >>> layers.Subtract()([np.array([[5., 7.]]), np.array([[1., 2.]])]).tolist()
+    [[4.0, 5.0]]
+    """
+
     def _check_inputs_list(self, shapes):
         if not isinstance(shapes, list) or len(shapes) != 2:
             raise ValueError(f"{self.describe()}: expects exactly 2 inputs, got {shapes!r}")
@@ -102,6 +142,26 @@ class Subtract(_Merge):
 
 
 class Multiply(_Merge):
+    """Element-wise product of a list of inputs: y = x1 * x2 * ... * xk.
+
+    All inputs have the same shape (or shapes NumPy can broadcast together); the output has
+    that shape.  Called on a list of tensors.
+
+    Args:
+        **kwargs: the base ``Layer`` arguments (``name``, ``trainable``, ``dtype``).
+
+    Input shape:
+        A list of tensors of the same shape, e.g. ``(batch, ..., features)``.
+
+    Output shape:
+        The inputs' common shape.
+
+    Example:
+
+    >>> layers.Multiply()([np.array([[2., 3.]]), np.array([[4., 5.]])]).tolist()
+    [[8.0, 15.0]]
+    """
+
     def _merge(self, inputs):
         self._inputs = inputs
         out = inputs[0]
@@ -121,6 +181,26 @@ class Multiply(_Merge):
 
 
 class Average(_Merge):
+    """Element-wise mean of a list of inputs: y = (x1 + ... + xk) / k.
+
+    All inputs have the same shape (or shapes NumPy can broadcast together); the output has
+    that shape.  Called on a list of tensors.
+
+    Args:
+        **kwargs: the base ``Layer`` arguments (``name``, ``trainable``, ``dtype``).
+
+    Input shape:
+        A list of tensors of the same shape, e.g. ``(batch, ..., features)``.
+
+    Output shape:
+        The inputs' common shape.
+
+    Example:
+
+    >>> layers.Average()([np.array([[1., 2.]]), np.array([[3., 6.]])]).tolist()
+    [[2.0, 4.0]]
+    """
+
     def _merge(self, inputs):
         return sum(inputs[1:], inputs[0]) / len(inputs)
 
@@ -141,14 +221,75 @@ class _Extremum(_Merge):
 
 
 class Maximum(_Extremum):
+    """Element-wise maximum of a list of inputs: y = max(x1, ..., xk).
+
+    All inputs have the same shape (or shapes NumPy can broadcast together); the output has
+    that shape.  Called on a list of tensors.
+
+    Args:
+        **kwargs: the base ``Layer`` arguments (``name``, ``trainable``, ``dtype``).
+
+    Input shape:
+        A list of tensors of the same shape, e.g. ``(batch, ..., features)``.
+
+    Output shape:
+        The inputs' common shape.
+
+    Example:
+
+    >>> layers.Maximum()([np.array([[1., 8.]]), np.array([[3., 6.]])]).tolist()
+    [[3.0, 8.0]]
+    """
+
     pick = staticmethod(np.argmax)
 
 
 class Minimum(_Extremum):
+    """Element-wise minimum of a list of inputs: y = min(x1, ..., xk).
+
+    All inputs have the same shape (or shapes NumPy can broadcast together); the output has
+    that shape.  Called on a list of tensors.
+
+    Args:
+        **kwargs: the base ``Layer`` arguments (``name``, ``trainable``, ``dtype``).
+
+    Input shape:
+        A list of tensors of the same shape, e.g. ``(batch, ..., features)``.
+
+    Output shape:
+        The inputs' common shape.
+
+    Example:
+
+    >>> layers.Minimum()([np.array([[1., 8.]]), np.array([[3., 6.]])]).tolist()
+    [[1.0, 6.0]]
+    """
+
     pick = staticmethod(np.argmin)
 
 
 class Concatenate(_Merge):
+    """Join a list of inputs along ``axis``.
+
+    The inputs agree on every axis but ``axis``; the output's ``axis`` is the sum of theirs.
+
+    Args:
+        axis: the axis to join along (default -1, the features/channels).
+
+    Input shape:
+        A list of tensors, e.g. ``(batch, ..., c1)``, ``(batch, ..., c2)``.
+
+    Output shape:
+        ``(batch, ..., c1 + c2 + ...)`` for ``axis=-1``.
+
+    Example:
+
+    >>> layers.Concatenate()([np.ones((2, 3)), np.zeros((2, 4))]).shape
+    (2, 7)
+    >>> layers.Concatenate(axis=1)([np.ones((2, 3, 4)), np.zeros((2, 5, 4))]).shape
+    (2, 8, 4)
+    """
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis

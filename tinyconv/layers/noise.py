@@ -43,7 +43,27 @@ class _SpatialDropout(Dropout):
 
 
 class SpatialDropout1D(_SpatialDropout):
-    """Drops whole channels of (batch, steps, channels) inputs."""
+    """Drops whole channels of (batch, steps, channels) inputs.
+
+    In training each whole channel is kept with probability 1 - rate (and scaled by 1 / (1 - rate))
+    or set to 0 in every position; at inference the layer is the identity.
+
+    Args:
+        rate: the fraction of channels to drop, in [0, 1).
+        seed: seed of the dropout mask's random numbers, or ``None``.
+
+    Input shape:
+        ``(batch, steps, channels)`` (channels_last).
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> y = layers.SpatialDropout1D(0.5, seed=0)(np.ones((1, 4, 6)), training=True)
+    >>> bool((y == y[:, :1, :]).all())  # a channel is dropped at every step or at none
+    True
+    """
 
     spatial_rank = 1
 
@@ -57,19 +77,79 @@ class SpatialDropout1D(_SpatialDropout):
 
 
 class SpatialDropout2D(_SpatialDropout):
-    """Drops whole feature maps of images (NHWC, or NCHW with data_format='channels_first')."""
+    """Drops whole feature maps of images (NHWC, or NCHW with data_format='channels_first').
+
+    In training each whole channel is kept with probability 1 - rate (and scaled by 1 / (1 - rate))
+    or set to 0 in every position; at inference the layer is the identity.
+
+    Args:
+        rate: the fraction of channels to drop, in [0, 1).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        seed: seed of the dropout mask's random numbers, or ``None``.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> y = layers.SpatialDropout2D(0.5, seed=0)(np.ones((1, 3, 3, 6)), training=True)
+    >>> bool((y == y[:, :1, :1, :]).all())  # a map is dropped everywhere or nowhere
+    True
+    """
 
     spatial_rank = 2
 
 
 class SpatialDropout3D(_SpatialDropout):
-    """Drops whole feature maps of volumes (batch, d1, d2, d3, channels)."""
+    """Drops whole feature maps of volumes (batch, d1, d2, d3, channels).
+
+    In training each whole channel is kept with probability 1 - rate (and scaled by 1 / (1 - rate))
+    or set to 0 in every position; at inference the layer is the identity.
+
+    Args:
+        rate: the fraction of channels to drop, in [0, 1).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        seed: seed of the dropout mask's random numbers, or ``None``.
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> y = layers.SpatialDropout3D(0.5, seed=0)(np.ones((1, 2, 3, 3, 6)), training=True)
+    >>> bool((y == y[:, :1, :1, :1, :]).all())  # a volume is dropped everywhere or nowhere
+    True
+    """
 
     spatial_rank = 3
 
 
 class GaussianNoise(Layer):
-    """Adds N(0, stddev^2) noise in training; the identity at inference and in backward."""
+    """Adds N(0, stddev^2) noise in training; the identity at inference and in backward.
+
+    Args:
+        stddev: the noise's standard deviation.
+        seed: seed of the noise's random numbers, or ``None``.
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> layers.GaussianNoise(0.1, seed=0)(np.ones((2, 3))).tolist()  # inference: the identity
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    >>> layers.GaussianNoise(0.1, seed=0)(np.ones((2, 3)), training=True).shape
+    (2, 3)
+    """
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -93,7 +173,23 @@ class GaussianNoise(Layer):
 
 
 class GaussianDropout(Layer):
-    """Multiplies by N(1, rate / (1 - rate)) noise in training; the identity at inference."""
+    """Multiplies by N(1, rate / (1 - rate)) noise in training; the identity at inference.
+
+    Args:
+        rate: the drop rate whose dropout this noise matches, in [0, 1).
+        seed: seed of the noise's random numbers, or ``None``.
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> layers.GaussianDropout(0.2, seed=0)(np.ones((2, 3))).tolist()  # inference: the identity
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)

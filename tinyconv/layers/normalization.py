@@ -39,6 +39,38 @@ from .base import Layer
 
 
 class BatchNormalization(Layer):
+    """Normalise each feature over the batch: y = gamma * (x - mean) / sqrt(var + epsilon) + beta.
+
+    In training, mean and var are the batch's statistics over every axis but ``axis``, and the
+    moving statistics follow them: moving = momentum * moving + (1 - momentum) * batch.  At
+    inference the moving mean and variance are used instead.
+
+    Args:
+        axis: the feature axis (default -1, the channels of channels_last data).
+        momentum: weight of the past in the moving mean and variance (default 0.99).
+        epsilon: added to the variance to avoid dividing by zero (default 1e-3).
+        center: if ``True``, learn the offset ``beta``.
+        scale: if ``True``, learn the factor ``gamma``.
+        beta_initializer: initializer of ``beta`` (default ``"zeros"``).
+        gamma_initializer: initializer of ``gamma`` (default ``"ones"``).
+        moving_mean_initializer: initializer of the moving mean (default ``"zeros"``).
+        moving_variance_initializer: initializer of the moving variance (default ``"ones"``).
+
+    Input shape:
+        Any; e.g. ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> x = np.array([[1., 10.], [3., 30.]])
+    >>> np.round(layers.BatchNormalization()(x, training=True), 3).tolist()
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> layers.BatchNormalization()(np.ones((2, 4, 4, 3))).shape
+    (2, 4, 4, 3)
+    """
+
     runs_on_gpu = True
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
@@ -156,7 +188,27 @@ def _move_back(y, order):
 
 
 class LayerNormalization(Layer):
-    """y = gamma * (x - mean) / sqrt(var + epsilon) + beta, statistics per sample over ``axis``."""
+    """y = gamma * (x - mean) / sqrt(var + epsilon) + beta, statistics per sample over ``axis``.
+
+    Args:
+        axis: the axis or axes to normalise over (default -1).
+        epsilon: added to the variance to avoid dividing by zero (default 1e-3).
+        center: if ``True``, learn the offset ``beta``.
+        scale: if ``True``, learn the factor ``gamma``.
+        beta_initializer: initializer of ``beta`` (default ``"zeros"``).
+        gamma_initializer: initializer of ``gamma`` (default ``"ones"``).
+
+    Input shape:
+        Any shape, e.g. ``(batch, features)`` or ``(batch, height, width, channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> np.round(layers.LayerNormalization()(np.array([[1., 2., 3.]])), 3)
+    array([[-1.224,  0.   ,  1.224]], dtype=float32)
+    """
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", **kwargs):
@@ -236,7 +288,33 @@ class LayerNormalization(Layer):
 
 
 class GroupNormalization(Layer):
-    """Normalise groups of channels per sample; ``groups=-1`` gives instance normalisation."""
+    """Normalise groups of channels per sample; ``groups=-1`` gives instance normalisation.
+
+    With x's channels split into ``groups`` groups of C / groups, each sample's group is normalised
+    by its own mean and variance: y = gamma * (x - mean) / sqrt(var + epsilon) + beta, with gamma
+    and beta per channel.
+
+    Args:
+        groups: the number of groups; must divide the channels (default 32, -1 for one per channel).
+        axis: the channel axis (default -1).
+        epsilon: added to the variance to avoid dividing by zero (default 1e-3).
+        center: if ``True``, learn the offset ``beta``.
+        scale: if ``True``, learn the factor ``gamma``.
+        beta_initializer: initializer of ``beta`` (default ``"zeros"``).
+        gamma_initializer: initializer of ``gamma`` (default ``"ones"``).
+
+    Input shape:
+        ``(batch, ..., channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> x = np.array([[1., 3., 10., 30.]])
+    >>> np.round(layers.GroupNormalization(groups=2)(x), 2).tolist()
+    [[-1.0, 1.0, -1.0, 1.0]]
+    """
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", **kwargs):
@@ -309,7 +387,29 @@ class GroupNormalization(Layer):
 
 
 class LocalResponseNormalization(Layer):
-    """AlexNet's LRN over the channels (last axis), with TensorFlow's arguments and defaults."""
+    """AlexNet's LRN over the channels (last axis), with TensorFlow's arguments and defaults.
+
+    y[..., c] = x[..., c] / (bias + alpha * sum over |c' - c| <= depth_radius of x[..., c']^2)^beta.
+    Not a Keras layer (TensorFlow's ``tf.nn.local_response_normalization``); tinyconv adds it for AlexNet.
+
+    Args:
+        depth_radius: how many neighbouring channels on each side enter the sum (default 5).
+        bias: the constant added to the sum (default 1.0).
+        alpha: the sum's factor (default 1.0).
+        beta: the exponent (default 0.5).
+
+    Input shape:
+        ``(batch, ..., channels)``.
+
+    Output shape:
+        The input's shape.
+
+    Example:
+
+    >>> x = np.array([[0., 1., 2.]])
+    >>> np.round(layers.LocalResponseNormalization(depth_radius=1)(x), 3)
+    array([[0.   , 0.408, 0.816]], dtype=float32)
+    """
 
     def __init__(self, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, **kwargs):
         super().__init__(**kwargs)

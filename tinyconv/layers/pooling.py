@@ -102,6 +102,30 @@ class _Pooling1D(_Pooling):
 
 
 class MaxPooling1D(_Pooling1D):
+    """Max pooling over 1-D windows: y[n, t, c] = max over the window of x[n, t*s + i, c].
+
+    Each window of ``pool_size`` cells, moved by ``strides``, gives one output cell per channel;
+    along each spatial axis out = floor((in - pool_size) / strides) + 1 with ``"valid"`` padding.
+
+    Args:
+        pool_size: window size, an int (default 2).
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (pad so that out = ceil(in / strides)).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, steps, channels)`` (channels_last).
+
+    Output shape:
+        The same rank, each spatial axis reduced as above; the channels unchanged.
+
+    Example:
+
+    >>> x = np.array([[[1.], [5.], [2.], [3.]]])
+    >>> layers.MaxPooling1D(pool_size=2)(x)[0, :, 0].tolist()
+    [5.0, 3.0]
+    """
+
     def forward(self, x, training=False):
         image, pool, strides, pads = self._as_image(x)
         y, self._argmax = dispatch.max_pool2d_forward(image, pool, strides, pads)
@@ -114,6 +138,30 @@ class MaxPooling1D(_Pooling1D):
 
 
 class AveragePooling1D(_Pooling1D):
+    """Average pooling over 1-D windows: y[n, t, c] = mean over the window of x[n, t*s + i, c].
+
+    Each window of ``pool_size`` cells, moved by ``strides``, gives one output cell per channel;
+    along each spatial axis out = floor((in - pool_size) / strides) + 1 with ``"valid"`` padding.
+
+    Args:
+        pool_size: window size, an int.
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (pad so that out = ceil(in / strides)).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, steps, channels)`` (channels_last).
+
+    Output shape:
+        The same rank, each spatial axis reduced as above; the channels unchanged.
+
+    Example:
+
+    >>> x = np.array([[[1.], [5.], [2.], [4.]]])
+    >>> layers.AveragePooling1D(pool_size=2)(x)[0, :, 0].tolist()
+    [3.0, 3.0]
+    """
+
     def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)  # no default, as in Keras
 
@@ -137,6 +185,30 @@ class _Pooling2D(_Pooling):
 
 
 class MaxPooling2D(_Pooling2D):
+    """Max pooling over 2-D windows: y[n, i, j, c] = max over the window of x[n, i*sh + a, j*sw + b, c].
+
+    Each window of ``pool_size`` cells, moved by ``strides``, gives one output cell per channel;
+    along each spatial axis out = floor((in - pool_size) / strides) + 1 with ``"valid"`` padding.
+
+    Args:
+        pool_size: window size, an int or a tuple of 2 ints (default ``(2, 2)``).
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (pad so that out = ceil(in / strides)).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same rank, each spatial axis reduced as above; the channels unchanged.
+
+    Example:
+
+    >>> x = np.arange(16.).reshape(1, 4, 4, 1)
+    >>> layers.MaxPooling2D(pool_size=(2, 2))(x)[0, :, :, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+    """
+
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
@@ -150,6 +222,30 @@ class MaxPooling2D(_Pooling2D):
 
 
 class AveragePooling2D(_Pooling2D):
+    """Average pooling over 2-D windows: y[n, i, j, c] = mean over the window of x[n, i*sh + a, j*sw + b, c].
+
+    Each window of ``pool_size`` cells, moved by ``strides``, gives one output cell per channel;
+    along each spatial axis out = floor((in - pool_size) / strides) + 1 with ``"valid"`` padding.
+
+    Args:
+        pool_size: window size, an int or a tuple of 2 ints (default ``(2, 2)``).
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (pad so that out = ceil(in / strides)).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same rank, each spatial axis reduced as above; the channels unchanged.
+
+    Example:
+
+    >>> x = np.arange(16.).reshape(1, 4, 4, 1)
+    >>> layers.AveragePooling2D(pool_size=(2, 2))(x)[0, :, :, 0].tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+    """
+
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
@@ -171,6 +267,29 @@ class _Pooling3D(_Pooling):
 
 
 class MaxPooling3D(_Pooling3D):
+    """Max pooling over 3-D windows: y[n, d, i, j, c] = max over the (pd, ph, pw) window.
+
+    Each window of ``pool_size`` cells, moved by ``strides``, gives one output cell per channel;
+    along each spatial axis out = floor((in - pool_size) / strides) + 1 with ``"valid"`` padding.
+
+    Args:
+        pool_size: window size, an int or a tuple of 3 ints (default ``(2, 2, 2)``).
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (pad so that out = ceil(in / strides)).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same rank, each spatial axis reduced as above; the channels unchanged.
+
+    Example:
+
+    >>> layers.MaxPooling3D(pool_size=(2, 2, 2))(np.ones((1, 4, 6, 8, 3))).shape
+    (1, 2, 3, 4, 3)
+    """
+
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
@@ -183,6 +302,29 @@ class MaxPooling3D(_Pooling3D):
 
 
 class AveragePooling3D(_Pooling3D):
+    """Average pooling over 3-D windows: y[n, d, i, j, c] = mean over the (pd, ph, pw) window.
+
+    Each window of ``pool_size`` cells, moved by ``strides``, gives one output cell per channel;
+    along each spatial axis out = floor((in - pool_size) / strides) + 1 with ``"valid"`` padding.
+
+    Args:
+        pool_size: window size, an int or a tuple of 3 ints.
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (pad so that out = ceil(in / strides)).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same rank, each spatial axis reduced as above; the channels unchanged.
+
+    Example:
+
+    >>> layers.AveragePooling3D(pool_size=2)(np.ones((1, 4, 6, 8, 3))).shape
+    (1, 2, 3, 4, 3)
+    """
+
     def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)  # no default, as in Keras
 
@@ -269,26 +411,142 @@ class _GlobalAveragePooling(_GlobalPooling):
 
 
 class GlobalMaxPooling1D(_GlobalMaxPooling):
+    """Global max pooling, one value per channel: y[n, c] = max over t of x[n, t, c].
+
+    Args:
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        keepdims: if ``True``, keep the spatial axes with length 1.
+
+    Input shape:
+        ``(batch, steps, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, channels)`` with ``keepdims=True``.
+
+    Example:
+
+    >>> x = np.array([[[1., 9.], [4., 2.], [3., 5.]]])
+    >>> layers.GlobalMaxPooling1D()(x).tolist()
+    [[4.0, 9.0]]
+    """
+
     rank = 1
 
 
 class GlobalMaxPooling2D(_GlobalMaxPooling):
+    """Global max pooling, one value per channel: y[n, c] = max over (i, j) of x[n, i, j, c].
+
+    Args:
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        keepdims: if ``True``, keep the spatial axes with length 1.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, 1, channels)`` with ``keepdims=True``.
+
+    Example:
+
+    >>> x = np.arange(8.).reshape(1, 2, 2, 2)
+    >>> layers.GlobalMaxPooling2D()(x).tolist()
+    [[6.0, 7.0]]
+    >>> layers.GlobalMaxPooling2D(keepdims=True)(x).shape
+    (1, 1, 1, 2)
+    """
+
     rank = 2
 
 
 class GlobalMaxPooling3D(_GlobalMaxPooling):
+    """Global max pooling, one value per channel: y[n, c] = max over (d, i, j) of x[n, d, i, j, c].
+
+    Args:
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        keepdims: if ``True``, keep the spatial axes with length 1.
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, 1, 1, channels)`` with ``keepdims=True``.
+
+    Example:
+
+    >>> layers.GlobalMaxPooling3D()(np.ones((2, 3, 4, 5, 6))).shape
+    (2, 6)
+    """
+
     rank = 3
 
 
 class GlobalAveragePooling1D(_GlobalAveragePooling):
+    """Global average pooling, one value per channel: y[n, c] = mean over t of x[n, t, c].
+
+    Args:
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        keepdims: if ``True``, keep the spatial axes with length 1.
+
+    Input shape:
+        ``(batch, steps, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, channels)`` with ``keepdims=True``.
+
+    Example:
+
+    >>> x = np.array([[[1., 9.], [4., 2.], [4., 4.]]])
+    >>> layers.GlobalAveragePooling1D()(x).tolist()
+    [[3.0, 5.0]]
+    """
+
     rank = 1
 
 
 class GlobalAveragePooling2D(_GlobalAveragePooling):
+    """Global average pooling, one value per channel: y[n, c] = mean over (i, j) of x[n, i, j, c].
+
+    Args:
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        keepdims: if ``True``, keep the spatial axes with length 1.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, 1, channels)`` with ``keepdims=True``.
+
+    Example:
+
+    >>> x = np.arange(8.).reshape(1, 2, 2, 2)
+    >>> layers.GlobalAveragePooling2D()(x).tolist()
+    [[3.0, 4.0]]
+    >>> layers.GlobalAveragePooling2D(keepdims=True)(x).shape
+    (1, 1, 1, 2)
+    """
+
     rank = 2
 
 
 class GlobalAveragePooling3D(_GlobalAveragePooling):
+    """Global average pooling, one value per channel: y[n, c] = mean over (d, i, j) of x[n, d, i, j, c].
+
+    Args:
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        keepdims: if ``True``, keep the spatial axes with length 1.
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, 1, 1, channels)`` with ``keepdims=True``.
+
+    Example:
+
+    >>> layers.GlobalAveragePooling3D()(np.ones((2, 3, 4, 5, 6))).shape
+    (2, 6)
+    """
+
     rank = 3
 
 

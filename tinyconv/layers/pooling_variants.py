@@ -26,6 +26,30 @@ def check_positive(value, what, layer_name):
 
 
 class MinPooling2D(_Pooling2D):
+    """Min pooling: y[n, i, j, c] = min over the window of x[n, i*sh + a, j*sw + b, c].
+
+    Not in Keras (it equals ``-MaxPooling2D(-x)``); tinyconv adds it for teaching.  With
+    ``"valid"`` padding out = floor((in - pool_size) / strides) + 1 along each spatial axis.
+
+    Args:
+        pool_size: window size, an int or a tuple of 2 ints (default ``(2, 2)``).
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (pad so that out = ceil(in / strides)).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, channels)``.
+
+    Example:
+
+    >>> x = np.arange(16.).reshape(1, 4, 4, 1)
+    >>> layers.MinPooling2D(pool_size=(2, 2))(x)[0, :, :, 0].tolist()
+    [[0.0, 2.0], [8.0, 10.0]]
+    """
+
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         self._input_shape = x.shape
@@ -76,7 +100,30 @@ class _PoolingFromInputAndOutput(_ParametricPooling2D):
 
 
 class LpPooling2D(_PoolingFromInputAndOutput):
-    """y = (sum over the window of x^p)^(1/p); PyTorch's LPPool2d (whose windows never pad)."""
+    """y = (sum over the window of x^p)^(1/p); PyTorch's LPPool2d (whose windows never pad).
+
+    Not in Keras; tinyconv adds it (p = 1 is a sum pooling, p -> inf a max pooling).
+
+    Args:
+        pool_size: window size, an int or a tuple of 2 ints (default ``(2, 2)``).
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (the default) or ``"same"``.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        p: the norm's order, > 0 (default 2).
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, channels)``, out = floor((in - pool) / strides) + 1
+        with ``"valid"`` padding.
+
+    Example:
+
+    >>> x = np.array([[3., 4.], [0., 0.]]).reshape(1, 2, 2, 1)
+    >>> layers.LpPooling2D(pool_size=2, p=2)(x).tolist()
+    [[[[5.0]]]]
+    """
 
     parameter_name = "p"
     forward_kernel, backward_kernel = "lp_pool2d_forward", "lp_pool2d_backward"
@@ -87,7 +134,31 @@ class LpPooling2D(_PoolingFromInputAndOutput):
 
 
 class LogSumExpPooling2D(_PoolingFromInputAndOutput):
-    """y = (1/beta) log sum exp(beta x) over the window: a soft maximum (beta -> inf gives max)."""
+    """y = (1/beta) log sum exp(beta x) over the window: a soft maximum (beta -> inf gives max).
+
+    Not in Keras; tinyconv adds it.
+
+    Args:
+        pool_size: window size, an int or a tuple of 2 ints (default ``(2, 2)``).
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (the default) or ``"same"``.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        beta: the sharpness, > 0 (default 1.0).
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, channels)``, out = floor((in - pool) / strides) + 1
+        with ``"valid"`` padding.
+
+    Example:
+
+    >>> x = np.zeros((1, 4, 4, 2))
+    >>> np.round(layers.LogSumExpPooling2D(pool_size=2)(x)[0, :, :, 0], 4)  # log 4
+    array([[1.3863, 1.3863],
+           [1.3863, 1.3863]], dtype=float32)
+    """
 
     parameter_name = "beta"
     forward_kernel, backward_kernel = "logsumexp_pool2d_forward", "logsumexp_pool2d_backward"
@@ -98,7 +169,30 @@ class LogSumExpPooling2D(_PoolingFromInputAndOutput):
 
 
 class WeightedPooling2D(_ParametricPooling2D):
-    """y = sum g x / sum g, g = exp(-r^2 / (2 sigma^2)), r = distance to the window's centre."""
+    """y = sum g x / sum g, g = exp(-r^2 / (2 sigma^2)), r = distance to the window's centre.
+
+    A Gaussian-weighted average of each window.  Not in Keras; tinyconv adds it.
+
+    Args:
+        pool_size: window size, an int or a tuple of 2 ints (default ``(2, 2)``).
+        strides: step between windows; ``None`` (the default) uses ``pool_size``.
+        padding: ``"valid"`` (the default) or ``"same"``.
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        sigma: the Gaussian's width, > 0 (default 1.0).
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, out_height, out_width, channels)``, out = floor((in - pool) / strides) + 1
+        with ``"valid"`` padding.
+
+    Example:
+
+    >>> x = np.full((1, 4, 4, 3), 2.0)
+    >>> layers.WeightedPooling2D(pool_size=2)(x)[0, :, :, 0].tolist()
+    [[2.0, 2.0], [2.0, 2.0]]
+    """
 
     parameter_name = "sigma"
 

@@ -6,7 +6,24 @@ from .base import Layer
 
 
 class Reshape(Layer):
-    """(batch, ...) -> (batch,) + target_shape; one entry of target_shape may be -1 (inferred)."""
+    """(batch, ...) -> (batch,) + target_shape; one entry of target_shape may be -1 (inferred).
+
+    Args:
+        target_shape: the new shape of one sample, without the batch axis.
+
+    Input shape:
+        ``(batch, ...)``.
+
+    Output shape:
+        ``(batch,) + target_shape``.
+
+    Example:
+
+    >>> layers.Reshape((3, 4))(np.ones((2, 12))).shape
+    (2, 3, 4)
+    >>> layers.Reshape((-1, 2))(np.ones((2, 12))).shape
+    (2, 6, 2)
+    """
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -47,7 +64,22 @@ class Reshape(Layer):
 
 
 class Permute(Layer):
-    """Permute the non-batch axes: ``dims`` is a permutation of 1..rank-1 (the batch axis stays first)."""
+    """Permute the non-batch axes: ``dims`` is a permutation of 1..rank-1 (the batch axis stays first).
+
+    Args:
+        dims: the new order of the non-batch axes, numbered from 1 (e.g. ``(2, 1)``).
+
+    Input shape:
+        ``(batch, d1, ..., dk)``.
+
+    Output shape:
+        The same axes in the order ``dims`` gives.
+
+    Example:
+
+    >>> layers.Permute((2, 1))(np.ones((2, 3, 5))).shape
+    (2, 5, 3)
+    """
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
@@ -72,7 +104,22 @@ class Permute(Layer):
 
 
 class RepeatVector(Layer):
-    """(batch, features) -> (batch, n, features); backward sums the n copies' gradients."""
+    """(batch, features) -> (batch, n, features); backward sums the n copies' gradients.
+
+    Args:
+        n: the number of copies.
+
+    Input shape:
+        ``(batch, features)``.
+
+    Output shape:
+        ``(batch, n, features)``.
+
+    Example:
+
+    >>> layers.RepeatVector(3)(np.array([[1., 2.]])).tolist()
+    [[[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]]
+    """
 
     expected_ndim = 2
 

@@ -88,6 +88,26 @@ class _UpSampling(_SpatialLayer):
 
 
 class UpSampling1D(_UpSampling):
+    """Repeat every cell ``size`` times along each spatial axis (1-D up-sampling).
+
+    Nearest neighbour: y[n, i, ...] = x[n, i // s, ...], so out = in * s along each axis.
+
+    Args:
+        size: the repeat factor, an int (default ``2``).
+
+    Input shape:
+        ``(batch, steps, features)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis multiplied by its factor.
+
+    Example:
+
+    >>> x = np.array([[[1.], [2.]]])
+    >>> layers.UpSampling1D(size=2)(x)[0, :, 0].tolist()
+    [1.0, 1.0, 2.0, 2.0]
+    """
+
     rank = 1
 
     def __init__(self, size=2, **kwargs):
@@ -101,6 +121,31 @@ class UpSampling1D(_UpSampling):
 
 
 class UpSampling2D(_UpSampling):
+    """Repeat every cell ``size`` times along each spatial axis (2-D up-sampling).
+
+    Nearest neighbour: y[n, i, ...] = x[n, i // s, ...], so out = in * s along each axis.
+    ``interpolation="bilinear"`` interpolates between the neighbouring cells instead.
+
+    Args:
+        size: the factors, an int or a tuple of 2 ints (default ``(2, 2)``).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+        interpolation: ``"nearest"`` (the default) or ``"bilinear"``.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis multiplied by its factor.
+
+    Example:
+
+    >>> x = np.array([[1., 2.], [3., 4.]]).reshape(1, 2, 2, 1)
+    >>> layers.UpSampling2D(size=(1, 2))(x)[0, :, :, 0].tolist()
+    [[1.0, 1.0, 2.0, 2.0], [3.0, 3.0, 4.0, 4.0]]
+    >>> layers.UpSampling2D(size=2, interpolation="bilinear")(x).shape
+    (1, 4, 4, 1)
+    """
+
     rank = 2
     INTERPOLATIONS = ("nearest", "bilinear")
 
@@ -129,6 +174,26 @@ class UpSampling2D(_UpSampling):
 
 
 class UpSampling3D(_UpSampling):
+    """Repeat every cell ``size`` times along each spatial axis (3-D up-sampling).
+
+    Nearest neighbour: y[n, i, ...] = x[n, i // s, ...], so out = in * s along each axis.
+
+    Args:
+        size: the factors, an int or a tuple of 3 ints (default ``(2, 2, 2)``).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis multiplied by its factor.
+
+    Example:
+
+    >>> layers.UpSampling3D(size=(1, 2, 3))(np.ones((1, 2, 2, 2, 4))).shape
+    (1, 2, 4, 6, 4)
+    """
+
     rank = 3
 
     def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
@@ -139,7 +204,26 @@ class UpSampling3D(_UpSampling):
 # Unpooling
 # --------------------------------------------------------------------------------------------
 class BedOfNailsUnpooling2D(_UpSampling):
-    """y[n, i*sh, j*sw, c] = x[n, i, j, c]; every other cell of the (sh, sw) block is 0."""
+    """y[n, i*sh, j*sw, c] = x[n, i, j, c]; every other cell of the (sh, sw) block is 0.
+
+    Not in Keras; tinyconv adds it as the simplest unpooling.
+
+    Args:
+        size: the up-sampling factors ``(sh, sw)``, an int or a tuple of 2 ints (default ``(2, 2)``).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        ``(batch, height * sh, width * sw, channels)``.
+
+    Example:
+
+    >>> x = np.array([[1., 2.]]).reshape(1, 1, 2, 1)
+    >>> layers.BedOfNailsUnpooling2D(size=2)(x)[0, :, :, 0].tolist()
+    [[1.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
 
     rank = 2
 
@@ -172,6 +256,23 @@ class MaxUnpooling2D(Layer):
     This is the max pool's backward applied to x: "send each value to its window's winner"
     (``dispatch.max_pool2d_backward``), where windows overlap, the values that share a winner add up
     (PyTorch keeps one of them).  Backward: dx = dy read at the winners.
+
+    Args:
+        pool: the ``MaxPooling2D`` layer whose maxima positions this layer reads.
+
+    Input shape:
+        ``(batch, out_height, out_width, channels)``, the pool's output shape.
+
+    Output shape:
+        ``(batch, height, width, channels)``, the pool's input shape.
+
+    Example:
+
+    >>> pool = layers.MaxPooling2D(2)
+    >>> unpool = layers.MaxUnpooling2D(pool)
+    >>> x = np.array([[1., 2.], [4., 3.]]).reshape(1, 2, 2, 1)
+    >>> unpool(pool(x))[0, :, :, 0].tolist()
+    [[0.0, 0.0], [4.0, 0.0]]
     """
 
     expected_ndim = 4
@@ -299,6 +400,27 @@ class _ZeroPadding(_SpatialLayer):
 
 
 class ZeroPadding1D(_ZeroPadding):
+    """Add rows of zeros at both ends of each spatial axis (1-D zero padding).
+
+    Along each spatial axis out = a + in + b, with ``(a, b)`` that axis's zeros before and after.
+
+    Args:
+        padding: an int (as many zeros at both ends) or a tuple ``(start, end)`` (default ``1``).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, steps, features)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis lengthened by its padding.
+
+    Example:
+
+    >>> x = np.array([[[1.], [2.]]])
+    >>> layers.ZeroPadding1D(padding=(1, 2))(x)[0, :, 0].tolist()
+    [0.0, 1.0, 2.0, 0.0, 0.0]
+    """
+
     rank = 1
 
     def __init__(self, padding=1, data_format=None, **kwargs):
@@ -306,6 +428,27 @@ class ZeroPadding1D(_ZeroPadding):
 
 
 class ZeroPadding2D(_ZeroPadding):
+    """Add rows of zeros at both ends of each spatial axis (2-D zero padding).
+
+    Along each spatial axis out = a + in + b, with ``(a, b)`` that axis's zeros before and after.
+
+    Args:
+        padding: an int, a tuple of 2 ints (symmetric height and width padding), or
+            ``((top, bottom), (left, right))`` (default ``(1, 1)``).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis lengthened by its padding.
+
+    Example:
+
+    >>> layers.ZeroPadding2D(padding=(1, 2))(np.ones((1, 3, 3, 4))).shape
+    (1, 5, 7, 4)
+    """
+
     rank = 2
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
@@ -313,6 +456,27 @@ class ZeroPadding2D(_ZeroPadding):
 
 
 class ZeroPadding3D(_ZeroPadding):
+    """Add rows of zeros at both ends of each spatial axis (3-D zero padding).
+
+    Along each spatial axis out = a + in + b, with ``(a, b)`` that axis's zeros before and after.
+
+    Args:
+        padding: an int, a tuple of 3 ints (symmetric padding per axis), or three
+            ``(start, end)`` pairs (default ``((1, 1), (1, 1), (1, 1))``).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis lengthened by its padding.
+
+    Example:
+
+    >>> layers.ZeroPadding3D(padding=1)(np.ones((1, 2, 3, 4, 5))).shape
+    (1, 4, 5, 6, 5)
+    """
+
     rank = 3
 
     def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
@@ -354,6 +518,27 @@ class _Cropping(_SpatialLayer):
 
 
 class Cropping1D(_Cropping):
+    """Remove cells from both ends of each spatial axis (1-D cropping).
+
+    Along each spatial axis ``x[..., a:in - b, ...]`` is kept, where ``(a, b)`` are that axis's
+    cuts from the start and the end.
+
+    Args:
+        cropping: an int (cut as many from both ends) or a tuple ``(start, end)`` (default ``(1, 1)``).
+
+    Input shape:
+        ``(batch, steps, features)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis shortened by its two cuts.
+
+    Example:
+
+    >>> x = np.arange(5.).reshape(1, 5, 1)
+    >>> layers.Cropping1D(cropping=(1, 2))(x)[0, :, 0].tolist()
+    [1.0, 2.0]
+    """
+
     rank = 1
 
     def __init__(self, cropping=(1, 1), **kwargs):
@@ -367,6 +552,28 @@ class Cropping1D(_Cropping):
 
 
 class Cropping2D(_Cropping):
+    """Remove cells from both ends of each spatial axis (2-D cropping).
+
+    Along each spatial axis ``x[..., a:in - b, ...]`` is kept, where ``(a, b)`` are that axis's
+    cuts from the start and the end.
+
+    Args:
+        cropping: an int, a tuple of 2 ints (symmetric height and width cuts), or
+            ``((top, bottom), (left, right))`` (default ``((0, 0), (0, 0))``).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis shortened by its two cuts.
+
+    Example:
+
+    >>> layers.Cropping2D(cropping=((1, 1), (2, 0)))(np.ones((1, 5, 6, 3))).shape
+    (1, 3, 4, 3)
+    """
+
     rank = 2
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
@@ -374,6 +581,28 @@ class Cropping2D(_Cropping):
 
 
 class Cropping3D(_Cropping):
+    """Remove cells from both ends of each spatial axis (3-D cropping).
+
+    Along each spatial axis ``x[..., a:in - b, ...]`` is kept, where ``(a, b)`` are that axis's
+    cuts from the start and the end.
+
+    Args:
+        cropping: an int, a tuple of 3 ints (symmetric cuts per axis), or three
+            ``(start, end)`` pairs (default ``((1, 1), (1, 1), (1, 1))``).
+        data_format: ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    Input shape:
+        ``(batch, depth, height, width, channels)`` (channels_last).
+
+    Output shape:
+        The same, each spatial axis shortened by its two cuts.
+
+    Example:
+
+    >>> layers.Cropping3D()(np.ones((1, 4, 5, 6, 2))).shape
+    (1, 2, 3, 4, 2)
+    """
+
     rank = 3
 
     def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):

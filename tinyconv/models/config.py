@@ -196,7 +196,21 @@ def _default_clone(layer):
 def clone_model(model, input_tensors=None, clone_function=None):
     """A new model with the same architecture and freshly initialised weights (Keras's ``clone_model``).
 
-    ``clone_function(layer) -> new layer`` decides how each layer is copied (default: from its config).
+    Args:
+        model: a Sequential or functional model.
+        input_tensors: optional symbolic tensor(s) to call the clone on instead of new inputs.
+        clone_function: ``clone_function(layer) -> new layer`` decides how each layer is copied
+            (default: a new layer from its config).
+
+    Returns:
+        The new model; no layer or weight is shared with ``model``.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+    >>> clone = tinyconv.models.clone_model(model)
+    >>> clone.count_params(), clone.layers[0] is model.layers[0]
+    (8, False)
     """
     clone_function = _resolving(clone_function or _default_clone)
     if isinstance(model, _model_class("Sequential")):

@@ -42,6 +42,32 @@ def _restore(snapshot):
 
 
 class Functional(Model):
+    """A model over a graph of layer calls, made by ``Model(inputs, outputs)``.
+
+    Forward runs the recorded layer calls in an order where every call comes after those that feed
+    it; backward runs them in reverse and sums the gradients where one tensor feeds several layers
+    (a residual connection, a shared layer).
+
+    Args:
+        inputs: a symbolic tensor from ``layers.Input``, or a list / dict of them.
+        outputs: a symbolic tensor computed from the inputs by layer calls, or a list / dict of them.
+        name: the model's name.
+        trainable: if False, ``fit`` leaves every weight unchanged.
+
+    Raises:
+        TypeError: if an input or output is not a symbolic tensor.
+        ValueError: if an input does not come straight from ``Input``, an output cannot be computed
+            from the inputs (a disconnected graph), or two layers share a name.
+
+    Example:
+
+    >>> inputs = layers.Input(shape=(4,))
+    >>> hidden = layers.Dense(4, activation="relu")(inputs)
+    >>> outputs = layers.Add()([inputs, hidden])  # a residual connection
+    >>> model = tinyconv.Model(inputs, outputs)
+    >>> model.predict(np.ones((2, 4)), verbose=0).shape
+    (2, 4)
+    """
     def __init__(self, inputs, outputs, name=None, trainable=True):
         if getattr(self, "_graph_ready", False):
             return  # Model(inputs, outputs) built this object in Model.__new__; Python calls __init__ again
@@ -132,22 +158,65 @@ class Functional(Model):
     # ------------------------------------------------------------- structure
     @property
     def layers(self):
+        """The model's layers, its input layers included, in Keras's order (farthest from the outputs first).
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(3,))
+        >>> model = tinyconv.Model(inputs, layers.Dense(1)(layers.Dense(2)(inputs)))
+        >>> [type(layer).__name__ for layer in model.layers]
+        ['InputLayer', 'Dense', 'Dense']
+        """
         return list(self._layers)
 
     @property
     def inputs(self):
+        """The symbolic input tensors the model was made with, as a list.
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(3,))
+        >>> tinyconv.Model(inputs, layers.Dense(1)(inputs)).inputs[0] is inputs
+        True
+        """
         return list(self._inputs)
 
     @property
     def outputs(self):
+        """The symbolic output tensors the model was made with, as a list.
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(3,))
+        >>> [t.shape for t in tinyconv.Model(inputs, layers.Dense(1)(inputs)).outputs]
+        [(None, 1)]
+        """
         return list(self._outputs)
 
     @property
     def input_names(self):
+        """The names of the ``Input`` layers, in the order of ``inputs`` (the keys of a dict ``x``).
+
+        Example:
+
+        >>> a, b = layers.Input(shape=(3,), name="a"), layers.Input(shape=(2,), name="b")
+        >>> tinyconv.Model([a, b], layers.Concatenate()([a, b])).input_names
+        ['a', 'b']
+        """
         return [t.producer.name for t in self._inputs]
 
     @property
     def output_names(self):
+        """The names of the layers producing the outputs (the keys of dict targets, losses and metrics).
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(3,))
+        >>> model = tinyconv.Model(inputs, [layers.Dense(1, name="score")(inputs),
+        ...                                 layers.Dense(2, name="label")(inputs)])
+        >>> model.output_names
+        ['score', 'label']
+        """
         return [t.producer.name for t in self._outputs]
 
     def _output_layers(self):
@@ -155,18 +224,59 @@ class Functional(Model):
 
     @property
     def input_shape(self):
+        """The input's batch shape, or a list of them for several inputs.
+
+        Example:
+
+        >>> a, b = layers.Input(shape=(3,)), layers.Input(shape=(2,))
+        >>> tinyconv.Model([a, b], layers.Concatenate()([a, b])).input_shape
+        [(None, 3), (None, 2)]
+        """
         shapes = [t.shape for t in self._inputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
     @property
     def output_shape(self):
+        """The output's batch shape, or a list of them for several outputs.
+
+        Example:
+
+        >>> a, b = layers.Input(shape=(3,)), layers.Input(shape=(2,))
+        >>> tinyconv.Model([a, b], layers.Concatenate()([a, b])).output_shape
+        (None, 5)
+        """
         shapes = [t.shape for t in self._outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
     def build(self, input_shape=None):
-        """Functional models are built when they are made."""
+        """Does nothing: a functional model is built when it is made (its layers were built by their calls).
+
+        Args:
+            input_shape: ignored.
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(3,))
+        >>> model = tinyconv.Model(inputs, layers.Dense(1)(inputs))
+        >>> model.build((None, 3)); model.built
+        True
+        """
 
     def build_for(self, input_shape):
+        """As a layer of another model: the output shape (the model is already built).
+
+        Args:
+            input_shape: the batch shape of its input (ignored).
+
+        Returns:
+            The output shape, or a list of them for several outputs.
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(3,))
+        >>> tinyconv.Model(inputs, layers.Dense(2)(inputs)).build_for((None, 3))
+        (None, 2)
+        """
         return self.output_shape if len(self._outputs) > 1 else self._outputs[0].shape
 
     def _can_fuse(self, output_index):
@@ -279,6 +389,17 @@ class Functional(Model):
 
     # ------------------------------------------------------------- summary / config
     def is_sequential_like(self):
+        """True when the graph is a single chain (one input, each call feeding only the next, one output):
+        ``summary`` then prints the simpler Sequential table.
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(3,))
+        >>> tinyconv.Model(inputs, layers.Dense(1)(layers.Dense(2)(inputs))).is_sequential_like()
+        True
+        >>> tinyconv.Model(inputs, layers.Add()([inputs, layers.Dense(3)(inputs)])).is_sequential_like()
+        False
+        """
         previous = self._inputs[0] if len(self._inputs) == 1 else None
         for node in self._nodes:
             if previous is None or node.inputs != [previous] or len(node.outputs) != 1:
@@ -287,7 +408,18 @@ class Functional(Model):
         return len(self._outputs) == 1 and self._outputs[0] is previous
 
     def summary_rows(self):
-        """(layer, output shape, connections) per layer, in the order Keras prints them."""
+        """One row per layer, in the order Keras prints them: ``(layer, output shape, connections)``.
+
+        A connection reads ``name[node][tensor]``: the layer that made the input, which of its calls,
+        which of its outputs.
+
+        Example:
+
+        >>> a, b = layers.Input(shape=(3,), name="a"), layers.Input(shape=(2,), name="b")
+        >>> model = tinyconv.Model([a, b], layers.Concatenate(name="joined")([a, b]))
+        >>> [(shape, connections) for _, shape, connections in model.summary_rows()]
+        [((None, 3), ['-']), ((None, 2), ['-']), ((None, 5), ['a[0][0]', 'b[0][0]'])]
+        """
         rows = []
         for layer in self._layers:
             nodes = [n for n in getattr(layer, "_inbound_nodes", []) if n in self._nodes] if not isinstance(

@@ -17,6 +17,27 @@ from .training import TrainingMixin
 
 
 class Model(TrainingMixin):
+    """A trainable model: its layers and weights, ``compile``, ``fit`` / ``evaluate`` / ``predict``, and saving.
+
+    Use ``Sequential`` for a stack of layers, or call ``Model(inputs, outputs)`` on symbolic tensors
+    (from ``layers.Input`` and layer calls) for a graph: the call returns a functional model.
+    Training runs an explicit backward pass, layer by layer, after each forward pass.
+
+    Args:
+        name: the model's name (default: a unique one made from the class name).
+        trainable: if False, ``fit`` leaves every weight unchanged.
+
+    Raises:
+        TypeError: for a keyword argument the model does not know.
+
+    Example:
+
+    >>> inputs = layers.Input(shape=(4,))
+    >>> outputs = layers.Dense(2, activation="softmax")(layers.Dense(8, activation="relu")(inputs))
+    >>> model = tinyconv.Model(inputs, outputs)
+    >>> type(model).__name__, model.output_shape
+    ('Functional', (None, 2))
+    """
     runs_on_gpu = True  # as a layer of another model: its own layers are checked one by one
     def __new__(cls, *args, **kwargs):
         # Keras's Model(inputs, outputs) is the functional API: hand over to Functional (which
@@ -42,6 +63,11 @@ class Model(TrainingMixin):
     # ------------------------------------------------------------- subclass API
     @property
     def layers(self):
+        """The model's layers, in order (subclasses supply them).
+
+        Returns:
+            A new list of layer objects; changing the list does not change the model.
+        """
         raise NotImplementedError
 
     def _run_forward(self, inputs, training):
@@ -63,50 +89,164 @@ class Model(TrainingMixin):
 
     @property
     def input_names(self):
+        """The names of the model's inputs, one per input array ``fit`` and ``predict`` expect.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,), name="pixels"), layers.Dense(1)])
+        >>> model.input_names
+        ['pixels']
+        """
         return ["input"]
 
     @property
     def output_names(self):
+        """The names of the layers that make the model's outputs (the keys of dict targets and of per-output losses).
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(1, name="score")])
+        >>> model.output_names
+        ['score']
+        """
         return [layer.name for layer in self._output_layers()]
 
     @property
     def built(self):
+        """True once every layer has its weights (after ``build``, an ``Input`` first layer, or the first batch).
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Dense(2)])
+        >>> model.built
+        False
+        >>> model.build((None, 3))
+        >>> model.built
+        True
+        """
         return bool(self.layers) and all(layer.built for layer in self.layers)
 
     def describe(self):
+        """The model's class and name, as error messages quote it.
+
+        Returns:
+            A string such as ``"Sequential 'classifier'"``.
+
+        Example:
+
+        >>> tinyconv.Sequential(name="classifier").describe()
+        "Sequential 'classifier'"
+        """
         return f"{type(self).__name__} '{self.name}'"
 
     @property
     def dtype(self):
+        """The dtype inputs are cast to at the model's entrance: the first layer's dtype, else ``backend.floatx()``.
+
+        Example:
+
+        >>> tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(1)]).dtype
+        'float32'
+        """
         return self.layers[0].dtype if self.layers else backend.floatx()
 
     # ------------------------------------------------------------- weights
     @property
     def weights(self):
+        """Every weight of every layer, trainable ones and not, in layer order.
+
+        Returns:
+            A list of the layers' weight variables.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> [tuple(w.shape) for w in model.weights]
+        [(3, 2), (2,)]
+        """
         return [w for layer in self.layers for w in layer.weights]
 
     @property
     def trainable_weights(self):
+        """The weights the optimizer updates (none when ``model.trainable`` is False).
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2), layers.BatchNormalization()])
+        >>> len(model.trainable_weights), len(model.non_trainable_weights)
+        (4, 2)
+        """
         if not self.trainable:
             return []
         return [w for layer in self.layers for w in layer.trainable_weights]
 
     @property
     def non_trainable_weights(self):
+        """The weights the optimizer leaves alone: e.g. batch normalization's moving statistics, or every
+        weight when ``model.trainable`` is False.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> model.trainable = False
+        >>> len(model.non_trainable_weights)
+        2
+        """
         if not self.trainable:
             return self.weights
         return [w for layer in self.layers for w in layer.non_trainable_weights]
 
     def trainable_gradients(self):
-        """Gradients aligned with ``trainable_weights``, after a backward pass."""
+        """The gradients of the last backward pass, aligned with ``trainable_weights``.
+
+        Each training step overwrites them (they are not summed across steps), so after ``train_on_batch``
+        they are that batch's gradients, the ones the optimizer has just applied.
+
+        Returns:
+            A list of arrays, one per trainable weight, with that weight's shape.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> _ = model.train_on_batch(np.ones((4, 3)), np.ones((4, 2)))
+        >>> [g.shape for g in model.trainable_gradients()]
+        [(3, 2), (2,)]
+        """
         if not self.trainable:
             return []
         return [g for layer in self.layers if layer.trainable for g in layer.trainable_gradients()]
 
     def get_weights(self):
+        """Copies of every weight as NumPy arrays, in the order of ``weights``.
+
+        Returns:
+            A list of arrays that ``set_weights`` accepts.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> [w.shape for w in model.get_weights()]
+        [(3, 2), (2,)]
+        """
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights):
+        """Replace every weight, in the order ``get_weights`` returns them.
+
+        Args:
+            weights: a list of arrays, one per weight, each of that weight's shape.
+
+        Raises:
+            ValueError: if the number of arrays or a shape does not match.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+        >>> model.set_weights([np.ones((3, 1)), np.zeros(1)])
+        >>> model.predict(np.ones((1, 3)), verbose=0)
+        array([[3.]], dtype=float32)
+        """
         weights = list(weights)
         expected = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != expected:
@@ -119,11 +259,44 @@ class Model(TrainingMixin):
             start += count
 
     def count_params(self):
+        """The number of scalar weights (trainable and not).
+
+        Returns:
+            An int.
+
+        Raises:
+            ValueError: if the model is not built yet.
+
+        Example:
+
+        >>> tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)]).count_params()  # 3 * 2 + 2
+        8
+        """
         if not self.built:
             raise ValueError(f"{self.describe()} is not built yet: call build(input_shape) or fit it on data")
         return sum(layer.count_params() for layer in self.layers)
 
     def get_layer(self, name=None, index=None):
+        """One of the model's layers, by name or by position in ``layers``.
+
+        Args:
+            name: the layer's name.
+            index: its position in ``layers`` (takes precedence over ``name``).
+
+        Returns:
+            The layer object itself (not a copy).
+
+        Raises:
+            ValueError: if no layer has that name (the message lists the names).
+            IndexError: if ``index`` is out of range.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2, name="hidden"),
+        ...                              layers.Dense(1, name="score")])
+        >>> model.get_layer("score").units, model.get_layer(index=0).name
+        (1, 'hidden')
+        """
         if index is not None:
             return self.layers[index]
         for layer in self.layers:
@@ -133,6 +306,33 @@ class Model(TrainingMixin):
 
     # ------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+        """Choose the optimizer, the loss and the metrics that ``fit`` and ``evaluate`` use.
+
+        A softmax (or sigmoid) last layer with a (sparse / binary) cross-entropy loss is fused during
+        training: backprop starts from ``(p - y) / N`` on the logits, which is exact and avoids dividing
+        by tiny probabilities. What ``"accuracy"`` means is decided on the first batch, from the shapes
+        of the targets and of the output (as in Keras 3).
+
+        Args:
+            optimizer: a name (``"sgd"``, ``"adam"``, ``"rmsprop"``...) or an optimizer object.
+            loss: a name, a loss object or a function ``(y_true, y_pred)``; a list or a dict keyed by
+                output name for a model with several outputs (None there skips an output). Required.
+            metrics: a list of metric names or objects, or a dict keyed by output name.
+            loss_weights: one factor per output (list or dict) for the total loss.
+            **kwargs: other Keras options, accepted and ignored.
+
+        Raises:
+            ValueError: if ``loss`` is None or ``optimizer`` an unknown name. The losses and metrics are
+                resolved on the first batch of ``fit`` / ``evaluate``, which reports an unknown loss name or
+                a dict naming an output the model does not have.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(4,)), layers.Dense(3, activation="softmax")])
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> model.compiled, type(model.optimizer).__name__
+        (True, 'Adam')
+        """
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers.get(optimizer)
@@ -217,7 +417,19 @@ class Model(TrainingMixin):
             float(layer.regularization_losses()) for layer in self.layers if hasattr(layer, "regularization_losses"))
 
     def regularization_losses(self):
-        """As a layer of another model: its own layers' penalties."""
+        """The weight penalties of every layer (nested models included) plus the activity penalties of the last
+        forward pass: the term ``fit`` adds to the loss.
+
+        Returns:
+            A float.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(
+        ...     2, kernel_initializer="ones", kernel_regularizer=tinyconv.regularizers.L2(0.5))])
+        >>> model.regularization_losses()  # 0.5 * (six weights of 1)
+        3.0
+        """
         return self._regularization_loss()
 
     # ------------------------------------------------------------- activity regularizers
@@ -255,22 +467,84 @@ class Model(TrainingMixin):
 
     # ------------------------------------------------------------- as a layer
     def forward(self, x, training=False):
-        """A model used as a layer inside another model."""
+        """Run the model as a layer of another model: the outputs for the batch ``x``.
+
+        Unlike ``predict`` there is no batching, casting or conversion to NumPy; what backward needs is kept.
+
+        Args:
+            x: an array (or a list of arrays, one per input).
+            training: True for the training behaviour of dropout and batch normalization.
+
+        Returns:
+            The output array, or a list for several outputs.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> model.forward(np.ones((5, 3), dtype="float32")).shape
+        (5, 2)
+        """
         outputs = self._run_forward(x if isinstance(x, list) else [x], training)
         return self._unwrap(outputs)
 
     def backward(self, dy, need_input_gradient=True):
+        """Backprop through the model as a layer: from dL/d(output) of the last ``forward`` to dL/d(input).
+
+        Every layer stores its weight gradients on the way (overwriting the previous ones).
+
+        Args:
+            dy: dL/d(output), with the output's shape (a list for several outputs).
+            need_input_gradient: accepted for the layer interface; the model always returns dL/d(input).
+
+        Returns:
+            dL/d(input), with the input's shape (a list for several inputs).
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> _ = model.forward(np.ones((5, 3), dtype="float32"), training=True)
+        >>> model.backward(np.ones((5, 2), dtype="float32")).shape
+        (5, 3)
+        """
         grads = self._run_backward(dy if isinstance(dy, list) else [dy], [False] * len(self.output_names))
         return grads[0] if len(grads) == 1 else grads
 
     def check_input(self, x):
+        """Part of the layer interface; a model checks its inputs in its own forward pass, so this does nothing.
+
+        Args:
+            x: the input about to be passed to ``forward``.
+
+        Example:
+
+        >>> tinyconv.Sequential([layers.Dense(1)]).check_input(np.ones((2, 3))) is None
+        True
+        """
         pass
 
     # ------------------------------------------------------------- display
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):
-        """Keras's table of layers, output shapes and parameter counts (``tinyconv.teaching.summary`` adds
-        receptive-field and FLOP columns)."""
+        """Print Keras's table of the layers, their output shapes and parameter counts, and the totals.
+
+        ``tinyconv.teaching.summary`` prints the same table with receptive-field and FLOP columns.
+
+        Args:
+            line_length: total width of the table.
+            positions: relative or absolute positions of the column ends.
+            print_fn: function called with each line instead of ``print``.
+            expand_nested: also list the layers inside nested models.
+            show_trainable: add a column saying whether each layer is trainable.
+            layer_range: ``(first name, last name)`` of the layers to list.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> lines = []
+        >>> model.summary(print_fn=lines.append)
+        >>> [line.strip() for text in lines for line in text.splitlines() if "params" in line]
+        ['Total params: 8 (32.00 B)', 'Trainable params: 8 (32.00 B)', 'Non-trainable params: 0 (0.00 B)']
+        """
         from .summary import print_summary
 
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
@@ -278,15 +552,56 @@ class Model(TrainingMixin):
 
     # ------------------------------------------------------------- config (models/config.py) and files
     def get_config(self):
-        """Keras 3's model config: the layers (and, for a functional model, how they are connected)."""
+        """Keras 3's config of the model: its layers (and, for a functional model, how they connect); no weights.
+
+        Returns:
+            A dict that ``from_config`` turns back into a model (with fresh weights).
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)], name="tiny")
+        >>> config = model.get_config()
+        >>> config["name"], len(config["layers"])
+        ('tiny', 2)
+        """
         return model_config(self)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        """Make a model from ``get_config()``'s dict (Keras's configs too); its weights are freshly initialised.
+
+        Args:
+            config: the config dict.
+            custom_objects: dict of the user-defined classes or functions the config names.
+
+        Returns:
+            A new model.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> copy = tinyconv.Sequential.from_config(model.get_config())
+        >>> copy.count_params(), copy is model
+        (8, False)
+        """
         return model_from_config(cls, config, custom_objects)
 
     def to_json(self, **kwargs):
-        """The architecture (no weights) as Keras's JSON; ``models.model_from_json`` reads it back."""
+        """The architecture (no weights) as Keras's JSON; ``models.model_from_json`` reads it back.
+
+        Args:
+            **kwargs: passed to ``json.dumps`` (e.g. ``indent=2``).
+
+        Returns:
+            A string.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> import json
+        >>> json.loads(model.to_json())["class_name"]
+        'Sequential'
+        """
         import json
 
         return json.dumps(serialization.serialize(self), **kwargs)
@@ -294,12 +609,54 @@ class Model(TrainingMixin):
     # save / save_weights / load_weights are facades of tinyconv.saving, which sits above the models (it reads
     # and writes them): the one deliberate upward import of the models, made when called (as in Keras).
     def save(self, filepath, overwrite=True, include_optimizer=True, **kwargs):
-        """``.keras``: Keras 3's zip; ``.h5``: Keras 2's HDF5 file. Both reopen with ``models.load_model``."""
+        """Save the architecture, the weights and (optionally) the optimizer to one file.
+
+        ``.keras`` writes Keras 3's zip, ``.h5`` Keras 2's HDF5 file; both reopen with ``models.load_model``
+        (in tinyconv or in Keras).
+
+        Args:
+            filepath: the file's path; its extension picks the format.
+            overwrite: if False, refuse to replace an existing file.
+            include_optimizer: also save the optimizer's state, so that training can resume.
+            **kwargs: options of the file format.
+
+        Raises:
+            ValueError: for an extension other than ``.keras`` or ``.h5``.
+            FileExistsError: if the file exists and ``overwrite`` is False.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.keras")
+        >>> model.save(path)
+        >>> tinyconv.models.load_model(path).count_params()
+        8
+        """
         from ..saving import save_model
 
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, **kwargs)
 
     def save_weights(self, filepath, overwrite=True):
+        """Save the weights only (no architecture): ``.weights.h5`` in Keras 3's layout, ``.h5`` in Keras 2's.
+
+        Args:
+            filepath: the file's path, ending in ``.weights.h5`` or ``.h5``.
+            overwrite: if False, refuse to replace an existing file.
+
+        Raises:
+            ValueError: for any other file name.
+            FileExistsError: if the file exists and ``overwrite`` is False.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.weights.h5")
+        >>> model.save_weights(path)
+        >>> os.path.exists(path)
+        True
+        """
         from ..saving import save_weights
 
         save_weights(self, filepath, overwrite=overwrite)
@@ -310,6 +667,22 @@ class Model(TrainingMixin):
         Values are kept: a model trained on one device predicts the same on the other.  Layers hold their
         weights as attributes too (``layer.kernel``), so every attribute that *is* a moved array is
         repointed; the optimizer's per-weight state is keyed on the weight array and moves with it.
+
+        Args:
+            name: ``'cpu'`` or ``'gpu'``.
+
+        Returns:
+            The model itself.
+
+        Raises:
+            RuntimeError: for ``'gpu'`` without CuPy or a GPU (nothing changes).
+            ValueError: for a name other than ``'cpu'`` or ``'gpu'``.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> model.to_device("cpu") is model
+        True
         """
         backend.set_device(name)  # raises (and changes nothing) without CuPy or a GPU
         moved = {}
@@ -338,6 +711,28 @@ class Model(TrainingMixin):
         return self
 
     def load_weights(self, filepath, skip_mismatch=False):
+        """Load weights saved by ``save_weights`` (or a whole ``.keras`` / ``.h5`` model file) into this model.
+
+        Args:
+            filepath: the file's path.
+            skip_mismatch: if True, skip weights whose shape does not match instead of raising.
+
+        Raises:
+            FileNotFoundError: if there is no file at ``filepath``.
+            ValueError: if the file's weights do not fit this model's layers (the message names the
+                layer, the weight and both shapes).
+
+        Example:
+
+        >>> import os, tempfile
+        >>> source = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.weights.h5")
+        >>> source.save_weights(path)
+        >>> target = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> target.load_weights(path)
+        >>> all(np.array_equal(a, b) for a, b in zip(source.get_weights(), target.get_weights()))
+        True
+        """
         from ..saving import load_weights
 
         load_weights(self, filepath, skip_mismatch=skip_mismatch)

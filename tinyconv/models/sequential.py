@@ -12,6 +12,31 @@ from .model import Model
 
 
 class Sequential(Model):
+    """A plain stack of layers, each feeding the next.
+
+    The model is built (its weights created) as soon as it knows its input shape: from a first
+    ``layers.Input``, from ``build(input_shape)``, or from the first batch it sees.
+
+    Args:
+        layers: optional list of layers (an ``Input`` may come first), added in order.
+        name: the model's name (default: a unique ``"sequential..."``).
+        trainable: if False, ``fit`` leaves every weight unchanged.
+
+    Raises:
+        TypeError: if an element is not a tinyconv layer or model.
+        ValueError: if two layers share a name, or an ``Input`` comes after a layer.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([
+    ...     layers.Input(shape=(8, 8, 1)),
+    ...     layers.Conv2D(4, 3, activation="relu"),
+    ...     layers.Flatten(),
+    ...     layers.Dense(10, activation="softmax"),
+    ... ])
+    >>> model.output_shape, model.count_params()
+    ((None, 10), 1490)
+    """
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name, trainable=trainable)
         self._layers = []
@@ -21,10 +46,37 @@ class Sequential(Model):
 
     @property
     def layers(self):
-        """The model's layers, without the InputLayer (as in Keras 3)."""
+        """The model's layers in order, without the ``InputLayer`` (as in Keras 3).
+
+        Returns:
+            A new list; changing it does not change the model (use ``add`` / ``pop``).
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2), layers.ReLU()])
+        >>> [type(layer).__name__ for layer in model.layers]
+        ['Dense', 'ReLU']
+        """
         return list(self._layers)
 
     def add(self, layer):
+        """Append a layer (or a model) to the top of the stack; builds the model when its input shape is known.
+
+        Args:
+            layer: a tinyconv layer, a model, or ``layers.Input(...)`` (only as the first element).
+
+        Raises:
+            TypeError: if ``layer`` is not a tinyconv layer or model.
+            ValueError: if its name is already used, or an ``Input`` is added after other layers.
+
+        Example:
+
+        >>> model = tinyconv.Sequential()
+        >>> model.add(layers.Input(shape=(3,)))
+        >>> model.add(layers.Dense(2))
+        >>> model.output_shape
+        (None, 2)
+        """
         if isinstance(layer, graph.SymbolicTensor):
             layer = layer.producer
         if isinstance(layer, InputLayer):
@@ -47,12 +99,40 @@ class Sequential(Model):
             self.build(self._input_layer.batch_shape)
 
     def pop(self):
+        """Remove the last layer and return it.
+
+        Returns:
+            The removed layer.
+
+        Raises:
+            ValueError: if the model has no layers.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(4), layers.Dense(1)])
+        >>> model.pop().units, len(model.layers)
+        (1, 1)
+        """
         if not self._layers:
             raise ValueError(f"Sequential '{self.name}': there is no layer to remove")
         return self._layers.pop()
 
     def build(self, input_shape=None):
-        """Create every layer's weights for inputs of ``input_shape`` (batch axis included)."""
+        """Create every layer's weights for inputs of ``input_shape`` (batch axis included, usually None).
+
+        Args:
+            input_shape: a tuple such as ``(None, 28, 28, 1)``; may be omitted when the model starts with ``Input``.
+
+        Raises:
+            ValueError: if no shape is given and the model has no ``Input``, or a layer cannot take the shape.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Dense(2)])
+        >>> model.build((None, 5))
+        >>> model.count_params()
+        12
+        """
         if input_shape is None:
             if self._input_layer is None:
                 raise ValueError(f"Sequential '{self.name}': build() needs an input shape, e.g. "
@@ -82,43 +162,125 @@ class Sequential(Model):
 
     @property
     def inputs(self):
+        """The model's symbolic input tensors (one), as in Keras: ``Model(model.inputs, ...)`` reuses its layers.
+
+        Raises:
+            AttributeError: if the model is not built yet.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> model.inputs[0].shape
+        (None, 3)
+        """
         if not self.built:
             raise AttributeError(f"Sequential '{self.name}' is not built yet, so it has no inputs")
         return list(self._symbolic_inputs)
 
     @property
     def outputs(self):
+        """The model's symbolic output tensors (one), traced through the layers when the model was built.
+
+        Raises:
+            AttributeError: if the model is not built yet.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> model.outputs[0].shape
+        (None, 2)
+        """
         if not self.built:
             raise AttributeError(f"Sequential '{self.name}' is not built yet, so it has no outputs")
         return list(self._symbolic_outputs)
 
     @property
     def input(self):
+        """The model's one symbolic input tensor (``inputs[0]``).
+
+        Raises:
+            AttributeError: if the model is not built yet.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2), layers.Dense(1)])
+        >>> features = tinyconv.Model(model.input, model.layers[0].output)  # a feature extractor
+        >>> features.output_shape
+        (None, 2)
+        """
         return self.inputs[0]
 
     @property
     def output(self):
+        """The model's one symbolic output tensor (``outputs[0]``).
+
+        Raises:
+            AttributeError: if the model is not built yet.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> model.output.shape
+        (None, 2)
+        """
         return self.outputs[0]
 
     @property
     def input_shape(self):
+        """The input's batch shape, e.g. ``(None, 28, 28, 1)``; None while the model does not know it.
+
+        Example:
+
+        >>> tinyconv.Sequential([layers.Input(shape=(28, 28, 1))]).input_shape
+        (None, 28, 28, 1)
+        """
         return self._input_layer.batch_shape if self._input_layer is not None else None
 
     @property
     def output_shape(self):
+        """The last layer's output shape, batch axis included.
+
+        Raises:
+            AttributeError: if the model is not built yet.
+
+        Example:
+
+        >>> tinyconv.Sequential([layers.Input(shape=(6, 6, 1)), layers.MaxPooling2D(2)]).output_shape
+        (None, 3, 3, 1)
+        """
         if not self.built:
             raise AttributeError(f"Sequential '{self.name}' is not built yet, so it has no output_shape")
         return self._layers[-1].output_shape
 
     @property
     def input_names(self):
+        """The name of the model's input layer, in a list (``["input"]`` while there is none).
+
+        Example:
+
+        >>> tinyconv.Sequential([layers.Input(shape=(3,), name="features"), layers.Dense(1)]).input_names
+        ['features']
+        """
         return [self._input_layer.name if self._input_layer is not None else "input"]
 
     def _output_layers(self):
         return [self._layers[-1]]
 
     def build_for(self, input_shape):
-        """Build as a layer of another model; returns the output shape."""
+        """Build the model as a layer of another model.
+
+        Args:
+            input_shape: the batch shape of its input.
+
+        Returns:
+            The output shape.
+
+        Example:
+
+        >>> inner = tinyconv.Sequential([layers.Dense(4), layers.Dense(2)])
+        >>> inner.build_for((None, 3))
+        (None, 2)
+        """
         self.build(input_shape)
         return self.output_shape
 

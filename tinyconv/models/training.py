@@ -170,6 +170,38 @@ class TrainingMixin:
         return values
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """Run one training step on one batch: forward, loss, backward, one optimizer update.
+
+        The whole of ``x`` is one batch (it is not split). Each layer's gradients are overwritten
+        by this step's backward pass (not accumulated across calls), then the optimizer applies them.
+        Where the last layer's softmax (or sigmoid) meets its cross-entropy, the two are fused: backprop
+        starts from ``(p - y) / N`` on the logits.
+
+        Args:
+            x: input array (batch axis first), a list of arrays, or a dict keyed by input name.
+            y: target array, a list of them, or a dict keyed by output name.
+            sample_weight: optional array with one weight per sample.
+            class_weight: optional dict ``{class index: weight}``, turned into per-sample weights.
+            return_dict: if True, return ``{name: value}``; otherwise the loss alone, or a list
+                ``[loss, metric, ...]`` when metrics are compiled.
+
+        Returns:
+            The loss (with the weight penalties) and the metrics of this batch, measured during
+            the forward pass (before the update).
+
+        Raises:
+            RuntimeError: if the model is not compiled.
+            ValueError: if ``x`` and ``y`` are missing, empty, of the wrong shape, or of different lengths.
+
+        Example:
+
+        >>> tinyconv.utils.set_random_seed(0)
+        >>> model = tinyconv.Sequential([layers.Input(shape=(4,)), layers.Dense(2, activation="softmax")])
+        >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> logs = model.train_on_batch(np.ones((8, 4)), np.zeros(8), return_dict=True)
+        >>> sorted(logs)
+        ['accuracy', 'loss']
+        """
         self._require_compiled("train_on_batch")
         inputs = self._prepare_inputs(x, "train_on_batch")
         targets = self._prepare_targets(y, len(inputs[0]), "train_on_batch")
@@ -181,6 +213,29 @@ class TrainingMixin:
         return self._format_result(logs, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics of the model on one batch, in inference mode (no weight changes).
+
+        Args:
+            x: input array, a list of arrays, or a dict keyed by input name.
+            y: target array, a list of them, or a dict keyed by output name.
+            sample_weight: optional array with one weight per sample.
+            return_dict: if True, return ``{name: value}``; otherwise the loss alone, or a list
+                ``[loss, metric, ...]`` when metrics are compiled.
+
+        Returns:
+            The loss (weight penalties included) and the metrics of this batch.
+
+        Raises:
+            RuntimeError: if the model is not compiled.
+            ValueError: if the data is missing or does not fit the model.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(1, kernel_initializer="zeros")])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> model.test_on_batch(np.ones((4, 3)), np.full((4, 1), 2.0))
+        4.0
+        """
         self._require_compiled("test_on_batch")
         inputs = self._prepare_inputs(x, "test_on_batch")
         targets = self._prepare_targets(y, len(inputs[0]), "test_on_batch")
@@ -192,6 +247,24 @@ class TrainingMixin:
         return self._format_result(logs, return_dict)
 
     def predict_on_batch(self, x):
+        """The model's outputs for one batch, in inference mode (dropout off, batch norm uses its moving statistics).
+
+        Args:
+            x: input array, a list of arrays, or a dict keyed by input name; all of it is one batch.
+
+        Returns:
+            A NumPy array (moved back to the host when the model runs on the GPU), or a list
+            of arrays for a model with several outputs.
+
+        Raises:
+            ValueError: if ``x`` is missing, empty or of the wrong shape.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2, kernel_initializer="ones")])
+        >>> model.predict_on_batch(np.ones((5, 3)))[0]
+        array([3., 3.], dtype=float32)
+        """
         outputs = self._run_forward(self._prepare_inputs(x, "predict_on_batch"), training=False)
         return self._unwrap([devices.to_host(y) for y in outputs])  # predict returns NumPy
 
@@ -236,6 +309,55 @@ class TrainingMixin:
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
             validation_freq=1, **kwargs):
+        """Train the model for a number of epochs: every batch runs one training step (see ``train_on_batch``).
+
+        The arrays are split into batches of ``batch_size`` (the last one may be smaller) and, with
+        ``shuffle=True``, reshuffled before each epoch. Each step overwrites every layer's gradients
+        with its own backward pass and the optimizer applies them at once; nothing accumulates from
+        one step to the next.
+
+        Args:
+            x: input array (batch axis first), a list of arrays or a dict keyed by input name; or a
+                generator / ``Sequence`` yielding ``(x, y)`` or ``(x, y, sample_weight)`` batches.
+            y: targets (array, list or dict by output name); must be None when ``x`` yields batches.
+            batch_size: samples per step; None means 32. Ignored for generators.
+            epochs: index of the epoch to stop at (training runs epochs ``initial_epoch .. epochs - 1``).
+            verbose: ``"auto"`` or 1 (a progress bar), 2 (one line per epoch), 0 (silent).
+            callbacks: list of ``tinyconv.callbacks.Callback``; a ``History`` is always added.
+            validation_split: fraction in (0, 1) of the *last* samples (taken before shuffling) kept out
+                of training and evaluated at the end of each epoch. Arrays only.
+            validation_data: ``(x_val, y_val)``, ``(x_val, y_val, sample_weight)`` or a generator,
+                evaluated at the end of each epoch; takes precedence over ``validation_split``.
+            shuffle: reshuffle the training arrays before each epoch.
+            class_weight: optional dict ``{class index: weight}`` scaling each sample's loss.
+            sample_weight: optional array with one weight per training sample.
+            initial_epoch: epoch to start from (to resume a previous run).
+            steps_per_epoch: batches per epoch when ``x`` is a generator (default: its length).
+            validation_steps: batches drawn from a validation generator.
+            validation_batch_size: batch size for the validation arrays (default: ``batch_size``).
+            validation_freq: evaluate the validation data every this many epochs.
+
+        Returns:
+            A ``History`` whose ``history`` dict holds, for each logged name (``loss``, the metrics,
+            ``val_loss``...), one value per epoch: the average over that epoch's batches.
+
+        Raises:
+            RuntimeError: if the model is not compiled.
+            ValueError: for missing or inconsistent data, a non-positive ``batch_size``, a negative
+                ``epochs`` or a ``validation_split`` outside (0, 1).
+            TypeError: for a keyword argument ``fit`` does not know.
+
+        Example:
+
+        >>> tinyconv.utils.set_random_seed(0)
+        >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> x = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> history = model.fit(x, y, epochs=3, batch_size=2, verbose=0)
+        >>> len(history.history["loss"])
+        3
+        """
         self._require_compiled("fit")
         if kwargs:
             raise TypeError(f"fit: unexpected keyword argument(s) {sorted(kwargs)}")
@@ -352,6 +474,38 @@ class TrainingMixin:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
+        """Loss and metrics of the model over a whole data set, in inference mode (no weight changes).
+
+        Each value is the average over all samples (batches weighted by their size).
+
+        Args:
+            x: input array, a list of arrays, a dict keyed by input name, or a generator / ``Sequence``
+                yielding ``(x, y)`` batches.
+            y: targets; must be None when ``x`` yields batches.
+            batch_size: samples per batch; None means 32 (the result does not depend on it).
+            verbose: ``"auto"`` or 1 (a progress bar), 0 (silent).
+            sample_weight: optional array with one weight per sample.
+            steps: batches to draw from a generator (default: its length).
+            callbacks: list of callbacks; their ``on_test_*`` methods are called.
+            return_dict: if True, return ``{name: value}``; otherwise the loss alone, or a list
+                ``[loss, metric, ...]`` when metrics are compiled.
+
+        Returns:
+            The loss (weight penalties included) and metrics, as a number, a list or a dict.
+
+        Raises:
+            RuntimeError: if the model is not compiled.
+            ValueError: if the data is missing, does not fit the model, or ``batch_size`` is not positive.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)),
+        ...                               layers.Dense(2, activation="softmax", kernel_initializer="zeros")])
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> loss, accuracy = model.evaluate(np.ones((6, 3)), np.zeros(6), verbose=0)
+        >>> round(loss, 4)  # two equal probabilities: -log(1/2)
+        0.6931
+        """
         self._require_compiled("evaluate")
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = self._check_batch_size(batch_size, "evaluate")
@@ -367,6 +521,32 @@ class TrainingMixin:
         return self._format_result(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for every sample of ``x``, computed batch by batch in inference mode.
+
+        Args:
+            x: input array, a list of arrays, a dict keyed by input name, or a generator / ``Sequence``
+                yielding batches (an ``(x, y)`` pair's ``y`` is ignored).
+            batch_size: samples per batch; None means 32 (the result does not depend on it).
+            verbose: ``"auto"`` or 1 (a progress bar), 0 (silent).
+            steps: batches to draw from a generator (default: its length).
+            callbacks: list of callbacks; their ``on_predict_*`` methods are called.
+
+        Returns:
+            One NumPy array with a row per sample (a list of arrays for several outputs). Nothing is
+            rounded or arg-maxed: a softmax output gives probabilities.
+
+        Raises:
+            ValueError: if ``x`` is missing, empty or does not fit the model, or yields no batches.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(4,)), layers.Dense(3, activation="softmax")])
+        >>> probabilities = model.predict(np.zeros((10, 4)), batch_size=4, verbose=0)
+        >>> probabilities.shape
+        (10, 3)
+        >>> np.round(probabilities.sum(axis=1), 5)
+        array([1., 1., 1., 1., 1., 1., 1., 1., 1., 1.], dtype=float32)
+        """
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = self._check_batch_size(batch_size, "predict")
         source = self._batches_for(x, None, None, None, batch_size, False, steps, "predict")
@@ -393,13 +573,65 @@ class TrainingMixin:
     def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
                       validation_data=None, validation_steps=None, class_weight=None, initial_epoch=0,
                       shuffle=True, **ignored_workers_options):
+        """Keras 2's name for ``fit`` on a generator; the worker options are accepted and ignored.
+
+        Args:
+            generator: a generator or ``Sequence`` yielding ``(x, y)`` or ``(x, y, sample_weight)``.
+            steps_per_epoch, epochs, verbose, callbacks, validation_data, validation_steps,
+            class_weight, initial_epoch, shuffle: as in ``fit``.
+
+        Returns:
+            The ``History`` that ``fit`` returns.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> batches = ((np.ones((4, 2)), np.ones((4, 1))) for _ in range(6))
+        >>> history = model.fit_generator(batches, steps_per_epoch=3, epochs=2, verbose=0)
+        >>> len(history.history["loss"])
+        2
+        """
         return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=verbose,
                         callbacks=callbacks, validation_data=validation_data, validation_steps=validation_steps,
                         class_weight=class_weight, initial_epoch=initial_epoch, shuffle=shuffle)
 
     def evaluate_generator(self, generator, steps=None, verbose=0, **ignored_workers_options):
+        """Keras 2's name for ``evaluate`` on a generator; the worker options are accepted and ignored.
+
+        Args:
+            generator: a generator or ``Sequence`` yielding ``(x, y)`` batches.
+            steps: batches to draw (default: the ``Sequence``'s length).
+            verbose: 0 (silent) or 1 (a progress bar).
+
+        Returns:
+            What ``evaluate`` returns.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1, kernel_initializer="zeros")])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> model.evaluate_generator(iter([(np.ones((4, 2)), np.ones((4, 1)))]), steps=1)
+        1.0
+        """
         return self.evaluate(generator, steps=steps, verbose=verbose)
 
     def predict_generator(self, generator, steps=None, verbose=0, **ignored_workers_options):
+        """Keras 2's name for ``predict`` on a generator; the worker options are accepted and ignored.
+
+        Args:
+            generator: a generator or ``Sequence`` yielding input batches (or ``(x, y)`` pairs).
+            steps: batches to draw (default: the ``Sequence``'s length).
+            verbose: 0 (silent) or 1 (a progress bar).
+
+        Returns:
+            What ``predict`` returns: the outputs of every batch, concatenated.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+        >>> model.predict_generator(iter([np.ones((4, 2)), np.ones((3, 2))]), steps=2).shape
+        (7, 1)
+        """
         return self.predict(generator, steps=steps, verbose=verbose)
 
