@@ -11,6 +11,9 @@ A layer is a function with parameters.  Training needs three things from it:
 
 Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 """
+import functools
+import inspect
+
 import numpy as np
 
 from .. import activations, backend, devices, dispatch, graph, initializers, naming, regularizers
@@ -276,9 +279,9 @@ def run_backward(layer, dy, need_input_gradient=True):
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def _takes_input_gradient_flag(method):
-    import inspect
-
+    """Whether a ``backward`` accepts ``need_input_gradient`` (asked once per class, not per step)."""
     try:
         return "need_input_gradient" in inspect.signature(method).parameters
     except (TypeError, ValueError):

@@ -56,10 +56,11 @@ from collections import namedtuple
 
 import numpy as np
 
+from tinyconv.geometry import output_size
 from tinyconv.kernels.cpu.threads import get_num_threads
 
 from . import block_path, direct_path, implicit_path
-from .geometry import ConvGeometry, correlation_pads, is_pointwise
+from .geometry import conv_geometry, correlation_pads, is_pointwise
 
 __all__ = ["conv2d_route", "Conv2DRoute", "DIRECT", "IMPLICIT_GEMM", "POINTWISE_GEMM", "BLOCKS", "KEPT_COLUMNS",
            "IM2COL_CHUNKS"]
@@ -126,10 +127,9 @@ class _Layer:
         self.dilation, self.groups, self.dtype, self.threads = dilation, groups, dtype, threads
         (top, bottom), (left, right) = pads
         kh, kw = kernel_shape[:2]
-        out_h = (shape[1] + top + bottom - (kh - 1) * dilation[0] - 1) // strides[0] + 1
-        out_w = (shape[2] + left + right - (kw - 1) * dilation[1] - 1) // strides[1] + 1
-        self.geo = ConvGeometry(shape[1], shape[2], out_h, out_w, kh, kw, strides[0], strides[1],
-                                dilation[0], dilation[1], top, left)
+        out_h = output_size(shape[1], kh, strides[0], top, bottom, dilation[0])
+        out_w = output_size(shape[2], kw, strides[1], left, right, dilation[1])
+        self.geo = conv_geometry(shape, kernel_shape, strides, pads, dilation, (out_h, out_w))
         self.group_channels = shape[3] // groups
         self.group_filters = kernel_shape[3] // groups
         self.pointwise = is_pointwise(kernel_shape, strides, pads)
