@@ -26,9 +26,32 @@ def write_small_datasets(folder):
              y_test=rng.integers(0, 10, (32, 1)).astype(np.uint8))
 
 
+def write_small_flower_archive(cache):
+    """TensorFlow's flower_photos.tgz stand-in (5 classes of a few small JPEGs), where Keras 3's
+    get_file("flower_photos", extract=True) keeps the download, so it is extracted instead of fetched."""
+    import io
+    import tarfile
+
+    pil_image = pytest.importorskip("PIL.Image", reason="the flowers script reads JPEGs with Pillow")
+    rng = np.random.default_rng(1)
+    cache.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(cache / "flower_photos_archive", "w:gz") as tar:
+        for name in ("daisy", "dandelion", "roses", "sunflowers", "tulips"):
+            for i in range(3):
+                buffer = io.BytesIO()
+                pixels = rng.integers(0, 256, (20 + i, 24, 3), dtype=np.uint8)
+                pil_image.fromarray(pixels).save(buffer, format="jpeg")
+                info = tarfile.TarInfo(f"flower_photos/{name}/{i}.jpg")
+                info.size = buffer.tell()
+                buffer.seek(0)
+                tar.addfile(info, buffer)
+
+
 @pytest.fixture
-def small_world(tmp_path, monkeypatch):
+def small_world(tmp_path, monkeypatch, request):
     write_small_datasets(tmp_path)
+    if "flowers" in request.node.name:
+        write_small_flower_archive(tmp_path / "keras_home" / "datasets")
     monkeypatch.setenv("TINYCONV_DATA", str(tmp_path))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))  # never the user's cache
     monkeypatch.setenv("TINYCONV_DATASETS_URL", "http://127.0.0.1:9/")  # a missing file fails at once
@@ -75,3 +98,14 @@ def test_aliases_are_removed_afterwards():
 
         assert Conv2D is tinyconv.layers.Conv2D
     assert sys.modules.get("keras") is before
+
+
+def test_maxnorm_metrics_script_records_batches_metrics_and_constraints(small_world, capsys):
+    script = next(path for path in SCRIPTS if path.stem == "cifar10_maxnorm_metrics")
+    namespace = compat.run_script(script)
+    assert len(namespace["history"].losses) == 2            # 64 stand-in images, batches of 32, one epoch
+    logged = namespace["model"].history.history
+    assert {"fn", "precision", "recall", "auc", "val_auc"} <= set(logged)
+    assert logged["fn"][0] + logged["tp"][0] == 64            # one positive label per image
+    conv = namespace["model"].layers[0]
+    assert conv.constraints["kernel"].get_config() == {"max_value": 3, "axis": 0}

@@ -15,7 +15,11 @@ from . import (activations, backend, callbacks, datasets, initializers, layers, 
 from . import dispatch  # noqa: E402
 from . import regularizers  # noqa: E402
 from . import saving  # noqa: E402
+from . import config, constraints  # noqa: E402  (keras.config, keras.constraints)
 from . import preprocessing  # noqa: E402
+from . import distribute  # noqa: E402  (data parallel training; mpi4py only under mpiexec)
+from . import applications  # noqa: E402
+from . import random  # noqa: E402  (keras.random: random tensors, SeedGenerator, dropout)
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 from .parallel import get_num_threads, openmp_enabled, set_num_threads  # noqa: E402
@@ -24,5 +28,5 @@ from ._version import __version__  # noqa: E402
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers", "layers",
     "losses", "metrics", "models", "ops", "optimizers", "utils", "set_num_threads", "get_num_threads",
-    "openmp_enabled", "regularizers", "preprocessing",
+    "openmp_enabled", "regularizers", "preprocessing", "config", "constraints", "applications",
 ]

@@ -18,7 +18,29 @@ logger = logging.getLogger(__name__)  # "tinyconv.callbacks", under the "tinycon
 
 
 class Callback:
-    """Base class: override the hooks you need.  ``self.model`` and ``self.params`` are set by fit."""
+    """Base class: override the hooks you need.  ``fit`` / ``evaluate`` / ``predict`` set ``self.model``
+    (``set_model``) and ``self.params`` (``set_params``: ``{"verbose", "epochs", "steps"}``).
+
+    Every hook receives a dict ``logs``, as in Keras 3: empty at the ``*_begin`` hooks, the running
+    values (``loss``, the metrics) at the ``*_batch_end`` hooks, the epoch's values (with ``val_*``) at
+    ``on_epoch_end`` and ``on_train_end``, ``{"outputs": ...}`` at ``on_predict_batch_end``.  Keras 2's
+    ``on_batch_begin`` / ``on_batch_end`` are called for every training batch (by the default
+    ``on_train_batch_begin`` / ``on_train_batch_end``, as in Keras).
+
+    Example:
+
+    >>> class LossHistory(tinyconv.callbacks.Callback):
+    ...     def on_train_begin(self, logs):
+    ...         self.losses = []
+    ...     def on_batch_end(self, batch, logs):
+    ...         self.losses.append(logs["loss"])
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> recorder = LossHistory()
+    >>> _ = model.fit(np.ones((10, 2)), np.ones((10, 1)), batch_size=4, epochs=2, callbacks=[recorder], verbose=0)
+    >>> len(recorder.losses)  # 3 batches a epoch
+    6
+    """
 
     def __init__(self):
         self.model = None
@@ -34,8 +56,15 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    def on_batch_begin(self, batch, logs=None): pass  # Keras 2's name for a training batch's start
+    def on_batch_end(self, batch, logs=None): pass    # ... and its end
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)  # Keras 2 callbacks override on_batch_begin
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
     def on_test_batch_begin(self, batch, logs=None): pass
@@ -47,9 +76,13 @@ class Callback:
 
 
 class CallbackList:
-    """Forwards every hook to each callback in order."""
+    """Forwards every hook to each callback in order, with Keras 3's arguments: ``logs`` is always a dict
+    (``{}`` where the loop has nothing to report), passed positionally to the begin/end and epoch hooks
+    and as ``logs=`` to the batch hooks."""
 
-    _HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
+    _HOOKS = [name for name in vars(Callback) if name.startswith("on_") and "_batch_" in name or
+              name in ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_test_begin",
+                       "on_test_end", "on_predict_begin", "on_predict_end")]
 
     def __init__(self, callbacks, model, params):
         self.callbacks = list(callbacks)
@@ -62,11 +95,21 @@ class CallbackList:
     def __getattr__(self, hook):
         if hook not in CallbackList._HOOKS:
             raise AttributeError(hook)
-
-        def call_all(*args, **kwargs):
-            for callback in self.callbacks:
-                getattr(callback, hook)(*args, **kwargs)
-
+        if "_batch_" in hook:
+            def call_all(batch, logs=None):
+                logs = {} if logs is None else logs
+                for callback in self.callbacks:
+                    getattr(callback, hook)(batch, logs=logs)
+        elif hook.startswith("on_epoch_"):
+            def call_all(epoch, logs=None):
+                logs = {} if logs is None else logs
+                for callback in self.callbacks:
+                    getattr(callback, hook)(epoch, logs)
+        else:
+            def call_all(logs=None):
+                logs = {} if logs is None else logs
+                for callback in self.callbacks:
+                    getattr(callback, hook)(logs)
         return call_all
 
 
@@ -524,3 +567,11 @@ class LambdaCallback(Callback):
         if indexed:
             return lambda index, logs=None: fn(index, logs)
         return lambda logs=None: fn(logs)
+
+
+# TensorBoard's event-file writing lives in its own module (its writer library, tensorboardX, is optional).
+from .tensorboard_callback import TensorBoardHooks  # noqa: E402
+
+
+class TensorBoard(TensorBoardHooks, Callback):
+    __doc__ = TensorBoardHooks.__doc__

@@ -29,6 +29,15 @@ class SymbolicTensor:
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, from={self.producer.name!r}>"
 
+    def __iter__(self):
+        # Indexing makes graph nodes (x[0] is an op), so iterating would never end: refuse it.
+        raise TypeError(f"{self!r} cannot be iterated: it is a placeholder with no values yet; "
+                        "use ops.unstack or indexing x[i] to split it")
+
+    def __bool__(self):
+        raise TypeError(f"{self!r} has no truth value: it is a placeholder with no values yet "
+                        "(branch on data with ops.where, or in a custom layer's call)")
+
 
 class Node:
     """One call of ``layer`` on ``inputs`` (symbolic tensors); ``layer._inbound_nodes`` lists its calls."""

@@ -211,6 +211,18 @@ def _smooth_binary(target, label_smoothing):
 # ----------------------------------------------------------------------------------------------------------
 # the Loss classes
 # ----------------------------------------------------------------------------------------------------------
+def _taped_loss(loss, y_true, y_pred, sample_weight):
+    """``loss(y_true, y_pred)`` recorded on y_pred's tape: its backward is the loss's own ``gradient``."""
+    prediction = y_pred.value
+    y_true = getattr(y_true, "value", y_true)
+    value = _asarray(loss(y_true, prediction, sample_weight), dtype=prediction.dtype)
+
+    def backward(upstream):
+        return [upstream[0] * loss.gradient(y_true, prediction, sample_weight=sample_weight)]
+
+    return y_pred.tape.record(f"{type(loss).__name__} loss", [y_pred], value, backward)
+
+
 class Loss:
     """Base class: a per-sample loss plus a reduction, with the gradient of the reduced value.
 
@@ -241,7 +253,13 @@ class Loss:
         return self._pair(y_true, y_pred)[0]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss, a Python float (an array for reduction='none')."""
+        """The reduced loss, a Python float (an array for reduction='none').
+
+        On a value being recorded by a tape (a hand-written training loop), the loss is recorded too, as
+        one step whose backward is ``gradient``; it then returns a taped scalar."""
+        from .ops.tape import TapedTensor  # (the ops sit above the losses' maths)
+        if isinstance(y_pred, TapedTensor) and self.reduction not in ("none", None):
+            return _taped_loss(self, y_true, y_pred, sample_weight)
         values, _ = self._pair(y_true, y_pred)
         return self._reduce(values, sample_weight)
 

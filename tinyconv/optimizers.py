@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from . import schedules, serialization
+from .variables import Variable
 
 # Keras's path: ``from tinyconv.optimizers.schedules import ExponentialDecay`` (this module is not a package).
 sys.modules[__name__ + ".schedules"] = schedules
@@ -104,11 +105,21 @@ class Optimizer:
 
     # --- applying gradients ------------------------------------------------------------------------------------
     def apply(self, params, grads):
-        """One optimisation step: update every array in ``params`` in place from the matching ``grads``.
-        Pairs whose gradient is None are skipped."""
+        """One optimisation step: update every weight in ``params`` in place from the matching ``grads``.
+        Pairs whose gradient is None are skipped.
+
+        Keras 3 writes ``optimizer.apply(grads, model.trainable_weights)``: when the *second* list holds
+        the model's variables, the arguments are read in that order; with bare arrays on both sides the
+        order is tinyconv's, ``apply(params, grads)``.
+        """
         params, grads = list(params), list(grads)
+        if any(isinstance(g, Variable) for g in grads) and not any(isinstance(p, Variable) for p in params):
+            params, grads = grads, params  # Keras 3's order: apply(grads, variables)
         if len(params) != len(grads):
             raise ValueError(f"{type(self).__name__}.apply: got {len(params)} params but {len(grads)} gradients")
+        variables = {id(p.value): p for p in params if isinstance(p, Variable)}
+        params = [p.value if isinstance(p, Variable) else p for p in params]  # the arrays, updated in place
+        grads = [g.value if isinstance(g, Variable) else g for g in grads]
         pairs = [(p, g) for p, g in zip(params, grads) if g is not None]
         for p, g in pairs:
             if not hasattr(p, "shape") or not hasattr(p, "dtype") or p.dtype.kind != "f":
@@ -126,6 +137,7 @@ class Optimizer:
                 if self.weight_decay:
                     param_piece -= param.dtype.type(lr * self.weight_decay) * param_piece
                 self._update(param_piece, grad_piece, state_piece, lr)
+            _project(variables.get(id(param), param))  # projected gradient descent: w <- constraint(w) after the step, as Keras
         self.iterations += 1
 
     def apply_gradients(self, grads_and_vars):
@@ -488,6 +500,17 @@ class Nadam(Optimizer):
 # weight is updated a piece of UPDATE_PIECE elements at a time.  Every rule is elementwise, so
 # the numbers are exactly those of one whole-array update.
 UPDATE_PIECE = 1 << 16
+
+
+# --- weight constraints --------------------------------------------------------------------------------------
+def _project(param):
+    """Projected gradient descent, as Keras's optimizer: a weight with a ``constraint`` (a layer's
+    ``kernel_constraint=...``, or ``add_weight(constraint=...)``) is replaced by ``constraint(w)`` right
+    after its update, in a training step and in a custom loop alike."""
+    constraint = getattr(param, "constraint", None)
+    if constraint is not None:
+        array = getattr(param, "value", param)  # a Variable's array, updated in place
+        array[...] = constraint(array)
 
 
 def _pieces(param, grad, state):

@@ -33,6 +33,41 @@ _IGNORABLE_KERAS_DEFAULTS = {
 }
 
 
+# ------------------------------------------------------------------ running code from a file
+# A Lambda layer's file holds Python bytecode; loading it runs that code.  As Keras: refused unless the
+# user says the file is trusted, per load (load_model(..., safe_mode=False)) or for the whole process
+# (tinyconv.config.enable_unsafe_deserialization()).
+_UNSAFE_LOADING = {"process": False, "this_load": None}
+
+
+def enable_unsafe_deserialization():
+    """Allow every later load to run code stored in a file (Keras's ``keras.config`` switch of that name)."""
+    _UNSAFE_LOADING["process"] = True
+
+
+class safe_mode_scope:
+    """``with safe_mode_scope(safe_mode):`` - the ``safe_mode`` of the load now running."""
+
+    def __init__(self, safe_mode):
+        self.safe_mode = safe_mode
+
+    def __enter__(self):
+        self._previous = _UNSAFE_LOADING["this_load"]
+        _UNSAFE_LOADING["this_load"] = self.safe_mode
+        return self
+
+    def __exit__(self, *exc):
+        _UNSAFE_LOADING["this_load"] = self._previous
+        return False
+
+
+def unsafe_loading_allowed(safe_mode=None):
+    """Whether code from a file may run: an explicit ``safe_mode=False``, else the load's or the process's setting."""
+    if safe_mode is None:
+        safe_mode = _UNSAFE_LOADING["this_load"]
+    return safe_mode is False or (safe_mode is None and _UNSAFE_LOADING["process"])
+
+
 # ------------------------------------------------------------------ the registry
 def register(kind, classes=None, module=None, registered_name=None):
     """Make classes known to ``serialize`` / ``deserialize`` as objects of ``kind`` ('layers', 'models',
@@ -151,7 +186,7 @@ def serialize_initializer(identifier):
 # ------------------------------------------------------------------ from config
 def _accepted_arguments(cls):
     """Names the constructor of ``cls`` takes, following ``**kwargs`` up the class hierarchy."""
-    names = set(getattr(cls, "_CONSTRUCTOR_KEYS", ()))
+    names = set(getattr(cls, "_CONSTRUCTOR_KEYS", ())) | set(getattr(cls, "_CONSTRAINT_ARGUMENTS", ()))
     for klass in inspect.getmro(cls):
         init = vars(klass).get("__init__")
         if init is None:

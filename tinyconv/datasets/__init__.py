@@ -1,2 +1,3 @@
 """Datasets with Keras's ``load_data()`` return layout."""
-from . import cifar10, digits, fashion_mnist, mnist
+from . import (boston_housing, california_housing, cifar10, cifar100, digits, fashion_mnist, imdb, mnist,
+               reuters)

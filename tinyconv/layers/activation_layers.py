@@ -85,6 +85,8 @@ class PReLU(Layer):
     (1, 1, 3)
     """
 
+    _CONSTRAINT_ARGUMENTS = {"alpha_constraint": "alpha"}
+
     def __init__(self, alpha_initializer="zeros", shared_axes=None, **kwargs):
         super().__init__(**kwargs)
         self.alpha_initializer = alpha_initializer
@@ -109,7 +111,7 @@ class PReLU(Layer):
             shape[a - 1] = 1
         if any(d is None for d in shape):
             raise ValueError(f"{self.describe()}: every unshared axis must have a known size, got {input_shape}")
-        self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer)
+        self.alpha = self._add_array_weight("alpha", tuple(shape), self.alpha_initializer)
 
     def check_input(self, x):
         super().check_input(x)

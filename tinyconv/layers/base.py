@@ -16,18 +16,13 @@ import inspect
 
 import numpy as np
 
-from .. import activations, backend, devices, dispatch, graph, initializers, naming, regularizers
+from .. import activations, backend, constraints, devices, dispatch, graph, initializers, naming, regularizers
+from ..variables import Variable
+from . import taped
 
 
-class Weight:
-    """One named parameter array of a layer, and whether the optimizer may change it."""
-
-    __slots__ = ("name", "value", "trainable")
-
-    def __init__(self, name, value, trainable):
-        self.name = name
-        self.value = value
-        self.trainable = trainable
+# A layer's weight is a ``Variable`` (Keras's name); ``Weight`` is the name earlier versions used.
+Weight = Variable
 
 
 class Layer:
@@ -58,9 +53,12 @@ class Layer:
     runs_on_gpu = False
     _CONSTRUCTOR_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
                          "input_dim", "kernel_regularizer", "bias_regularizer", "activity_regularizer")
+    # Keras's constraint arguments of the class, each with the weight it projects after every optimizer
+    # step: Dense has {"kernel_constraint": "kernel", "bias_constraint": "bias"} (see constraints.py).
+    _CONSTRAINT_ARGUMENTS = {}
 
     def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
-        unknown = set(kwargs) - set(self._CONSTRUCTOR_KEYS)
+        unknown = set(kwargs) - set(self._CONSTRUCTOR_KEYS) - set(self._CONSTRAINT_ARGUMENTS)
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(unknown)}")
         self.name = name if name is not None else naming.unique_name(naming.to_snake_case(type(self).__name__))
@@ -88,6 +86,13 @@ class Layer:
         # A penalty on the layer's output, divided by the batch size (Keras 3): the model adds it
         # to the loss and its gradient to dL/d(output) (see Model._record_activity).
         self.activity_regularizer = regularizers.get(kwargs.get("activity_regularizer"))
+        # Projections after each optimizer step, by weight name: {"kernel": MaxNorm(3)} (the weight's
+        # Variable carries it, and Optimizer.apply projects it).
+        self.constraints = {}
+        for argument, weight_name in self._CONSTRAINT_ARGUMENTS.items():
+            constraint = constraints.get(kwargs.get(argument))
+            if constraint is not None:
+                self.constraints[weight_name] = constraint
 
     # ---------------------------------------------------------------- identity
     def __repr__(self):
@@ -117,12 +122,69 @@ class Layer:
         return node.inputs[0] if len(node.inputs) == 1 else node.inputs
 
     # ---------------------------------------------------------------- weights
-    def add_weight(self, name, shape, initializer="zeros", trainable=True):
+    def _add_array_weight(self, name, shape, initializer="zeros", trainable=True):
+        """A weight for a built-in layer, returned as its bare array: the kernels take arrays, and
+        ``self.kernel`` stays that very array (updates are in place, so it never goes stale)."""
+        return self._track_weight(name, shape, initializer, self.dtype, trainable).value
+
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
+                   regularizer=None, constraint=None, aggregation="none", overwrite_with_gradient=False,
+                   name=None):
+        """Create a weight of this layer and return it as a ``Variable`` (Keras 3's ``add_weight``).
+
+        Call it from ``build`` (or ``__init__``); the variable is listed in ``weights``, saved with the
+        layer, updated by the optimizer when trainable, and in ``call`` it is used like an array
+        (``ops.matmul(inputs, self.w) + self.b``).
+
+        Args:
+            shape: the shape (default ``()``).
+            initializer: an initializer or its name; default ``"glorot_uniform"`` for float weights.
+            dtype: default the layer's dtype.
+            trainable: whether the optimizer updates it.
+            regularizer: a penalty added to the loss (``"l2"``, ``regularizers.L2(1e-3)``, ...).
+            constraint: applied to the weight after each optimizer step, where constraints are supported.
+            name: the weight's name, unique within the layer.
+
+        Returns:
+            The new ``Variable``.
+
+        Example:
+
+        >>> class Scale(layers.Layer):
+        ...     def build(self, input_shape):
+        ...         self.factor = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="factor")
+        ...     def call(self, inputs):
+        ...         return inputs * self.factor
+        >>> Scale()(np.ones((2, 3))).tolist()
+        [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+        """
+        if isinstance(shape, str):  # Keras 2's add_weight(name, shape, ...) still works
+            shape, name = (initializer if initializer is not None else ()), shape
+            initializer = None
+        shape = () if shape is None else tuple(int(n) for n in shape)
+        dtype = backend.standardize_dtype(dtype if dtype is not None else self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if "float" in dtype else "zeros"
+        if name is None:
+            name = "variable" if not self._weights else f"variable_{len(self._weights)}"
+        variable = self._track_weight(name, shape, initializer, dtype, trainable)
+        if regularizer is not None:
+            variable.regularizer = regularizers.get(regularizer)
+            self.regularizers[name] = variable.regularizer
+        if constraint is not None:
+            variable.constraint = constraint
+        return variable
+
+    def _track_weight(self, name, shape, initializer, dtype, trainable):
+        if any(w.name == name for w in self._weights):
+            raise ValueError(f"{self.describe()}: it already has a weight named {name!r}")
         init = initializers.get(initializer)
-        value = np.asarray(init(tuple(shape), dtype=self.dtype), dtype=self.dtype)
-        value = devices.to_device(value)  # on the active device (unchanged on the CPU)
-        self._weights.append(Weight(name, value, trainable))
-        return value
+        value = np.asarray(init(tuple(shape), dtype=dtype), dtype=dtype)
+        variable = Variable(devices.to_device(value), trainable=trainable, name=name)  # on the active device
+        variable.path = f"{self.name}/{name}"
+        variable.constraint = getattr(self, "constraints", {}).get(name)
+        self._weights.append(variable)
+        return variable
 
     def _weight(self, name):
         for w in self._weights:
@@ -130,32 +192,60 @@ class Layer:
                 return w.value
         raise KeyError(f"{self.describe()} has no weight named {name!r}")
 
+    # A layer's own weights first (trainable, then not), then those of the layers it holds, as Keras.
+    def _own_weights_in_order(self):
+        return [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
+
+    def _weight_owners(self):
+        """(layer, its own weights) for this layer and every layer inside it, in ``weights`` order."""
+        pairs, seen = [], set()
+
+        def visit(layer):
+            if id(layer) in seen:
+                return
+            seen.add(id(layer))
+            pairs.append((layer, layer._own_weights_in_order()))
+            for inner in getattr(layer, "_tracked_layers", []):
+                if isinstance(inner, Layer):
+                    visit(inner)
+                else:  # a model held by a custom layer: its layers, in its order
+                    for sub in inner.layers:
+                        visit(sub)
+
+        visit(self)
+        return pairs
+
     @property
     def weights(self):
-        """All weight arrays, in Keras's ``get_weights()`` order."""
-        return [w.value for w in self._weights]
+        """All weight variables: the layer's own (trainable first), then those of the layers it holds."""
+        return [w for _, own in self._weight_owners() for w in own]
 
     @property
     def trainable_weights(self):
         if not self.trainable:
             return []
-        return [w.value for w in self._weights if w.trainable]
+        return [w for layer, own in self._weight_owners() if layer.trainable for w in own if w.trainable]
 
     @property
     def non_trainable_weights(self):
         if not self.trainable:
             return self.weights
-        return [w.value for w in self._weights if not w.trainable]
+        return [w for layer, own in self._weight_owners() for w in own if not (w.trainable and layer.trainable)]
 
     def trainable_gradients(self):
         """Gradients aligned with ``trainable_weights`` (after a backward pass), each with its weight's
         regularizer gradient added: d(loss + R(w))/dw = grads[w] + dR/dw."""
         if not self.trainable:
             return []
-        missing = [w.name for w in self._weights if w.trainable and w.name not in self.grads]
-        if missing:
-            raise RuntimeError(f"{self.describe()}: no gradient for {missing}; run backward() first")
-        return [self._regularized_gradient(w) for w in self._weights if w.trainable]
+        gradients = []
+        for layer, own in self._weight_owners():
+            if not layer.trainable:
+                continue
+            missing = [w.name for w in own if w.trainable and w.name not in layer.grads]
+            if missing:
+                raise RuntimeError(f"{layer.describe()}: no gradient for {missing}; run backward() first")
+            gradients.extend(layer._regularized_gradient(w) for w in own if w.trainable)
+        return gradients
 
     def _regularized_gradient(self, weight):
         regularizer = self.regularizers.get(weight.name) if hasattr(self, "regularizers") else None
@@ -164,35 +254,38 @@ class Layer:
         return self.grads[weight.name] + regularizer.gradient(weight.value)  # a new array: grads stay pure
 
     def regularization_losses(self):
-        """Sum of the regularizer penalties on this layer's trainable weights (0.0 without regularizers)."""
-        if not self.trainable or not getattr(self, "regularizers", None):
-            return 0.0
-        return float(sum(self.regularizers[w.name](w.value) for w in self._weights
-                         if w.trainable and w.name in self.regularizers))
+        """Sum of the regularizer penalties on the trainable weights, the held layers' included (0.0 without)."""
+        total = 0.0
+        for layer, own in self._weight_owners():
+            if layer.trainable and getattr(layer, "regularizers", None):
+                total += float(sum(layer.regularizers[w.name](w.value) for w in own
+                                   if w.trainable and w.name in layer.regularizers))
+        return total if self.trainable else 0.0
 
     def get_weights(self):
-        return [devices.host_copy(w.value) for w in self._weights]  # NumPy, wherever the weights live
+        return [devices.host_copy(w.value) for w in self.weights]  # NumPy, wherever the weights live
 
     def set_weights(self, weights):
-        weights = list(weights)
-        if len(weights) != len(self._weights):
+        weights, slots = list(weights), self.weights
+        if len(weights) != len(slots):
             raise ValueError(
-                f"{self.describe()}: set_weights expected a list of {len(self._weights)} arrays "
-                f"({[w.name for w in self._weights]}), got {len(weights)}"
+                f"{self.describe()}: set_weights expected a list of {len(slots)} arrays "
+                f"({[w.name for w in slots]}), got {len(weights)}"
             )
-        for slot, new in zip(self._weights, weights):
-            new = devices.to_host(new)
+        for slot, new in zip(slots, weights):
+            new = devices.to_host(getattr(new, "value", new))
             if new.shape != slot.value.shape:
                 raise ValueError(
                     f"{self.describe()}: weight '{slot.name}' has shape {slot.value.shape}, "
                     f"got an array of shape {new.shape}"
                 )
-        for slot, new in zip(self._weights, weights):
+        for slot, new in zip(slots, weights):
+            new = getattr(new, "value", new)
             # in place: optimizer state keyed on the array stays valid
             slot.value[...] = new if devices.is_numpy(slot.value) else devices.array_module_of(slot.value).asarray(new)
 
     def count_params(self):
-        return int(sum(w.value.size for w in self._weights))
+        return int(sum(w.value.size for w in self.weights))
 
     # ---------------------------------------------------------------- shapes
     def build(self, input_shape):
@@ -204,13 +297,21 @@ class Layer:
 
     def build_for(self, input_shape):
         """Check ``input_shape``, build if needed and record input/output shapes."""
-        input_shape = tuple(input_shape)
-        self._check_rank(input_shape)
+        if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            input_shape = [tuple(shape) for shape in input_shape]  # several inputs: a list of shapes
+        else:
+            input_shape = tuple(input_shape)
+            self._check_rank(input_shape)
         if not self.built:
             self.build(input_shape)
             self.built = True
         self.input_shape = input_shape
-        self.output_shape = tuple(self.compute_output_shape(input_shape))
+        if self._runs_call() and type(self).compute_output_shape is Layer.compute_output_shape:
+            self.output_shape = taped.probe_output_shape(self, input_shape)  # Keras traces call() instead
+        else:
+            self.output_shape = self.compute_output_shape(input_shape)
+        if not isinstance(self.output_shape, list):
+            self.output_shape = tuple(self.output_shape)
         return self.output_shape
 
     def _check_rank(self, shape):
@@ -230,29 +331,124 @@ class Layer:
             raise ValueError(f"{self.describe()}: got an empty batch (shape {x.shape})")
 
     # ---------------------------------------------------------------- compute
+    def _runs_call(self):
+        """True for a layer written Keras's way, with only ``call``: the tape derives its backward."""
+        return _defines_call_only(type(self))
+
+    def call(self, inputs, training=None):
+        """Keras's ``call``: the layer's computation.  A custom layer defines it with ``tinyconv.ops``
+        (its backward then comes from the tape); a built-in layer's ``call`` is its ``forward``."""
+        if self._runs_call():  # (only reached when a subclass calls super().call)
+            raise NotImplementedError(f"{type(self).__name__}.call: the base class has no computation")
+        return self.forward(inputs, training=bool(training))
+
     def forward(self, x, training=False):
-        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+        if self._runs_call():
+            return taped.forward(self, x, training)
+        raise NotImplementedError(f"{type(self).__name__} must implement call() (Keras style: its backward "
+                                  "comes from the tape) or forward() and backward() (explicit backprop)")
 
     def backward(self, dy, need_input_gradient=True):
         """Store dL/dw in ``self.grads`` and return dL/dx.  ``need_input_gradient=False``: the
         caller will not read dL/dx (a model's first layer in a training step), so a layer may skip
-        computing it and return None."""
+        computing it and return None.  A layer with only ``call`` replays its tape."""
+        if self._runs_call():
+            return taped.backward(self, dy, need_input_gradient)
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
-    def __call__(self, x, training=False):
+    def __call__(self, inputs, *args, **kwargs):
         """Run the layer on an array (building it on first use), as ``layer(x)`` in Keras.
 
         Called on symbolic tensors (``Input(...)`` and what layers return from them) it records
-        the call in a functional graph instead, and returns the symbolic output.
+        the call in a functional graph instead, and returns the symbolic output.  Called on values
+        being recorded by a tape (inside a custom layer's or model's ``call`` in training) it is
+        recorded on that tape.
         """
-        if graph.is_symbolic(x):
-            return graph.call_layer_on_symbols(self, x)
-        x = devices.asarray(x)
+        training = kwargs.pop("training", None)
+        if graph.is_symbolic(inputs):
+            kwargs.pop("mask", None)
+            if args or kwargs:
+                raise TypeError(f"{self.describe()}: on symbolic tensors only the inputs (a tensor or a list of "
+                                f"them) can be passed, got extra arguments {list(kwargs) or len(args)}")
+            return graph.call_layer_on_symbols(self, inputs)
+        tape = taped.tape_of(inputs) or (taped.tape_of(args) if args else None)
+        if tape is not None:
+            return taped.call_on_tape(self, inputs, tape, training, args, kwargs)
+        if self._runs_call():
+            self._added_losses = []
+            x = taped.map_structure(self._cast_input, inputs)
+            shapes = taped.map_structure(lambda a: (None,) + tuple(np.shape(a))[1:], x) if isinstance(x, list) \
+                else (None,) + tuple(np.shape(x))[1:]
+            taped.build_if_needed(self, shapes)
+            return taped.bare(taped.invoke_call(self, x, bool(training), args, kwargs))
+        if args or kwargs:
+            raise TypeError(f"{self.describe()}: unexpected arguments {list(kwargs) or len(args)} "
+                            "(a built-in layer takes its inputs and training=)")
+        x = devices.asarray(inputs)
         if not np.issubdtype(x.dtype, np.floating) or x.dtype != self.dtype:
             x = x.astype(self.dtype)
         self.build_for((None,) + x.shape[1:])
         self.check_input(x)
-        return self.forward(x, training=training)
+        return self.forward(x, training=bool(training))
+
+    def _cast_input(self, value):
+        """Keras's autocast for a custom layer: float inputs to the layer's dtype, others unchanged."""
+        if isinstance(value, (Variable,)) or taped.is_taped(value):
+            return value
+        value = devices.asarray(value)
+        if np.issubdtype(value.dtype, np.floating) and value.dtype != self.dtype:
+            value = value.astype(self.dtype)
+        return value
+
+    # ---------------------------------------------------------------- losses a layer adds (Keras's add_loss)
+    def add_loss(self, loss):
+        """Add a term to the training loss from inside ``call`` (e.g. a penalty on activations).
+
+        The model adds every term added during its forward pass to the loss it minimises, and the
+        tape sends the term's gradient back through the ops that computed it.  ``losses`` lists the
+        terms of the last call (plus the weight-regularization penalties), as Keras.
+
+        Example:
+
+        >>> class Penalised(layers.Layer):
+        ...     def call(self, inputs):
+        ...         self.add_loss(0.5 * tinyconv.ops.sum(inputs))
+        ...         return inputs
+        >>> layer = Penalised()
+        >>> _ = layer(np.ones((2, 2)))
+        >>> [float(value) for value in layer.losses]
+        [2.0]
+        """
+        from ..variables import probing
+        if probing():
+            return
+        if not hasattr(self, "_added_losses"):
+            self._added_losses = []
+        self._added_losses.append(loss)
+        tape = taped.tape_of(loss)
+        if tape is not None:
+            tape.added_losses.append(loss)
+
+    @property
+    def losses(self):
+        """The terms added by ``add_loss`` during the last call (this layer's and the held layers'),
+        then the weight-regularization penalties."""
+        added = [taped.value_of(loss) for layer, _ in self._weight_owners()
+                 for loss in getattr(layer, "_added_losses", [])]
+        penalties = [np.asarray(layer.regularizers[w.name](w.value)) for layer, own in self._weight_owners()
+                     for w in own if w.name in getattr(layer, "regularizers", {})]
+        return added + penalties
+
+    # ---------------------------------------------------------------- layers held by a custom layer
+    def __setattr__(self, name, value):
+        # Keras tracks the layers a layer holds (self.dense = Dense(...), self.blocks = [...]):
+        # their weights are this layer's weights too.
+        if not name.startswith("_") and _holds_layers(value):
+            tracked = self.__dict__.setdefault("_tracked_layers", [])
+            for layer in _layers_in(value):
+                if all(layer is not t for t in tracked):
+                    tracked.append(layer)
+        object.__setattr__(self, name, value)
 
     # ---------------------------------------------------------------- config
     def get_config(self):
@@ -261,11 +457,36 @@ class Layer:
             config[f"{weight_name}_regularizer"] = regularizers.serialize(regularizer)
         if getattr(self, "activity_regularizer", None) is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        for argument, weight_name in self._CONSTRAINT_ARGUMENTS.items():
+            if weight_name in getattr(self, "constraints", {}):
+                config[argument] = constraints.serialize(self.constraints[weight_name])
         return config
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@functools.lru_cache(maxsize=None)
+def _defines_call_only(cls):
+    """Whether a layer class overrides ``call`` but not ``forward`` (asked once per class)."""
+    return cls.call is not Layer.call and cls.forward is Layer.forward
+
+
+def _holds_layers(value):
+    if isinstance(value, (list, tuple)):
+        return any(_holds_layers(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_layers(item) for item in value.values())
+    return isinstance(value, Layer) or (hasattr(value, "layers") and hasattr(value, "_run_forward"))
+
+
+def _layers_in(value):
+    if isinstance(value, (list, tuple)):
+        return [layer for item in value for layer in _layers_in(item)]
+    if isinstance(value, dict):
+        return [layer for item in value.values() for layer in _layers_in(item)]
+    return [value] if _holds_layers(value) else []
 
 
 def run_backward(layer, dy, need_input_gradient=True):

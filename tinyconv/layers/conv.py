@@ -133,6 +133,8 @@ class _ConvND(_WindowedConv):
     rank = None
     takes_explicit_padding = True
 
+    _CONSTRAINT_ARGUMENTS = {"kernel_constraint": "kernel", "bias_constraint": "bias"}
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -153,9 +155,9 @@ class _ConvND(_WindowedConv):
         if channels % self.groups:
             raise ValueError(f"{self.describe()}: input channels ({channels}) must be divisible by groups "
                              f"({self.groups})")
-        self.kernel = self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
+        self.kernel = self._add_array_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
                                       self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.bias = self._add_array_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
     def check_input(self, x):
         super().check_input(x)

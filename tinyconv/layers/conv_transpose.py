@@ -37,6 +37,8 @@ class _ConvTransposeND(_WindowedConv):
 
     rank = None
 
+    _CONSTRAINT_ARGUMENTS = {"kernel_constraint": "kernel", "bias_constraint": "bias"}
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -70,9 +72,9 @@ class _ConvTransposeND(_WindowedConv):
     def build(self, input_shape):
         channels = self._channels(input_shape)
         # Keras's layout: (*kernel_size, filters, in_channels), the conv that maps filters -> in_channels.
-        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters, channels),
+        self.kernel = self._add_array_weight("kernel", self.kernel_size + (self.filters, channels),
                                       self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.bias = self._add_array_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
     def _output_spatial(self, spatial):
         """Output sizes (None where the input's is unknown); raises if the output would be empty."""

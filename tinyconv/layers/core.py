@@ -92,6 +92,8 @@ class Dense(ActivationMixin, Layer):
     """
     runs_on_gpu = True
 
+    _CONSTRAINT_ARGUMENTS = {"kernel_constraint": "kernel", "bias_constraint": "bias"}
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
@@ -111,8 +113,8 @@ class Dense(ActivationMixin, Layer):
         in_features = input_shape[-1]
         if in_features is None:
             raise ValueError(f"{self.describe()}: the last axis of the input must be known, got {input_shape}")
-        self.kernel = self.add_weight("kernel", (in_features, self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self._add_array_weight("kernel", (in_features, self.units), self.kernel_initializer)
+        self.bias = self._add_array_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

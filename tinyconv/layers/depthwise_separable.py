@@ -65,6 +65,8 @@ class DepthwiseConv2D(_WindowedConv):
     (1, 6, 6, 6)
     """
 
+    _CONSTRAINT_ARGUMENTS = {"depthwise_constraint": "kernel", "bias_constraint": "bias"}
+
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -78,9 +80,9 @@ class DepthwiseConv2D(_WindowedConv):
 
     def build(self, input_shape):
         channels = self._channels(input_shape)
-        self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.depth_multiplier),
+        self.kernel = self._add_array_weight("kernel", self.kernel_size + (channels, self.depth_multiplier),
                                       self.depthwise_initializer)
-        self.bias = (self.add_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer)
+        self.bias = (self._add_array_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer)
                      if self.use_bias else None)
 
     def compute_output_shape(self, input_shape):
@@ -151,6 +153,9 @@ class SeparableConv2D(_WindowedConv):
     (1, 6, 6, 16)
     """
 
+    _CONSTRAINT_ARGUMENTS = {"depthwise_constraint": "depthwise_kernel", "pointwise_constraint": "pointwise_kernel",
+                             "bias_constraint": "bias"}
+
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
@@ -170,10 +175,10 @@ class SeparableConv2D(_WindowedConv):
         channels = self._channels(input_shape)
         middle = channels * self.depth_multiplier
         depthwise_shape = self.kernel_size + (channels, self.depth_multiplier)
-        self.depthwise_kernel = self.add_weight("depthwise_kernel", depthwise_shape, self.depthwise_initializer)
-        self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, 1, middle, self.filters),
+        self.depthwise_kernel = self._add_array_weight("depthwise_kernel", depthwise_shape, self.depthwise_initializer)
+        self.pointwise_kernel = self._add_array_weight("pointwise_kernel", (1, 1, middle, self.filters),
                                                 self.pointwise_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.bias = self._add_array_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
     def check_input(self, x):
         super().check_input(x)

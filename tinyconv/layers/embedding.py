@@ -41,6 +41,8 @@ class Embedding(Layer):
     (2, 3, 4)
     """
 
+    _CONSTRAINT_ARGUMENTS = {"embeddings_constraint": "embeddings"}
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False, **kwargs):
         input_length = kwargs.pop("input_length", None)  # Keras 2's argument: accepted, not needed
         if input_length is not None:
@@ -65,7 +67,7 @@ class Embedding(Layer):
         initializer = self.embeddings_initializer
         if initializer == "uniform":  # Keras's short name for RandomUniform(-0.05, 0.05)
             initializer = "random_uniform"
-        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim), initializer)
+        self.embeddings = self._add_array_weight("embeddings", (self.input_dim, self.output_dim), initializer)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

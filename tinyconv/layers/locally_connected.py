@@ -39,6 +39,8 @@ class _LocallyConnected(_WindowedConv):
     rank = 2
     padding_modes = ("valid",)   # as Keras 2's layers
 
+    _CONSTRAINT_ARGUMENTS = {"kernel_constraint": "kernel", "bias_constraint": "bias"}
+
     def __init__(self, filters, kernel_size, strides, padding, data_format, activation, use_bias,
                  kernel_initializer, bias_initializer, **kwargs):
         super().__init__(**kwargs)
@@ -106,9 +108,9 @@ class _LocallyConnected(_WindowedConv):
         channels = self._channels(input_shape)
         out_hw = self._out_hw(input_shape)
         patch = self.kernel_size[0] * self.kernel_size[1] * channels
-        self.kernel = self.add_weight("kernel", (out_hw[0] * out_hw[1], patch, self.filters),
+        self.kernel = self._add_array_weight("kernel", (out_hw[0] * out_hw[1], patch, self.filters),
                                       self.kernel_initializer)
-        self.bias = self.add_weight("bias", self._bias_shape(out_hw), self.bias_initializer) if self.use_bias else None
+        self.bias = self._add_array_weight("bias", self._bias_shape(out_hw), self.bias_initializer) if self.use_bias else None
 
     def check_input(self, x):
         super().check_input(x)
@@ -322,6 +324,8 @@ class TiledConv2D(_WindowedConv):
     (1, 4, 4, 4)
     """
 
+    _CONSTRAINT_ARGUMENTS = {"kernel_constraint": "kernel", "bias_constraint": "bias"}
+
     def __init__(self, filters, kernel_size, tile_size=(2, 2), strides=(1, 1), padding="valid", data_format=None,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs):
@@ -336,9 +340,9 @@ class TiledConv2D(_WindowedConv):
 
     def build(self, input_shape):
         channels = self._channels(input_shape)
-        self.kernel = self.add_weight("kernel", self.tile_size + self.kernel_size + (channels, self.filters),
+        self.kernel = self._add_array_weight("kernel", self.tile_size + self.kernel_size + (channels, self.filters),
                                       self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.bias = self._add_array_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
 
     def check_input(self, x):
         super().check_input(x)

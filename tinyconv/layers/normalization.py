@@ -34,6 +34,7 @@ norm), so the layers move the axes they work on to the end and back.
 import numpy as np
 
 from .. import devices, dispatch
+from ..distribute import active as replicas, sync_batchnorm
 from .arguments import is_int
 from .base import Layer
 
@@ -55,6 +56,9 @@ class BatchNormalization(Layer):
         gamma_initializer: initializer of ``gamma`` (default ``"ones"``).
         moving_mean_initializer: initializer of the moving mean (default ``"zeros"``).
         moving_variance_initializer: initializer of the moving variance (default ``"ones"``).
+        synchronized: if ``True`` and a ``tinyconv.distribute.DataParallel`` runs several ranks, the
+            batch statistics (and their gradients) are those of the global batch, summed over all ranks;
+            otherwise each rank normalises with its own share of the batch. One process: no difference.
 
     Input shape:
         Any; e.g. ``(batch, height, width, channels)``.
@@ -72,10 +76,16 @@ class BatchNormalization(Layer):
     """
 
     runs_on_gpu = True
+    _CONSTRAINT_ARGUMENTS = {"beta_constraint": "beta", "gamma_constraint": "gamma"}
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
-                 moving_variance_initializer="ones", **kwargs):
+                 moving_variance_initializer="ones", synchronized=False, **kwargs):
         super().__init__(**kwargs)
+        if not isinstance(synchronized, bool):
+            raise TypeError(f"{self.describe()}: synchronized must be True or False, got {synchronized!r}")
+        self.synchronized = synchronized
+        self._replicas = None  # the communicator of the last training forward, when it was synchronised
         if not 0 <= momentum <= 1:
             raise ValueError(f"{self.describe()}: momentum must be in [0, 1], got {momentum}")
         if epsilon <= 0:
@@ -102,10 +112,10 @@ class BatchNormalization(Layer):
         if channels is None:
             raise ValueError(f"{self.describe()}: the normalised axis must be known, got {input_shape}")
         shape = (channels,)
-        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer) if self.scale else None
-        self.beta = self.add_weight("beta", shape, self.beta_initializer) if self.center else None
-        self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
-        self.moving_variance = self.add_weight("moving_variance", shape, self.moving_variance_initializer,
+        self.gamma = self._add_array_weight("gamma", shape, self.gamma_initializer) if self.scale else None
+        self.beta = self._add_array_weight("beta", shape, self.beta_initializer) if self.center else None
+        self.moving_mean = self._add_array_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
+        self.moving_variance = self._add_array_weight("moving_variance", shape, self.moving_variance_initializer,
                                                trainable=False)
 
     def check_input(self, x):
@@ -129,8 +139,13 @@ class BatchNormalization(Layer):
         x_last = xp.ascontiguousarray(xp.moveaxis(x, self._axis, -1)) if moved else xp.ascontiguousarray(x)
         gamma, beta = self._scale_and_shift(x.dtype)
         self._training_forward = bool(training and self.trainable)
+        # Statistics over all ranks only when asked for and several ranks run (else None: this batch alone).
+        self._replicas = replicas.communicator() if self.synchronized and self._training_forward else None
         if self._training_forward:
-            y, mean, var, inv_std = dispatch.batch_norm_forward_train(x_last, gamma, beta, self.epsilon)
+            if self._replicas is not None:
+                y, mean, var, inv_std = sync_batchnorm.forward(x_last, gamma, beta, self.epsilon, self._replicas)
+            else:
+                y, mean, var, inv_std = dispatch.batch_norm_forward_train(x_last, gamma, beta, self.epsilon)
             self._cache = (x_last, gamma, mean, inv_std)
             self.moving_mean *= self.momentum
             self.moving_mean += (1 - self.momentum) * mean
@@ -147,7 +162,9 @@ class BatchNormalization(Layer):
         xp = devices.array_module_of(dy)
         dy_last = xp.ascontiguousarray(xp.moveaxis(dy, self._axis, -1) if moved else dy, dtype=self.dtype)
         x_last, gamma, mean, inv_std = self._cache
-        if self._training_forward:
+        if self._replicas is not None:
+            dx, dgamma, dbeta = sync_batchnorm.backward(dy_last, x_last, gamma, mean, inv_std, self._replicas)
+        elif self._training_forward:
             dx, dgamma, dbeta = dispatch.batch_norm_backward(dy_last, x_last, gamma, mean, inv_std)
         else:
             # Moving statistics are constants here: y is an affine function of x.
@@ -165,7 +182,7 @@ class BatchNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale}
+                "center": self.center, "scale": self.scale, "synchronized": self.synchronized}
 
 
 # --- per-sample normalisation ------------------------------------------------------------------
@@ -210,6 +227,8 @@ class LayerNormalization(Layer):
     array([[-1.224,  0.   ,  1.224]], dtype=float32)
     """
 
+    _CONSTRAINT_ARGUMENTS = {"beta_constraint": "beta", "gamma_constraint": "gamma"}
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", **kwargs):
         super().__init__(**kwargs)
@@ -246,8 +265,8 @@ class LayerNormalization(Layer):
         shape = tuple(input_shape[d] for d in self._normalized_axes)
         if any(d is None for d in shape):
             raise ValueError(f"{self.describe()}: the normalised axes must have known sizes, got {input_shape}")
-        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer) if self.scale else None
-        self.beta = self.add_weight("beta", shape, self.beta_initializer) if self.center else None
+        self.gamma = self._add_array_weight("gamma", shape, self.gamma_initializer) if self.scale else None
+        self.beta = self._add_array_weight("beta", shape, self.beta_initializer) if self.center else None
         self._feature_shape = shape
 
     def check_input(self, x):
@@ -316,6 +335,8 @@ class GroupNormalization(Layer):
     [[-1.0, 1.0, -1.0, 1.0]]
     """
 
+    _CONSTRAINT_ARGUMENTS = {"beta_constraint": "beta", "gamma_constraint": "gamma"}
+
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", **kwargs):
         super().__init__(**kwargs)
@@ -349,8 +370,8 @@ class GroupNormalization(Layer):
         if channels < self.groups or channels % self.groups != 0:
             raise ValueError(f"{self.describe()}: groups ({self.groups}) must divide the number of channels "
                              f"({channels}) on axis {self.axis}")
-        self.gamma = self.add_weight("gamma", (channels,), self.gamma_initializer) if self.scale else None
-        self.beta = self.add_weight("beta", (channels,), self.beta_initializer) if self.center else None
+        self.gamma = self._add_array_weight("gamma", (channels,), self.gamma_initializer) if self.scale else None
+        self.beta = self._add_array_weight("beta", (channels,), self.beta_initializer) if self.center else None
         self._channels = channels
 
     def check_input(self, x):

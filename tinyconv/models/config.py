@@ -12,6 +12,7 @@ importing them.
 """
 from .. import graph, serialization
 from ..layers.core import InputLayer
+from .op_nodes import OpReplay, is_op_entry, op_node_entry
 
 
 def _model_class(name):
@@ -48,10 +49,15 @@ def _node_ids(model):
     return {id(node) for node in model._nodes}
 
 
+def _graph_layers(model):
+    """Every layer of a functional graph, the op nodes (``x + y``, ``x[:, 0]``) included."""
+    return list(getattr(model, "_layers", model.layers))
+
+
 def _node_numbering(model):
     """Keras numbers a layer's calls within one model from 0: map id(node) -> that number."""
     numbering = {}
-    for layer in model.layers:
+    for layer in _graph_layers(model):
         own = [node for node in getattr(layer, "_inbound_nodes", []) if id(node) in _node_ids(model)] \
             if not isinstance(layer, InputLayer) else getattr(layer, "_inbound_nodes", [])[:1]
         for number, node in enumerate(own):
@@ -73,7 +79,11 @@ def functional_config(model):
     numbering = _node_numbering(model)
     node_ids = _node_ids(model)
     layers = []
-    for layer in model.layers:
+    for layer in _graph_layers(model):
+        if getattr(layer, "is_op_node", False):
+            layers.append(op_node_entry(layer, [n for n in layer._inbound_nodes if id(n) in node_ids][0],
+                                        lambda t: _tensor_entry(t, numbering)))
+            continue
         entry = serialization.serialize(layer)
         entry["name"] = layer.name
         inbound = []
@@ -130,19 +140,33 @@ def _node_inputs(node_data):
     """
     if isinstance(node_data, dict):
         first = node_data["args"][0]
-        tensors = first if isinstance(first, list) else [first]
-        triples = [tuple(t["config"]["keras_history"]) for t in tensors]
+        triples = [tuple(t["config"]["keras_history"])
+                   for t in _tensor_entries([node_data["args"], node_data.get("kwargs", {})])]
         return triples, isinstance(first, list)
     triples = [tuple(entry[:3]) for entry in node_data]
     return triples, len(triples) > 1
+
+
+def _tensor_entries(value):
+    """Every ``__keras_tensor__`` entry in a node's arguments, in order (an op's may be anywhere)."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [value]
+        return [entry for item in value.values() for entry in _tensor_entries(item)]
+    if isinstance(value, list):
+        return [entry for item in value for entry in _tensor_entries(item)]
+    return []
 
 
 def functional_from_config(config, custom_objects=None):
     made = {}  # (layer name, node number) -> list of output tensors
     layers, pending = {}, []
     for entry in config["layers"]:
-        layer = serialization.deserialize(entry, custom_objects, layers_by_name=layers)
         name = entry.get("name") or entry["config"]["name"]
+        if is_op_entry(entry):
+            pending.append((OpReplay(entry), list(entry.get("inbound_nodes", []))))
+            continue
+        layer = serialization.deserialize(entry, custom_objects, layers_by_name=layers)
         layers[name] = layer
         if isinstance(layer, InputLayer):
             made[(name, 0)] = [layer.output]
@@ -158,7 +182,8 @@ def functional_from_config(config, custom_objects=None):
                 if not all((name, node) in made for name, node, _ in triples):
                     break  # this call waits for a layer further down the list
                 inputs = [made[(name, node)][index] for name, node, index in triples]
-                outputs = layer(inputs if multi else inputs[0])
+                outputs = (layer.replay(nodes[0], lambda triple: made[triple[:2]][triple[2]])
+                           if isinstance(layer, OpReplay) else layer(inputs if multi else inputs[0]))
                 number = calls.get(layer.name, 0)
                 made[(layer.name, number)] = outputs if isinstance(outputs, list) else [outputs]
                 calls[layer.name] = number + 1

@@ -166,8 +166,11 @@ class Functional(Model):
         >>> model = tinyconv.Model(inputs, layers.Dense(1)(layers.Dense(2)(inputs)))
         >>> [type(layer).__name__ for layer in model.layers]
         ['InputLayer', 'Dense', 'Dense']
+
+        Ops called on tensors (``x + y``, ``x[:, 0]``) are nodes of the graph but not layers: as Keras,
+        ``summary()`` and the config list them, ``layers`` does not.
         """
-        return list(self._layers)
+        return [layer for layer in self._layers if not getattr(layer, "is_op_node", False)]
 
     @property
     def inputs(self):

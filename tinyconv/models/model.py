@@ -10,9 +10,11 @@ import numpy as np
 
 from .. import activations, backend, devices, losses as losses_module, metrics as metrics_module, naming, optimizers
 from .. import graph, serialization
-from ..layers.base import ActivationMixin
+from ..layers import taped
+from ..layers.base import ActivationMixin, Layer, _holds_layers, _layers_in
 from . import data as data_module
 from .config import model_config, model_from_config
+from . import subclassed
 from .training import TrainingMixin
 
 
@@ -61,27 +63,116 @@ class Model(TrainingMixin):
         self._metric_specs = []
 
     # ------------------------------------------------------------- subclass API
+    # Sequential and Functional override these.  The defaults are those of a subclassed model
+    # (``class MyModel(Model)`` with ``__init__`` and ``call``): see ``subclassed.py``.
+    def __setattr__(self, name, value):
+        # Keras tracks the layers a subclassed model holds (self.dense = Dense(...), lists of layers).
+        if not name.startswith("_") and _holds_layers(value):
+            tracked = self.__dict__.setdefault("_tracked_layers", [])
+            for layer in _layers_in(value):
+                if all(layer is not t for t in tracked):
+                    tracked.append(layer)
+        object.__setattr__(self, name, value)
+
+    def call(self, inputs, training=None):
+        """Keras's ``call``: the model's computation on a batch.  A subclassed model defines it; for a
+        Sequential or functional model it runs the layers.
+
+        Args:
+            inputs: an array, or a list of arrays for several inputs.
+            training: True for the training behaviour of dropout and batch normalization.
+
+        Returns:
+            The output array (a list for several outputs).
+        """
+        if type(self).call is Model.call and type(self)._run_forward is Model._run_forward:
+            raise NotImplementedError(f"{type(self).__name__}: a subclassed model must define call()")
+        return self.forward(inputs, training=bool(training))
+
+    def _runs_call(self):
+        """True for a subclassed model: what it computes is its ``call`` (no layer graph)."""
+        return type(self)._run_forward is Model._run_forward
+
     @property
     def layers(self):
-        """The model's layers, in order (subclasses supply them).
+        """The model's layers, in order: for a subclassed model, those assigned to its attributes.
 
         Returns:
             A new list of layer objects; changing the list does not change the model.
         """
-        raise NotImplementedError
+        return subclassed.tracked_layers(self)
 
     def _run_forward(self, inputs, training):
         """inputs: list of arrays, one per model input -> list of output arrays."""
-        raise NotImplementedError
+        return subclassed.run_forward(self, inputs, training)
 
     def _run_backward(self, output_grads, fused, need_input_gradients=True):
         """Backprop a gradient per output; ``fused[i]`` says it is already dL/dz of output i's layer.
         Returns the gradients with respect to the inputs (a list)."""
-        raise NotImplementedError
+        return subclassed.run_backward(self, output_grads, need_input_gradients)
 
     def _output_layers(self):
-        """The layer that produces each output."""
-        raise NotImplementedError
+        """The layer that produces each output (for a subclassed model, a stand-in per output)."""
+        specs = getattr(self, "_output_specs", None)
+        if specs is None:
+            raise RuntimeError(f"{self.describe()}: the model is not built yet; call it on a batch or build(shape)")
+        return specs
+
+    def build(self, input_shape=None):
+        """Create the weights of every layer for inputs of ``input_shape`` (batch axis None).
+
+        For a subclassed model this runs ``call`` once on a small dummy batch, so that ``summary()`` and
+        ``count_params()`` work before training.
+
+        Args:
+            input_shape: the batch shape of the input, or a list of them for several inputs.
+        """
+        if input_shape is None:
+            raise ValueError(f"{self.describe()}: build() needs the input shape, e.g. build((None, 28, 28, 1))")
+        subclassed.build(self, input_shape if isinstance(input_shape, list) else tuple(input_shape))
+
+    def _build_dtype(self):
+        return backend.floatx()
+
+    @property
+    def input_shape(self):
+        """The input's batch shape, once known (after ``build`` or the first batch)."""
+        shapes = getattr(self, "_input_shapes", None)
+        if not shapes:
+            return None
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        """The output's batch shape, once known (after ``build`` or the first batch)."""
+        specs = getattr(self, "_output_specs", None)
+        if not specs:
+            return None
+        return specs[0].output_shape if len(specs) == 1 else [spec.output_shape for spec in specs]
+
+    def add_loss(self, loss):
+        """Add a term to the training loss from inside ``call`` (Keras's ``add_loss``).
+
+        Args:
+            loss: a scalar computed with ``tinyconv.ops`` from the model's values (its gradient flows back).
+        """
+        Layer.add_loss(self, loss)
+
+    @property
+    def losses(self):
+        """The terms ``add_loss`` received during the last forward pass (the model's and its layers'), then the
+        weight-regularization penalties."""
+        own = [taped.value_of(loss) for loss in getattr(self, "_added_losses", [])]
+        return own + [value for layer in self.layers if hasattr(layer, "losses") for value in layer.losses]
+
+    def _added_loss_total(self):
+        """The sum of the terms added with ``add_loss`` in the last forward pass (0.0 without any)."""
+        total = sum(float(np.sum(devices.to_host(taped.value_of(loss))))
+                    for loss in getattr(self, "_added_losses", []))
+        for owner, _ in subclassed.weight_owners_of_model(self):
+            total += sum(float(np.sum(devices.to_host(taped.value_of(loss))))
+                         for loss in getattr(owner, "_added_losses", []))
+        return total
 
     def _can_fuse(self, output_index):
         """True when output i's last activation may be fused with the loss."""
@@ -305,7 +396,8 @@ class Model(TrainingMixin):
         raise ValueError(f"{self.describe()} has no layer named {name!r}; layers: {[l.name for l in self.layers]}")
 
     # ------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                **kwargs):
         """Choose the optimizer, the loss and the metrics that ``fit`` and ``evaluate`` use.
 
         A softmax (or sigmoid) last layer with a (sparse / binary) cross-entropy loss is fused during
@@ -317,12 +409,17 @@ class Model(TrainingMixin):
             optimizer: a name (``"sgd"``, ``"adam"``, ``"rmsprop"``...) or an optimizer object.
             loss: a name, a loss object or a function ``(y_true, y_pred)``; a list or a dict keyed by
                 output name for a model with several outputs (None there skips an output). Required.
-            metrics: a list of metric names or objects, or a dict keyed by output name.
+            metrics: a list of metric names, functions or ``tinyconv.metrics`` objects (each logged under
+                its name); for several outputs a list with one entry (a metric, a list or None) per output,
+                or a dict keyed by output name. Logged as ``<output>_<name>`` when there are several outputs.
             loss_weights: one factor per output (list or dict) for the total loss.
+            weighted_metrics: metrics that also take ``sample_weight`` / ``class_weight`` into account (the
+                plain ``metrics`` do not, as in Keras); same forms as ``metrics``.
             **kwargs: other Keras options, accepted and ignored.
 
         Raises:
-            ValueError: if ``loss`` is None or ``optimizer`` an unknown name. The losses and metrics are
+            ValueError: if ``optimizer`` is an unknown name (``loss`` may be None for a model that adds its
+                own loss terms with ``add_loss``). The losses and metrics are
                 resolved on the first batch of ``fit`` / ``evaluate``, which reports an unknown loss name or
                 a dict naming an output the model does not have.
 
@@ -333,13 +430,13 @@ class Model(TrainingMixin):
         >>> model.compiled, type(model.optimizer).__name__
         (True, 'Adam')
         """
-        if loss is None:
-            raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
         self._loss_spec = loss
         self._loss_weight_spec = loss_weights
         self._metric_specs = metrics if isinstance(metrics, dict) else list(metrics or [])
+        self._weighted_metric_specs = (weighted_metrics if isinstance(weighted_metrics, dict)
+                                       else list(weighted_metrics or []))
         self._metrics = None  # resolved on the first batch, when the shapes are known
         self._losses = None
         self.compiled = True
@@ -371,19 +468,45 @@ class Model(TrainingMixin):
                 self.loss = self._losses[0]
         return self._losses
 
+    def _metrics_per_output(self, specs):
+        """One list of metric entries per output, from Keras 3's forms of ``compile(metrics=...)``: a dict
+        keyed by output name; for several outputs, a list with one entry (a metric, a list or None) per
+        output; else one list, which (as in Keras 2) every output gets when there are several."""
+        names = self.output_names
+        if isinstance(specs, dict):
+            return [data_module.as_list(entry) or [] for entry in self._per_output(specs, "metrics")]
+        nested = any(entry is None or isinstance(entry, (list, tuple)) for entry in specs)
+        if len(names) > 1 and (nested or len(specs) == len(names)):
+            if len(specs) != len(names):
+                raise ValueError(f"compile: {len(specs)} metric lists for {len(names)} outputs {names}; give one "
+                                 f"entry (a metric, a list of metrics or None) per output, or a dict keyed by "
+                                 f"output name")
+            return [data_module.as_list(entry) or [] for entry in specs]
+        if len(names) == 1 and len(specs) == 1 and isinstance(specs[0], (list, tuple)):
+            return [list(specs[0])]
+        return [list(specs)] * len(names)
+
     def _resolved_metrics(self, targets):
-        # Keras 3 decides what 'accuracy' means on the first batch, from the shapes of y and y_pred.
+        """``[(log name, output index, Metric object, weighted)]``, made on the first batch: Keras 3 decides
+        what 'accuracy' means from the shapes of y and y_pred."""
         if self._metrics is None:
             losses = self._resolved_losses()
-            specs = self._metric_specs
-            per_output = (self._per_output(specs, "metrics") if isinstance(specs, dict)
-                          else [specs] * len(losses))
             prefix = len(losses) > 1
-            self._metrics = []
-            for index, (layer, loss, output_specs) in enumerate(zip(self._output_layers(), losses, per_output)):
-                for spec in data_module.as_list(output_specs) or []:
-                    name, fn = metrics_module.resolve(spec, loss, layer.output_shape, np.shape(targets[index]))
-                    self._metrics.append((f"{self.output_names[index]}_{name}" if prefix else name, index, fn))
+            resolved = []
+            for weighted, specs in ((False, self._metric_specs),
+                                    (True, getattr(self, "_weighted_metric_specs", []))):
+                for index, entries in enumerate(self._metrics_per_output(specs)):
+                    layer = self._output_layers()[index]
+                    for spec in entries:
+                        name, metric = metrics_module.metric_object(spec, losses[index], layer.output_shape,
+                                                                    np.shape(targets[index]))
+                        name = f"{self.output_names[index]}_{name}" if prefix else name
+                        if weighted and any(name == taken for taken, *_ in resolved):
+                            name = f"weighted_{name}"  # Keras's name when a plain metric has it already
+                        resolved.append((name, index, metric, weighted))
+            for _, _, metric, _ in resolved:
+                metric.reset_state()  # a metric object may arrive with state from use by hand
+            self._metrics = resolved
         return self._metrics
 
     def _require_compiled(self, what):
@@ -413,7 +536,7 @@ class Model(TrainingMixin):
     def _regularization_loss(self):
         """Weight penalties of every layer (nested models included) and the activity penalties
         of the last forward pass."""
-        return getattr(self, "_activity_loss", 0.0) + sum(
+        return getattr(self, "_activity_loss", 0.0) + self._added_loss_total() + sum(
             float(layer.regularization_losses()) for layer in self.layers if hasattr(layer, "regularization_losses"))
 
     def regularization_losses(self):
@@ -460,10 +583,33 @@ class Model(TrainingMixin):
     def _unwrap(self, outputs):
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
         if graph.is_symbolic(x):  # the model used as a layer in a functional graph
             return graph.call_layer_on_symbols(self, x)
-        return self._unwrap(self._run_forward(self._prepare_inputs(x, "call"), training=training))
+        tape = taped.tape_of(x)
+        if tape is not None:  # inside taped code or a GradientTape: one step, backward = this model's own
+            return self._call_on_tape(x, tape, training)
+        return self._unwrap(self._run_forward(self._prepare_inputs(taped.bare(x), "call"), training=bool(training)))
+
+    def _call_on_tape(self, x, tape, training):
+        """Run the model and record it on ``tape`` as one step whose backward is the model's backward pass."""
+        if training is None:
+            training = bool(taped._TRAINING[0])
+        outputs = self._run_forward(self._prepare_inputs(taped.bare(x), "call"), training=bool(training))
+        flat_inputs = taped.flatten(x)
+        taped_inputs = [leaf if tape.holds(leaf) else None for leaf in flat_inputs]
+
+        def model_backward(upstream):
+            input_grads = self._run_backward(list(upstream), [False] * len(upstream))
+            for owner, _ in subclassed.weight_owners_of_model(self):  # each layer's gradients, for tape.gradient
+                entry = tape.layer_grads.setdefault(id(owner), (owner, {}))
+                for name, gradient in owner.grads.items():
+                    entry[1][name] = gradient if name not in entry[1] else entry[1][name] + gradient
+            return input_grads
+
+        recorded = tape.record(f"{type(self).__name__} '{self.name}'", taped_inputs, outputs, model_backward,
+                               detail=self, multi_output=True)
+        return self._unwrap(recorded)
 
     # ------------------------------------------------------------- as a layer
     def forward(self, x, training=False):

@@ -56,7 +56,7 @@ def _rows(model, expand_nested, depth=0):
     """(layer, cells) per printed row; with ``expand_nested`` a nested model's layers follow its own
     row, indented."""
     for layer, shape, connections in _entries(model):
-        name = f"{layer.name} ({type(layer).__name__})"
+        name = f"{layer.name} ({getattr(layer, 'summary_type', None) or type(layer).__name__})"
         if depth:
             name = "  " * (depth - 1) + "└ " + name
         cells = [name, _format_shape(shape), _params(layer)]

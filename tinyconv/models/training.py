@@ -17,9 +17,11 @@ It relies on what ``Model`` provides: ``layers``, ``input_names`` / ``output_nam
 ``_regularization_loss``, ``trainable_weights`` / ``trainable_gradients``, ``optimizer`` and ``_unwrap``.
 How raw data becomes batches is ``data.py``'s job.
 """
+import itertools
+
 import numpy as np
 
-from .. import backend, devices, metrics as metrics_module
+from .. import backend, config, devices, metrics as metrics_module
 from ..callbacks import CallbackList, History
 from . import data as data_module
 from .progress import EpochProgress
@@ -77,6 +79,9 @@ class TrainingMixin:
             data_module.check_input_shape(array.shape, expected, subject)
 
     def _prepare_targets(self, y, n, what):
+        if y is None and self.compiled and all(loss is None for loss in self._resolved_losses()):
+            # compile() without a loss: the model trains on its add_loss terms and needs no targets
+            return [np.zeros(n, dtype=np.float32) for _ in self.output_names]
         if y is None:
             raise ValueError(f"{what}: y (the targets) is None")
         if isinstance(y, dict):
@@ -132,8 +137,8 @@ class TrainingMixin:
     def _loss_gradients(self, targets, outputs, sample_weight):
         grads, fused = [], []
         for index, (loss, weight) in enumerate(zip(self._resolved_losses(), self._loss_weights)):
-            if loss is None:
-                grads.append(None)
+            if loss is None:  # an output without a loss (its model trains on add_loss terms): no gradient from it
+                grads.append(devices.array_module_of(outputs[index]).zeros_like(outputs[index]))
                 fused.append(False)
             elif self._fused(index):
                 logits = self._output_layers()[index]._preactivation
@@ -160,14 +165,27 @@ class TrainingMixin:
         return loss_value, per_output, outputs
 
     # ------------------------------------------------------------- one batch
-    def _batch_logs(self, targets, outputs, sample_weight):
-        """Per-sample metric values for one batch, by metric name."""
-        values = {}
-        for name, index, fn in self._resolved_metrics(targets):
+    def _update_metrics(self, targets, outputs, sample_weight):
+        """Fold one batch into every compiled metric object (``weighted_metrics`` also get the weights)."""
+        for _, index, metric, weighted in self._resolved_metrics(targets):
             # Metrics are computed in NumPy: GPU outputs come back to the host first.
-            values[name] = np.asarray(fn(devices.to_host(targets[index]), devices.to_host(outputs[index])),
-                                      dtype=np.float64)
-        return values
+            metric.update_state(devices.to_host(targets[index]), devices.to_host(outputs[index]),
+                                sample_weight=sample_weight if weighted else None)
+
+    def _reset_metrics(self):
+        """Empty the compiled metrics' state (before each epoch and each evaluation, as Keras)."""
+        for _, _, metric, _ in getattr(self, "_metrics", None) or []:
+            metric.reset_state()
+
+    def _metric_logs(self):
+        return {name: _log_value(metric.result()) for name, _, metric, _ in self._metrics or []}
+
+    def _batch_logs(self, targets, outputs, sample_weight):
+        """The compiled metrics over this one batch, by log name (``train_on_batch`` / ``test_on_batch``)."""
+        self._resolved_metrics(targets)
+        self._reset_metrics()
+        self._update_metrics(targets, outputs, sample_weight)
+        return self._metric_logs()
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """Run one training step on one batch: forward, loss, backward, one optimizer update.
@@ -209,7 +227,7 @@ class TrainingMixin:
                                               "train_on_batch")
         loss_value, per_output, outputs = self._train_step(inputs, targets, weights)
         logs = {"loss": loss_value, **(per_output if len(per_output) > 1 else {}),
-                **{k: float(v.mean()) for k, v in self._batch_logs(targets, outputs, weights).items()}}
+                **self._batch_logs(targets, outputs, weights)}
         return self._format_result(logs, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -243,7 +261,7 @@ class TrainingMixin:
         outputs = self._run_forward(inputs, training=False)
         loss_value, per_output = self._compute_loss(targets, outputs, weights)
         logs = {"loss": loss_value + self._regularization_loss(), **(per_output if len(per_output) > 1 else {}),
-                **{k: float(v.mean()) for k, v in self._batch_logs(targets, outputs, weights).items()}}
+                **self._batch_logs(targets, outputs, weights)}
         return self._format_result(logs, return_dict)
 
     def predict_on_batch(self, x):
@@ -365,7 +383,7 @@ class TrainingMixin:
         batch_size = self._check_batch_size(batch_size, "fit")
         if isinstance(epochs, bool) or int(epochs) < 0:
             raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
-        epochs = int(epochs)
+        epochs = int(epochs) if config.max_epochs() is None else min(int(epochs), config.max_epochs())
         source = self._batches_for(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch, "fit")
         if isinstance(source, data_module.ArrayBatches):
             if source.targets is None:
@@ -380,15 +398,17 @@ class TrainingMixin:
                                                  validation_steps)
 
         history = History()
-        params = {"verbose": verbose, "epochs": epochs, "steps": len(source)}
+        params = {"verbose": verbose, "epochs": epochs, "steps": _steps(source)}
         callback_list = CallbackList(list(callbacks or []) + [history], self, params)
         self.stop_training = False
         callback_list.on_train_begin()
+        epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
-            progress = EpochProgress(verbose, len(source), f"Epoch {epoch + 1}/{epochs}")
+            progress = EpochProgress(verbose, _steps(source), f"Epoch {epoch + 1}/{epochs}")
             trackers = {}
-            for step, batch in enumerate(source.epoch()):
+            self._reset_metrics()
+            for step, batch in enumerate(_epoch(source)):
                 callback_list.on_train_batch_begin(step)
                 inputs, targets, weights = self._prepare_batch(batch, class_weight, "fit")
                 if targets is None:
@@ -399,15 +419,17 @@ class TrainingMixin:
                 callback_list.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
-            epoch_logs = {name: tracker.result() for name, tracker in trackers.items()}
+            epoch_logs = self._logs(trackers)
             if validation is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_source(validation, callback_list=None)
+                callback_list.on_test_begin()  # Keras runs the validation as an evaluate() with fit's callbacks
+                val_logs = self._evaluate_source(validation, callback_list=callback_list)
+                callback_list.on_test_end(val_logs)
                 epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
             progress.close(epoch_logs)
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
-        callback_list.on_train_end()
+        callback_list.on_train_end(epoch_logs)
         history.params = params
         self.history = history
         return history
@@ -445,18 +467,25 @@ class TrainingMixin:
         return data_module.ArrayBatches(inputs, targets, weights, batch_size, shuffle=False)
 
     def _track(self, trackers, loss_value, per_output, targets, outputs, weights, count):
-        """Fold one batch into the running epoch averages; return the averages so far."""
-        trackers.setdefault("loss", metrics_module.MeanMetric()).update_state(loss_value, sample_weight=count)
+        """Fold one batch into the running epoch values (losses averaged by batch size, the compiled
+        metric objects updated); return the logs so far."""
+        # (float64 running means: a float64 model's loss is reported to its full precision)
+        trackers.setdefault("loss", metrics_module.Mean(dtype="float64")).update_state(loss_value, sample_weight=count)
         if len(per_output) > 1:
             for name, value in per_output.items():
-                trackers.setdefault(name, metrics_module.MeanMetric()).update_state(value, sample_weight=count)
-        for name, values in self._batch_logs(targets, outputs, weights).items():
-            trackers.setdefault(name, metrics_module.MeanMetric()).update_state(values)
-        return {name: tracker.result() for name, tracker in trackers.items()}
+                trackers.setdefault(name, metrics_module.Mean(dtype="float64")).update_state(value,
+                                                                                            sample_weight=count)
+        self._update_metrics(targets, outputs, weights)
+        return self._logs(trackers)
+
+    def _logs(self, trackers):
+        """Losses, then the compiled metrics, as Python numbers (what callbacks and History receive)."""
+        return {**{name: _log_value(tracker.result()) for name, tracker in trackers.items()}, **self._metric_logs()}
 
     def _evaluate_source(self, source, callback_list, progress=None):
         trackers = {}
-        for step, batch in enumerate(source.epoch()):
+        self._reset_metrics()
+        for step, batch in enumerate(_epoch(source)):
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
             inputs, targets, weights = self._prepare_batch(batch, None, "evaluate")
@@ -470,7 +499,7 @@ class TrainingMixin:
                 callback_list.on_test_batch_end(step, logs)
             if progress is not None:
                 progress.update(step, logs)
-        return {name: tracker.result() for name, tracker in trackers.items()}
+        return self._logs(trackers)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
@@ -512,9 +541,10 @@ class TrainingMixin:
         source = self._batches_for(x, y, sample_weight, None, batch_size, False, steps, "evaluate")
         if isinstance(source, data_module.ArrayBatches) and source.targets is None:
             raise ValueError("evaluate: y (the targets) is None")
-        callback_list = CallbackList(list(callbacks or []), self, {"verbose": verbose, "steps": len(source)})
+        callback_list = CallbackList(list(callbacks or []), self, {"verbose": verbose, "epochs": 1,
+                                                                   "steps": _steps(source)})
         callback_list.on_test_begin()
-        progress = EpochProgress(verbose, len(source), "Evaluate")
+        progress = EpochProgress(verbose, _steps(source), "Evaluate")
         logs = self._evaluate_source(source, callback_list, progress)
         progress.close(logs)
         callback_list.on_test_end(logs)
@@ -550,11 +580,12 @@ class TrainingMixin:
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = self._check_batch_size(batch_size, "predict")
         source = self._batches_for(x, None, None, None, batch_size, False, steps, "predict")
-        callback_list = CallbackList(list(callbacks or []), self, {"steps": len(source)})
+        callback_list = CallbackList(list(callbacks or []), self, {"verbose": verbose, "epochs": 1,
+                                                                   "steps": _steps(source)})
         callback_list.on_predict_begin()
-        progress = EpochProgress(verbose, len(source), "Predict")
+        progress = EpochProgress(verbose, _steps(source), "Predict")
         collected = None
-        for step, batch in enumerate(source.epoch()):
+        for step, batch in enumerate(_epoch(source)):
             callback_list.on_predict_batch_begin(step)
             inputs = self._prepare_batch((batch[0], None, None), None, "predict")[0]
             outputs = self._run_forward(inputs, training=False)
@@ -562,7 +593,7 @@ class TrainingMixin:
             for store, output in zip(collected, outputs):
                 store.append(devices.to_host(output))  # predict returns NumPy
             progress.update(step, {})
-            callback_list.on_predict_batch_end(step, {"outputs": outputs})
+            callback_list.on_predict_batch_end(step, {"outputs": self._unwrap([devices.to_host(y) for y in outputs])})
         progress.close({})
         callback_list.on_predict_end()
         if collected is None:
@@ -635,3 +666,21 @@ class TrainingMixin:
         """
         return self.predict(generator, steps=steps, verbose=verbose)
 
+
+def _log_value(value):
+    """A metric's result as logs hold it: a Python float (an array when the metric has several values)."""
+    value = np.asarray(value)
+    return float(value) if value.size == 1 else value
+
+
+def _steps(source):
+    """Batches per epoch: the source's, capped by ``config.set_max_steps_per_epoch`` (as Keras)."""
+    cap = config.max_steps_per_epoch()
+    return len(source) if cap is None else min(len(source), cap)
+
+
+def _epoch(source):
+    """One epoch of batches from ``source``, cut at the cap of ``config.set_max_steps_per_epoch``
+    (uncut, the source runs to its end: a Sequence's ``on_epoch_end`` is called there)."""
+    steps = _steps(source)
+    return source.epoch() if steps == len(source) else itertools.islice(source.epoch(), steps)

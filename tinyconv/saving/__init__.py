@@ -13,6 +13,7 @@ import zipfile
 import h5py
 
 from ..models.config import clone_model
+from .. import serialization
 from ..serialization import deserialize, serialize
 from . import h5_checks, h5_weights, keras_zip, legacy_h5
 from .atomic import atomic_path
@@ -39,9 +40,10 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, **kwargs
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """A model from a ``.keras`` zip or a Keras 2 ``.h5`` file (written by tinyconv or by Keras).
 
-    ``safe_mode`` is Keras's argument, accepted for compatibility.  tinyconv never executes code from a
-    file whatever its value: a config naming a lambda or any Python code is refused in both modes, and
-    the only classes a config can name are tinyconv's own and those passed in ``custom_objects``.
+    ``safe_mode`` is Keras's: the only code a file can hold is a ``Lambda`` layer's bytecode, and it is
+    refused unless ``safe_mode=False`` (or ``tinyconv.config.enable_unsafe_deserialization()``) says the
+    file is trusted.  The only classes a config can name are tinyconv's own and those passed in
+    ``custom_objects``; an activation given as code is refused in both modes.
     Loading is all or nothing; the limits on what a file may hold are in docs/SECURITY.md.
     """
     if not isinstance(safe_mode, bool):
@@ -49,10 +51,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     path = os.fspath(filepath)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_model: no file at {path!r}")
-    if zipfile.is_zipfile(path):
-        return keras_zip.load(path, custom_objects, compile)
-    if h5py.is_hdf5(path):
-        return legacy_h5.load(path, custom_objects, compile)
+    with serialization.safe_mode_scope(safe_mode):
+        if zipfile.is_zipfile(path):
+            return keras_zip.load(path, custom_objects, compile)
+        if h5py.is_hdf5(path):
+            return legacy_h5.load(path, custom_objects, compile)
     raise ValueError(f"load_model: {path!r} is neither a .keras zip nor an HDF5 (.h5) file")
 
 

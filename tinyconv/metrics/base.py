@@ -1,0 +1,275 @@
+"""Stateful metrics (Keras 3's ``keras.metrics.Metric``): state that survives across batches.
+
+A metric is three methods around a few state variables:
+
+    m.update_state(y_true, y_pred, sample_weight=None)   # fold one batch into the state
+    m.result()                                          # the value so far
+    m.reset_state()                                     # back to zero (fit does it before every epoch)
+
+``m(y_true, y_pred)`` is ``update_state`` then ``result``, as in Keras.  The state variables are
+``tinyconv.variables.Variable`` objects (``assign``, ``assign_add``, ``numpy()``), so a metric subclass
+written for Keras (``self.total = self.add_variable(shape=(), initializer="zeros", name="total")``) works.
+"""
+import numpy as np
+
+from .. import backend, initializers, naming
+from ..variables import Variable
+
+
+def _as_float(values, dtype):
+    values = np.asarray(getattr(values, "value", values))
+    return values.astype(dtype, copy=False)
+
+
+class Metric:
+    """Base class of the stateful metrics.
+
+    Subclasses create their state in ``__init__`` with ``add_variable`` and implement ``update_state``
+    and ``result``; the default ``reset_state`` sets every variable to zero.
+
+    Args:
+        name: the metric's name (the key it is logged under); default: the class name in snake case,
+            made unique (``precision``, ``precision_1``...) as Keras does.
+        dtype: the dtype of the state and the result (default ``backend.floatx()``).
+
+    Example:
+
+    >>> class Count(tinyconv.metrics.Metric):
+    ...     def __init__(self, name="count", **kwargs):
+    ...         super().__init__(name=name, **kwargs)
+    ...         self.seen = self.add_variable(shape=(), initializer="zeros", name="seen")
+    ...     def update_state(self, y_true, y_pred, sample_weight=None):
+    ...         self.seen.assign_add(len(y_true))
+    ...     def result(self):
+    ...         return self.seen.numpy()
+    >>> m = Count()
+    >>> float(m(np.zeros(3), np.zeros(3))), float(m(np.zeros(2), np.zeros(2)))
+    (3.0, 5.0)
+    """
+
+    def __init__(self, name=None, dtype=None):
+        self.name = name if name is not None else naming.unique_name(naming.to_snake_case(type(self).__name__))
+        self._dtype = backend.standardize_dtype(getattr(dtype, "name", dtype))
+        self._variables = []
+
+    @property
+    def dtype(self):
+        """The dtype of the metric's state and result, as a string (``'float32'``)."""
+        return self._dtype
+
+    @property
+    def variables(self):
+        """The state variables, in the order they were added."""
+        return list(self._variables)
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """Create one state variable (not trainable) and return it.
+
+        Args:
+            shape: its shape (``()`` for a running total).
+            initializer: an initializer or its name; ``reset_state`` sets the variable back to zeros.
+            dtype: default the metric's dtype.
+            aggregation: Keras's argument for distributed training; accepted.
+            name: the variable's name.
+
+        Returns:
+            A ``tinyconv.variables.Variable``.
+        """
+        if not hasattr(self, "_variables"):
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() in __init__ before add_variable")
+        dtype = backend.standardize_dtype(dtype or self._dtype)
+        value = initializers.get(initializer)(tuple(shape), dtype=dtype)
+        variable = Variable(np.asarray(value, dtype=dtype), dtype=dtype, trainable=False, name=name)
+        variable.path = f"{self.name}/{name}"
+        self._variables.append(variable)
+        return variable
+
+    add_weight = add_variable  # Keras 2's name
+
+    def update_state(self, *args, **kwargs):
+        """Fold one batch into the state (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state()")
+
+    def result(self):
+        """The metric's value from the state so far (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement result()")
+
+    def reset_state(self):
+        """Set every state variable back to zero (``fit`` does this before each epoch)."""
+        for variable in self._variables:
+            variable.value[...] = 0
+
+    def reset_states(self):
+        """Keras 2's name for ``reset_state``."""
+        self.reset_state()
+
+    def __call__(self, *args, **kwargs):
+        """``update_state(*args, **kwargs)`` then ``result()``, as Keras does."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self):
+        """The constructor arguments: ``{"name", "dtype"}`` plus the subclass's own."""
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        """A new metric (with empty state) from ``get_config()``'s dict."""
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _divide_no_nan(a, b):
+    """a / b, and 0 where b is 0 (Keras's divide_no_nan)."""
+    a, b = np.asarray(a), np.asarray(b)
+    safe = np.where(b == 0, 1, b)
+    return np.where(b == 0, np.zeros_like(a / safe), a / safe)
+
+
+def _reduce_to_samples(values, sample_weight, reduce, dtype, who):
+    """Keras's reduction: one value per sample, and the weights that go with them.
+
+    Values are first reduced (``reduce``: mean or sum) down to the weights' rank, multiplied by the
+    weights, then reduced to one number per sample.
+    """
+    values = _as_float(values, dtype)
+    if sample_weight is None:
+        if values.ndim > 1:
+            values = reduce(values, axis=tuple(range(1, values.ndim)))
+        return values, None
+    weights = _as_float(sample_weight, dtype)
+    from .functions import same_rank
+    values, weights = same_rank(values, weights)
+    if values.ndim > weights.ndim:
+        values = reduce(values, axis=tuple(range(weights.ndim, values.ndim)))
+    try:
+        weights = np.broadcast_to(weights, values.shape)
+    except ValueError:
+        raise ValueError(f"{who}: sample_weight of shape {np.shape(sample_weight)} does not fit values of shape "
+                         f"{np.shape(values)}") from None
+    values = values * weights
+    if weights.ndim > 1:
+        weights = reduce(weights, axis=tuple(range(1, weights.ndim)))
+    if values.ndim > 1:
+        values = reduce(values, axis=tuple(range(1, values.ndim)))
+    return values, weights
+
+
+class Sum(Metric):
+    """The (weighted) sum of every value seen: ``sum_i w_i v_i``.
+
+    Args:
+        name: the metric's name (default ``"sum"``).
+        dtype: the dtype of the state.
+
+    Example:
+
+    >>> m = tinyconv.metrics.Sum()
+    >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    4.0
+    """
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, values, sample_weight=None):
+        values, _ = _reduce_to_samples(values, sample_weight, np.sum, self.dtype, f"Sum '{self.name}'")
+        self.total.value[...] += np.sum(values, dtype=np.float64)
+
+    def result(self):
+        return self.total.value[()]
+
+
+class Mean(Metric):
+    """The (weighted) mean of every value seen: ``sum_i w_i v_i / sum_i w_i`` (0 before any value).
+
+    A value with trailing axes is first averaged down to one number per sample (or to the weights'
+    rank).  Without weights every sample counts 1; a scalar counts once, or ``sample_weight`` times.
+
+    Args:
+        name: the metric's name (default ``"mean"``).
+        dtype: the dtype of the state.
+
+    Example:
+
+    >>> m = tinyconv.metrics.Mean()
+    >>> m.update_state([1, 3, 5, 7])
+    >>> float(m.result())
+    4.0
+    >>> m.reset_state()
+    >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    2.0
+    """
+
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, values, sample_weight=None):
+        values, weights = _reduce_to_samples(values, sample_weight, np.mean, self.dtype,
+                                             f"{type(self).__name__} '{self.name}'")
+        self.total.value[...] += np.sum(values, dtype=np.float64)
+        if weights is not None:
+            self.count.value[...] += np.sum(weights, dtype=np.float64)
+        else:
+            self.count.value[...] += values.shape[0] if values.ndim >= 1 else 1
+
+    def result(self):
+        return _divide_no_nan(self.total.value, self.count.value)[()].astype(self.dtype)
+
+
+MeanMetric = Mean  # tinyconv's earlier name
+
+
+class MeanMetricWrapper(Mean):
+    """The mean over every sample seen of a per-sample function ``fn(y_true, y_pred, **kwargs)``.
+
+    Most metrics are this: ``CategoricalAccuracy`` is the mean of ``categorical_accuracy``.
+
+    Args:
+        fn: the function; it returns one value per sample (or per element).
+        name: the metric's name (default ``"mean_metric_wrapper"``; ``compile`` names it after ``fn``).
+        dtype: the dtype of the state.
+        **kwargs: passed on to ``fn`` at every call.
+
+    Example:
+
+    >>> def squared(y_true, y_pred):
+    ...     return (np.asarray(y_true) - np.asarray(y_pred)) ** 2
+    >>> m = tinyconv.metrics.MeanMetricWrapper(squared, name="sq")
+    >>> float(m([0.0, 0.0], [1.0, 3.0]))
+    5.0
+    """
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"MeanMetricWrapper: fn must be a function (y_true, y_pred) -> values, got {fn!r}")
+        super().__init__(name=name if name is not None else naming.unique_name("mean_metric_wrapper"),
+                         dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = self._fn(np.asarray(y_true), np.asarray(y_pred), **self._fn_kwargs)
+        super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "fn": getattr(self._fn, "__name__", repr(self._fn)), **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        fn = config.pop("fn")
+        if isinstance(fn, str):
+            from . import functions
+            found = getattr(functions, fn, None)
+            if found is None:
+                raise ValueError(f"MeanMetricWrapper.from_config: unknown metric function {fn!r}")
+            fn = found
+        return cls(fn, **config)

@@ -1,0 +1,115 @@
+"""Per-sample metric functions: ``(y_true, y_pred)`` of one batch -> one value per sample (or per element).
+
+Each is Keras 3's function of the same name (``keras.metrics.sparse_categorical_accuracy`` ...): 1.0 where
+the prediction was right and 0.0 where it was wrong, or an error per sample.  The stateful classes in this
+package average these values over many batches (see ``MeanMetricWrapper``).
+"""
+import numpy as np
+
+from .. import backend
+from ..losses import (binary_crossentropy, categorical_crossentropy, mean_absolute_error,  # noqa: F401
+                      mean_squared_error, sparse_categorical_crossentropy)
+
+
+def same_rank(x1, x2, expand_rank_1=True):
+    """Keras's rule for arrays whose ranks differ by one: drop (or add) a trailing axis of size 1.
+
+    ``(N, 1)`` against ``(N,)``: the ``(N,)`` one gains the axis when it has rank 1 (and
+    ``expand_rank_1``), otherwise the size-1 axis is squeezed away.
+    """
+    x1, x2 = np.asarray(x1), np.asarray(x2)
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def _labels_like(y_true, y_pred):
+    """Keras: (N, 1) integer labels against (N, k) outputs are squeezed to (N,)."""
+    y_true = np.asarray(y_true)
+    if y_true.ndim == np.ndim(y_pred) and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    return y_true
+
+
+def _floatx(values):
+    return np.asarray(values).astype(backend.floatx())
+
+
+def accuracy(y_true, y_pred):
+    """1.0 where y_pred equals y_true exactly (class ids against class ids), element by element."""
+    y_pred = np.asarray(y_pred)
+    y_true, y_pred = same_rank(np.asarray(y_true).astype(y_pred.dtype), y_pred)
+    return _floatx(y_true == y_pred)
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1.0 where argmax(y_pred) == label, else 0.0; shape (N,). Works on probabilities or logits."""
+    y_pred = np.asarray(y_pred)
+    labels = _labels_like(y_true, y_pred)
+    return _floatx(np.argmax(y_pred, axis=-1) == labels)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1.0 where argmax(y_pred) == argmax(y_true) (one-hot targets), else 0.0; shape (N,)."""
+    return _floatx(np.argmax(np.asarray(y_pred), axis=-1) == np.argmax(np.asarray(y_true), axis=-1))
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """1.0 where (y_pred > threshold) equals the 0/1 target, per element (shape of y_pred), as Keras.
+
+    Note, as in Keras: the threshold is applied to y_pred as given, so with from_logits=True models
+    pass ``threshold=0.0`` yourself.
+    """
+    y_true, y_pred = same_rank(y_true, y_pred)
+    return _floatx((y_pred > threshold).astype(y_true.dtype) == y_true)
+
+
+def _in_top_k(labels, y_pred, k):
+    """True where the label's score is among the k largest of its row (Keras's in_top_k: ties count)."""
+    y_pred = np.asarray(y_pred).reshape(-1, np.shape(y_pred)[-1])
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    target = np.take_along_axis(y_pred, labels[:, None], axis=1)
+    return (y_pred > target).sum(axis=1) < k
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the one-hot target's class is among the k highest scores of y_pred; shape (N,)."""
+    labels = np.argmax(np.asarray(y_true), axis=-1)
+    return _floatx(_in_top_k(labels, y_pred, k)).reshape(labels.shape)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1.0 where the integer label is among the k highest scores of y_pred; shape (N,).
+
+    With ``from_sorted_ids=True`` y_pred holds class ids sorted by score (best first), as Keras allows.
+    """
+    y_true = np.asarray(y_true)
+    shape = y_true.shape
+    if from_sorted_ids:
+        ids = np.asarray(y_pred).reshape(-1, np.shape(y_pred)[-1])
+        hits = np.any(y_true.reshape(-1, 1) == ids[:, :k], axis=1)
+    else:
+        hits = _in_top_k(y_true, y_pred, k)
+    return _floatx(hits).reshape(shape)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """Per-sample 100 * mean(|y_true - y_pred| / max(|y_true|, epsilon)) over the last axis."""
+    y_pred = np.asarray(y_pred)
+    dtype = y_pred.dtype if y_pred.dtype.kind == "f" else np.dtype(backend.floatx())
+    y_true, y_pred = same_rank(np.asarray(y_true, dtype=dtype), y_pred.astype(dtype))
+    error = np.abs(y_true - y_pred) / np.maximum(np.abs(y_true), dtype.type(backend.epsilon()))
+    return dtype.type(100.0) * np.mean(error, axis=-1)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
