@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import tinyconv
 import tinyconv as keras
 from tinyconv import layers
 from tinyconv.models import clone_model, model_from_json
@@ -12,7 +13,8 @@ from tinyconv.models import clone_model, model_from_json
 # Smallest valid value for each required constructor argument, by argument name.
 _REQUIRED = {"units": 3, "filters": 2, "kernel_size": 3, "rate": 0.5, "activation": "relu", "n": 2,
              "target_shape": (4,), "dims": (2, 1), "num_units": 2, "stddev": 0.1, "pool_size": 2,
-             "input_dim": 10, "output_dim": 4}
+             "input_dim": 10, "output_dim": 4, "height": 4, "width": 4, "factor": 0.1, "height_factor": 0.1,
+             "width_factor": 0.1, "scale": 0.5, "function": tinyconv.ops.relu}
 
 
 def _layer_classes():

@@ -65,7 +65,7 @@ def test_examples_in_layer_docstrings_run(module):
     tinyconv.utils.set_random_seed(0)
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
-    for test in finder.find(module, extraglobs={"np": np, "layers": layers}):
+    for test in finder.find(module, extraglobs={"np": np, "layers": layers, "ops": tinyconv.ops, "tinyconv": tinyconv}):
         runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} doctest lines failed in {module.__name__}"

@@ -48,6 +48,7 @@ class Node:
         self.multi_input = multi_input
         self.outputs = []
         self.multi_output = False
+        self.training = None  # a training flag fixed at the call (Keras: base(x, training=False)), else None
         self.index = len(getattr(layer, "_inbound_nodes", []))  # which call of the layer this is
         if not hasattr(layer, "_inbound_nodes"):
             layer._inbound_nodes = []
@@ -67,7 +68,7 @@ def is_symbolic(x):
     return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, SymbolicTensor) for t in x)
 
 
-def call_layer_on_symbols(layer, x):
+def call_layer_on_symbols(layer, x, training=None):
     """``layer(tensor)`` in a functional graph: build the layer for the tensors' shapes and record
     the call.  A model used as a layer goes the same way: one node whose layer is the whole model."""
     multi_input = isinstance(x, (list, tuple))
@@ -76,5 +77,6 @@ def call_layer_on_symbols(layer, x):
     output_shape = layer.build_for(shapes if multi_input else shapes[0])
     multi_output = isinstance(output_shape, list)
     node = Node(layer, inputs, multi_input)
+    node.training = training  # layer(x, training=False) in a graph: this call always runs in inference mode
     outputs = node.add_outputs(output_shape if multi_output else [output_shape], multi_output)
     return outputs if multi_output else outputs[0]

@@ -159,6 +159,7 @@ class Optimizer:
         return iter(grads)
 
     def _state_for(self, param):
+        param = param.value if isinstance(param, Variable) else param  # state is keyed on the array itself
         state = self._state.get(id(param))
         if state is None:
             state = {"param": param}

@@ -61,7 +61,6 @@ class Variable:
     ((3,), dtype('float64'))
     """
 
-    __array_ufunc__ = None  # NumPy hands ``array + variable`` to Variable.__radd__ (that is, ops.add)
     __slots__ = ("name", "value", "trainable", "path", "constraint", "regularizer", "__weakref__")
 
     def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, name=None):
@@ -86,6 +85,25 @@ class Variable:
         self.regularizer = None
 
     # ------------------------------------------------------------ what an array has
+    def __getattr__(self, name):
+        # Anything else an array has (copy, sum, reshape, tobytes, ...) is the value's: earlier versions
+        # handed out the bare arrays, and scripts use them that way.
+        if name == "value":
+            raise AttributeError(name)
+        return getattr(self.value, name)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy functions on a variable: on its value, unless a tape is recording (see ``ops/operators.py``:
+        there ``np.exp(w)`` would escape the tape, so it is sent to the op of that name or refused)."""
+        if _ufunc_on_tape[0] is not None:
+            result = _ufunc_on_tape[0](ufunc, method, inputs, kwargs)
+            if result is not NotImplemented:
+                return result
+        inputs = tuple(unwrap(value) for value in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(unwrap(value) for value in kwargs["out"])
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
     @property
     def shape(self):
         return tuple(self.value.shape)
@@ -163,6 +181,11 @@ class Variable:
 
     def __setitem__(self, index, value):
         self.value[index] = getattr(value, "value", value)
+
+
+# Set by tinyconv.ops.operators: what a NumPy ufunc on a variable does while a tape records (this module
+# sits below the ops and cannot import them).
+_ufunc_on_tape = [None]
 
 
 def unwrap(value):

@@ -21,7 +21,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgP
                       GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D,
                       MaxPooling1D, MaxPooling2D, MaxPooling3D)
 from .lambda_layer import Lambda
-from .op_layer import OpLayer
+from . import op_layer  # noqa: F401  (ops on symbolic tensors become graph nodes)
 from .pooling_variants import LogSumExpPooling2D, LpPooling2D, MinPooling2D, WeightedPooling2D
 from .resizing import (BedOfNailsUnpooling2D, Cropping1D, Cropping2D, Cropping3D, MaxUnpooling2D, UpSampling1D,
                        UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)

@@ -370,7 +370,7 @@ class Layer:
             if args or kwargs:
                 raise TypeError(f"{self.describe()}: on symbolic tensors only the inputs (a tensor or a list of "
                                 f"them) can be passed, got extra arguments {list(kwargs) or len(args)}")
-            return graph.call_layer_on_symbols(self, inputs)
+            return graph.call_layer_on_symbols(self, inputs, training)
         tape = taped.tape_of(inputs) or (taped.tape_of(args) if args else None)
         if tape is not None:
             return taped.call_on_tape(self, inputs, tape, training, args, kwargs)
@@ -412,7 +412,7 @@ class Layer:
 
         >>> class Penalised(layers.Layer):
         ...     def call(self, inputs):
-        ...         self.add_loss(0.5 * tinyconv.ops.sum(inputs))
+        ...         self.add_loss(0.5 * ops.sum(inputs))
         ...         return inputs
         >>> layer = Penalised()
         >>> _ = layer(np.ones((2, 2)))
@@ -442,7 +442,10 @@ class Layer:
     # ---------------------------------------------------------------- layers held by a custom layer
     def __setattr__(self, name, value):
         # Keras tracks the layers a layer holds (self.dense = Dense(...), self.blocks = [...]):
-        # their weights are this layer's weights too.
+        # their weights are this layer's weights too, and freezing the layer freezes them.
+        if name == "trainable":
+            for inner in self.__dict__.get("_tracked_layers", []):
+                inner.trainable = value
         if not name.startswith("_") and _holds_layers(value):
             tracked = self.__dict__.setdefault("_tracked_layers", [])
             for layer in _layers_in(value):

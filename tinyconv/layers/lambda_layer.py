@@ -22,6 +22,7 @@ class Lambda(Layer):
         function: the function, called as ``function(inputs, **arguments)`` (and ``mask=`` is not passed).
         output_shape: the output shape without the batch axis, or a function of the input shape; by
             default it is found by running ``function`` on a small dummy batch.
+        mask: Keras's masking argument; tinyconv has no masks, so it must be None.
         arguments: extra keyword arguments for ``function``.
         **kwargs: the base layer's arguments (``name``, ``dtype``, ...).
 
@@ -36,6 +37,8 @@ class Lambda(Layer):
         super().__init__(**kwargs)
         if not callable(function):
             raise TypeError(f"Lambda: function must be callable, got {function!r}")
+        if mask is not None:
+            raise ValueError("Lambda: mask= is not supported (tinyconv has no masking); leave it None")
         self.function = function
         self._output_shape_spec = output_shape
         self.arguments = dict(arguments or {})
@@ -83,9 +86,16 @@ def _deserialize_function(spec, layer_name, safe_mode):
     if not isinstance(spec, dict):
         raise ValueError(f"Lambda '{layer_name}': cannot read its function from {spec!r}")
     if spec.get("class_name") == "function":
+        # A named function: only tinyconv's own (ops, activations) are looked up; a file never imports a module.
         import importlib
-        module = importlib.import_module(spec["module"])
-        return getattr(module, spec["config"])
+        module_name = str(spec.get("module", ""))
+        if not (module_name == "tinyconv" or module_name.startswith("tinyconv.")):
+            raise ValueError(f"Lambda '{layer_name}': its function {spec.get('config')!r} lives in module "
+                             f"{module_name!r}; pass it in custom_objects, or rebuild the layer in code")
+        function = getattr(importlib.import_module(module_name), str(spec["config"]), None)
+        if function is None:
+            raise ValueError(f"Lambda '{layer_name}': {module_name} has no function {spec.get('config')!r}")
+        return function
     if spec.get("class_name") != "__lambda__":
         raise ValueError(f"Lambda '{layer_name}': unknown function record {spec.get('class_name')!r}")
     if not serialization.unsafe_loading_allowed(safe_mode):

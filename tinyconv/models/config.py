@@ -91,7 +91,8 @@ def functional_config(model):
             for node in getattr(layer, "_inbound_nodes", []):
                 if id(node) in node_ids:
                     args = [_tensor_entry(t, numbering) for t in node.inputs]
-                    inbound.append({"args": [args if node.multi_input else args[0]], "kwargs": {}})
+                    kwargs = {} if node.training is None else {"training": bool(node.training)}
+                    inbound.append({"args": [args if node.multi_input else args[0]], "kwargs": kwargs})
         entry["inbound_nodes"] = inbound
         layers.append(entry)
 
@@ -182,8 +183,9 @@ def functional_from_config(config, custom_objects=None):
                 if not all((name, node) in made for name, node, _ in triples):
                     break  # this call waits for a layer further down the list
                 inputs = [made[(name, node)][index] for name, node, index in triples]
+                training = nodes[0].get("kwargs", {}).get("training") if isinstance(nodes[0], dict) else None
                 outputs = (layer.replay(nodes[0], lambda triple: made[triple[:2]][triple[2]])
-                           if isinstance(layer, OpReplay) else layer(inputs if multi else inputs[0]))
+                           if isinstance(layer, OpReplay) else layer(inputs if multi else inputs[0], training=training))
                 number = calls.get(layer.name, 0)
                 made[(layer.name, number)] = outputs if isinstance(outputs, list) else [outputs]
                 calls[layer.name] = number + 1

@@ -309,7 +309,8 @@ class Functional(Model):
             del args
             check_layer_runs_here(node.layer)
             node.layer.check_input(x)
-            out = node.layer.forward(x, training=training)
+            # A call made with training=False (a frozen backbone) stays in inference mode, as in Keras.
+            out = node.layer.forward(x, training=training if node.training is None else bool(node.training))
             self._record_activity(id(node), node.layer, out)
             del x
             if training:

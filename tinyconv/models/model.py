@@ -74,6 +74,23 @@ class Model(TrainingMixin):
                     tracked.append(layer)
         object.__setattr__(self, name, value)
 
+    @property
+    def trainable(self):
+        """Whether training may change the weights.  Setting it sets every layer's flag too, as Keras 3
+        does: ``base_model.trainable = False`` freezes a backbone, and its batch normalization layers
+        then run in inference mode (their moving statistics stay as they are)."""
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        self.__dict__["_trainable"] = bool(value)
+        try:
+            inner = self.layers
+        except (AttributeError, NotImplementedError):
+            return  # still being constructed: no layers yet
+        for layer in inner:
+            layer.trainable = bool(value)
+
     def call(self, inputs, training=None):
         """Keras's ``call``: the model's computation on a batch.  A subclassed model defines it; for a
         Sequential or functional model it runs the layers.
@@ -585,7 +602,7 @@ class Model(TrainingMixin):
 
     def __call__(self, x, training=None):
         if graph.is_symbolic(x):  # the model used as a layer in a functional graph
-            return graph.call_layer_on_symbols(self, x)
+            return graph.call_layer_on_symbols(self, x, training)
         tape = taped.tape_of(x)
         if tape is not None:  # inside taped code or a GradientTape: one step, backward = this model's own
             return self._call_on_tape(x, tape, training)

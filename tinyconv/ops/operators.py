@@ -12,9 +12,10 @@ Because each operator *is* the op, it is recorded on the tape or in the graph li
 dicts; use ``ops.equal`` / ``ops.not_equal`` for elementwise comparison.
 """
 from .. import graph
+from .. import variables as variables_module
 from ..variables import Variable
 from .operation import REGISTRY
-from .tape import TapedTensor
+from .tape import TapedTensor, active_tape
 
 # dunder name -> (op name, whether the operands are swapped: ``2 - x`` is subtract(2, x))
 BINARY = {
@@ -73,3 +74,19 @@ def install(cls):
 
 for _cls in (TapedTensor, Variable, graph.SymbolicTensor):
     install(_cls)
+del Variable.__array_ufunc__  # a variable keeps its own: plain NumPy on its value when no tape records
+
+
+def _variable_ufunc_on_tape(ufunc, method, inputs, kwargs):
+    """``np.<ufunc>(..., variable, ...)`` while a tape records: the op of that name, so the variable's
+    gradient is not lost; a ufunc with no op is refused.  Without a tape: NotImplemented (plain NumPy)."""
+    if active_tape() is None or not any(isinstance(v, Variable) and v.trainable for v in inputs):
+        return NotImplemented
+    name = {"true_divide": "divide"}.get(ufunc.__name__, ufunc.__name__)
+    if method == "__call__" and not kwargs and name in REGISTRY:
+        return REGISTRY[name](*inputs)
+    raise TypeError(f"numpy.{ufunc.__name__} was called on a weight while a tape records; NumPy would lose "
+                    f"its gradient. Use tinyconv.ops (keras.ops) inside call() instead.")
+
+
+variables_module._ufunc_on_tape[0] = _variable_ufunc_on_tape

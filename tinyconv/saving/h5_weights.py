@@ -67,8 +67,9 @@ def optimizer_arrays(optimizer, params):
     arrays = [np.asarray(optimizer.iterations, dtype=np.int64),
               np.asarray(optimizer.learning_rate, dtype=np.float32)]
     for param in params:
-        state = optimizer._state.get(id(param), {})
-        arrays.extend(state.get(slot, np.zeros_like(param)) for slot in optimizer._slots)
+        array = getattr(param, "value", param)  # a Variable's array: the optimizer's state is keyed on it
+        state = optimizer._state.get(id(array), {})
+        arrays.extend(state.get(slot, np.zeros_like(array)) for slot in optimizer._slots)
     return arrays
 
 
