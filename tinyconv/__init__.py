@@ -21,6 +21,8 @@ from . import distribute  # noqa: E402  (data parallel training; mpi4py only und
 from . import applications  # noqa: E402
 from . import random  # noqa: E402  (keras.random: random tensors, SeedGenerator, dropout)
 from .layers import Input  # noqa: E402
+from .ops.tape import GradientTape  # noqa: E402  (a hand-written training loop: see docs/custom_layers.md)
+from .variables import Variable  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 from .parallel import get_num_threads, openmp_enabled, set_num_threads  # noqa: E402
 from ._version import __version__  # noqa: E402
@@ -28,5 +30,6 @@ from ._version import __version__  # noqa: E402
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers", "layers",
     "losses", "metrics", "models", "ops", "optimizers", "utils", "set_num_threads", "get_num_threads",
-    "openmp_enabled", "regularizers", "preprocessing", "config", "constraints", "applications",
+    "openmp_enabled", "regularizers", "preprocessing", "config", "constraints", "applications", "random",
+    "distribute", "saving", "GradientTape", "Variable",
 ]

@@ -133,6 +133,47 @@ def find_class(class_name, custom_objects=None, layer_name=None):
 
 
 # ------------------------------------------------------------------ to config
+def constructor_config(obj):
+    """The arguments ``obj``'s class was constructed with, by name: Keras's automatic config of a user's
+    layer or model that does not write ``get_config`` (``__new__`` keeps the arguments; see ``Layer``).
+
+    Raises a clear error when an argument cannot be written to JSON: such a class needs its own
+    ``get_config`` (and, if it takes objects, ``from_config``).
+    """
+    args, kwargs = obj.__dict__.get("_constructor_arguments", ((), {}))
+    try:
+        bound = inspect.signature(type(obj).__init__).bind(obj, *args, **kwargs)
+    except TypeError:
+        return {}
+    config = {}
+    for name, value in list(bound.arguments.items())[1:]:
+        parameter = bound.signature.parameters[name]
+        if parameter.kind == parameter.VAR_KEYWORD:
+            config.update(value)
+        elif parameter.kind == parameter.VAR_POSITIONAL:
+            if value:
+                raise NotImplementedError(f"{type(obj).__name__}: takes *{name}, so it cannot be rebuilt from a "
+                                          "config automatically; write its get_config() and from_config()")
+        else:
+            config[name] = value
+    for name, value in config.items():
+        if not _plain(value):
+            raise NotImplementedError(
+                f"{type(obj).__name__} was made with {name}={value!r}, which cannot be written to a config file; "
+                f"write {type(obj).__name__}.get_config() (and from_config() if it needs the object back)")
+    return config
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
+    return False
+
+
 def json_ready(value):
     """Tuples to lists, NumPy scalars to Python numbers: what ``json.dumps`` can write."""
     if isinstance(value, dict):
@@ -161,7 +202,8 @@ def serialize(obj):
     entry = {"module": module, "class_name": class_name, "config": json_ready(config),
              "registered_name": registered_name}
     input_shape = getattr(obj, "input_shape", None)
-    if kind == "layers" and getattr(obj, "built", False) and input_shape is not None and \
+    subclassed_model = kind == "models" and getattr(obj, "_runs_call", lambda: False)()
+    if (kind == "layers" or subclassed_model) and getattr(obj, "built", False) and input_shape is not None and \
             class_name != "InputLayer":
         entry["build_config"] = {"input_shape": json_ready(input_shape)}
     return entry
@@ -269,7 +311,13 @@ def deserialize(config, custom_objects=None, layers_by_name=None):
     cls = find_class(config["class_name"], custom_objects, inner.get("name"))
     found = _written_as(cls)
     if found is None or found[0] != "layers":
-        return _from_config(cls, inner, custom_objects)
+        obj = _from_config(cls, inner, custom_objects)
+        build = config.get("build_config")
+        if build and build.get("input_shape") is not None and getattr(obj, "_runs_call", lambda: False)() \
+                and not obj.built:
+            shape = build["input_shape"]  # a subclassed model: its weights exist once it is built
+            obj.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape))
+        return obj
     try:
         layer = cls.from_config(standardize_layer_config(cls, inner))
     except ValueError as error:

@@ -16,7 +16,7 @@ import inspect
 
 import numpy as np
 
-from .. import activations, backend, constraints, devices, dispatch, graph, initializers, naming, regularizers
+from .. import activations, backend, constraints, devices, dispatch, graph, initializers, naming, regularizers, serialization
 from ..variables import Variable
 from . import taped
 
@@ -56,6 +56,12 @@ class Layer:
     # Keras's constraint arguments of the class, each with the weight it projects after every optimizer
     # step: Dense has {"kernel_constraint": "kernel", "bias_constraint": "bias"} (see constraints.py).
     _CONSTRAINT_ARGUMENTS = {}
+
+    def __new__(cls, *args, **kwargs):
+        # Keras's automatic config: the constructor's arguments, for a user's layer without get_config().
+        instance = super().__new__(cls)
+        instance.__dict__["_constructor_arguments"] = (args, kwargs)
+        return instance
 
     def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
         unknown = set(kwargs) - set(self._CONSTRUCTOR_KEYS) - set(self._CONSTRAINT_ARGUMENTS)
@@ -463,6 +469,8 @@ class Layer:
         for argument, weight_name in self._CONSTRAINT_ARGUMENTS.items():
             if weight_name in getattr(self, "constraints", {}):
                 config[argument] = constraints.serialize(self.constraints[weight_name])
+        if type(self).get_config is Layer.get_config and type(self).__init__ is not Layer.__init__:
+            config.update(serialization.constructor_config(self))  # a user's layer: its own arguments too
         return config
 
     @classmethod

@@ -128,15 +128,17 @@ def probe_output_shape(layer, input_shape):
 
 # ---------------------------------------------------------------- forward and backward of a call-only layer
 def forward(layer, x, training):
-    """The forward of a layer that has only ``call``: on a tape when training."""
+    """The forward of a layer that has only ``call``, on a tape so that ``backward`` can follow.
+
+    As a built-in layer keeps what its backward needs after any forward, the tape is kept at inference
+    too (one batch's values, replaced by the next forward): a gradient check or a saliency map runs
+    backward after a forward with training=False."""
     for owner, _ in layer._weight_owners():
         owner._added_losses = []  # add_loss terms are those of this pass only
-    if not training:
-        return bare(invoke_call(layer, x, False))
     tape = Tape()
     with tape:
         taped_inputs = map_structure(lambda a: tape.watch(a, "input"), x)
-        outputs = invoke_call(layer, taped_inputs, True)
+        outputs = invoke_call(layer, taped_inputs, bool(training))
     layer._tape_state = (tape, taped_inputs, outputs)
     return bare(outputs)
 

@@ -46,7 +46,9 @@ class Model(TrainingMixin):
         # functional.py registers; it imports this module, so this one looks it up instead).
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             return serialization.registered_class("models", "Functional")(*args, **kwargs)
-        return super().__new__(cls)
+        instance = super().__new__(cls)
+        instance.__dict__["_constructor_arguments"] = (args, kwargs)  # a subclassed model's automatic config
+        return instance
 
     def __init__(self, name=None, trainable=True, **kwargs):
         if kwargs:
@@ -727,6 +729,11 @@ class Model(TrainingMixin):
         >>> config["name"], len(config["layers"])
         ('tiny', 2)
         """
+        if self._runs_call():  # a subclassed model: its constructor's arguments, as Keras's automatic config
+            config = {"name": self.name, "trainable": self.trainable}
+            if type(self).__init__ is not Model.__init__:
+                config.update(serialization.constructor_config(self))
+            return config
         return model_config(self)
 
     @classmethod
@@ -747,6 +754,8 @@ class Model(TrainingMixin):
         >>> copy.count_params(), copy is model
         (8, False)
         """
+        if cls._run_forward is Model._run_forward:  # a subclassed model is rebuilt by calling its constructor
+            return subclassed.from_config(cls, config)
         return model_from_config(cls, config, custom_objects)
 
     def to_json(self, **kwargs):

@@ -118,3 +118,25 @@ def added_losses(model):
     """The values ``add_loss`` received during the last forward pass, as floats."""
     return [float(np.sum(devices.to_host(taped.value_of(loss))))
             for owner, _ in weight_owners(model) for loss in getattr(owner, "_added_losses", [])]
+
+
+def from_config(cls, config):
+    """A subclassed model from its config: the constructor called with the saved arguments.  ``name`` and
+    ``trainable`` go to the constructor when it takes them, else they are set afterwards."""
+    import inspect
+    config = dict(config)
+    parameters = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+    later = {key: config.pop(key) for key in ("name", "trainable")
+             if key in config and not takes_any and key not in parameters}
+    try:
+        model = cls(**config)
+    except TypeError as error:
+        raise TypeError(f"{cls.__name__}.from_config: its constructor refused the saved arguments "
+                        f"{sorted(config)} ({error}); give the class a get_config() that returns what "
+                        "__init__ takes") from None
+    if "name" in later:
+        model.name = later["name"]
+    if "trainable" in later:
+        model.trainable = later["trainable"]
+    return model

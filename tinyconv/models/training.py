@@ -78,8 +78,12 @@ class TrainingMixin:
                        else f"{what}: {self.describe()}: input '{name}' expects shape")
             data_module.check_input_shape(array.shape, expected, subject)
 
+    def _trains_without_targets(self):
+        """compile() without a loss: the model minimises only the terms its layers add with add_loss."""
+        return self.compiled and all(loss is None for loss in self._resolved_losses())
+
     def _prepare_targets(self, y, n, what):
-        if y is None and self.compiled and all(loss is None for loss in self._resolved_losses()):
+        if y is None and self._trains_without_targets():
             # compile() without a loss: the model trains on its add_loss terms and needs no targets
             return [np.zeros(n, dtype=np.float32) for _ in self.output_names]
         if y is None:
@@ -384,6 +388,9 @@ class TrainingMixin:
         if isinstance(epochs, bool) or int(epochs) < 0:
             raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
         epochs = int(epochs) if config.max_epochs() is None else min(int(epochs), config.max_epochs())
+        if y is None and self._trains_without_targets() and x is not None and not callable(getattr(x, "__next__", None)):
+            y = np.zeros(len(data_module.as_list(x)[0] if isinstance(x, (list, tuple)) else
+                             next(iter(x.values())) if isinstance(x, dict) else x), dtype=np.float32)
         source = self._batches_for(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch, "fit")
         if isinstance(source, data_module.ArrayBatches):
             if source.targets is None:

@@ -69,12 +69,12 @@ def install(cls):
         setattr(cls, dunder, _unary(op_name))
     cls.__getitem__ = _get_item
     cls.T = property(_transpose)
-    cls.__array_ufunc__ = None  # NumPy defers ``array + tensor`` to the tensor's reflected operator
+    if "__array_ufunc__" not in vars(cls):  # (a Variable keeps its own, below)
+        cls.__array_ufunc__ = None  # NumPy defers ``array + tensor`` to the tensor's reflected operator
 
 
 for _cls in (TapedTensor, Variable, graph.SymbolicTensor):
     install(_cls)
-del Variable.__array_ufunc__  # a variable keeps its own: plain NumPy on its value when no tape records
 
 
 def _variable_ufunc_on_tape(ufunc, method, inputs, kwargs):

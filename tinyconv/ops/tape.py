@@ -120,6 +120,7 @@ class Tape:
         self._leaves = {}  # id(variable) -> (variable, its TapedTensor)
         self.layer_grads = {}  # id(layer) -> (layer, {weight name: summed gradient}), from layer records
         self.last_gradients = {}  # id(TapedTensor) -> gradient, kept by gradient() for the teaching printer
+        self.last_contributions = []
         self.added_losses = []  # values given to Layer.add_loss while recording: extra terms of the loss
 
     def __enter__(self):
@@ -188,6 +189,7 @@ class Tape:
             accumulate(tensor, seed)
 
         self.layer_grads = {}
+        self.last_contributions = []  # (record, input, what that record sent it): the teaching printer's rows
         for record in reversed(self.records):
             upstream = [grads.get(id(t)) for t in record.outputs]
             if all(g is None for g in upstream):
@@ -198,6 +200,7 @@ class Tape:
             for tensor, gradient in zip(record.inputs, input_grads):
                 if tensor is not None and gradient is not None:
                     accumulate(tensor, gradient)
+                    self.last_contributions.append((record, tensor, gradient))
         self.last_gradients = grads
         return [self._gradient_of(source, grads) for source in sources]
 

@@ -7,6 +7,7 @@ Weights are stored by the model's *structure*, not by layer names::
     layers/conv2d/vars/1                                            bias
     layers/conv2d_1/vars/0        the second Conv2D, and so on
     layers/functional/layers/...  a model used as a layer nests the same way
+    layers/my_block/layers/...    so do the layers a custom layer holds (after its own vars)
     optimizer/vars/0, 1, ...      iterations, learning rate, then each weight's slots
 
 The group of a layer is its class name in snake case, numbered by how many layers of that
@@ -60,6 +61,8 @@ def _write_layers(group, layers, visited):
             _write_layers(layer_group, layer.layers, visited)
         else:
             _write_vars(layer_group, layer.name, [w.value for w in weight_slots(layer)])
+            if getattr(layer, "_tracked_layers", None):  # a custom layer's own layers nest under it
+                _write_layers(layer_group, layer._tracked_layers, visited)
 
 
 def optimizer_arrays(optimizer, params):
@@ -107,11 +110,13 @@ def _plan_layers(h5, path, layers, plan, visited, where):
         slots = weight_slots(layer)
         datasets = _stored_datasets(h5, layer_path, where)
         if datasets is None:
-            if slots:
+            if slots or getattr(layer, "_tracked_layers", None):
                 raise ValueError(f"{layer.describe()}: the weights file has no entry '{layer_path}' for its "
                                  f"{len(slots)} weight(s); it was saved from a different architecture")
             continue
         plan_layer(layer, slots, datasets, plan)
+        if getattr(layer, "_tracked_layers", None):
+            _plan_layers(h5, f"{layer_path}/layers", layer._tracked_layers, plan, visited, where)
 
 
 def plan_layer(layer, slots, datasets, plan):

@@ -27,8 +27,10 @@ KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose files this layout was
 
 def _model_json(model):
     entry = serialization.serialize(model)
-    entry["build_config"] = {"input_shape": list(model.input_shape) if type(model).__name__ == "Sequential"
-                             and model.input_shape is not None else None}
+    # Sequential and subclassed models are rebuilt from their input shape (a functional one from its graph).
+    builds_from_shape = type(model).__name__ == "Sequential" or model._runs_call()
+    entry["build_config"] = {"input_shape": serialization.json_ready(model.input_shape)
+                             if builds_from_shape and model.input_shape is not None else None}
     entry["compile_config"] = compile_module.compile_config(model)
     return json.dumps(entry)
 
@@ -125,8 +127,9 @@ def load(path, custom_objects=None, compile=True):
             raise ValueError(f"{path}: {CONFIG_FILE} should hold a model config object, got {type(entry).__name__}")
         model = serialization.deserialize(entry, custom_objects)
         build = entry.get("build_config") or {}
-        if not model.built and build.get("input_shape") is not None:
-            model.build(tuple(build["input_shape"]))
+        shape = build.get("input_shape")
+        if not model.built and shape is not None:
+            model.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list) else tuple(shape))
         if compile and entry.get("compile_config"):
             compile_module.compile_from_config(model, entry["compile_config"])
         load_weights(archive, model, path, load_optimizer=compile)

@@ -28,6 +28,8 @@ def legacy_slots(layer):
     leaves = [layer]
     while any(h5_weights.is_model(l) for l in leaves):
         leaves = [inner for l in leaves for inner in (l.layers if h5_weights.is_model(l) else [l])]
+    if hasattr(layer, "_weight_owners"):  # a custom layer's own weights, then those of the layers it holds
+        leaves = [owner for leaf in leaves for owner, _ in leaf._weight_owners()] if len(leaves) == 1 else leaves
     pairs = [(leaf.name, w) for leaf in leaves for w in getattr(leaf, "_weights", [])]
     return [p for p in pairs if p[1].trainable] + [p for p in pairs if not p[1].trainable]
 
