@@ -754,7 +754,8 @@ class Model(TrainingMixin):
         >>> copy.count_params(), copy is model
         (8, False)
         """
-        if cls._run_forward is Model._run_forward:  # a subclassed model is rebuilt by calling its constructor
+        graph_config = all(key in config for key in ("layers", "input_layers", "output_layers"))
+        if cls._run_forward is Model._run_forward and not graph_config:  # a subclassed model: its constructor
             return subclassed.from_config(cls, config)
         return model_from_config(cls, config, custom_objects)
 
