@@ -293,3 +293,33 @@ def test_tape_step_prints_each_op_and_each_gradient_share():
     shares = report.backward_rows()
     assert [row[2] for row in shares] == ["x", "scale"]
     np.testing.assert_allclose(report.gradient_of(report.inputs[0]), [[1.0, 1.0]])  # d(x s)/dx = s = 1
+
+
+def test_a_model_called_twice_in_a_subclassed_model_sums_both_calls_gradients(fresh_names):
+    encoder = keras.Sequential([layers.Input((4,)), layers.Dense(3, activation="tanh", dtype="float64")],)
+
+    class Siamese(keras.Model):
+        def __init__(self, encoder, **kwargs):
+            super().__init__(**kwargs)
+            self.encoder = encoder
+
+        def call(self, x):
+            return self.encoder(x[:, :4]) - self.encoder(x[:, 4:])
+
+    model = Siamese(encoder)
+    x = RNG.standard_normal((6, 8))
+    target = RNG.standard_normal((6, 3))
+    loss_fn = keras.losses.MeanSquaredError()
+    with keras.GradientTape() as tape:
+        loss = loss_fn(target, model(x, training=True))
+    kernel_grad = tape.gradient(loss, model.trainable_weights)[0]
+    kernel = encoder.layers[0].kernel
+    numeric = np.zeros_like(kernel)
+    for index in np.ndindex(kernel.shape):
+        kernel[index] += 1e-6
+        plus = loss_fn(target, model(x))
+        kernel[index] -= 2e-6
+        minus = loss_fn(target, model(x))
+        kernel[index] += 1e-6
+        numeric[index] = (plus - minus) / 2e-6
+    np.testing.assert_allclose(kernel_grad, numeric, rtol=1e-5, atol=1e-8)

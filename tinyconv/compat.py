@@ -29,6 +29,10 @@ _SUBMODULES = {
     "layers.normalization": "layers", "layers.merge": "layers", "utils.np_utils": "utils",
 }
 
+# tf.<name> -> tinyconv.ops.<name>: only where the two agree on arguments and results.
+_TENSORFLOW_FUNCTIONS = {"GradientTape": "GradientTape", "concat": "concatenate", "shape": "shape", "ones": "ones",
+                         "zeros": "zeros"}
+
 
 def _alias_table():
     import tinyconv
@@ -43,6 +47,10 @@ def _alias_table():
         table[f"tensorflow.keras.{alias}"] = module
     tensorflow = types.ModuleType("tensorflow", "tinyconv standing in for tensorflow.keras")
     tensorflow.keras = tinyconv
+    # The few TensorFlow functions Keras's TensorFlow guides use around a custom train_step, each the keras.ops
+    # function (or tape) that does the same: tf.GradientTape is tinyconv's tape.
+    for name, value in _TENSORFLOW_FUNCTIONS.items():
+        setattr(tensorflow, name, getattr(tinyconv.ops, value))
     table["tensorflow"] = tensorflow
     return table
 

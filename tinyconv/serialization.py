@@ -325,6 +325,10 @@ def deserialize(config, custom_objects=None, layers_by_name=None):
             raise
         # Keras's dict form of an activation that tinyconv refuses (a lambda, a layer): name the layer
         raise ValueError(f"{cls.__name__} '{inner.get('name')}': {error}") from None
+    if "name" not in inner and isinstance(config.get("name"), str):
+        # A custom get_config() without the name: the model config still names the layer, and its calls
+        # are recorded under that name.
+        layer.name = config["name"]
     resolve = getattr(layer, "resolve_layer_references", None)
     if resolve is not None:
         resolve(layers_by_name or {})

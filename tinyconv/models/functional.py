@@ -20,25 +20,7 @@ from ..devices import check_layer_runs_here
 from ..graph import SymbolicTensor
 from ..layers.base import run_backward
 from ..layers.core import InputLayer
-from .model import Model
-
-
-def _sublayers(layer):
-    """The layer, and every layer inside it when it is itself a model."""
-    found = [layer]
-    for inner in getattr(layer, "layers", []) if isinstance(layer, Model) else []:
-        found.extend(_sublayers(inner))
-    return found
-
-
-def _snapshot(layer):
-    return [(obj, dict(vars(obj))) for obj in _sublayers(layer)]
-
-
-def _restore(snapshot):
-    for obj, saved in snapshot:
-        vars(obj).clear()
-        vars(obj).update(saved)
+from .model import Model, _restore, _snapshot, _sublayers
 
 
 class Functional(Model):

@@ -15,7 +15,7 @@ from ..layers.base import ActivationMixin, Layer, _holds_layers, _layers_in
 from . import data as data_module
 from .config import model_config, model_from_config
 from . import subclassed
-from .training import TrainingMixin
+from .training import CompiledMetrics, TrainingMixin
 
 
 class Model(TrainingMixin):
@@ -46,6 +46,10 @@ class Model(TrainingMixin):
         # functional.py registers; it imports this module, so this one looks it up instead).
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             return serialization.registered_class("models", "Functional")(*args, **kwargs)
+        if cls._run_forward is Model._run_forward and _functional_arguments(args, kwargs):
+            # Keras 3: a subclass of Model made from (inputs, outputs) is a functional model that keeps the
+            # subclass's own methods (a custom train_step, a metrics property, ...).
+            cls = _functional_subclass(cls)
         instance = super().__new__(cls)
         instance.__dict__["_constructor_arguments"] = (args, kwargs)  # a subclassed model's automatic config
         return instance
@@ -234,6 +238,8 @@ class Model(TrainingMixin):
         >>> model.built
         True
         """
+        if self._runs_call():  # a subclassed model is built once call() has run (build() or a first batch)
+            return getattr(self, "_output_specs", None) is not None
         return bool(self.layers) and all(layer.built for layer in self.layers)
 
     def describe(self):
@@ -275,6 +281,28 @@ class Model(TrainingMixin):
         [(3, 2), (2,)]
         """
         return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_variables(self):
+        """Keras 3's name for ``trainable_weights`` (what a custom ``train_step`` differentiates).
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> [v.shape for v in model.trainable_variables]
+        [(3, 2), (2,)]
+        """
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self):
+        """Keras 3's name for ``non_trainable_weights``."""
+        return self.non_trainable_weights
+
+    @property
+    def variables(self):
+        """Keras 3's name for ``weights``."""
+        return self.weights
 
     @property
     def trainable_weights(self):
@@ -458,6 +486,10 @@ class Model(TrainingMixin):
                                        else list(weighted_metrics or []))
         self._metrics = None  # resolved on the first batch, when the shapes are known
         self._losses = None
+        # What ``model.metrics`` lists (Keras 3's): the loss tracker and the compiled metrics as one object.
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self._compile_metrics = (CompiledMetrics(self) if metrics is not None or weighted_metrics is not None
+                                 else None)
         self.compiled = True
 
     def _per_output(self, spec, what):
@@ -615,10 +647,12 @@ class Model(TrainingMixin):
         if training is None:
             training = bool(taped._TRAINING[0])
         outputs = self._run_forward(self._prepare_inputs(taped.bare(x), "call"), training=bool(training))
+        saved = _snapshot(self)  # should the model be called again on this tape (a shared encoder)
         flat_inputs = taped.flatten(x)
         taped_inputs = [leaf if tape.holds(leaf) else None for leaf in flat_inputs]
 
         def model_backward(upstream):
+            _restore(saved)
             input_grads = self._run_backward(list(upstream), [False] * len(upstream))
             for owner, _ in subclassed.weight_owners_of_model(self):  # each layer's gradients, for tape.gradient
                 entry = tape.layer_grads.setdefault(id(owner), (owner, {}))
@@ -909,6 +943,50 @@ class Model(TrainingMixin):
         from ..saving import load_weights
 
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+
+_FUNCTIONAL_SUBCLASSES = {}  # a Model subclass -> the same class on a functional graph (made once)
+
+
+def _functional_arguments(args, kwargs):
+    """Whether a Model subclass is being made the functional way: ``(inputs, outputs)``, the inputs symbolic."""
+    if len(args) == 2 or (len(args) == 1 and "outputs" in kwargs):
+        inputs = args[0]
+    elif "inputs" in kwargs and "outputs" in kwargs:
+        inputs = kwargs["inputs"]
+    else:
+        return False
+    return graph.is_symbolic(list(inputs.values()) if isinstance(inputs, dict) else inputs)
+
+
+def _functional_subclass(cls):
+    """``cls`` with Functional behind it: the subclass's methods first, the graph's forward and backward next."""
+    made = _FUNCTIONAL_SUBCLASSES.get(cls)
+    if made is None:
+        functional = serialization.registered_class("models", "Functional")
+        made = type(cls.__name__, (cls, functional), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+        _FUNCTIONAL_SUBCLASSES[cls] = made
+    return made
+
+
+def _sublayers(layer):
+    """The layer, and every layer inside it when it is itself a model."""
+    found = [layer]
+    for inner in getattr(layer, "layers", []) if isinstance(layer, Model) else []:
+        found.extend(_sublayers(inner))
+    return found
+
+
+def _snapshot(layer):
+    """What a layer (or a model's layers) kept from a forward call, to put back before that call's backward
+    when the layer is called again in between (a shared layer)."""
+    return [(obj, dict(vars(obj))) for obj in _sublayers(layer)]
+
+
+def _restore(snapshot):
+    for obj, saved in snapshot:
+        vars(obj).clear()
+        vars(obj).update(saved)
 
 
 def _all_layers(model):

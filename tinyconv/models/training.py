@@ -23,6 +23,8 @@ import numpy as np
 
 from .. import backend, config, devices, metrics as metrics_module
 from ..callbacks import CallbackList, History
+from ..layers import taped
+from ..ops.tape import TapedTensor
 from . import data as data_module
 from .progress import EpochProgress
 
@@ -168,6 +170,246 @@ class TrainingMixin:
             self.optimizer.apply(params, self.trainable_gradients())
         return loss_value, per_output, outputs
 
+    # ------------------------------------------------------------- Keras 3's overridable steps
+    # A model class may override ``train_step(data)`` / ``test_step(data)`` (Keras's "customizing what happens
+    # in fit()"): fit and evaluate then hand each batch to it and report the dict it returns, flattened.
+    def _custom_step(self, name):
+        """True when the model's class overrides ``train_step`` or ``test_step``."""
+        return getattr(type(self), name) is not getattr(TrainingMixin, name)
+
+    def train_step(self, data):
+        """One training step on one batch, as ``fit`` runs it: Keras 3's method to override.
+
+        The built-in step runs forward, the compiled loss, the explicit backward pass and one optimizer
+        update, then folds the batch into ``self.metrics``.  Override it to train another way (a GAN, a loss
+        computed by hand): use ``self(x, training=True)`` inside a ``GradientTape``, ``self.compute_loss``,
+        ``tape.gradient`` and ``self.optimizer.apply(gradients, variables)``, and return a dict of logs.
+        ``fit`` then calls the override for every batch, resets ``self.metrics`` before each epoch and
+        shows what it returns (a nested dict, such as ``compile_metrics``'s, is flattened).
+
+        Args:
+            data: the batch: ``x`` alone (``(x,)`` when ``x`` is a list), ``(x, y)``, or
+                ``(x, y, sample_weight)`` when sample or class weights are given.
+
+        Returns:
+            A dict ``{name: value}`` of the running values of ``self.metrics``.
+
+        Example:
+
+        >>> class Halved(tinyconv.Model):
+        ...     def train_step(self, data):
+        ...         logs = super().train_step(data)
+        ...         return {"half_loss": logs["loss"] / 2}
+        >>> inputs = layers.Input(shape=(2,))
+        >>> model = Halved(inputs, layers.Dense(1, kernel_initializer="zeros")(inputs))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> model.fit(np.ones((4, 2)), np.full((4, 1), 2.0), verbose=0).history
+        {'half_loss': [2.0]}
+        """
+        x, y, sample_weight = unpack_data(data)
+        inputs = self._prepare_inputs(x, "train_step")
+        targets = self._prepare_targets(y, len(inputs[0]), "train_step")
+        weights = self._prepare_sample_weight(sample_weight, None, targets, len(inputs[0]), "train_step")
+        loss_value, _, outputs = self._train_step(inputs, targets, weights)
+        return self._step_logs(loss_value, targets, outputs, weights)
+
+    def test_step(self, data):
+        """One evaluation step on one batch, as ``evaluate`` runs it: Keras 3's method to override.
+
+        The built-in step computes the outputs in inference mode and folds the loss and the compiled metrics
+        into ``self.metrics``.  ``evaluate`` (and fit's validation) call an override for every batch, after
+        resetting ``self.metrics``, and report what the last call returns.
+
+        Args:
+            data: the batch, as ``train_step`` receives it.
+
+        Returns:
+            A dict ``{name: value}`` of the running values of ``self.metrics``.
+
+        Example:
+
+        >>> class Doubled(tinyconv.Model):
+        ...     def test_step(self, data):
+        ...         x, y = data
+        ...         return {"twice": 2 * float(self.compute_loss(y=y, y_pred=self(x, training=False)))}
+        >>> inputs = layers.Input(shape=(2,))
+        >>> model = Doubled(inputs, layers.Dense(1, kernel_initializer="zeros")(inputs))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> model.evaluate(np.ones((4, 2)), np.full((4, 1), 2.0), verbose=0, return_dict=True)
+        {'twice': 8.0}
+        """
+        x, y, sample_weight = unpack_data(data)
+        inputs = self._prepare_inputs(x, "test_step")
+        targets = self._prepare_targets(y, len(inputs[0]), "test_step")
+        weights = self._prepare_sample_weight(sample_weight, None, targets, len(inputs[0]), "test_step")
+        outputs = self._run_forward(inputs, training=False)
+        loss_value, _ = self._compute_loss(targets, outputs, weights)
+        return self._step_logs(loss_value + self._regularization_loss(), targets, outputs, weights)
+
+    def _step_logs(self, loss_value, targets, outputs, weights):
+        """Fold one batch into ``self.metrics`` (the loss into the loss tracker) and return their results."""
+        for metric in self.metrics:
+            if metric is getattr(self, "_loss_tracker", None):
+                metric.update_state(loss_value)
+            elif isinstance(metric, CompiledMetrics):
+                metric.update_state(targets, outputs, sample_weight=weights)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    @property
+    def metrics(self):
+        """The metric objects ``fit`` and ``evaluate`` reset and report (Keras 3's ``model.metrics``).
+
+        Once compiled: the loss tracker (a ``Mean`` named ``"loss"``), then the metrics given to ``compile`` as
+        one object named ``"compile_metrics"`` (its ``result()`` is a dict), then the metric objects held in
+        the model's attributes (``self.loss_tracker = metrics.Mean(name="loss")``).  A custom ``train_step``
+        updates them; override this property to list exactly the ones to reset before each epoch.
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(2,))
+        >>> model = tinyconv.Model(inputs, layers.Dense(1)(inputs))
+        >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        >>> [metric.name for metric in model.metrics]
+        ['loss', 'compile_metrics']
+        """
+        found = []
+        if getattr(self, "compiled", False):
+            found += [m for m in (getattr(self, "_loss_tracker", None), getattr(self, "_compile_metrics", None))
+                      if m is not None]
+        found += [value for value in vars(self).values() if isinstance(value, metrics_module.Metric)
+                  and all(value is not m for m in found)]
+        return found
+
+    @property
+    def metrics_names(self):
+        """The names of ``self.metrics``, in order."""
+        return [metric.name for metric in self.metrics]
+
+    def reset_metrics(self):
+        """Empty every object in ``self.metrics`` (fit does it before each epoch, evaluate before it starts)."""
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The total loss of a batch: the compiled loss(es) of ``y`` and ``y_pred``, weighted, plus
+        ``self.losses`` (``add_loss`` terms, activity and weight penalties), as Keras 3's ``compute_loss``.
+
+        Called inside a ``GradientTape`` on the ``y_pred`` of ``self(x, training=True)``, the result is on the
+        tape: ``tape.gradient(loss, self.trainable_variables)`` then holds the gradients of the compiled loss
+        and of every penalty (the ``add_loss`` terms and activity penalties reach the weights through the
+        model's backward pass, the weight penalties through a step of their own).
+
+        Args:
+            x: the inputs (unused by this implementation; Keras passes them for overrides).
+            y: the targets: an array, or a list / dict keyed by output name for several outputs.
+            y_pred: the model's outputs, in the same structure.
+            sample_weight: optional per-sample weights.
+            training: whether the step trains (unused by this implementation).
+
+        Returns:
+            The loss: on the tape when ``y_pred`` is, else a float.
+
+        Raises:
+            ValueError: when there is nothing to minimise (no compiled loss and no added losses).
+
+        Example:
+
+        >>> inputs = layers.Input(shape=(2,))
+        >>> model = tinyconv.Model(inputs, layers.Dense(1, kernel_initializer="zeros")(inputs))
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> float(model.compute_loss(y=np.full((3, 1), 2.0), y_pred=model(np.ones((3, 2)))))
+        4.0
+        """
+        del x, training  # (Keras's signature: an override may use them)
+        terms = []
+        if getattr(self, "compiled", False) and any(loss is not None for loss in self._resolved_losses()):
+            if y is None or y_pred is None:
+                raise ValueError(f"compute_loss: {self.describe()} has a compiled loss, so it needs y and y_pred "
+                                 f"(got y={'None' if y is None else 'given'}, "
+                                 f"y_pred={'None' if y_pred is None else 'given'})")
+            targets = [taped.bare(t) for t in self._per_output_values(y, "y")]
+            predictions = self._per_output_values(y_pred, "y_pred")
+            weights = None if sample_weight is None else taped.bare(sample_weight)
+            for index, (loss, factor) in enumerate(zip(self._resolved_losses(), self._loss_weights)):
+                if loss is not None:
+                    value = loss(targets[index], predictions[index], sample_weight=weights)
+                    terms.append(value if factor == 1.0 else value * factor)
+        tape = next((t.tape for t in taped.flatten(y_pred) if isinstance(t, TapedTensor)), None) \
+            if y_pred is not None else None
+        penalty = self._weight_penalty_on(tape) if tape is not None else \
+            sum(float(layer.regularization_losses()) for layer in self.layers if hasattr(layer, "regularization_losses"))
+        others = getattr(self, "_activity_loss", 0.0) + self._added_loss_total()
+        if not terms and not self.losses:
+            raise ValueError(f"compute_loss: no loss to compute for {self.describe()}; provide a `loss` argument "
+                             "in compile() or add losses with add_loss()")
+        total = terms[0] if terms else 0.0
+        for term in terms[1:]:
+            total = total + term
+        if isinstance(penalty, TapedTensor) or penalty:
+            total = total + penalty
+        return total + others if others else total
+
+    def _per_output_values(self, value, what):
+        """``y`` or ``y_pred`` as a list with one entry per output (from an array, a list or a dict)."""
+        names = self.output_names
+        if isinstance(value, dict):
+            missing = [name for name in names if name not in value]
+            if missing:
+                raise ValueError(f"compute_loss: {what} has no entry for the outputs {missing} of {self.describe()} "
+                                 f"(its keys: {sorted(value)})")
+            return [value[name] for name in names]
+        if isinstance(value, (list, tuple)) and len(names) > 1:
+            if len(value) != len(names):
+                raise ValueError(f"compute_loss: {what} has {len(value)} entries for the {len(names)} outputs "
+                                 f"{names} of {self.describe()}")
+            return list(value)
+        return [value]
+
+    def _weight_penalty_on(self, tape):
+        """The weight-regularization penalty, recorded on ``tape`` as one step whose backward adds dR/dw to each
+        penalised weight's gradient (0.0 when no weight has a regularizer)."""
+        from . import subclassed  # (the owner walk that also enters nested models)
+
+        penalised = [(owner, weight) for owner, own in subclassed.weight_owners_of_model(self)
+                     if owner.trainable and getattr(owner, "regularizers", None)
+                     for weight in own if weight.trainable and weight.name in owner.regularizers]
+        if not penalised or not self.trainable:
+            return 0.0
+        value = sum(float(owner.regularizers[weight.name](weight.value)) for owner, weight in penalised)
+        # A weight met as a leaf of this tape (a custom layer run on it) takes its gradient there; the weights
+        # of layers recorded as one step take it with that step's gradients, by layer.
+        leaves = {id(variable) for variable in tape.variables()}
+        leaf_weights = [weight for _, weight in penalised if id(weight) in leaves]
+
+        def backward(upstream):
+            scale = upstream[0]
+            for owner, weight in penalised:
+                if id(weight) in leaves:
+                    continue
+                gradient = scale * owner.regularizers[weight.name].gradient(weight.value)
+                entry = tape.layer_grads.setdefault(id(owner), (owner, {}))
+                entry[1][weight.name] = gradient if weight.name not in entry[1] else entry[1][weight.name] + gradient
+            return [scale * owner.regularizers[weight.name].gradient(weight.value)
+                    for owner, weight in penalised if id(weight) in leaves]
+
+        return tape.record("weight penalties", [tape.leaf_for(w) for w in leaf_weights],
+                           np.asarray(value, dtype=backend.floatx()), backward)
+
+    def _run_step(self, step, batch, class_weight, what):
+        """Hand one batch to an overridden ``train_step`` / ``test_step``; its logs, flattened, as numbers."""
+        x, y, sample_weight = batch
+        inputs = self._prepare_inputs(x if len(x) > 1 else x[0], what)
+        targets = None
+        if y is not None:
+            targets = [_standard_dtype(np.asarray(devices.to_host(t))) for t in y]
+            for target in targets:
+                if target.ndim == 0 or len(target) != len(inputs[0]):
+                    raise ValueError(f"{what}: x and y must have the same number of samples, got {len(inputs[0])} "
+                                     f"inputs and {len(target) if target.ndim else 'a scalar'} targets")
+            sample_weight = self._prepare_sample_weight(sample_weight, class_weight, targets, len(inputs[0]), what)
+        data = pack_data(inputs, targets, sample_weight)
+        return flatten_logs(step(data), what)
+
     # ------------------------------------------------------------- one batch
     def _update_metrics(self, targets, outputs, sample_weight):
         """Fold one batch into every compiled metric object (``weighted_metrics`` also get the weights)."""
@@ -225,6 +467,9 @@ class TrainingMixin:
         ['accuracy', 'loss']
         """
         self._require_compiled("train_on_batch")
+        if self._custom_step("train_step"):
+            return self._format_result(self._step_on_batch(self.train_step, x, y, sample_weight, class_weight,
+                                                           "train_on_batch"), return_dict)
         inputs = self._prepare_inputs(x, "train_on_batch")
         targets = self._prepare_targets(y, len(inputs[0]), "train_on_batch")
         weights = self._prepare_sample_weight(sample_weight, class_weight, targets, len(inputs[0]),
@@ -259,6 +504,9 @@ class TrainingMixin:
         4.0
         """
         self._require_compiled("test_on_batch")
+        if self._custom_step("test_step"):
+            return self._format_result(self._step_on_batch(self.test_step, x, y, sample_weight, None,
+                                                           "test_on_batch"), return_dict)
         inputs = self._prepare_inputs(x, "test_on_batch")
         targets = self._prepare_targets(y, len(inputs[0]), "test_on_batch")
         weights = self._prepare_sample_weight(sample_weight, None, targets, len(inputs[0]), "test_on_batch")
@@ -267,6 +515,14 @@ class TrainingMixin:
         logs = {"loss": loss_value + self._regularization_loss(), **(per_output if len(per_output) > 1 else {}),
                 **self._batch_logs(targets, outputs, weights)}
         return self._format_result(logs, return_dict)
+
+    def _step_on_batch(self, step, x, y, sample_weight, class_weight, what):
+        """One whole batch through an overridden step (``*_on_batch``)."""
+        x = [x[name] for name in self.input_names] if isinstance(x, dict) else x
+        xs = data_module.as_list(x) if isinstance(x, (list, tuple)) and len(self.input_names) > 1 else [x]
+        several = isinstance(y, (list, tuple)) and all(hasattr(item, "shape") for item in y)
+        ys = None if y is None else (list(y) if several else [y])
+        return self._run_step(step, (xs, ys, sample_weight), class_weight, what)
 
     def predict_on_batch(self, x):
         """The model's outputs for one batch, in inference mode (dropout off, batch norm uses its moving statistics).
@@ -309,7 +565,9 @@ class TrainingMixin:
         targets = self._prepare_targets(y, len(inputs[0]), what) if y is not None else None
         weights = (self._prepare_sample_weight(sample_weight, class_weight, targets, len(inputs[0]), what)
                    if targets is not None else None)
-        return data_module.ArrayBatches(inputs, targets, weights, batch_size, shuffle)
+        batches = data_module.ArrayBatches(inputs, targets, weights, batch_size, shuffle)
+        batches.steps_cap = steps  # Keras's steps_per_epoch / steps on arrays: at most that many batches per epoch
+        return batches
 
     def _check_batch_size(self, batch_size, what):
         batch_size = 32 if batch_size is None else batch_size
@@ -388,12 +646,14 @@ class TrainingMixin:
         if isinstance(epochs, bool) or int(epochs) < 0:
             raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
         epochs = int(epochs) if config.max_epochs() is None else min(int(epochs), config.max_epochs())
-        if y is None and self._trains_without_targets() and x is not None and not callable(getattr(x, "__next__", None)):
+        custom = self._custom_step("train_step")  # a model class with its own train_step: y may be absent
+        if y is None and not custom and self._trains_without_targets() and x is not None and \
+                not callable(getattr(x, "__next__", None)):
             y = np.zeros(len(data_module.as_list(x)[0] if isinstance(x, (list, tuple)) else
                              next(iter(x.values())) if isinstance(x, dict) else x), dtype=np.float32)
         source = self._batches_for(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch, "fit")
         if isinstance(source, data_module.ArrayBatches):
-            if source.targets is None:
+            if source.targets is None and not custom:
                 raise ValueError("fit: y (the targets) is None")
             if validation_data is None and validation_split:
                 source, validation_data = self._split_off_validation(source, validation_split)
@@ -413,10 +673,17 @@ class TrainingMixin:
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
             progress = EpochProgress(verbose, _steps(source), f"Epoch {epoch + 1}/{epochs}")
-            trackers = {}
-            self._reset_metrics()
+            trackers, logs = {}, {}
+            self.reset_metrics() if custom else self._reset_metrics()
             for step, batch in enumerate(_epoch(source)):
                 callback_list.on_train_batch_begin(step)
+                if custom:  # the model's own step; its logs are running values, the last are the epoch's
+                    logs = self._run_step(self.train_step, batch, class_weight, "fit")
+                    progress.update(step, logs)
+                    callback_list.on_train_batch_end(step, logs)
+                    if self.stop_training:
+                        break
+                    continue
                 inputs, targets, weights = self._prepare_batch(batch, class_weight, "fit")
                 if targets is None:
                     raise ValueError("fit: the data yields no targets; yield (x, y) pairs")
@@ -426,7 +693,7 @@ class TrainingMixin:
                 callback_list.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
-            epoch_logs = self._logs(trackers)
+            epoch_logs = dict(logs) if custom else self._logs(trackers)
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 callback_list.on_test_begin()  # Keras runs the validation as an evaluate() with fit's callbacks
                 val_logs = self._evaluate_source(validation, callback_list=callback_list)
@@ -490,6 +757,8 @@ class TrainingMixin:
         return {**{name: _log_value(tracker.result()) for name, tracker in trackers.items()}, **self._metric_logs()}
 
     def _evaluate_source(self, source, callback_list, progress=None):
+        if self._custom_step("test_step"):
+            return self._evaluate_with_test_step(source, callback_list, progress)
         trackers = {}
         self._reset_metrics()
         for step, batch in enumerate(_epoch(source)):
@@ -507,6 +776,20 @@ class TrainingMixin:
             if progress is not None:
                 progress.update(step, logs)
         return self._logs(trackers)
+
+    def _evaluate_with_test_step(self, source, callback_list, progress):
+        """``evaluate`` with the model's own ``test_step``: ``self.metrics`` reset first, the last logs returned."""
+        self.reset_metrics()
+        logs = {}
+        for step, batch in enumerate(_epoch(source)):
+            if callback_list is not None:
+                callback_list.on_test_batch_begin(step)
+            logs = self._run_step(self.test_step, batch, None, "evaluate")
+            if callback_list is not None:
+                callback_list.on_test_batch_end(step, logs)
+            if progress is not None:
+                progress.update(step, logs)
+        return logs
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
@@ -546,7 +829,8 @@ class TrainingMixin:
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = self._check_batch_size(batch_size, "evaluate")
         source = self._batches_for(x, y, sample_weight, None, batch_size, False, steps, "evaluate")
-        if isinstance(source, data_module.ArrayBatches) and source.targets is None:
+        if isinstance(source, data_module.ArrayBatches) and source.targets is None and \
+                not self._custom_step("test_step"):
             raise ValueError("evaluate: y (the targets) is None")
         callback_list = CallbackList(list(callbacks or []), self, {"verbose": verbose, "epochs": 1,
                                                                    "steps": _steps(source)})
@@ -674,6 +958,86 @@ class TrainingMixin:
         return self.predict(generator, steps=steps, verbose=verbose)
 
 
+class CompiledMetrics:
+    """The metrics given to ``compile``, as the one entry ``compile_metrics`` of ``model.metrics`` (Keras 3's).
+
+    A custom ``train_step`` calls ``update_state(y, y_pred)`` on it; ``result()`` is a dict of every compiled
+    metric's value (fit flattens it into the logs).
+
+    Args:
+        model: the compiled model whose metrics it stands for.
+    """
+
+    name = "compile_metrics"
+
+    def __init__(self, model):
+        self._model = model
+
+    @property
+    def metrics(self):
+        """The compiled metric objects (made on the first update, when the shapes are known)."""
+        return [metric for _, _, metric, _ in self._model._metrics or []]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Fold one batch into every compiled metric (``weighted_metrics`` also get ``sample_weight``)."""
+        model = self._model
+        targets = [devices.to_host(taped.bare(t)) for t in model._per_output_values(y_true, "y")]
+        outputs = [devices.to_host(taped.bare(p)) for p in model._per_output_values(y_pred, "y_pred")]
+        weights = None if sample_weight is None else np.asarray(devices.to_host(taped.bare(sample_weight)))
+        model._resolved_metrics(targets)
+        model._update_metrics(targets, outputs, weights)
+
+    def result(self):
+        """``{log name: value}`` of every compiled metric."""
+        return self._model._metric_logs()
+
+    def reset_state(self):
+        """Empty every compiled metric."""
+        self._model._reset_metrics()
+
+    def __repr__(self):
+        return f"<CompiledMetrics {[name for name, *_ in self._model._metrics or []]}>"
+
+
+def unpack_data(data):
+    """``(x, y, sample_weight)`` from what a step receives: x alone, ``(x,)``, ``(x, y)`` or ``(x, y, w)``."""
+    if isinstance(data, tuple) and 1 <= len(data) <= 3:
+        return tuple(data) + (None,) * (3 - len(data))
+    return data, None, None
+
+
+def pack_data(inputs, targets, sample_weight):
+    """What a custom step receives for one batch, as Keras builds it: x alone (``(x,)`` for several inputs),
+    ``(x, y)``, or ``(x, y, sample_weight)`` when there are weights."""
+    x = inputs[0] if len(inputs) == 1 else list(inputs)
+    if targets is None:
+        return (x,) if isinstance(x, list) else x
+    y = targets[0] if len(targets) == 1 else list(targets)
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def flatten_logs(logs, what):
+    """A step's returned logs as fit reports them: nested dicts (``compile_metrics``) flattened, values as
+    Python numbers (an array for a metric with several values)."""
+    if not isinstance(logs, dict):
+        raise TypeError(f"{what}: a custom step must return a dict of logs {{name: value}}, "
+                        f"got {type(logs).__name__}")
+    flat = {}
+    for name, value in logs.items():
+        if isinstance(value, dict):
+            flat.update(flatten_logs(value, what))
+        else:
+            flat[name] = _log_value(devices.to_host(taped.bare(value)))
+    return flat
+
+
+def _standard_dtype(array):
+    """Float arrays in the default float dtype (Keras's data adapters convert them so); others unchanged."""
+    if array.dtype.kind == "f" and array.dtype != backend.floatx():
+        return array.astype(backend.floatx())
+    return array
+
+
 def _log_value(value):
     """A metric's result as logs hold it: a Python float (an array when the metric has several values)."""
     value = np.asarray(value)
@@ -681,9 +1045,10 @@ def _log_value(value):
 
 
 def _steps(source):
-    """Batches per epoch: the source's, capped by ``config.set_max_steps_per_epoch`` (as Keras)."""
-    cap = config.max_steps_per_epoch()
-    return len(source) if cap is None else min(len(source), cap)
+    """Batches per epoch: the source's, capped by ``steps_per_epoch`` on arrays and by
+    ``config.set_max_steps_per_epoch`` (as Keras)."""
+    caps = [cap for cap in (config.max_steps_per_epoch(), getattr(source, "steps_cap", None)) if cap is not None]
+    return min([len(source)] + [int(cap) for cap in caps])
 
 
 def _epoch(source):
