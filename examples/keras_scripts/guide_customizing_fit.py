@@ -2,11 +2,12 @@
 
 Source: https://keras.io/guides/custom_train_step_in_tensorflow/
 (fchollet; keras-io/guides/custom_train_step_in_tensorflow.py).  The text is written out here from the
-public guide.  ``tf.GradientTape`` is tinyconv's tape, and ``tf.shape`` / ``tf.concat`` / ``tf.ones`` /
-``tf.zeros`` are the ``keras.ops`` functions of the same meaning.
+public guide.  Run with ``tensorflow`` aliased (see README.md): ``tf.GradientTape`` is
+then the engine's tape, and ``tf.shape`` / ``tf.concat`` / ``tf.ones`` / ``tf.zeros`` are the ``keras.ops``
+functions of the same meaning.
 
 Left out or changed, and why:
-* The setup cell's ``os.environ["KERAS_BACKEND"] = "tensorflow"``: tinyconv has one backend.
+* The setup cell's ``os.environ["KERAS_BACKEND"] = "tensorflow"``: the engine has one backend.
 * The GAN's data set is a ``tf.data.Dataset`` (``from_tensor_slices(...).shuffle(1024).batch(64)``, then
   ``fit(dataset.take(100))``); tf.data is TensorFlow's, so here ``fit`` gets the same digits as an array
   with ``batch_size=batch_size`` (the data set it would batch and shuffle the same way).

@@ -5,9 +5,9 @@ Source: https://keras.io/guides/functional_api/
 
 Left out or changed, and why:
 * "Models with multiple inputs and outputs" (the ticket-routing model, its plot, its two compile
-  calls and its fit) reduces its text inputs with ``layers.LSTM``: recurrent layers are not part of
-  tinyconv.  Several inputs and outputs, dict losses and loss weights are run by the other scripts
-  and by tests/test_functional.py.
+  calls and its fit) reduces its text inputs with ``layers.LSTM``: recurrent layers are not implemented
+  by the engine.  Several inputs and outputs, dict outputs, dict losses and loss weights are tested in
+  tests/test_functional.py and tests/test_custom_training.py.
 * "Extract and reuse nodes in the graph of layers" builds ``keras.applications.VGG19()``, which
   downloads ImageNet weights (half a gigabyte; the test suite runs offline).
 * The MNIST cell reshapes with ``reshape(60000, 784)`` / ``reshape(10000, 784)``; here
