@@ -50,6 +50,7 @@ def write_small_flower_archive(cache):
 @pytest.fixture
 def small_world(tmp_path, monkeypatch, request):
     write_small_datasets(tmp_path)
+    monkeypatch.chdir(tmp_path)  # files a script writes (plots, saved models) land in the test's folder
     if "flowers" in request.node.name:
         write_small_flower_archive(tmp_path / "keras_home" / "datasets")
     monkeypatch.setenv("TINYCONV_DATA", str(tmp_path))

@@ -25,6 +25,8 @@ KERAS_MODULES = {"models": "keras", "layers": "keras.layers", "initializers": "k
 
 _CLASSES_BY_NAME = {kind: {} for kind in KERAS_MODULES}  # kind -> {Keras class name or alias: class}
 _WRITTEN_AS = {}  # class -> (kind, class name, module, registered name): how its objects are written
+_REGISTERED_OBJECTS = {}  # "package>name" -> a user's class or function (Keras's register_keras_serializable)
+_REGISTERED_NAMES = {}  # that class or function -> "package>name"
 
 # Keras layer arguments tinyconv does not take, with the Keras defaults that are safe to ignore.
 _IGNORABLE_KERAS_DEFAULTS = {
@@ -91,6 +93,59 @@ def register(kind, classes=None, module=None, registered_name=None):
     return classes
 
 
+def register_keras_serializable(package="Custom", name=None):
+    """Keras's decorator that makes a user's class (or function) loadable without ``custom_objects``.
+
+    The object is registered under ``"package>name"`` (``name`` defaults to its own ``__name__``): a saved
+    model writes that key as the object's ``registered_name``, and loading finds the class by it.  A class
+    must have ``get_config`` (every layer and model has; write your own when ``__init__`` takes arguments
+    that cannot be captured automatically).  Registering again under the same key replaces the object.
+
+    Args:
+        package: the first part of the key, e.g. your project's name.
+        name: the second part; default the object's ``__name__``.
+
+    Returns:
+        A decorator that registers its argument and returns it unchanged.
+
+    Raises:
+        ValueError: for a class without ``get_config``.
+
+    Example:
+
+    >>> @register_keras_serializable(package="demo")
+    ... class Thing:
+    ...     def get_config(self):
+    ...         return {}
+    >>> get_registered_name(Thing), get_registered_object("demo>Thing") is Thing
+    ('demo>Thing', True)
+    """
+    def decorator(obj):
+        key = f"{package}>{name if name is not None else obj.__name__}"
+        if inspect.isclass(obj) and not hasattr(obj, "get_config"):
+            raise ValueError(f"register_keras_serializable: cannot register class {obj.__name__} as {key!r}: it "
+                             "has no get_config() method")
+        _REGISTERED_OBJECTS[key] = obj
+        _REGISTERED_NAMES[obj] = key
+        return obj
+
+    return decorator
+
+
+def get_registered_name(obj):
+    """The key ``obj`` was registered under with ``register_keras_serializable``; its ``__name__`` if none."""
+    return _REGISTERED_NAMES.get(obj, getattr(obj, "__name__", None))
+
+
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    """The class or function registered under ``name`` (``custom_objects`` and ``module_objects`` are looked
+    in first, as Keras); None when there is none."""
+    for table in (custom_objects, _REGISTERED_OBJECTS, module_objects):
+        if table and name in table:
+            return table[name]
+    return None
+
+
 def registered_class(kind, class_name):
     """The class registered under ``class_name`` for ``kind``, or None."""
     return _CLASSES_BY_NAME[kind].get(class_name)
@@ -108,6 +163,8 @@ def _written_as(cls):
             if klass is cls:
                 return _WRITTEN_AS[klass]
             kind = _WRITTEN_AS[klass][0]
+            if cls in _REGISTERED_NAMES:  # a user's class registered with register_keras_serializable
+                return kind, cls.__name__, cls.__module__, _REGISTERED_NAMES[cls]
             return kind, cls.__name__, KERAS_MODULES[kind], None
     return None
 
@@ -118,10 +175,15 @@ def kind_of(obj):
     return found[0] if found else None
 
 
-def find_class(class_name, custom_objects=None, layer_name=None):
-    """The class for a Keras class name (``custom_objects`` first); a clear error when there is none."""
+def find_class(class_name, custom_objects=None, layer_name=None, registered_name=None):
+    """The class for a Keras class name: ``custom_objects`` first, then a class registered with
+    ``register_keras_serializable`` under ``registered_name``, then tinyconv's; a clear error when there is none."""
     if custom_objects and class_name in custom_objects:
         return custom_objects[class_name]
+    if registered_name:
+        found = get_registered_object(registered_name, custom_objects)
+        if found is not None:
+            return found
     for kind in KERAS_MODULES:
         cls = _CLASSES_BY_NAME[kind].get(class_name)
         if cls is not None:
@@ -308,7 +370,7 @@ def deserialize(config, custom_objects=None, layers_by_name=None):
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"deserialize: expected a dict with 'class_name' and 'config', got {config!r}")
     inner = config.get("config") or {}
-    cls = find_class(config["class_name"], custom_objects, inner.get("name"))
+    cls = find_class(config["class_name"], custom_objects, inner.get("name"), config.get("registered_name"))
     found = _written_as(cls)
     if found is None or found[0] != "layers":
         obj = _from_config(cls, inner, custom_objects)

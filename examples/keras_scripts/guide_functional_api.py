@@ -13,18 +13,12 @@ Left out or changed, and why:
 * The MNIST cell reshapes with ``reshape(60000, 784)`` / ``reshape(10000, 784)``; here
   ``reshape(-1, 784)``, so that the same lines work on any number of images (the test suite gives a
   small stand-in set).
-* The files the guide writes to the working folder (the plots, ``my_model.keras``) are written to a
-  fresh temporary folder, ``workdir``.
 """
-import os
-import tempfile
-
 import numpy as np
 import keras
 from keras import layers
 from keras import ops
 
-workdir = tempfile.mkdtemp()  # (not in the guide: where its files go)
 
 # ## Introduction
 
@@ -47,10 +41,10 @@ model = keras.Model(inputs=inputs, outputs=outputs, name="mnist_model")
 
 model.summary()
 
-keras.utils.plot_model(model, os.path.join(workdir, "my_first_model.png"))
+keras.utils.plot_model(model, "my_first_model.png")
 
 keras.utils.plot_model(
-    model, os.path.join(workdir, "my_first_model_with_shape_info.png"), show_shapes=True
+    model, "my_first_model_with_shape_info.png", show_shapes=True
 )
 
 # ## Training, evaluation, and inference
@@ -76,10 +70,10 @@ print("Test accuracy:", test_scores[1])
 
 # ## Save and serialize
 
-model.save(os.path.join(workdir, "my_model.keras"))
+model.save("my_model.keras")
 del model
 # Recreate the exact same model purely from the file:
-model = keras.models.load_model(os.path.join(workdir, "my_model.keras"))
+model = keras.models.load_model("my_model.keras")
 
 # ## Use the same graph of layers to define multiple models
 
@@ -177,7 +171,7 @@ outputs = layers.Dense(10)(x)
 model = keras.Model(inputs, outputs, name="toy_resnet")
 model.summary()
 
-keras.utils.plot_model(model, os.path.join(workdir, "mini_resnet.png"), show_shapes=True)
+keras.utils.plot_model(model, "mini_resnet.png", show_shapes=True)
 
 (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
 

@@ -238,6 +238,12 @@ class Layer:
             return self.weights
         return [w for layer, own in self._weight_owners() for w in own if not (w.trainable and layer.trainable)]
 
+    # Keras 3's other names for the same lists.
+    variables = property(lambda self: self.weights, doc="Keras 3's name for ``weights``.")
+    trainable_variables = property(lambda self: self.trainable_weights, doc="Keras 3's ``trainable_weights``.")
+    non_trainable_variables = property(lambda self: self.non_trainable_weights,
+                                       doc="Keras 3's ``non_trainable_weights``.")
+
     def trainable_gradients(self):
         """Gradients aligned with ``trainable_weights`` (after a backward pass), each with its weight's
         regularizer gradient added: d(loss + R(w))/dw = grads[w] + dR/dw."""
@@ -386,7 +392,9 @@ class Layer:
             shapes = taped.map_structure(lambda a: (None,) + tuple(np.shape(a))[1:], x) if isinstance(x, list) \
                 else (None,) + tuple(np.shape(x))[1:]
             taped.build_if_needed(self, shapes)
-            return taped.bare(taped.invoke_call(self, x, bool(training), args, kwargs))
+            # Off the tape a TapedTensor is its array; a Variable returned by call() stays itself, as in Keras.
+            return taped.map_structure(lambda v: v.value if isinstance(v, taped.TapedTensor) else v,
+                                       taped.invoke_call(self, x, bool(training), args, kwargs))
         if args or kwargs:
             raise TypeError(f"{self.describe()}: unexpected arguments {list(kwargs) or len(args)} "
                             "(a built-in layer takes its inputs and training=)")

@@ -116,6 +116,10 @@ class Model(TrainingMixin):
         """True for a subclassed model: what it computes is its ``call`` (no layer graph)."""
         return type(self)._run_forward is Model._run_forward
 
+    def _without_call(self):
+        """True for a subclassed model that defines no ``call`` (a GAN that its own ``train_step`` trains)."""
+        return self._runs_call() and type(self).call is Model.call
+
     @property
     def layers(self):
         """The model's layers, in order: for a subclassed model, those assigned to its attributes.
@@ -238,7 +242,7 @@ class Model(TrainingMixin):
         >>> model.built
         True
         """
-        if self._runs_call():  # a subclassed model is built once call() has run (build() or a first batch)
+        if self._runs_call() and not self._without_call():  # built once call() has run (build() or a first batch)
             return getattr(self, "_output_specs", None) is not None
         return bool(self.layers) and all(layer.built for layer in self.layers)
 

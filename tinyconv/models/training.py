@@ -63,7 +63,7 @@ class TrainingMixin:
         sizes = {len(a) for a in prepared}
         if len(sizes) > 1:
             raise ValueError(f"{what}: all inputs must have the same number of samples, got {sorted(sizes)}")
-        if not self.built:
+        if not self.built and not self._without_call():  # (a model with no call of its own has nothing to build)
             self.build([(None,) + a.shape[1:] for a in prepared] if len(prepared) > 1
                        else (None,) + prepared[0].shape[1:])
         self._check_input_shapes(prepared, what)
@@ -674,7 +674,10 @@ class TrainingMixin:
             callback_list.on_epoch_begin(epoch)
             progress = EpochProgress(verbose, _steps(source), f"Epoch {epoch + 1}/{epochs}")
             trackers, logs = {}, {}
-            self.reset_metrics() if custom else self._reset_metrics()
+            if custom:
+                self.reset_metrics()  # every object in self.metrics (a property the model may override)
+            else:
+                self._reset_metrics()
             for step, batch in enumerate(_epoch(source)):
                 callback_list.on_train_batch_begin(step)
                 if custom:  # the model's own step; its logs are running values, the last are the epoch's

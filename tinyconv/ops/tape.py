@@ -210,10 +210,14 @@ class Tape:
 
     def _gradient_of(self, source, grads):
         if isinstance(source, Variable):
+            # A weight may be reached both as a leaf (used by ops) and inside a built-in layer's own
+            # backward (the layer called on the tape): the two gradients add up.
             entry = self._leaves.get(id(source))
-            if entry is not None and id(entry[1]) in grads:
-                return grads[id(entry[1])]
-            return self._layer_gradient_of(source.value)
+            as_leaf = grads.get(id(entry[1])) if entry is not None else None
+            in_layers = self._layer_gradient_of(source.value)
+            if as_leaf is None or in_layers is None:
+                return as_leaf if in_layers is None else in_layers
+            return as_leaf + in_layers
         if isinstance(source, TapedTensor):
             return grads.get(id(source))
         return self._layer_gradient_of(source)  # a built-in layer's weight array

@@ -14,7 +14,8 @@ import h5py
 
 from ..models.config import clone_model
 from .. import serialization
-from ..serialization import deserialize, serialize
+from ..serialization import (deserialize, get_registered_name, get_registered_object, register_keras_serializable,
+                             serialize)
 from . import h5_checks, h5_weights, keras_zip, legacy_h5
 from .atomic import atomic_path
 
@@ -86,4 +87,5 @@ def load_weights(model, filepath, skip_mismatch=False):
             legacy_h5.read_weights_group(h5, model, where=path)
 
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "serialize", "deserialize", "clone_model"]
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "serialize", "deserialize", "clone_model",
+           "register_keras_serializable", "get_registered_name", "get_registered_object"]

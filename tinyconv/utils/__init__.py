@@ -2,6 +2,7 @@
 ``tinyconv.teaching.gradient_check``.)"""
 import numpy as np
 
+from ..serialization import get_registered_name, get_registered_object, register_keras_serializable
 from .files import get_file
 from .image_dataset import image_dataset_from_directory
 from .images import array_to_img, img_to_array, load_img, save_img
@@ -36,5 +37,6 @@ def normalize(x, axis=-1, order=2):
     return x / np.expand_dims(norms, axis)
 
 
-__all__ = ["Sequence", "array_to_img", "get_file", "image_dataset_from_directory", "img_to_array", "load_img",
-           "model_to_dot", "normalize", "plot_model", "save_img", "set_random_seed", "to_categorical"]
+__all__ = ["Sequence", "array_to_img", "get_file", "get_registered_name", "get_registered_object",
+           "image_dataset_from_directory", "img_to_array", "load_img", "model_to_dot", "normalize", "plot_model",
+           "register_keras_serializable", "save_img", "set_random_seed", "to_categorical"]
