@@ -11,15 +11,23 @@ import os
 import sys
 from pathlib import Path
 
-# One OpenMP wait policy for both frameworks, set before either loads its OpenMP runtime
-# (torch ships its own).  PASSIVE is tinyconv's default; with torch's threads spinning
+# By default, one OpenMP wait policy for both frameworks, set before either loads its OpenMP
+# runtime (torch ships its own).  PASSIVE is tinyconv's default; with torch's threads spinning
 # between its ops while tinyconv runs (or the reverse), the alternating samples would
 # measure contention, not the kernels.  Set OMP_WAIT_POLICY yourself to compare others.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# The same for NumPy's OpenBLAS (tinyconv's GEMMs): its idle threads otherwise spin for
-# about 2^28 cycles after each product, taking the core tinyconv's next OpenMP loop needs;
-# 4 (the minimum) makes them sleep at once.  torch's BLAS (MKL, oneDNN) ignores it.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# No PyTorch user sets it, though: --framework-defaults sets nothing, so torch (imported first
+# by the cases) keeps its own defaults and tinyconv its own (its import sets PASSIVE for
+# itself).  The headline comparison is benchmarks/race.py, one framework per process.
+FRAMEWORK_DEFAULTS = "--framework-defaults" in sys.argv[1:]
+ENV_SET_HERE = {} if FRAMEWORK_DEFAULTS else {
+    "OMP_WAIT_POLICY": "PASSIVE",
+    # The same for NumPy's OpenBLAS (tinyconv's GEMMs): its idle threads otherwise spin for
+    # about 2^28 cycles after each product, taking the core tinyconv's next OpenMP loop needs;
+    # 4 (the minimum) makes them sleep at once.  torch's BLAS (MKL, oneDNN) ignores it.
+    "OPENBLAS_THREAD_TIMEOUT": "4",
+}
+ENV_SET_HERE = {name: value for name, value in ENV_SET_HERE.items() if name not in os.environ}
+os.environ.update(ENV_SET_HERE)
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,9 +36,9 @@ import numpy as np  # noqa: E402
 
 from benchmarks import cases as bench_cases  # noqa: E402
 from benchmarks import ceilings as machine_ceilings  # noqa: E402
-from benchmarks import environment, report, timing  # noqa: E402
+from benchmarks import environment, machine, report, timing  # noqa: E402
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = machine.results_dir()  # one folder per CPU model, so no result is read as another's
 
 
 @contextlib.contextmanager
@@ -205,6 +213,9 @@ def run_suite(threads=None, repeats=11, quick=False, case_filter=None, out_dir=R
         "repeats": repeats,
         "quick": quick,
         "environment": environment_info,
+        # What this script set before either framework loaded ({} under --framework-defaults).
+        "env_set_by_run_py": ENV_SET_HERE,
+        "compiled_isas": machine.compiled_isas(),
         "ceilings": ceilings,
         "load_average_at_end": environment.load_average(),
         "results": results,
@@ -231,6 +242,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON and chart go")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
+    parser.add_argument("--framework-defaults", action="store_true",
+                        help="set no OMP_WAIT_POLICY / OPENBLAS_THREAD_TIMEOUT: each framework keeps its own "
+                             "defaults (default: both set to tinyconv's, PASSIVE and 4, unless already set)")
     return parser.parse_args(argv)
 
 
@@ -243,6 +257,9 @@ def main(argv=None):
                        memory=not args.no_memory)
     print()
     print(report.text_report(result))
+    print("Compiled modules picked: " + ", ".join(f"{name} -> {isa}" for name, isa in result["compiled_isas"].items())
+          + "; set by run.py before loading: " + (", ".join(f"{k}={v}" for k, v in result["env_set_by_run_py"].items())
+                                                 or "nothing (each framework's defaults)"))
     print(f"\nratio = PyTorch time / tinyconv time (> 1: tinyconv faster). JSON in {args.out}/latest.json")
 
 

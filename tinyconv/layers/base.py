@@ -393,8 +393,10 @@ class Layer:
                 else (None,) + tuple(np.shape(x))[1:]
             taped.build_if_needed(self, shapes)
             # Off the tape a TapedTensor is its array; a Variable returned by call() stays itself, as in Keras.
-            return taped.map_structure(lambda v: v.value if isinstance(v, taped.TapedTensor) else v,
-                                       taped.invoke_call(self, x, bool(training), args, kwargs))
+            out = taped.map_structure(lambda v: v.value if isinstance(v, taped.TapedTensor) else v,
+                                      taped.invoke_call(self, x, bool(training), args, kwargs))
+            taped.note_shapes(self, shapes, out)
+            return out
         if args or kwargs:
             raise TypeError(f"{self.describe()}: unexpected arguments {list(kwargs) or len(args)} "
                             "(a built-in layer takes its inputs and training=)")

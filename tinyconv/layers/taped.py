@@ -90,6 +90,14 @@ def invoke_call(layer, inputs, training, args=(), kwargs=None):
         _TRAINING[0] = previous
 
 
+def note_shapes(layer, input_shape, out):
+    """Record the shapes a call saw (batch axis None), as ``build_for`` does: ``summary()`` shows them."""
+    def batchless(value):
+        return (None,) + tuple(np.shape(value_of(value)))[1:]
+    layer.input_shape = input_shape
+    layer.output_shape = [batchless(o) for o in out] if isinstance(out, (list, tuple)) else batchless(out)
+
+
 def build_if_needed(layer, input_shape):
     if not layer.built:
         layer.build(input_shape)
@@ -191,7 +199,9 @@ def call_on_tape(layer, inputs, tape, training, args=(), kwargs=None):
         else (None,) + tuple(np.shape(values))[1:]
     if layer._runs_call():
         build_if_needed(layer, shapes)
-        return invoke_call(layer, inputs, training, args, kwargs)
+        out = invoke_call(layer, inputs, training, args, kwargs)
+        note_shapes(layer, shapes, out)
+        return out
     # A built-in layer: its own forward now, and its own backward when the tape is replayed.
     values = map_structure(lambda a: a.astype(layer.dtype) if np.issubdtype(a.dtype, np.floating) and
                            a.dtype != layer.dtype else a, values)
