@@ -120,15 +120,9 @@ def first_report(raw, framework, key):
 def summarise(raw, selected, threads, frameworks, started, fma_units, settings):
     """Medians over rounds, ratios, ceilings and the machine, from the workers' raw results."""
     steps = [entry for entry in raw if entry["mode"] == "step"]
+    ceilings = ceilings_by_threads(raw, threads, fma_units, steps)
     rows = []
     for count in threads:
-        gemm = {blas: max((entry["best_gflops"] for entry in raw if entry["mode"] == "gemm"
-                           and entry["framework"] == blas and entry["threads"] == count), default=None)
-                for blas in ("numpy", "torch")}
-        reported = next((entry["tinyconv"]["num_threads"] for entry in steps
-                         if entry["threads"] == count and "tinyconv" in entry), None)
-        peak = machine.theoretical_peak(count if count != "default" else (reported or os.cpu_count() or 1),
-                                        fma_units)
         for case in selected:
             row = {"case": case.name, "label": case.label, "threads": count, "batch": case.batch,
                    "flops_per_step": case.flops, "pids": {}, "images_per_s_by_round": {}}
@@ -138,31 +132,31 @@ def summarise(raw, selected, threads, frameworks, started, fma_units, settings):
                 row["pids"][framework] = [entry["pid"] for entry in mine]
                 row["images_per_s_by_round"][framework] = [entry["images_per_s"] for entry in mine]
                 row[f"{framework}_images_per_s"] = median_or_none(row["images_per_s_by_round"][framework])
-                row[f"{framework}_num_threads"] = next(
-                    (entry.get(framework if framework != "both" else "tinyconv", {}).get("num_threads")
-                     for entry in mine), None)
+                # The count the framework ran at ("both": tinyconv's, the one timed there).
+                reporter = "tinyconv" if framework == "both" else framework
+                row[f"{framework}_num_threads"] = next((entry[reporter]["num_threads"] for entry in mine), None)
             row["ratio"] = row["tinyconv_images_per_s"] / row["torch_images_per_s"]
             if "both" in frameworks:
                 row["one_process_over_separate"] = row["both_images_per_s"] / row["tinyconv_images_per_s"]
             if case.flops:
-                row["ceiling"] = ceiling_row(case, row, gemm, peak)
+                row["ceiling"] = ceiling_row(case, row, ceilings[str(count)])
             rows.append(row)
+    tinyconv_info = first_report(raw, "tinyconv", "tinyconv") or {}
     return {
         "kind": "race",
         "date": started["date"],
         "command": None,
         "machine": {"cpu": machine.cpu_description(), "python": platform.python_version(),
-                    "compiled_isas": first_report(raw, "tinyconv", "tinyconv") and
-                    first_report(raw, "tinyconv", "tinyconv")["compiled_isas"],
+                    "compiled_isas": tinyconv_info.get("compiled_isas"),
                     "numpy_blas": first_report(raw, "tinyconv", "numpy_blas"),
                     "torch": first_report(raw, "torch", "torch"),
-                    "tinyconv": first_report(raw, "tinyconv", "tinyconv")},
+                    "tinyconv": tinyconv_info},
         "env_in_parent": started["env"],
         # A parent that imported tinyconv (a notebook, pytest) passes on the variables that import set.
         "parent_had_imported_tinyconv": "tinyconv" in sys.modules,
         "load_average": {"start": started["load_average"], "end": load_average()},
         "settings": {**settings, "threads": list(threads), "frameworks": list(frameworks)},
-        "ceilings": ceilings_by_threads(raw, threads, fma_units, steps),
+        "ceilings": ceilings,
         "rows": rows,
         "geometric_mean_ratio": {str(count): geometric_mean(row["ratio"] for row in rows if row["threads"] == count)
                                  for count in threads},
@@ -171,15 +165,15 @@ def summarise(raw, selected, threads, frameworks, started, fma_units, settings):
     }
 
 
-def ceiling_row(case, row, gemm, peak):
+def ceiling_row(case, row, limits):
     """GFLOP/s of both frameworks, as fractions of the measured GEMM rates and of the peak."""
     out = {}
     for framework in ("tinyconv", "torch"):
         gflops = case.flops * row[f"{framework}_images_per_s"] / case.batch / 1e9
         out[f"{framework}_gflops"] = gflops
-        out[f"{framework}_of_numpy_gemm"] = gflops / gemm["numpy"] if gemm["numpy"] else None
-        out[f"{framework}_of_torch_gemm"] = gflops / gemm["torch"] if gemm["torch"] else None
-        out[f"{framework}_of_peak"] = gflops / peak["gflops"] if peak["gflops"] else None
+        for name, ceiling in (("numpy_gemm", limits["numpy_gemm_gflops"]), ("torch_gemm", limits["torch_gemm_gflops"]),
+                              ("peak", limits["theoretical_peak"]["gflops"])):
+            out[f"{framework}_of_{name}"] = gflops / ceiling if ceiling else None
     return out
 
 
@@ -337,6 +331,12 @@ def save(report, out_dir):
 
 
 def parse_threads(text):
+    """``--threads``: comma-separated positive counts, "default" for each framework's own.
+
+    Example:
+    >>> parse_threads("1,default")
+    [1, 'default']
+    """
     counts = []
     for part in text.split(","):
         part = part.strip()
@@ -367,11 +367,16 @@ def parse_args(argv=None):
                         help="FMA units per core for the theoretical peak (default: assume 2, and say so)")
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default: benchmarks/results/<this CPU's slug>/)")
+    parser.add_argument("--show", type=Path, default=None, metavar="JSON",
+                        help="print the tables of a saved race-latest.json and exit (runs nothing)")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.show is not None:
+        print(markdown_report(json.loads(args.show.read_text())))
+        return
     report = run_race(args.cases, args.threads, args.rounds, not args.no_one_process, args.warmup, args.samples,
                       args.min_sample_s, args.gemm_sizes, args.gemm_repeats, args.fma_units)
     report["command"] = " ".join(["python3"] + sys.argv)

@@ -259,3 +259,19 @@ def test_the_symbolic_graph_lives_in_tinyconv_graph(fresh_names):
     inner = keras.Model(x, y)  # a model called on symbols is one node, as a layer is
     z = inner(keras.Input((4,)))
     assert z.shape == (None, 2) and z.node.layer is inner
+
+
+def test_dict_outputs_are_named_by_their_keys_returned_as_a_dict_and_saved(tmp_path, fresh_names):
+    inputs = layers.Input((3,))
+    model = keras.Model(inputs, {"score": layers.Dense(1, name="d1")(inputs),
+                                 "label": layers.Dense(2, activation="softmax", name="d2")(inputs)})
+    assert model.output_names == ["score", "label"]
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+    predicted = model.predict(x, verbose=0)
+    assert sorted(predicted) == ["label", "score"] and predicted["label"].shape == (4, 2)
+    model.compile("sgd", loss={"score": "mse", "label": "sparse_categorical_crossentropy"})
+    logs = model.fit(x, {"score": np.zeros((4, 1)), "label": np.zeros(4)}, verbose=0).history
+    assert {"score_loss", "label_loss"} <= set(logs)
+    model.save(tmp_path / "dict.keras")
+    loaded = keras.models.load_model(tmp_path / "dict.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0)["score"], model.predict(x, verbose=0)["score"])

@@ -100,8 +100,11 @@ def functional_config(model):
         histories = [_history(t, numbering) for t in tensors]
         return histories[0] if len(histories) == 1 else histories
 
+    keys = getattr(model, "_output_keys", None)
+    outputs = ({key: _history(t, numbering) for key, t in zip(keys, model.outputs)} if keys  # dict outputs, as Keras
+               else ends(model.outputs))
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "input_layers": ends(model.inputs), "output_layers": ends(model.outputs)}
+            "input_layers": ends(model.inputs), "output_layers": outputs}
 
 
 # ------------------------------------------------------------------ from config
@@ -207,9 +210,14 @@ def functional_from_config(config, custom_objects=None):
             found.append(made[(name, node)][index])
         return found
 
-    inputs, outputs = tensors(config["input_layers"]), tensors(config["output_layers"])
-    return _model_class("Functional")(inputs if len(inputs) > 1 else inputs[0],
-                                      outputs if len(outputs) > 1 else outputs[0],
+    inputs = tensors(config["input_layers"])
+    spec = config["output_layers"]
+    if isinstance(spec, dict):
+        outputs = {key: tensors(history)[0] for key, history in spec.items()}
+    else:
+        outputs = tensors(spec)
+        outputs = outputs if len(outputs) > 1 else outputs[0]
+    return _model_class("Functional")(inputs if len(inputs) > 1 else inputs[0], outputs,
                                       name=config.get("name"), trainable=config.get("trainable", True))
 
 

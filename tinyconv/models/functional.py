@@ -57,6 +57,8 @@ class Functional(Model):
         super().__init__(name=name, trainable=trainable)
         self._inputs = list(inputs.values()) if isinstance(inputs, dict) else (
             list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        # Keras 3: outputs given as a dict are named by its keys, and predict() returns a dict.
+        self._output_keys = list(outputs) if isinstance(outputs, dict) else None
         self._outputs = list(outputs.values()) if isinstance(outputs, dict) else (
             list(outputs) if isinstance(outputs, (list, tuple)) else [outputs])
         for tensor in self._inputs + self._outputs:
@@ -202,6 +204,8 @@ class Functional(Model):
         >>> model.output_names
         ['score', 'label']
         """
+        if self._output_keys is not None:
+            return list(self._output_keys)
         return [t.producer.name for t in self._outputs]
 
     def _output_layers(self):

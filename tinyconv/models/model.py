@@ -635,6 +635,12 @@ class Model(TrainingMixin):
         return dy + (regularizer.gradient(output) / _batch_size(output)).astype(dy.dtype, copy=False)
 
     # ------------------------------------------------------------- calling the model
+    def _user_outputs(self, outputs):
+        """What ``model(x)`` and ``predict`` hand back: a dict for a model made with dict outputs (Keras 3),
+        else the one array or the list."""
+        keys = getattr(self, "_output_keys", None)
+        return dict(zip(keys, outputs)) if keys else self._unwrap(outputs)
+
     def _unwrap(self, outputs):
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -644,7 +650,8 @@ class Model(TrainingMixin):
         tape = taped.tape_of(x)
         if tape is not None:  # inside taped code or a GradientTape: one step, backward = this model's own
             return self._call_on_tape(x, tape, training)
-        return self._unwrap(self._run_forward(self._prepare_inputs(taped.bare(x), "call"), training=bool(training)))
+        return self._user_outputs(self._run_forward(self._prepare_inputs(taped.bare(x), "call"),
+                                                    training=bool(training)))
 
     def _call_on_tape(self, x, tape, training):
         """Run the model and record it on ``tape`` as one step whose backward is the model's backward pass."""

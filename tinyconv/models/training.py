@@ -544,7 +544,7 @@ class TrainingMixin:
         array([3., 3.], dtype=float32)
         """
         outputs = self._run_forward(self._prepare_inputs(x, "predict_on_batch"), training=False)
-        return self._unwrap([devices.to_host(y) for y in outputs])  # predict returns NumPy
+        return self._user_outputs([devices.to_host(y) for y in outputs])  # predict returns NumPy
 
     @staticmethod
     def _format_result(logs, return_dict):
@@ -892,7 +892,7 @@ class TrainingMixin:
         callback_list.on_predict_end()
         if collected is None:
             raise ValueError("predict: the data produced no batches")
-        return self._unwrap([np.concatenate(parts, axis=0) for parts in collected])
+        return self._user_outputs([np.concatenate(parts, axis=0) for parts in collected])
 
     # Keras 2 spellings, kept for the scripts courses still hand out.
     def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
