@@ -18,7 +18,23 @@ from .devices import asarray as _asarray  # keeps a GPU (CuPy) array on the GPU
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """max(x, 0), with Keras's optional leak, cap and threshold."""
+    """max(x, 0), with Keras's optional leak, cap and threshold.
+
+    Args:
+        x: an array.
+        negative_slope: the slope below ``threshold`` (0: plain ReLU).
+        max_value: if set, the output is capped at this value.
+        threshold: where the function turns on; below it the output is ``negative_slope * (x - threshold)``.
+
+    Returns:
+        An array like ``x``.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.relu(x), tinyconv.activations.relu(x, negative_slope=0.1, max_value=1.0)
+    (array([0., 0., 2.], dtype=float32), array([-0.1,  0. ,  1. ], dtype=float32))
+    """
     x = _asarray(x)
     if negative_slope == 0.0 and max_value is None and threshold == 0.0:
         return np.maximum(x, 0)
@@ -29,23 +45,65 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
 
 
 def tanh(x):
+    """The hyperbolic tangent, (e^x - e^-x) / (e^x + e^-x), in (-1, 1).
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.tanh(x).round(4)
+    array([-0.7616,  0.    ,  0.964 ], dtype=float32)
+    """
     return np.tanh(x)
 
 
 def sigmoid(x):
-    """1 / (1 + e^-x), computed without overflow for large |x|."""
+    """1 / (1 + e^-x), computed without overflow for large |x|.
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.sigmoid(x).round(4)
+    array([0.2689, 0.5   , 0.8808], dtype=float32)
+    """
     x = _asarray(x)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 def softmax(x, axis=-1):
-    """e^x_i / sum_j e^x_j; the max is subtracted first so exp never overflows."""
+    """e^x_i / sum_j e^x_j; the max is subtracted first so exp never overflows.
+
+    Args:
+        x: an array.
+        axis: the axis that sums to 1.
+
+    Example:
+
+    >>> tinyconv.activations.softmax(np.array([[1.0, 2.0, 3.0]])).round(4)
+    array([[0.09  , 0.2447, 0.6652]])
+    """
     shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return shifted / np.sum(shifted, axis=axis, keepdims=True)
 
 
 def linear(x):
+    """The identity: ``x`` itself (what ``activation=None`` means).
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.linear(x)
+    array([-1.,  0.,  2.], dtype=float32)
+    """
     return x
 
 
@@ -55,24 +113,65 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def leaky_relu(x, negative_slope=0.2):
-    """x if x > 0 else negative_slope * x: a small slope keeps negative units learning."""
+    """x if x > 0 else negative_slope * x: a small slope keeps negative units learning.
+
+    Args:
+        x: an array.
+        negative_slope: the slope for x <= 0.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.leaky_relu(x)
+    array([-0.2,  0. ,  2. ], dtype=float32)
+    """
     x = _asarray(x)
     return np.where(x > 0, x, negative_slope * x).astype(x.dtype, copy=False)
 
 
 def relu6(x):
-    """min(max(x, 0), 6)."""
+    """min(max(x, 0), 6).
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> tinyconv.activations.relu6(np.array([-1.0, 3.0, 8.0]))
+    array([0., 3., 6.])
+    """
     return np.clip(x, 0, 6)
 
 
 def elu(x, alpha=1.0):
-    """x if x > 0 else alpha * (e^x - 1): smooth, and negative outputs push mean activations to 0."""
+    """x if x > 0 else alpha * (e^x - 1): smooth, and negative outputs push mean activations to 0.
+
+    Args:
+        x: an array.
+        alpha: the value the output approaches as x -> -inf is ``-alpha``.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.elu(x).round(4)
+    array([-0.6321,  0.    ,  2.    ], dtype=float32)
+    """
     x = _asarray(x)
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
 
 
 def selu(x):
-    """SELU_SCALE * elu(x, SELU_ALPHA): the constants keep activations self-normalising."""
+    """SELU_SCALE * elu(x, SELU_ALPHA): the constants keep activations self-normalising.
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.selu(x).round(4)
+    array([-1.1113,  0.    ,  2.1014], dtype=float32)
+    """
     return (SELU_SCALE * elu(x, SELU_ALPHA)).astype(_asarray(x).dtype, copy=False)
 
 
@@ -90,6 +189,16 @@ def gelu(x, approximate=False):
     """x * Phi(x), Phi the standard normal CDF: Phi(x) = (1 + erf(x / sqrt 2)) / 2.
 
     approximate=True uses the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    Args:
+        x: an array.
+        approximate: use the tanh form.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.gelu(x).round(4)
+    array([-0.1587,  0.    ,  1.9545], dtype=float32)
     """
     x = _asarray(x)
     if approximate:
@@ -99,7 +208,17 @@ def gelu(x, approximate=False):
 
 
 def silu(x):
-    """x * sigmoid(x), also called swish."""
+    """x * sigmoid(x), also called swish.
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.silu(x).round(4)
+    array([-0.2689,  0.    ,  1.7616], dtype=float32)
+    """
     return x * sigmoid(x)
 
 
@@ -107,21 +226,62 @@ swish = silu  # Keras exports the same function under both names
 
 
 def softplus(x):
-    """log(1 + e^x), computed as logaddexp(0, x) so large x never overflows."""
+    """log(1 + e^x), computed as logaddexp(0, x) so large x never overflows.
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.softplus(x).round(4)
+    array([0.3133, 0.6931, 2.1269], dtype=float32)
+    """
     return np.logaddexp(0, x).astype(_asarray(x).dtype, copy=False)
 
 
 def softsign(x):
-    """x / (1 + |x|)."""
+    """x / (1 + |x|).
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.softsign(x).round(4)
+    array([-0.5   ,  0.    ,  0.6667], dtype=float32)
+    """
     return x / (1 + np.abs(x))
 
 
 def hard_sigmoid(x):
-    """Keras 3's piecewise-linear sigmoid: relu6(x + 3) / 6 (0 below -3, 1 above 3)."""
+    """Keras 3's piecewise-linear sigmoid: relu6(x + 3) / 6 (0 below -3, 1 above 3).
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.hard_sigmoid(x).round(4)
+    array([0.3333, 0.5   , 0.8333], dtype=float32)
+    """
     return (relu6(_asarray(x) + 3) / 6).astype(_asarray(x).dtype, copy=False)
 
 
 def exponential(x):
+    """e^x.
+
+    Args:
+        x: an array.
+
+    Example:
+
+    >>> x = np.array([-1.0, 0.0, 2.0], dtype="float32")
+    >>> tinyconv.activations.exponential(x).round(4)
+    array([0.3679, 1.    , 7.3891], dtype=float32)
+    """
     return np.exp(x)
 
 
@@ -244,7 +404,23 @@ def _short(value, limit=120):
 
 
 def get(identifier):
-    """Resolve None, a name ('relu', 'softmax', ...), Keras's dict form of a name, or one of the functions above."""
+    """Resolve None, a name ('relu', 'softmax', ...), Keras's dict form of a name, or one of the functions above.
+
+    Args:
+        identifier: None (``linear``), a name, ``{"class_name": "function", "config": NAME}``, or an
+            activation function (this module's, or one of the same name from another library).
+
+    Returns:
+        One of this module's functions.
+
+    Raises:
+        ValueError: for an unknown name, a saved lambda, or a function with no known derivative.
+
+    Example:
+
+    >>> tinyconv.activations.get("relu") is tinyconv.activations.relu, tinyconv.activations.get(None).__name__
+    (True, 'linear')
+    """
     if identifier is None:
         return linear
     if isinstance(identifier, dict):
@@ -271,6 +447,24 @@ def backward(activation, dy, a, z=None):
     """dL/dz for the activation that produced ``a`` from ``z``, given dL/da = ``dy``.
 
     Most derivatives need only ``a``; gelu, silu and softplus need ``z`` as well.
+
+    Args:
+        activation: one of this module's functions (as ``get`` returns it).
+        dy: the upstream gradient dL/da.
+        a: the activation's output.
+        z: its input (the pre-activation); needed for gelu, silu and softplus.
+
+    Returns:
+        dL/dz, an array like ``dy``.
+
+    Raises:
+        ValueError: if ``z`` is needed and not given.
+
+    Example:
+
+    >>> a = tinyconv.activations.sigmoid(np.array([0.0]))
+    >>> tinyconv.activations.backward(tinyconv.activations.sigmoid, np.array([1.0]), a)   # a (1 - a)
+    array([0.25])
     """
     if activation in _BACKWARD_FROM_INPUT:
         if z is None:
@@ -280,6 +474,16 @@ def backward(activation, dy, a, z=None):
 
 
 def serialize(activation):
+    """An activation's saved form: its name.
+
+    Args:
+        activation: one of this module's functions.
+
+    Example:
+
+    >>> tinyconv.activations.serialize(tinyconv.activations.swish)   # swish is silu
+    'silu'
+    """
     return activation.__name__
 
 
@@ -287,5 +491,17 @@ def deserialize(config, custom_objects=None):
     """An activation from its saved form: a name or Keras's ``{"class_name": "function", "config": NAME}``.
 
     Only tinyconv's own activations are found; nothing in a config is ever imported or executed.
+
+    Args:
+        config: a name or Keras's dict form.
+        custom_objects: accepted for Keras compatibility and not used.
+
+    Raises:
+        ValueError: for anything that is not one of tinyconv's activations.
+
+    Example:
+
+    >>> tinyconv.activations.deserialize({"class_name": "function", "config": "tanh"}).__name__
+    'tanh'
     """
     return get(config)

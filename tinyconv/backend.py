@@ -16,11 +16,32 @@ _IMAGE_DATA_FORMAT = "channels_last"
 
 
 def floatx():
-    """The default float type of weights and activations ('float32')."""
+    """The default float type of weights and activations ('float32').
+
+    Example:
+
+    >>> tinyconv.backend.floatx()
+    'float32'
+    """
     return _FLOATX
 
 
 def set_floatx(value):
+    """Set the default float type of new weights and activations.
+
+    Args:
+        value: 'float32' or 'float64'.
+
+    Raises:
+        ValueError: for any other value.
+
+    Example:
+
+    >>> tinyconv.backend.set_floatx("float64")
+    >>> tinyconv.backend.cast_to_floatx([1, 2]).dtype
+    dtype('float64')
+    >>> tinyconv.backend.set_floatx("float32")
+    """
     global _FLOATX
     if value not in ("float32", "float64"):
         raise ValueError(f"floatx must be 'float32' or 'float64', got {value!r}")
@@ -28,19 +49,59 @@ def set_floatx(value):
 
 
 def epsilon():
+    """The fuzz factor Keras adds to avoid dividing by zero (1e-7 by default).
+
+    Example:
+
+    >>> tinyconv.backend.epsilon()
+    1e-07
+    """
     return _EPSILON
 
 
 def set_epsilon(value):
+    """Set the value ``epsilon()`` returns.
+
+    Args:
+        value: a small positive number.
+
+    Example:
+
+    >>> tinyconv.backend.set_epsilon(1e-5); tinyconv.backend.epsilon()
+    1e-05
+    >>> tinyconv.backend.set_epsilon(1e-7)
+    """
     global _EPSILON
     _EPSILON = float(value)
 
 
 def image_data_format():
+    """The default image layout of new layers: 'channels_last' (NHWC) or 'channels_first' (NCHW).
+
+    Example:
+
+    >>> tinyconv.backend.image_data_format()
+    'channels_last'
+    """
     return _IMAGE_DATA_FORMAT
 
 
 def set_image_data_format(value):
+    """Set the default image layout (``data_format``) of layers created afterwards.
+
+    Args:
+        value: 'channels_last' or 'channels_first'.
+
+    Raises:
+        ValueError: for any other value.
+
+    Example:
+
+    >>> tinyconv.backend.set_image_data_format("channels_first")
+    >>> tinyconv.backend.image_data_format()
+    'channels_first'
+    >>> tinyconv.backend.set_image_data_format("channels_last")
+    """
     global _IMAGE_DATA_FORMAT
     if value not in ("channels_last", "channels_first"):
         raise ValueError(f"image data format must be 'channels_last' or 'channels_first', got {value!r}")
@@ -48,45 +109,113 @@ def set_image_data_format(value):
 
 
 def clear_session():
-    """Restart automatic names from ``conv2d``, ``dense`` ... as Keras does."""
+    """Restart automatic names from ``conv2d``, ``dense`` ... as Keras does.
+
+    Example:
+
+    >>> tinyconv.backend.clear_session()
+    >>> layers.Dense(2).name
+    'dense'
+    """
     naming.reset()
 
 
 def standardize_dtype(dtype):
+    """A dtype's canonical name; None means ``floatx()``.
+
+    Args:
+        dtype: a name, a NumPy dtype or type, or None.
+
+    Example:
+
+    >>> tinyconv.backend.standardize_dtype(np.float64), tinyconv.backend.standardize_dtype(None)
+    ('float64', 'float32')
+    """
     return np.dtype(dtype if dtype is not None else _FLOATX).name
 
 
 # --- Keras 2 ``K.*`` helpers -----------------------------------------------------------------------------------
 
 def backend():
-    """The name of the array library underneath: tinyconv computes with NumPy."""
+    """The name of the array library underneath: tinyconv computes with NumPy.
+
+    Example:
+
+    >>> tinyconv.backend.backend()
+    'numpy'
+    """
     return "numpy"
 
 
 def is_keras_tensor(x):
-    """True for the symbolic tensors that ``Input`` and layer calls return (not for concrete arrays)."""
+    """True for the symbolic tensors that ``Input`` and layer calls return (not for concrete arrays).
+
+    Args:
+        x: anything.
+
+    Example:
+
+    >>> tinyconv.backend.is_keras_tensor(tinyconv.Input((4,))), tinyconv.backend.is_keras_tensor(np.zeros(4))
+    (True, False)
+    """
     return isinstance(x, graph.SymbolicTensor)
 
 
 def int_shape(x):
-    """The shape as a tuple of ints, None for an unknown size (the batch axis of an ``Input``)."""
+    """The shape as a tuple of ints, None for an unknown size (the batch axis of an ``Input``).
+
+    Args:
+        x: an array, a symbolic tensor, or anything ``np.shape`` accepts.
+
+    Example:
+
+    >>> tinyconv.backend.int_shape(tinyconv.Input((28, 28, 1)))
+    (None, 28, 28, 1)
+    """
     if hasattr(x, "shape"):
         return tuple(None if size is None else int(size) for size in x.shape)
     return tuple(int(size) for size in np.shape(x))
 
 
 def shape(x):
-    """The shape of ``x`` (a tuple, as ``keras.ops.shape`` returns)."""
+    """The shape of ``x`` (a tuple, as ``keras.ops.shape`` returns).
+
+    Args:
+        x: an array or a symbolic tensor.
+
+    Example:
+
+    >>> tinyconv.backend.shape(np.zeros((2, 3)))
+    (2, 3)
+    """
     return int_shape(x)
 
 
 def ndim(x):
-    """The number of axes of ``x``."""
+    """The number of axes of ``x``.
+
+    Args:
+        x: an array or a symbolic tensor.
+
+    Example:
+
+    >>> tinyconv.backend.ndim(tinyconv.Input((28, 28, 1)))
+    4
+    """
     return len(int_shape(x))
 
 
 def cast_to_floatx(x):
-    """``x`` as a NumPy array of the default float type (``floatx()``)."""
+    """``x`` as a NumPy array of the default float type (``floatx()``).
+
+    Args:
+        x: an array or anything ``np.asarray`` accepts.
+
+    Example:
+
+    >>> tinyconv.backend.cast_to_floatx([1, 2])
+    array([1., 2.], dtype=float32)
+    """
     return np.asarray(x, dtype=_FLOATX)
 
 
@@ -96,7 +225,16 @@ def _is_optimizer(x):
 
 
 def get_value(x):
-    """The value held by ``x``: a copy of an array, a number as it is, an optimizer's learning rate."""
+    """The value held by ``x``: a copy of an array, a number as it is, an optimizer's learning rate.
+
+    Args:
+        x: an array, a variable (anything with ``numpy()``), a number or an optimizer.
+
+    Example:
+
+    >>> tinyconv.backend.get_value(tinyconv.optimizers.SGD(learning_rate=0.1))
+    0.1
+    """
     if _is_optimizer(x):
         return x.learning_rate
     if hasattr(x, "numpy"):
@@ -113,6 +251,23 @@ def set_value(x, value):
     learning rate is set: Keras 2's ``K.set_value(model.optimizer.lr, 1e-4)`` is spelled
     ``K.set_value(model.optimizer, 1e-4)`` or ``model.optimizer.learning_rate = 1e-4`` here.
     A plain Python number is immutable, so there is nothing to change and a TypeError says so.
+
+    Args:
+        x: a NumPy array, a variable, or an optimizer.
+        value: the new value (an array's shape, or a single number to fill it with).
+
+    Raises:
+        ValueError: if an array's new value has another shape.
+        TypeError: if ``x`` cannot be changed in place (a number).
+
+    Example:
+
+    >>> w = np.zeros(3, dtype="float32")
+    >>> tinyconv.backend.set_value(w, [1, 2, 3]); w
+    array([1., 2., 3.], dtype=float32)
+    >>> optimizer = tinyconv.optimizers.SGD(learning_rate=0.1)
+    >>> tinyconv.backend.set_value(optimizer, 0.05); optimizer.learning_rate
+    0.05
     """
     if _is_optimizer(x):
         x.learning_rate = float(value)
@@ -136,6 +291,20 @@ def set_device(name):
 
     Selecting the GPU without CuPy or without a CUDA device raises RuntimeError and leaves the
     CPU device active.  Existing models move with ``model.to_device(name)``.
+
+    Args:
+        name: 'cpu' or 'gpu'.
+
+    Raises:
+        ValueError: for an unknown device name.
+        RuntimeError: for 'gpu' without CuPy or a CUDA device.
+
+    Example:
+
+    >>> tinyconv.backend.set_device("tpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: tinyconv: unknown device 'tpu'; choose one of ['cpu', 'gpu']
     """
     if name not in devices.DEVICES:
         raise ValueError(f"tinyconv: unknown device {name!r}; choose one of {list(devices.DEVICES)}")
@@ -156,7 +325,13 @@ active_kernels = dispatch.active_kernels
 
 
 def get_device():
-    """The active device: 'cpu' or 'gpu'."""
+    """The active device: 'cpu' or 'gpu'.
+
+    Example:
+
+    >>> tinyconv.backend.get_device() in ("cpu", "gpu")   # 'cpu' unless set_device("gpu") ran
+    True
+    """
     return devices.get_device()
 
 

@@ -47,38 +47,184 @@ class Callback:
         self.params = {}
 
     def set_model(self, model):
+        """Called by ``fit`` / ``evaluate`` / ``predict`` before the first hook: sets ``self.model``.
+
+        Args:
+            model: the model being trained, evaluated or run.
+        """
         self.model = model
 
     def set_params(self, params):
+        """Called before the first hook: sets ``self.params``.
+
+        Args:
+            params: a dict ``{"verbose": ..., "epochs": ..., "steps": ...}`` describing the run.
+        """
         self.params = params
 
-    def on_train_begin(self, logs=None): pass
-    def on_train_end(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_batch_begin(self, batch, logs=None): pass  # Keras 2's name for a training batch's start
-    def on_batch_end(self, batch, logs=None): pass    # ... and its end
+    def on_train_begin(self, logs=None):
+        """Called once at the start of ``fit``.
+
+        Args:
+            logs: a dict: empty.
+        """
+        pass
+
+    def on_train_end(self, logs=None):
+        """Called once at the end of ``fit``.
+
+        Args:
+            logs: a dict: the last epoch's values.
+        """
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of every epoch.
+
+        Args:
+            epoch: the epoch's index, counted from 0.
+            logs: a dict: empty.
+        """
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of every epoch, after validation.
+
+        Args:
+            epoch: the epoch's index, counted from 0.
+            logs: a dict: the epoch's loss and metrics, with ``val_*`` values when there is validation data.
+        """
+        pass
+
+    def on_batch_begin(self, batch, logs=None):
+        """Keras 2's name for ``on_train_batch_begin`` (called by it).
+
+        Args:
+            batch: the batch's index within the epoch (or the evaluate / predict run), from 0.
+            logs: a dict: empty.
+        """
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        """Keras 2's name for ``on_train_batch_end`` (called by it).
+
+        Args:
+            batch: the batch's index within the epoch (or the evaluate / predict run), from 0.
+            logs: a dict: the running loss and metrics.
+        """
+        pass
 
     def on_train_batch_begin(self, batch, logs=None):
+        """Called before every training batch (calls ``on_batch_begin``).
+
+        Args:
+            batch: the batch's index within the epoch (or the evaluate / predict run), from 0.
+            logs: a dict: empty.
+        """
         self.on_batch_begin(batch, logs=logs)  # Keras 2 callbacks override on_batch_begin
 
     def on_train_batch_end(self, batch, logs=None):
+        """Called after every training batch (calls ``on_batch_end``).
+
+        Args:
+            batch: the batch's index within the epoch (or the evaluate / predict run), from 0.
+            logs: a dict: the epoch's running loss and metrics.
+        """
         self.on_batch_end(batch, logs=logs)
 
-    def on_test_begin(self, logs=None): pass
-    def on_test_end(self, logs=None): pass
-    def on_test_batch_begin(self, batch, logs=None): pass
-    def on_test_batch_end(self, batch, logs=None): pass
-    def on_predict_begin(self, logs=None): pass
-    def on_predict_end(self, logs=None): pass
-    def on_predict_batch_begin(self, batch, logs=None): pass
-    def on_predict_batch_end(self, batch, logs=None): pass
+    def on_test_begin(self, logs=None):
+        """Called at the start of ``evaluate`` (and of validation in ``fit``).
+
+        Args:
+            logs: a dict: empty.
+        """
+        pass
+
+    def on_test_end(self, logs=None):
+        """Called at the end of ``evaluate`` (and of validation in ``fit``).
+
+        Args:
+            logs: a dict: the loss and metrics.
+        """
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        """Called before every evaluation batch.
+
+        Args:
+            batch: the batch's index within the epoch (or the evaluate / predict run), from 0.
+            logs: a dict: empty.
+        """
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        """Called after every evaluation batch.
+
+        Args:
+            batch: the batch's index within the epoch (or the evaluate / predict run), from 0.
+            logs: a dict: the running loss and metrics.
+        """
+        pass
+
+    def on_predict_begin(self, logs=None):
+        """Called at the start of ``predict``.
+
+        Args:
+            logs: a dict: empty.
+        """
+        pass
+
+    def on_predict_end(self, logs=None):
+        """Called at the end of ``predict``.
+
+        Args:
+            logs: a dict: empty.
+        """
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        """Called before every prediction batch.
+
+        Args:
+            batch: the batch's index within the epoch (or the evaluate / predict run), from 0.
+            logs: a dict: empty.
+        """
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        """Called after every prediction batch.
+
+        Args:
+            batch: the batch's index within the epoch (or the evaluate / predict run), from 0.
+            logs: a dict: ``{"outputs": ...}``, the batch's predictions.
+        """
+        pass
 
 
 class CallbackList:
     """Forwards every hook to each callback in order, with Keras 3's arguments: ``logs`` is always a dict
     (``{}`` where the loop has nothing to report), passed positionally to the begin/end and epoch hooks
-    and as ``logs=`` to the batch hooks."""
+    and as ``logs=`` to the batch hooks.
+
+    ``fit``, ``evaluate`` and ``predict`` build one; a hand-written loop can too.
+
+    Args:
+        callbacks: ``Callback`` instances, called in this order.
+        model: the model, given to each callback's ``set_model``.
+        params: the run's description, given to each callback's ``set_params``.
+
+    Raises:
+        TypeError: if one of ``callbacks`` is not a ``Callback``.
+
+    Example:
+
+    >>> seen = []
+    >>> printer = tinyconv.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append((epoch, logs)))
+    >>> hooks = tinyconv.callbacks.CallbackList([printer], model=None, params={"epochs": 1})
+    >>> hooks.on_epoch_end(0, {"loss": 0.5})
+    >>> seen
+    [(0, {'loss': 0.5})]
+    """
 
     _HOOKS = [name for name in vars(Callback) if name.startswith("on_") and "_batch_" in name or
               name in ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_test_begin",
@@ -114,7 +260,19 @@ class CallbackList:
 
 
 class History(Callback):
-    """Records the logs of every epoch: ``history.history['loss']`` is a list, one value per epoch."""
+    """Records the logs of every epoch: ``history.history['loss']`` is a list, one value per epoch.
+
+    ``fit`` always attaches one and returns it.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> history = model.fit(x, y, epochs=3, verbose=0)
+    >>> history.epoch, list(history.history), len(history.history["loss"])
+    ([0, 1, 2], ['loss'], 3)
+    """
 
     def __init__(self):
         super().__init__()
@@ -170,6 +328,18 @@ class MonitorCallback(Callback):
     mode 'min': lower is better; 'max': higher is better; 'auto': 'max' for accuracy-like names
     ('accuracy', 'val_acc', 'auc', ...), else 'min'.  A value counts as an improvement only if it beats the best
     so far by more than ``min_delta``.
+
+    Args:
+        monitor: the logged quantity to watch, such as "val_loss" or "accuracy".
+        mode: "auto", "min" or "max" (an unknown mode warns and means "auto").
+        baseline: the best value before training starts (None: the first epoch's value).
+        min_delta: how much better a value must be to count as an improvement.
+
+    Example:
+
+    >>> watcher = tinyconv.callbacks.MonitorCallback(monitor="val_acc")
+    >>> watcher.maximize, watcher.get_monitor_value({"val_accuracy": 0.9})
+    (True, 0.9)
     """
 
     def __init__(self, monitor="val_loss", mode="auto", baseline=None, min_delta=0):
@@ -192,7 +362,11 @@ class MonitorCallback(Callback):
 
     def get_monitor_value(self, logs):
         """The monitored value from ``logs``, accepting the Keras 2 spelling ('val_acc' for 'val_accuracy' and
-        the reverse); None, with a warning, when neither is logged."""
+        the reverse); None, with a warning, when neither is logged.
+
+        Args:
+            logs: the dict a hook received.
+        """
         logs = logs or {}
         if self.monitor in logs:
             return logs[self.monitor]
@@ -207,9 +381,26 @@ class MonitorCallback(Callback):
 class EarlyStopping(MonitorCallback):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs.
 
-    ``baseline``: the value must also beat this to reset the patience counter.  ``restore_best_weights``: at
-    the end of training, put back the weights of the best epoch.  ``start_from_epoch``: epochs to ignore at the
-    start (warm-up).
+    Args:
+        monitor: the logged quantity to watch.
+        min_delta: how much better a value must be to count as an improvement.
+        patience: how many epochs without improvement to allow before stopping.
+        verbose: 1 prints a line when training stops and when weights are restored.
+        mode: "auto", "min" or "max" (see ``MonitorCallback``).
+        baseline: the value must also beat this to reset the patience counter.
+        restore_best_weights: at the end of training, put back the weights of the best epoch.
+        start_from_epoch: epochs to ignore at the start (warm-up).
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> model.compile(optimizer=tinyconv.optimizers.SGD(1e-9), loss="mse")   # a rate too small to improve
+    >>> stop = tinyconv.callbacks.EarlyStopping(monitor="loss", patience=1)
+    >>> history = model.fit(x, y, epochs=10, callbacks=[stop], verbose=0)
+    >>> len(history.epoch), stop.stopped_epoch
+    (2, 1)
     """
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
@@ -265,7 +456,33 @@ class EarlyStopping(MonitorCallback):
 class ReduceLROnPlateau(MonitorCallback):
     """Multiply the optimizer's learning rate by ``factor`` when ``monitor`` has not improved for ``patience``
     epochs; then wait ``cooldown`` epochs before counting again.  Never goes below ``min_lr``.  Adds
-    ``learning_rate`` to the epoch's logs."""
+    ``learning_rate`` to the epoch's logs (the rate the epoch ran with).
+
+    Args:
+        monitor: the logged quantity to watch.
+        factor: the multiplier, below 1.
+        patience: how many epochs without improvement to allow before reducing.
+        verbose: 1 prints a line at each reduction.
+        mode: "auto", "min" or "max" (see ``MonitorCallback``).
+        min_delta: how much better a value must be to count as an improvement (Keras 2: ``epsilon``).
+        cooldown: epochs to wait after a reduction before counting again.
+        min_lr: the lowest learning rate.
+        **kwargs: only Keras 2's ``epsilon``, which warns and means ``min_delta``.
+
+    Raises:
+        ValueError: if ``factor`` >= 1.
+        TypeError: for another keyword argument.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> reduce = tinyconv.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=1.0)
+    >>> history = model.fit(x, y, epochs=3, callbacks=[reduce], verbose=0)
+    >>> history.history["learning_rate"], model.optimizer.learning_rate
+    ([0.01, 0.01, 0.005], 0.0025)
+    """
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
                  cooldown=0, min_lr=0.0, **kwargs):
@@ -291,6 +508,7 @@ class ReduceLROnPlateau(MonitorCallback):
         self.wait = 0
 
     def in_cooldown(self):
+        """True while the callback waits out its ``cooldown`` after a reduction."""
         return self.cooldown_counter > 0
 
     def on_epoch_end(self, epoch, logs=None):
@@ -330,6 +548,31 @@ class ModelCheckpoint(MonitorCallback):
     ``filepath`` may hold ``{epoch:02d}`` (counted from 1) and any logged value, e.g.
     ``'ckpt-{epoch:02d}-{val_loss:.2f}.keras'`` (Keras 2's '{val_acc}' works too).  ``save_best_only``: save
     only when ``monitor`` improves on the best so far (``initial_value_threshold`` seeds the best).
+
+    Args:
+        filepath: where to save: a path, maybe with ``{epoch}``, ``{batch}`` and logged values in it.
+        monitor: the logged quantity ``save_best_only`` watches.
+        verbose: 1 prints a line at each save (or decision not to save).
+        save_best_only: save only when ``monitor`` improves.
+        save_weights_only: ``model.save_weights`` (the path should end in ``.weights.h5``) instead of
+            ``model.save`` (``.keras``).
+        mode: "auto", "min" or "max" (see ``MonitorCallback``).
+        save_freq: "epoch", or a positive number of batches between saves.
+        initial_value_threshold: the value the first save must beat (with ``save_best_only``).
+
+    Raises:
+        ValueError: for a ``save_freq`` that is neither "epoch" nor a positive integer.
+        KeyError: when saving, if ``filepath`` names a value that is not logged.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> checkpoint = tinyconv.callbacks.ModelCheckpoint("ckpt-{epoch:02d}.weights.h5", save_weights_only=True)
+    >>> _ = model.fit(x, y, epochs=2, callbacks=[checkpoint], verbose=0)
+    >>> import os; sorted(name for name in os.listdir() if name.startswith("ckpt"))
+    ['ckpt-01.weights.h5', 'ckpt-02.weights.h5']
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
@@ -427,7 +670,24 @@ def _takes_two_arguments(fn):
 
 class LearningRateScheduler(Callback):
     """Set the learning rate at the start of each epoch from ``schedule(epoch, lr)`` (or Keras 2's
-    ``schedule(epoch)``); epochs count from 0.  Adds ``learning_rate`` to the epoch's logs."""
+    ``schedule(epoch)``); epochs count from 0.  Adds ``learning_rate`` to the epoch's logs.
+
+    Args:
+        schedule: a function ``(epoch, lr) -> float`` or ``(epoch) -> float``.
+        verbose: 1 prints the new rate every epoch.
+
+    Raises:
+        ValueError: when ``schedule`` returns something other than a float.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> halve = tinyconv.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)
+    >>> model.fit(x, y, epochs=3, callbacks=[halve], verbose=0).history["learning_rate"]
+    [0.005, 0.0025, 0.00125]
+    """
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
@@ -456,7 +716,23 @@ class LearningRateScheduler(Callback):
 class CSVLogger(Callback):
     """Write one CSV row per epoch: ``epoch`` (from 0) then the logged values in sorted key order.
 
-    ``append=True`` continues an existing file (the header is written only if the file is empty)."""
+    ``append=True`` continues an existing file (the header is written only if the file is empty).
+    Without validation data the ``val_*`` columns are still there, filled with NA (as Keras).
+
+    Args:
+        filename: the CSV file's path.
+        separator: the field separator.
+        append: add to the file instead of overwriting it.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> _ = model.fit(x, y, epochs=2, callbacks=[tinyconv.callbacks.CSVLogger("log.csv")], verbose=0)
+    >>> open("log.csv").read().splitlines()[0]
+    'epoch,loss,val_loss'
+    """
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
@@ -516,7 +792,26 @@ def _csv_value(value):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch's loss is NaN or infinite (or raise, with ``raise_error=True``)."""
+    """Stop training as soon as a batch's loss is NaN or infinite (or raise, with ``raise_error=True``).
+
+    Stopping logs a warning through the ``tinyconv.callbacks`` logger.
+
+    Args:
+        raise_error: raise a RuntimeError instead of stopping quietly.
+
+    Raises:
+        RuntimeError: with ``raise_error=True``, at the first batch whose loss is not finite.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> history = model.fit(np.full((8, 2), np.nan), y, epochs=3, callbacks=[tinyconv.callbacks.TerminateOnNaN()],
+    ...                     verbose=0)
+    >>> history.epoch   # stopped during the first epoch
+    [0]
+    """
 
     def __init__(self, raise_error=False):
         super().__init__()
@@ -539,6 +834,26 @@ class LambdaCallback(Callback):
 
     Signatures as in Keras: on_epoch_begin/on_epoch_end(epoch, logs), on_train_batch_begin/end(batch, logs),
     on_train_begin/on_train_end(logs).  Keras 2's on_batch_begin/on_batch_end mean the training-batch hooks.
+
+    Args:
+        on_epoch_begin: ``f(epoch, logs)``, or None.
+        on_epoch_end: ``f(epoch, logs)``, or None.
+        on_train_begin: ``f(logs)``, or None.
+        on_train_end: ``f(logs)``, or None.
+        on_train_batch_begin: ``f(batch, logs)``, or None.
+        on_train_batch_end: ``f(batch, logs)``, or None.
+        **kwargs: other hooks by name (``on_test_batch_end=...``, Keras 2's ``on_batch_end=...``); any other
+            keyword becomes an attribute.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> printer = tinyconv.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, sorted(logs)))
+    >>> _ = model.fit(x, y, epochs=2, callbacks=[printer], verbose=0)
+    0 ['loss']
+    1 ['loss']
     """
 
     _INDEXED = ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",

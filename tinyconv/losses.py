@@ -228,6 +228,26 @@ class Loss:
 
     Subclasses implement ``_pair(y_true, y_pred) -> (per_sample, d_per_sample/d_y_pred)``; everything else
     (sample weights, reduction, gradient scaling) lives here.
+
+    Args:
+        name: the loss's name (the class name in snake case by default).
+        reduction: how per-sample losses become one number: "sum_over_batch_size" (the default), "mean",
+            "sum", "mean_with_sample_weight", or "none"/None for the per-sample values themselves.
+        dtype: kept for Keras compatibility; the loss computes in y_pred's float dtype.
+
+    Raises:
+        ValueError: for an unknown ``reduction``.
+
+    Example:
+
+    >>> class SquaredSum(tinyconv.losses.Loss):
+    ...     def _pair(self, y_true, y_pred):
+    ...         diff = y_pred - y_true
+    ...         return (diff ** 2).sum(axis=-1), 2 * diff
+    >>> loss = SquaredSum()
+    >>> y_pred = np.array([[1.0, 3.0]], dtype="float32")
+    >>> loss([[1.0, 1.0]], y_pred), loss.gradient([[1.0, 1.0]], y_pred)
+    (4.0, array([[0., 4.]], dtype=float32))
     """
 
     #: name of the output activation whose backward pass this loss can absorb ('softmax', 'sigmoid', None)
@@ -249,7 +269,20 @@ class Loss:
 
     # --- Keras surface -------------------------------------------------------------------------------------
     def call(self, y_true, y_pred):
-        """Per-sample losses (no reduction), as Keras's ``Loss.call``."""
+        """Per-sample losses (no reduction), as Keras's ``Loss.call``.
+
+        Args:
+            y_true: the targets.
+            y_pred: the predictions, (N, ...) with the batch first.
+
+        Returns:
+            An array of shape ``y_pred.shape[:-1]``.
+
+        Example:
+
+        >>> tinyconv.losses.MeanSquaredError().call([[1.0, 2.0], [0.0, 0.0]], np.array([[1.0, 4.0], [1.0, 1.0]]))
+        array([2., 1.])
+        """
         return self._pair(y_true, y_pred)[0]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
@@ -264,25 +297,84 @@ class Loss:
         return self._reduce(values, sample_weight)
 
     def gradient(self, y_true, y_pred, sample_weight=None):
-        """d(reduced loss)/d(y_pred), same shape and dtype as y_pred."""
+        """d(reduced loss)/d(y_pred), same shape and dtype as y_pred: where backpropagation starts.
+
+        Args:
+            y_true: the targets.
+            y_pred: the predictions.
+            sample_weight: optional per-sample weights, broadcast to the per-sample losses.
+
+        Returns:
+            An array shaped like ``y_pred``.
+
+        Raises:
+            ValueError: if the reduction is "none" (there is no single value to differentiate).
+
+        Example:
+
+        >>> tinyconv.losses.MeanSquaredError().gradient([[1.0, 2.0]], np.array([[1.0, 4.0]], dtype="float32"))
+        array([[0., 2.]], dtype=float32)
+        """
         values, grad = self._pair(y_true, y_pred)
         return self._scale_grad(values, grad, sample_weight, _asarray(y_pred))
 
     def logits_loss(self, y_true, logits, sample_weight=None):
-        """The reduced loss computed from pre-activation logits (softmax/sigmoid folded in, stably)."""
+        """The reduced loss computed from pre-activation logits (softmax/sigmoid folded in, stably).
+
+        Args:
+            y_true: the targets.
+            logits: the scores before the output activation named by ``fused_activation``.
+            sample_weight: optional per-sample weights.
+
+        Raises:
+            ValueError: for a loss without a fused path (``fused_activation`` is None).
+
+        Example:
+
+        >>> z = np.array([[2.0, 1.0, 0.1]])
+        >>> round(tinyconv.losses.CategoricalCrossentropy().logits_loss([[1, 0, 0]], z), 4)
+        0.417
+        """
         values, _ = self._logits_pair(y_true, logits)
         return self._reduce(values, sample_weight)
 
     def logits_gradient(self, y_true, logits, sample_weight=None):
-        """d(reduced loss)/d(logits): (softmax(z) - onehot) / N, or (sigmoid(z) - y) / (N k)."""
+        """d(reduced loss)/d(logits): (softmax(z) - onehot) / N, or (sigmoid(z) - y) / (N k).
+
+        Args:
+            y_true: the targets.
+            logits: the scores before the output activation named by ``fused_activation``.
+            sample_weight: optional per-sample weights.
+
+        Raises:
+            ValueError: for a loss without a fused path (``fused_activation`` is None).
+
+        Example:
+
+        >>> z = np.array([[2.0, 1.0, 0.1]])
+        >>> tinyconv.losses.CategoricalCrossentropy().logits_gradient([[1, 0, 0]], z).round(4)
+        array([[-0.341 ,  0.2424,  0.0986]])
+        """
         values, grad = self._logits_pair(y_true, logits)
         return self._scale_grad(values, grad, sample_weight, _asarray(logits))
 
     def get_config(self):
+        """The constructor arguments as a dict; ``from_config`` reads it back.
+
+        Example:
+
+        >>> tinyconv.losses.BinaryCrossentropy(from_logits=True).get_config()["from_logits"]
+        True
+        """
         return {"name": self.name, "reduction": self.reduction, "dtype": self.dtype}
 
     @classmethod
     def from_config(cls, config):
+        """A new loss from what ``get_config`` returned.
+
+        Args:
+            config: a dict of constructor arguments.
+        """
         return cls(**config)
 
     def __repr__(self):
@@ -383,6 +475,26 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     y_true: labels of shape (N,) or (N, 1), ints or floats holding whole numbers, each in [0, k).
     y_pred: (N, k) probabilities (renormalised to sum 1, then clipped to [1e-7, 1 - 1e-7]) or logits.
+
+    Args:
+        from_logits: y_pred holds logits (softmax is applied inside, stably) instead of probabilities.
+        reduction: how per-sample losses become one number: "sum_over_batch_size" (the default), "mean",
+            "sum", "mean_with_sample_weight", or "none"/None for the per-sample values themselves.
+        name: the loss's name.
+        dtype: kept for Keras compatibility; the loss computes in y_pred's float dtype.
+
+    Raises:
+        ValueError: for an unknown ``reduction``; when called, for labels that are not whole numbers in
+            [0, k) or not shaped (N,) / (N, 1).
+
+    Example:
+
+    >>> y_pred = np.array([[0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], dtype="float32")
+    >>> loss = tinyconv.losses.SparseCategoricalCrossentropy()
+    >>> round(loss([1, 2], y_pred), 4)   # (-log 0.8 - log 0.6) / 2
+    0.367
+    >>> round(loss([1, 2], y_pred, sample_weight=[1, 0]), 4)
+    0.1116
     """
 
     _on_probs, _on_logits, _activation = staticmethod(_cce_probs), staticmethod(_cce_logits), "softmax"
@@ -400,6 +512,27 @@ class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Cross-entropy with one-hot (or soft) targets: L_i = -sum_j t_ij log p_ij.
 
     label_smoothing s replaces t by t (1 - s) + s / k. y_pred as for SparseCategoricalCrossentropy.
+
+    Args:
+        from_logits: y_pred holds logits (softmax is applied inside, stably) instead of probabilities.
+        label_smoothing: s in [0, 1].
+        reduction: how per-sample losses become one number: "sum_over_batch_size" (the default), "mean",
+            "sum", "mean_with_sample_weight", or "none"/None for the per-sample values themselves.
+        name: the loss's name.
+        dtype: kept for Keras compatibility; the loss computes in y_pred's float dtype.
+
+    Raises:
+        ValueError: for an unknown ``reduction`` or ``label_smoothing`` outside [0, 1]; when called, for
+            targets not shaped like y_pred (with a hint when they look like integer labels).
+
+    Example:
+
+    >>> y_pred = np.array([[0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], dtype="float32")
+    >>> y_true = np.array([[0, 1, 0], [0, 0, 1]])
+    >>> round(tinyconv.losses.CategoricalCrossentropy()(y_true, y_pred), 4)
+    0.367
+    >>> round(tinyconv.losses.CategoricalCrossentropy(label_smoothing=0.1)(y_true, y_pred), 4)
+    0.4729
     """
 
     _on_probs, _on_logits, _activation = staticmethod(_cce_probs), staticmethod(_cce_logits), "softmax"
@@ -415,6 +548,24 @@ class BinaryCrossentropy(_SmoothedCrossentropy):
     L_i = mean_k -(y log p + (1 - y) log(1 - p)), p clipped to [1e-7, 1 - 1e-7] (or p = sigmoid(logits)).
 
     label_smoothing s replaces y by y (1 - s) + s / 2.
+
+    Args:
+        from_logits: y_pred holds logits (sigmoid is applied inside, stably) instead of probabilities.
+        label_smoothing: s in [0, 1].
+        reduction: how per-sample losses become one number: "sum_over_batch_size" (the default), "mean",
+            "sum", "mean_with_sample_weight", or "none"/None for the per-sample values themselves.
+        name: the loss's name.
+        dtype: kept for Keras compatibility; the loss computes in y_pred's float dtype.
+
+    Raises:
+        ValueError: for an unknown ``reduction`` or ``label_smoothing`` outside [0, 1]; when called, for
+            targets not shaped like y_pred.
+
+    Example:
+
+    >>> y_pred = np.array([[0.9], [0.2]], dtype="float32")
+    >>> round(tinyconv.losses.BinaryCrossentropy()([[1.0], [0.0]], y_pred), 4)   # (-log 0.9 - log 0.8) / 2
+    0.1643
     """
 
     _on_probs, _on_logits, _activation = staticmethod(_bce_probs), staticmethod(_bce_logits), "sigmoid"
@@ -426,7 +577,22 @@ class BinaryCrossentropy(_SmoothedCrossentropy):
 
 
 class MeanSquaredError(Loss):
-    """L_i = mean_k (y_true - y_pred)^2."""
+    """L_i = mean_k (y_true - y_pred)^2.
+
+    Args:
+        reduction: how per-sample losses become one number: "sum_over_batch_size" (the default), "mean",
+            "sum", "mean_with_sample_weight", or "none"/None for the per-sample values themselves.
+        name: the loss's name.
+        dtype: kept for Keras compatibility; the loss computes in y_pred's float dtype.
+
+    Raises:
+        ValueError: for an unknown ``reduction``; when called, for targets whose shape does not fit y_pred.
+
+    Example:
+
+    >>> tinyconv.losses.MeanSquaredError()([[1.0, 2.0]], np.array([[1.0, 4.0]], dtype="float32"))
+    2.0
+    """
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
@@ -436,7 +602,22 @@ class MeanSquaredError(Loss):
 
 
 class MeanAbsoluteError(Loss):
-    """L_i = mean_k |y_true - y_pred|."""
+    """L_i = mean_k |y_true - y_pred|.
+
+    Args:
+        reduction: how per-sample losses become one number: "sum_over_batch_size" (the default), "mean",
+            "sum", "mean_with_sample_weight", or "none"/None for the per-sample values themselves.
+        name: the loss's name.
+        dtype: kept for Keras compatibility; the loss computes in y_pred's float dtype.
+
+    Raises:
+        ValueError: for an unknown ``reduction``; when called, for targets whose shape does not fit y_pred.
+
+    Example:
+
+    >>> tinyconv.losses.MeanAbsoluteError()([[1.0, 2.0]], np.array([[1.0, 4.0]], dtype="float32"))
+    1.0
+    """
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
@@ -459,27 +640,114 @@ def _snake_name(camel):
 # function forms: per-sample losses, as keras.losses.<name> returns them
 # ----------------------------------------------------------------------------------------------------------
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
-    """Per-sample -log p[label], shape y_pred.shape[:-1]."""
+    """Per-sample -log p[label], shape y_pred.shape[:-1].
+
+    Args:
+        y_true: integer labels, shaped (N,) or (N, 1).
+        y_pred: (N, k) probabilities, or logits with ``from_logits=True``.
+        from_logits: y_pred holds logits.
+
+    Returns:
+        The per-sample losses.
+
+    Raises:
+        ValueError: for labels outside [0, k), fractional labels, or mismatched shapes.
+
+    Example:
+
+    >>> y_pred = np.array([[0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], dtype="float32")
+    >>> tinyconv.losses.sparse_categorical_crossentropy([1, 2], y_pred).round(4)
+    array([0.2231, 0.5108], dtype=float32)
+    """
     return SparseCategoricalCrossentropy(from_logits=from_logits).call(y_true, y_pred)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
-    """Per-sample -sum_j t_j log p_j, shape y_pred.shape[:-1]."""
+    """Per-sample -sum_j t_j log p_j, shape y_pred.shape[:-1].
+
+    Args:
+        y_true: one-hot (or soft) targets shaped like y_pred.
+        y_pred: (N, k) probabilities, or logits with ``from_logits=True``.
+        from_logits: y_pred holds logits.
+        label_smoothing: s in [0, 1]: targets become t (1 - s) + s / k.
+
+    Returns:
+        The per-sample losses.
+
+    Raises:
+        ValueError: for targets not shaped like y_pred, or ``label_smoothing`` outside [0, 1].
+
+    Example:
+
+    >>> y_pred = np.array([[0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], dtype="float32")
+    >>> tinyconv.losses.categorical_crossentropy([[0, 1, 0], [0, 0, 1]], y_pred).round(4)
+    array([0.2231, 0.5108], dtype=float32)
+    """
     return CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(y_true, y_pred)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
-    """Per-sample mean over the last axis of -(y log p + (1 - y) log(1 - p))."""
+    """Per-sample mean over the last axis of -(y log p + (1 - y) log(1 - p)).
+
+    Args:
+        y_true: 0/1 (or soft) targets shaped like y_pred.
+        y_pred: probabilities, or logits with ``from_logits=True``.
+        from_logits: y_pred holds logits.
+        label_smoothing: s in [0, 1]: targets become y (1 - s) + s / 2.
+
+    Returns:
+        The per-sample losses.
+
+    Raises:
+        ValueError: for targets not shaped like y_pred, or ``label_smoothing`` outside [0, 1].
+
+    Example:
+
+    >>> tinyconv.losses.binary_crossentropy([[1.0], [0.0]], np.array([[0.9], [0.2]], dtype="float32")).round(4)
+    array([0.1054, 0.2231], dtype=float32)
+    """
     return BinaryCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(y_true, y_pred)
 
 
 def mean_squared_error(y_true, y_pred):
-    """Per-sample mean over the last axis of (y_true - y_pred)^2."""
+    """Per-sample mean over the last axis of (y_true - y_pred)^2 (also ``mse`` and ``MSE``).
+
+    Args:
+        y_true: the targets, shaped like y_pred.
+        y_pred: the predictions.
+
+    Returns:
+        The per-sample losses.
+
+    Raises:
+        ValueError: for targets not shaped like y_pred.
+
+    Example:
+
+    >>> tinyconv.losses.mse([[1.0, 2.0], [0.0, 0.0]], np.array([[1.0, 4.0], [1.0, 1.0]]))
+    array([2., 1.])
+    """
     return MeanSquaredError().call(y_true, y_pred)
 
 
 def mean_absolute_error(y_true, y_pred):
-    """Per-sample mean over the last axis of |y_true - y_pred|."""
+    """Per-sample mean over the last axis of |y_true - y_pred| (also ``mae`` and ``MAE``).
+
+    Args:
+        y_true: the targets, shaped like y_pred.
+        y_pred: the predictions.
+
+    Returns:
+        The per-sample losses.
+
+    Raises:
+        ValueError: for targets not shaped like y_pred.
+
+    Example:
+
+    >>> tinyconv.losses.mae([[1.0, 2.0], [0.0, 0.0]], np.array([[1.0, 4.0], [1.0, 1.0]]))
+    array([1., 1.])
+    """
     return MeanAbsoluteError().call(y_true, y_pred)
 
 
@@ -512,7 +780,24 @@ _FUNCTIONS = {
 
 def get(identifier):
     """A Loss instance from a Keras name ('mse', 'sparse_categorical_crossentropy', 'BinaryCrossentropy'),
-    a config dict, a Loss instance or class, or one of this module's loss functions."""
+    a config dict, a Loss instance or class, or one of this module's loss functions.
+
+    Args:
+        identifier: a name, a ``{"class_name": ..., "config": ...}`` dict, a ``Loss`` (returned as it is), a
+            ``Loss`` subclass, or a function of this module such as ``tinyconv.losses.mse``.
+
+    Returns:
+        A ``Loss``.
+
+    Raises:
+        ValueError: for an unknown name, or a function of the user's own (it has no gradient: subclass
+            ``Loss`` instead).
+
+    Example:
+
+    >>> tinyconv.losses.get("mse"), tinyconv.losses.get(tinyconv.losses.mean_absolute_error)
+    (MeanSquaredError(reduction='sum_over_batch_size'), MeanAbsoluteError(reduction='sum_over_batch_size'))
+    """
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
@@ -540,8 +825,31 @@ def get(identifier):
 
 
 def serialize(loss):
+    """A loss as a ``{"class_name": ..., "config": ...}`` dict, which ``deserialize`` reads back.
+
+    Args:
+        loss: a ``Loss``.
+
+    Example:
+
+    >>> tinyconv.losses.serialize(tinyconv.losses.MeanSquaredError())
+    {'class_name': 'MeanSquaredError', 'config': {'name': 'mean_squared_error', 'reduction': 'sum_over_batch_size', 'dtype': None}}
+    """
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
 
 
 def deserialize(config):
+    """A loss from what ``serialize`` returned (or anything ``get`` accepts).
+
+    Args:
+        config: a ``{"class_name": ..., "config": ...}`` dict.
+
+    Raises:
+        ValueError: if ``config`` names no known loss.
+
+    Example:
+
+    >>> tinyconv.losses.deserialize({"class_name": "BinaryCrossentropy", "config": {"from_logits": True}})
+    BinaryCrossentropy(reduction='sum_over_batch_size', from_logits=True, label_smoothing=0.0)
+    """
     return get(config)

@@ -28,8 +28,33 @@ sys.modules[__name__ + ".schedules"] = schedules
 
 
 class Optimizer:
-    """Base class. Subclasses define ``_slots`` (names of their state arrays) and ``_update(param, grad,
-    state, lr)``, which must change ``param`` in place."""
+    """Base class of the optimizers: clipping, weight decay, learning-rate schedules and per-weight state.
+
+    Subclasses define ``_slots`` (names of their state arrays) and ``_update(param, grad, state, lr)``,
+    which must change ``param`` in place.
+
+    Args:
+        learning_rate: a positive number, a ``LearningRateSchedule`` or a callable taking no arguments.
+        weight_decay: if set, decoupled weight decay: ``param -= lr * weight_decay * param`` before each step.
+        clipnorm: if set, each gradient array is scaled down to this L2 norm at most.
+        clipvalue: if set, each gradient element is clipped to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: if set, all gradients are scaled together so their joint L2 norm is at most this.
+        name: the optimizer's name (the class name in lower case by default).
+        lr: Keras 2's name for ``learning_rate`` (deprecated: warns).
+        decay: Keras 2's time-based decay, ``lr / (1 + decay * iterations)``; 0 turns it off.
+
+    Raises:
+        ValueError: for a negative ``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm`` or
+            ``decay``, a learning rate that is not positive, or more than one kind of clipping.
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> optimizer = tinyconv.optimizers.SGD(learning_rate=0.1, clipnorm=0.1)
+    >>> optimizer.apply([w], [np.array([3.0, 4.0], dtype="float32")])   # the gradient's norm 5 -> 0.1
+    >>> w.round(4), optimizer.iterations
+    (array([0.994, 1.992], dtype=float32), 1)
+    """
 
     _slots = ()
     # True when ``_update`` treats every element on its own (all the rules below): the weight can
@@ -111,6 +136,21 @@ class Optimizer:
         Keras 3 writes ``optimizer.apply(grads, model.trainable_weights)``: when the *second* list holds
         the model's variables, the arguments are read in that order; with bare arrays on both sides the
         order is tinyconv's, ``apply(params, grads)``.
+
+        Args:
+            params: the weights: float NumPy arrays or ``Variable``s, changed in place.
+            grads: one gradient per weight, each of its weight's shape (or None to skip that weight).
+
+        Raises:
+            ValueError: if the two lists differ in length, or a gradient's shape is not its weight's.
+            TypeError: if a weight is not a float array.
+
+        Example:
+
+        >>> w = np.array([1.0, 2.0], dtype="float32")
+        >>> tinyconv.optimizers.SGD(learning_rate=0.1).apply([w], [np.array([0.5, -0.5], dtype="float32")])
+        >>> w
+        array([0.95, 2.05], dtype=float32)
         """
         params, grads = list(params), list(grads)
         if any(isinstance(g, Variable) for g in grads) and not any(isinstance(p, Variable) for p in params):
@@ -141,7 +181,18 @@ class Optimizer:
         self.iterations += 1
 
     def apply_gradients(self, grads_and_vars):
-        """Keras spelling: a list of ``(grad, param)`` pairs."""
+        """One optimisation step, Keras's spelling: the same as ``apply`` with the pairs unzipped.
+
+        Args:
+            grads_and_vars: an iterable of ``(grad, param)`` pairs; ``param`` is an array or a ``Variable``.
+
+        Example:
+
+        >>> v = tinyconv.Variable(np.ones(2, dtype="float32"))
+        >>> tinyconv.optimizers.SGD(0.1).apply_gradients([(np.array([0.5, -0.5], dtype="float32"), v)])
+        >>> v.numpy()
+        array([0.95, 1.05], dtype=float32)
+        """
         pairs = list(grads_and_vars)
         self.apply([v for _, v in pairs], [g for g, _ in pairs])
 
@@ -184,6 +235,16 @@ class Optimizer:
 
     # --- config --------------------------------------------------------------------------------------------------
     def get_config(self):
+        """The constructor arguments as a dict of plain values (a schedule as its serialized dict).
+
+        Returns:
+            A dict that ``from_config`` turns back into an equal optimizer.
+
+        Example:
+
+        >>> tinyconv.optimizers.SGD(learning_rate=0.1, momentum=0.9).get_config()["momentum"]
+        0.9
+        """
         lr = self._learning_rate
         if schedules.is_schedule(lr):
             lr = schedules.serialize(lr)
@@ -203,6 +264,16 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config):
+        """A new optimizer from what ``get_config`` returned (its per-weight state starts empty).
+
+        Args:
+            config: a dict of constructor arguments.
+
+        Example:
+
+        >>> tinyconv.optimizers.Adam.from_config({"learning_rate": 0.01}).learning_rate
+        0.01
+        """
         return cls(**config)
 
     def __repr__(self):
@@ -216,6 +287,26 @@ class SGD(Optimizer):
     plain:      param -= lr * g
     momentum:   m = momentum * m - lr * g;   param += m
     nesterov:   m = momentum * m - lr * g;   param += momentum * m - lr * g
+
+    Args:
+        learning_rate: a positive number or a ``LearningRateSchedule``.
+        momentum: in [0, 1]; 0 is plain gradient descent.
+        nesterov: use Nesterov momentum.
+        name: the optimizer's name.
+        **kwargs: the base ``Optimizer``'s arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``; Keras 2's ``lr`` and ``decay``).
+
+    Raises:
+        ValueError: if ``momentum`` is outside [0, 1] or the learning rate is not positive.
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> g = np.array([0.5, -0.5], dtype="float32")
+    >>> optimizer = tinyconv.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    >>> optimizer.apply([w], [g]); optimizer.apply([w], [g])   # m = -0.05, then 0.9 * m - 0.05 = -0.095
+    >>> w.round(4)
+    array([0.855, 2.145], dtype=float32)
     """
 
     elementwise = True
@@ -254,6 +345,25 @@ class Adam(Optimizer):
     v_hat = max(v_hat, v) if amsgrad else v
     alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)      bias correction folded into the step size
     param -= alpha * m / (sqrt(v_hat) + epsilon)
+
+    Args:
+        learning_rate: a positive number or a ``LearningRateSchedule``.
+        beta_1: decay of the running mean of gradients, in [0, 1).
+        beta_2: decay of the running mean of squared gradients, in [0, 1).
+        epsilon: added to the denominator so it is never 0.
+        amsgrad: divide by the largest ``v`` seen so far (AMSGrad) instead of the current one.
+        name: the optimizer's name.
+        **kwargs: the base ``Optimizer``'s arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``; Keras 2's ``lr`` and ``decay``).
+    Raises:
+        ValueError: if an argument is out of its range (a negative rate, a beta outside [0, 1), ...).
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> tinyconv.optimizers.Adam(learning_rate=0.1).apply([w], [np.array([0.5, -0.5], dtype="float32")])
+    >>> w.round(4)   # the first step moves each weight by about lr, whatever the gradient's size
+    array([0.9, 2.1], dtype=float32)
     """
 
     elementwise = True
@@ -296,6 +406,25 @@ class RMSprop(Optimizer):
     increment = lr g / sqrt(denom)
     momentum > 0:  mom = momentum * mom + increment;  param -= mom
     else:          param -= increment
+
+    Args:
+        learning_rate: a positive number or a ``LearningRateSchedule``.
+        rho: decay of the running mean of squared gradients, in [0, 1).
+        momentum: in [0, 1]; 0 turns momentum off.
+        epsilon: added under the square root so it is never 0.
+        centered: divide by the gradient's estimated variance instead of its raw second moment.
+        name: the optimizer's name.
+        **kwargs: the base ``Optimizer``'s arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``; Keras 2's ``lr`` and ``decay``).
+    Raises:
+        ValueError: if an argument is out of its range (a negative rate, a beta outside [0, 1), ...).
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> tinyconv.optimizers.RMSprop(learning_rate=0.1).apply([w], [np.array([0.5, -0.5], dtype="float32")])
+    >>> w.round(4)   # v = 0.1 * g^2, so the step is lr / sqrt(0.1)
+    array([0.6838, 2.3162], dtype=float32)
     """
 
     elementwise = True
@@ -342,7 +471,30 @@ class RMSprop(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): before each Adam step
-    ``param -= lr * weight_decay * param``.  The same as ``Adam(weight_decay=...)``, with 0.004 by default."""
+    ``param -= lr * weight_decay * param``.  The same as ``Adam(weight_decay=...)``, with 0.004 by default.
+
+    Args:
+        learning_rate: a positive number or a ``LearningRateSchedule``.
+        weight_decay: the decay factor, a non-negative number (not None).
+        beta_1: decay of the running mean of gradients, in [0, 1).
+        beta_2: decay of the running mean of squared gradients, in [0, 1).
+        epsilon: added to the denominator so it is never 0.
+        amsgrad: divide by the largest ``v`` seen so far (AMSGrad).
+        name: the optimizer's name.
+        **kwargs: the base ``Optimizer``'s arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``; Keras 2's ``lr`` and ``decay``).
+
+    Raises:
+        ValueError: if ``weight_decay`` is None or negative, or another argument is out of its range.
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> tinyconv.optimizers.AdamW(learning_rate=0.1, weight_decay=0.01).apply(
+    ...     [w], [np.array([0.5, -0.5], dtype="float32")])
+    >>> w.round(4)   # Adam's step of 0.1, after shrinking w by lr * weight_decay = 0.1%
+    array([0.899, 2.098], dtype=float32)
+    """
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, name="adam_w", **kwargs):
@@ -359,6 +511,23 @@ class Adadelta(Optimizer):
     step      = -sqrt(acc_step + epsilon) / sqrt(acc_grad + epsilon) * g
     acc_step  = rho acc_step + (1 - rho) step^2
     param    += lr * step
+
+    Args:
+        learning_rate: a positive number or a ``LearningRateSchedule``.
+        rho: decay of both running means, in [0, 1).
+        epsilon: added under the square roots so they are never 0.
+        name: the optimizer's name.
+        **kwargs: the base ``Optimizer``'s arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``; Keras 2's ``lr`` and ``decay``).
+    Raises:
+        ValueError: if an argument is out of its range (a negative rate, a beta outside [0, 1), ...).
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> tinyconv.optimizers.Adadelta(learning_rate=1.0).apply([w], [np.array([0.5, -0.5], dtype="float32")])
+    >>> w.round(5)   # the first steps are tiny: acc_step starts at 0
+    array([0.99859, 2.00141], dtype=float32)
     """
 
     elementwise = True
@@ -391,6 +560,23 @@ class Adagrad(Optimizer):
 
     acc    = acc + g^2                    (acc starts at initial_accumulator_value, not 0)
     param -= lr * g / sqrt(acc + epsilon)
+
+    Args:
+        learning_rate: a positive number or a ``LearningRateSchedule``.
+        initial_accumulator_value: where each ``acc`` starts, a non-negative number.
+        epsilon: added under the square root so it is never 0.
+        name: the optimizer's name.
+        **kwargs: the base ``Optimizer``'s arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``; Keras 2's ``lr`` and ``decay``).
+    Raises:
+        ValueError: if an argument is out of its range (a negative rate, a beta outside [0, 1), ...).
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> tinyconv.optimizers.Adagrad(learning_rate=0.1).apply([w], [np.array([0.5, -0.5], dtype="float32")])
+    >>> w.round(4)   # acc = 0.1 + 0.25, step = 0.1 * 0.5 / sqrt(0.35)
+    array([0.9155, 2.0845], dtype=float32)
     """
 
     elementwise = True
@@ -426,6 +612,24 @@ class Adamax(Optimizer):
     m = m + (1 - beta_1) (g - m)            running mean of gradients
     u = max(beta_2 u, |g|)                  decaying maximum of |g|
     param -= lr * m / ((1 - beta_1^t) (u + epsilon))
+
+    Args:
+        learning_rate: a positive number or a ``LearningRateSchedule``.
+        beta_1: decay of the running mean of gradients, in [0, 1).
+        beta_2: decay of the running maximum of ``|g|``, in [0, 1).
+        epsilon: added to the denominator so it is never 0.
+        name: the optimizer's name.
+        **kwargs: the base ``Optimizer``'s arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``; Keras 2's ``lr`` and ``decay``).
+    Raises:
+        ValueError: if an argument is out of its range (a negative rate, a beta outside [0, 1), ...).
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> tinyconv.optimizers.Adamax(learning_rate=0.1).apply([w], [np.array([0.5, -0.5], dtype="float32")])
+    >>> w.round(4)
+    array([0.9, 2.1], dtype=float32)
     """
 
     elementwise = True
@@ -459,6 +663,24 @@ class Nadam(Optimizer):
     m_hat = mu_{t+1} m / (1 - mu_product * mu_{t+1}) + (1 - mu_t) g / (1 - mu_product)   look one step ahead
     v_hat = v / (1 - beta_2^t)
     param -= lr * m_hat / (sqrt(v_hat) + epsilon)
+
+    Args:
+        learning_rate: a positive number or a ``LearningRateSchedule``.
+        beta_1: decay of the running mean of gradients, in [0, 1).
+        beta_2: decay of the running mean of squared gradients, in [0, 1).
+        epsilon: added to the denominator so it is never 0.
+        name: the optimizer's name.
+        **kwargs: the base ``Optimizer``'s arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+            ``global_clipnorm``; Keras 2's ``lr`` and ``decay``).
+    Raises:
+        ValueError: if an argument is out of its range (a negative rate, a beta outside [0, 1), ...).
+
+    Example:
+
+    >>> w = np.array([1.0, 2.0], dtype="float32")
+    >>> tinyconv.optimizers.Nadam(learning_rate=0.1).apply([w], [np.array([0.5, -0.5], dtype="float32")])
+    >>> w.round(4)
+    array([0.8937, 2.1063], dtype=float32)
     """
 
     elementwise = True
@@ -563,7 +785,23 @@ serialization.register("optimizers", {**{cls.__name__: cls for cls in _BY_NAME.v
 
 def get(identifier):
     """An Optimizer from a name such as 'sgd' / 'adam' / 'nadam' (any case), a config dict, an instance or a
-    class."""
+    class.
+
+    Args:
+        identifier: a name, a ``{"class_name": ..., "config": ...}`` dict, an ``Optimizer`` (returned as it
+            is) or an ``Optimizer`` subclass (instantiated with its defaults).
+
+    Returns:
+        An ``Optimizer``.
+
+    Raises:
+        ValueError: for an unknown name or anything else it cannot interpret.
+
+    Example:
+
+    >>> tinyconv.optimizers.get("Adam")
+    Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False)
+    """
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
@@ -579,24 +817,74 @@ def get(identifier):
 
 
 def serialize(optimizer):
+    """An optimizer as a ``{"class_name": ..., "config": ...}`` dict that ``deserialize`` reads back.
+
+    Args:
+        optimizer: an ``Optimizer``.
+
+    Returns:
+        A dict of plain values (JSON-serialisable).
+
+    Example:
+
+    >>> tinyconv.optimizers.serialize(tinyconv.optimizers.SGD(learning_rate=0.1))["config"]["learning_rate"]
+    0.1
+    """
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
 def deserialize(config):
+    """An optimizer from what ``serialize`` returned (or anything ``get`` accepts).
+
+    Args:
+        config: a ``{"class_name": ..., "config": ...}`` dict.
+
+    Returns:
+        A new ``Optimizer``.
+
+    Raises:
+        ValueError: if ``config`` names no known optimizer.
+
+    Example:
+
+    >>> tinyconv.optimizers.deserialize({"class_name": "SGD", "config": {"momentum": 0.9}}).momentum
+    0.9
+    """
     return get(config)
 
 
 class LearningRateHandle:
     """Stands for an optimizer's learning rate where Keras 2 scripts expect a variable:
-    ``K.set_value(model.optimizer.lr, 1e-4)``, ``model.optimizer.lr.assign(1e-4)``, ``float(optimizer.lr)``."""
+    ``K.set_value(model.optimizer.lr, 1e-4)``, ``model.optimizer.lr.assign(1e-4)``, ``float(optimizer.lr)``.
+
+    Args:
+        optimizer: the optimizer whose learning rate it stands for (``optimizer.lr`` makes one).
+
+    Example:
+
+    >>> optimizer = tinyconv.optimizers.SGD(learning_rate=0.1)
+    >>> optimizer.lr.assign(0.05)
+    >>> optimizer.learning_rate, float(optimizer.lr), optimizer.lr == 0.05
+    (0.05, 0.05, True)
+    """
 
     def __init__(self, optimizer):
         self._optimizer = optimizer
 
     def assign(self, value):
+        """Set the optimizer's learning rate.
+
+        Args:
+            value: the new rate, a positive number.
+
+        Raises:
+            ValueError: if ``value`` is not positive.
+            TypeError: if the optimizer's rate is a schedule (it cannot be set).
+        """
         self._optimizer.learning_rate = float(value)
 
     def numpy(self):
+        """The learning rate as a NumPy float32, as a Keras variable's ``numpy()`` gives it."""
         return np.float32(self._optimizer.learning_rate)
 
     def __float__(self):

@@ -20,19 +20,58 @@ from . import serialization
 
 
 class Regularizer:
-    """Base class: ``__call__(w)`` is the penalty (a float), ``gradient(w)`` its derivative (an array)."""
+    """Base class: ``__call__(w)`` is the penalty (a float), ``gradient(w)`` its derivative (an array).
+
+    A subclass overrides both (tinyconv has no autodiff, so the gradient is written by hand) and
+    ``get_config``.  The base class itself is the zero penalty.
+
+    Example:
+
+    >>> class L4(tinyconv.regularizers.Regularizer):
+    ...     def __call__(self, w):
+    ...         return float(np.sum(w ** 4))
+    ...     def gradient(self, w):
+    ...         return 4 * w ** 3
+    ...     def get_config(self):
+    ...         return {}
+    >>> L4()(np.array([1.0, 2.0])), L4().gradient(np.array([1.0, 2.0]))
+    (17.0, array([ 4., 32.]))
+    """
 
     def __call__(self, x):
         return 0.0
 
     def gradient(self, x):
+        """dR/dw, the penalty's derivative, added to the weight's gradient during training.
+
+        Args:
+            x: the weight array.
+
+        Returns:
+            An array shaped and typed like ``x``.
+        """
         return np.zeros_like(x)
 
     def get_config(self):
+        """The constructor arguments as a dict; ``from_config`` reads it back.
+
+        Raises:
+            NotImplementedError: in the base class: a subclass must define it.
+        """
         raise NotImplementedError(f"{type(self).__name__} must override get_config()")
 
     @classmethod
     def from_config(cls, config):
+        """A new regularizer from what ``get_config`` returned.
+
+        Args:
+            config: a dict of constructor arguments.
+
+        Example:
+
+        >>> tinyconv.regularizers.L1L2.from_config({"l1": 0.1, "l2": 0.0})
+        L1L2(l1=0.1, l2=0.0)
+        """
         return cls(**config)
 
     def __repr__(self):
@@ -64,7 +103,22 @@ def _l2_gradient(l2, x):
 
 
 class L1(Regularizer):
-    """penalty = l1 * sum(|w|); pushes weights to exactly zero (sparse weights)."""
+    """penalty = l1 * sum(|w|); pushes weights to exactly zero (sparse weights).  Also ``l1``.
+
+    Args:
+        l1: the factor, a non-negative number.
+
+    Raises:
+        ValueError: if ``l1`` is negative, not finite or not a number.
+
+    Example:
+
+    >>> w = np.array([[1.0, -2.0], [0.0, 3.0]], dtype="float32")
+    >>> penalty = tinyconv.regularizers.L1(0.1)
+    >>> round(penalty(w), 4), penalty.gradient(w)
+    (0.6, array([[ 0.1, -0.1],
+           [ 0. ,  0.1]], dtype=float32))
+    """
 
     def __init__(self, l1=0.01):
         self.l1 = _check_factor(l1, "l1")
@@ -80,7 +134,23 @@ class L1(Regularizer):
 
 
 class L2(Regularizer):
-    """penalty = l2 * sum(w^2); "weight decay" through the loss: shrinks every weight towards zero."""
+    """penalty = l2 * sum(w^2); "weight decay" through the loss: shrinks every weight towards zero.  Also ``l2``.
+
+    Args:
+        l2: the factor, a non-negative number.
+
+    Raises:
+        ValueError: if ``l2`` is negative, not finite or not a number.
+
+    Example:
+
+    >>> w = np.array([[1.0, -2.0], [0.0, 3.0]], dtype="float32")
+    >>> penalty = tinyconv.regularizers.L2(0.1)
+    >>> round(penalty(w), 4), penalty.gradient(w)
+    (1.4, array([[ 0.2, -0.4],
+           [ 0. ,  0.6]], dtype=float32))
+    >>> dense = layers.Dense(4, kernel_regularizer=tinyconv.regularizers.l2(1e-4))
+    """
 
     def __init__(self, l2=0.01):
         self.l2 = _check_factor(l2, "l2")
@@ -96,7 +166,21 @@ class L2(Regularizer):
 
 
 class L1L2(Regularizer):
-    """penalty = l1 * sum(|w|) + l2 * sum(w^2)."""
+    """penalty = l1 * sum(|w|) + l2 * sum(w^2).  Also ``l1_l2``.
+
+    Args:
+        l1: the L1 factor, a non-negative number.
+        l2: the L2 factor, a non-negative number.
+
+    Raises:
+        ValueError: if a factor is negative, not finite or not a number.
+
+    Example:
+
+    >>> w = np.array([[1.0, -2.0], [0.0, 3.0]], dtype="float32")
+    >>> round(tinyconv.regularizers.L1L2(l1=0.1, l2=0.1)(w), 4)
+    2.0
+    """
 
     def __init__(self, l1=0.0, l2=0.0):
         self.l1 = _check_factor(l1, "l1")
@@ -122,17 +206,56 @@ serialization.register("regularizers", {**_BY_NAME, "Regularizer": Regularizer})
 
 
 def serialize(regularizer):
+    """A regularizer as a ``{"class_name": ..., "config": ...}`` dict (None stays None).
+
+    Args:
+        regularizer: a ``Regularizer`` or None.
+
+    Example:
+
+    >>> tinyconv.regularizers.serialize(tinyconv.regularizers.L2(1e-4))
+    {'class_name': 'L2', 'config': {'l2': 0.0001}}
+    """
     if regularizer is None:
         return None
     return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
 
 
 def deserialize(config):
+    """A regularizer from what ``serialize`` returned (or anything ``get`` accepts).
+
+    Args:
+        config: a ``{"class_name": ..., "config": ...}`` dict, or None.
+
+    Raises:
+        ValueError: if ``config`` names no known regularizer.
+
+    Example:
+
+    >>> tinyconv.regularizers.deserialize({"class_name": "L1L2", "config": {"l1": 0.1}})
+    L1L2(l1=0.1, l2=0.0)
+    """
     return get(config)
 
 
 def get(identifier):
-    """A regularizer from None, a name ('l1', 'l2', 'l1_l2', 'L2', ...), a config dict, a class or an instance."""
+    """A regularizer from None, a name ('l1', 'l2', 'l1_l2', 'L2', ...), a config dict, a class or an instance.
+
+    Args:
+        identifier: None (returned as it is), a name (the class with its default factor), a
+            ``{"class_name": ..., "config": ...}`` dict, a ``Regularizer`` subclass or instance.
+
+    Returns:
+        A ``Regularizer``, or None.
+
+    Raises:
+        ValueError: for an unknown name, a plain function (it has no gradient), or anything else.
+
+    Example:
+
+    >>> tinyconv.regularizers.get("l2")
+    L2(l2=0.01)
+    """
     if identifier is None:
         return None
     if isinstance(identifier, Regularizer):

@@ -28,7 +28,20 @@ _TRUNCATED_STDDEV = 0.87962566103423978
 
 
 def compute_fans(shape):
-    """(fan_in, fan_out) for a weight shape, Keras's rule (see the module docstring)."""
+    """(fan_in, fan_out) for a weight shape, Keras's rule (see the module docstring).
+
+    Args:
+        shape: a weight shape: () or (n,) count as n in and n out, (in, out) for Dense, (kh, kw, in, out)
+            for Conv2D (the receptive field multiplies both).
+
+    Returns:
+        A tuple of two ints.
+
+    Example:
+
+    >>> tinyconv.initializers.compute_fans((784, 10)), tinyconv.initializers.compute_fans((3, 3, 16, 32))
+    ((784, 10), (144, 288))
+    """
     shape = tuple(int(d) for d in shape)
     if len(shape) == 0:
         return 1, 1
@@ -70,16 +83,39 @@ def _truncated_normal(rng, shape, stddev, mean=0.0):
 
 
 class Initializer:
-    """Base class: ``init(shape, dtype) -> np.ndarray``."""
+    """Base class: ``init(shape, dtype) -> np.ndarray``.
+
+    A subclass defines ``__call__(shape, dtype)`` and, if it takes arguments, ``get_config``.
+
+    Example:
+
+    >>> class Twos(tinyconv.initializers.Initializer):
+    ...     def __call__(self, shape, dtype="float32"):
+    ...         return np.full(shape, 2.0, dtype=dtype)
+    >>> Twos()((2,))
+    array([2., 2.], dtype=float32)
+    """
 
     def __call__(self, shape, dtype="float32"):
         raise NotImplementedError
 
     def get_config(self):
+        """The constructor arguments as a dict; ``from_config`` reads it back.
+
+        Example:
+
+        >>> tinyconv.initializers.RandomUniform(-1.0, 1.0, seed=3).get_config()
+        {'minval': -1.0, 'maxval': 1.0, 'seed': 3}
+        """
         return {}
 
     @classmethod
     def from_config(cls, config):
+        """A new initializer from what ``get_config`` returned.
+
+        Args:
+            config: a dict of constructor arguments.
+        """
         return cls(**config)
 
     def __repr__(self):
@@ -102,21 +138,43 @@ class _Random(Initializer):
 
 
 class Zeros(Initializer):
-    """All zeros (Keras's default for biases)."""
+    """All zeros (Keras's default for biases).
+
+    Example:
+
+    >>> tinyconv.initializers.Zeros()(3)
+    array([0., 0., 0.], dtype=float32)
+    """
 
     def __call__(self, shape, dtype="float32"):
         return np.zeros(_check_shape("Zeros", shape), dtype=_check_dtype("Zeros", dtype))
 
 
 class Ones(Initializer):
-    """All ones (BatchNormalization's gamma)."""
+    """All ones (BatchNormalization's gamma).
+
+    Example:
+
+    >>> tinyconv.initializers.Ones()((2,), dtype="float64")
+    array([1., 1.])
+    """
 
     def __call__(self, shape, dtype="float32"):
         return np.ones(_check_shape("Ones", shape), dtype=_check_dtype("Ones", dtype))
 
 
 class Constant(Initializer):
-    """Every entry equal to ``value``."""
+    """Every entry equal to ``value``.
+
+    Args:
+        value: the number to fill with.
+
+    Example:
+
+    >>> tinyconv.initializers.Constant(0.5)((2, 2))
+    array([[0.5, 0.5],
+           [0.5, 0.5]], dtype=float32)
+    """
 
     def __init__(self, value=0.0):
         self.value = float(value)
@@ -129,7 +187,19 @@ class Constant(Initializer):
 
 
 class RandomNormal(_Random):
-    """Normal(mean, stddev), untruncated."""
+    """Normal(mean, stddev), untruncated.
+
+    Args:
+        mean: the mean.
+        stddev: the standard deviation.
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Example:
+
+    >>> w = tinyconv.initializers.RandomNormal(stddev=1.0, seed=0)((10000,))
+    >>> round(float(w.std()), 1)
+    1.0
+    """
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
@@ -144,7 +214,19 @@ class RandomNormal(_Random):
 
 
 class TruncatedNormal(_Random):
-    """Normal(mean, stddev) redrawn beyond 2 stddev."""
+    """Normal(mean, stddev) redrawn beyond 2 stddev.
+
+    Args:
+        mean: the mean.
+        stddev: the standard deviation before truncation.
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Example:
+
+    >>> w = tinyconv.initializers.TruncatedNormal(stddev=1.0, seed=0)((10000,))
+    >>> bool(np.abs(w).max() <= 2.0)
+    True
+    """
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
@@ -159,7 +241,22 @@ class TruncatedNormal(_Random):
 
 
 class RandomUniform(_Random):
-    """Uniform on [minval, maxval)."""
+    """Uniform on [minval, maxval).
+
+    Args:
+        minval: the lower bound.
+        maxval: the upper bound (excluded).
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Raises:
+        ValueError: if ``maxval`` < ``minval``.
+
+    Example:
+
+    >>> w = tinyconv.initializers.RandomUniform(0.0, 1.0, seed=0)((1000,))
+    >>> bool(w.min() >= 0.0 and w.max() < 1.0)
+    True
+    """
 
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         super().__init__(seed)
@@ -181,6 +278,21 @@ class VarianceScaling(_Random):
     'truncated_normal': stddev = sqrt(scale / n) / 0.8796..., cut at 2 stddev
     'untruncated_normal': stddev = sqrt(scale / n)
     'uniform': U(-limit, limit) with limit = sqrt(3 scale / n)
+
+    Args:
+        scale: a positive factor.
+        mode: 'fan_in', 'fan_out' or 'fan_avg' (see ``compute_fans``).
+        distribution: 'truncated_normal', 'untruncated_normal' or 'uniform'.
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Raises:
+        ValueError: for a non-positive scale, an unknown mode or distribution.
+
+    Example:
+
+    >>> init = tinyconv.initializers.VarianceScaling(scale=2.0, mode="fan_in", distribution="uniform", seed=0)
+    >>> bool(np.abs(init((100, 50))).max() <= np.sqrt(6 / 100))   # He uniform
+    True
     """
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
@@ -227,32 +339,112 @@ class _Preset(VarianceScaling):
 
 
 class GlorotUniform(_Preset):
-    """U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). Keras's default kernel initializer."""
+    """U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)). Keras's default kernel initializer.
+
+    Args:
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Raises:
+        ValueError: for a negative or non-integer seed; when called, for a bad shape or a non-float dtype.
+
+    Example:
+
+    >>> w = tinyconv.initializers.GlorotUniform(seed=1)((784, 10))
+    >>> bool(np.abs(w).max() <= np.sqrt(6 / (784 + 10)))
+    True
+    >>> np.array_equal(w, tinyconv.initializers.GlorotUniform(seed=1)((784, 10)))   # a seed repeats itself
+    True
+    """
     _preset = {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform"}
 
 
 class GlorotNormal(_Preset):
-    """Truncated normal, stddev = sqrt(2 / (fan_in + fan_out)) / 0.8796..."""
+    """Truncated normal, stddev = sqrt(2 / (fan_in + fan_out)) / 0.8796...
+
+    Args:
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Raises:
+        ValueError: for a negative or non-integer seed; when called, for a bad shape or a non-float dtype.
+
+    Example:
+
+    >>> w = tinyconv.initializers.GlorotNormal(seed=0)((400, 100))
+    >>> w.shape, w.dtype, round(float(w.std()), 3)   # about sqrt(2 / 500)
+    ((400, 100), dtype('float32'), 0.063)
+    """
     _preset = {"scale": 1.0, "mode": "fan_avg", "distribution": "truncated_normal"}
 
 
 class HeNormal(_Preset):
-    """Truncated normal, stddev = sqrt(2 / fan_in) / 0.8796..."""
+    """Truncated normal, stddev = sqrt(2 / fan_in) / 0.8796...
+
+    Args:
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Raises:
+        ValueError: for a negative or non-integer seed; when called, for a bad shape or a non-float dtype.
+
+    Example:
+
+    >>> w = tinyconv.initializers.HeNormal(seed=0)((400, 100))
+    >>> w.shape, w.dtype, round(float(w.std()), 3)   # about sqrt(2 / 400)
+    ((400, 100), dtype('float32'), 0.071)
+    """
     _preset = {"scale": 2.0, "mode": "fan_in", "distribution": "truncated_normal"}
 
 
 class HeUniform(_Preset):
-    """U(-limit, limit), limit = sqrt(6 / fan_in)."""
+    """U(-limit, limit), limit = sqrt(6 / fan_in).
+
+    Args:
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Raises:
+        ValueError: for a negative or non-integer seed; when called, for a bad shape or a non-float dtype.
+
+    Example:
+
+    >>> w = tinyconv.initializers.HeUniform(seed=0)((400, 100))
+    >>> w.shape, w.dtype, round(float(w.std()), 3)   # sqrt(2 / 400)
+    ((400, 100), dtype('float32'), 0.071)
+    """
     _preset = {"scale": 2.0, "mode": "fan_in", "distribution": "uniform"}
 
 
 class LecunNormal(_Preset):
-    """Truncated normal, stddev = sqrt(1 / fan_in) / 0.8796..."""
+    """Truncated normal, stddev = sqrt(1 / fan_in) / 0.8796...
+
+    Args:
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Raises:
+        ValueError: for a negative or non-integer seed; when called, for a bad shape or a non-float dtype.
+
+    Example:
+
+    >>> w = tinyconv.initializers.LecunNormal(seed=0)((400, 100))
+    >>> w.shape, w.dtype, round(float(w.std()), 3)   # about sqrt(1 / 400)
+    ((400, 100), dtype('float32'), 0.05)
+    """
     _preset = {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"}
 
 
 class LecunUniform(_Preset):
-    """U(-limit, limit), limit = sqrt(3 / fan_in)."""
+    """U(-limit, limit), limit = sqrt(3 / fan_in).
+
+    Args:
+        seed: a non-negative int gives the same values on every call; None draws from the global generator.
+
+    Raises:
+        ValueError: for a negative or non-integer seed; when called, for a bad shape or a non-float dtype.
+
+    Example:
+
+    >>> w = tinyconv.initializers.LecunUniform(seed=0)((400, 100))
+    >>> w.shape, w.dtype, round(float(w.std()), 3)   # sqrt(1 / 400)
+    ((400, 100), dtype('float32'), 0.05)
+    """
     _preset = {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"}
 
 
@@ -285,7 +477,22 @@ def _hand_designed(name):
 
 def get(identifier):
     """An initializer from a name ('glorot_uniform', 'HeNormal'), a config dict, an instance, a class or a
-    callable ``(shape, dtype) -> array`` (returned as is). None gives None."""
+    callable ``(shape, dtype) -> array`` (returned as is). None gives None.
+
+    The hand-designed kernels of ``tinyconv.teaching`` ('Sobel', 'Gabor', ...) are found by name too.
+
+    Args:
+        identifier: None, a name, a ``{"class_name": ..., "config": ...}`` dict, an ``Initializer`` subclass
+            or instance, or a callable.
+
+    Raises:
+        ValueError: for an unknown name or anything else it cannot interpret.
+
+    Example:
+
+    >>> tinyconv.initializers.get("he_normal")
+    HeNormal(seed=None)
+    """
     if identifier is None or isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):
@@ -306,8 +513,31 @@ def get(identifier):
 
 
 def serialize(initializer):
+    """An initializer as a ``{"class_name": ..., "config": ...}`` dict, which ``deserialize`` reads back.
+
+    Args:
+        initializer: an ``Initializer``.
+
+    Example:
+
+    >>> tinyconv.initializers.serialize(tinyconv.initializers.Constant(0.5))
+    {'class_name': 'Constant', 'config': {'value': 0.5}}
+    """
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
 
 
 def deserialize(config):
+    """An initializer from what ``serialize`` returned (or anything ``get`` accepts).
+
+    Args:
+        config: a ``{"class_name": ..., "config": ...}`` dict.
+
+    Raises:
+        ValueError: if ``config`` names no known initializer.
+
+    Example:
+
+    >>> tinyconv.initializers.deserialize({"class_name": "HeNormal", "config": {"seed": 3}})
+    HeNormal(seed=3)
+    """
     return get(config)

@@ -42,7 +42,23 @@ def _check_direction(who, direction):
 
 
 class Sobel(_HandDesigned):
-    """3x3 derivative with smoothing across it: x = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], y its transpose."""
+    """3x3 derivative with smoothing across it: x = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], y its transpose.
+
+    Args:
+        direction: 'x' (responds to vertical edges) or 'y' (horizontal edges).
+
+    Raises:
+        ValueError: for another direction; when called, for a shape that is not (3, 3, in, out).
+
+    Example:
+
+    >>> from tinyconv.teaching import Sobel
+    >>> Sobel()((3, 3, 1, 1))[:, :, 0, 0]
+    array([[-1.,  0.,  1.],
+           [-2.,  0.,  2.],
+           [-1.,  0.,  1.]], dtype=float32)
+    >>> edges = layers.Conv2D(1, 3, kernel_initializer="sobel")   # by name
+    """
 
     fixed_size = (3, 3)
 
@@ -50,6 +66,17 @@ class Sobel(_HandDesigned):
         self.direction = _check_direction("Sobel", direction)
 
     def kernel_2d(self, kh, kw, out, n_out):
+        """The 2-D kernel, the same for every input channel.
+
+        Args:
+            kh: the kernel's height.
+            kw: the kernel's width.
+            out: the output channel's index.
+            n_out: how many output channels the kernel has.
+
+        Returns:
+            A float64 array of shape (kh, kw).
+        """
         x = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
         return x if self.direction == "x" else x.T
 
@@ -58,7 +85,22 @@ class Sobel(_HandDesigned):
 
 
 class Prewitt(Sobel):
-    """3x3 derivative with plain averaging across it: x = [[-1, 0, 1]] * 3 rows, y its transpose."""
+    """3x3 derivative with plain averaging across it: x = [[-1, 0, 1]] * 3 rows, y its transpose.
+
+    Args:
+        direction: 'x' (responds to vertical edges) or 'y' (horizontal edges).
+
+    Raises:
+        ValueError: for another direction; when called, for a shape that is not (3, 3, in, out).
+
+    Example:
+
+    >>> from tinyconv.teaching import Prewitt
+    >>> Prewitt("y")((3, 3, 1, 1))[:, :, 0, 0]
+    array([[-1., -1., -1.],
+           [ 0.,  0.,  0.],
+           [ 1.,  1.,  1.]], dtype=float32)
+    """
 
     def __init__(self, direction="x"):
         self.direction = _check_direction("Prewitt", direction)
@@ -70,11 +112,34 @@ class Prewitt(Sobel):
 
 class Laplacian(_HandDesigned):
     """3x3 second derivative, d2/dx2 + d2/dy2 = [[0, 1, 0], [1, -4, 1], [0, 1, 0]]: zero on flat and
-    linear regions, large at edges and spots."""
+    linear regions, large at edges and spots.
+
+    Raises:
+        ValueError: when called, for a shape that is not (3, 3, in, out).
+
+    Example:
+
+    >>> from tinyconv.teaching import Laplacian
+    >>> Laplacian()((3, 3, 1, 1))[:, :, 0, 0]
+    array([[ 0.,  1.,  0.],
+           [ 1., -4.,  1.],
+           [ 0.,  1.,  0.]], dtype=float32)
+    """
 
     fixed_size = (3, 3)
 
     def kernel_2d(self, kh, kw, out, n_out):
+        """The 2-D kernel, the same for every input channel.
+
+        Args:
+            kh: the kernel's height.
+            kw: the kernel's width.
+            out: the output channel's index.
+            n_out: how many output channels the kernel has.
+
+        Returns:
+            A float64 array of shape (kh, kw).
+        """
         return np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
 
@@ -84,7 +149,21 @@ def _grid(kh, kw):
 
 
 class Gaussian(_HandDesigned):
-    """Blur: exp(-(x^2 + y^2) / (2 sigma^2)), normalised to sum to 1 (so flat regions keep their value)."""
+    """Blur: exp(-(x^2 + y^2) / (2 sigma^2)), normalised to sum to 1 (so flat regions keep their value).
+
+    Args:
+        sigma: the blur's width in pixels, positive.
+
+    Raises:
+        ValueError: for a sigma that is not positive; when called, for a shape that is not (kh, kw, in, out).
+
+    Example:
+
+    >>> from tinyconv.teaching import Gaussian
+    >>> kernel = Gaussian(sigma=1.0)((5, 5, 1, 1))
+    >>> kernel.shape, round(float(kernel.sum()), 4)
+    ((5, 5, 1, 1), 1.0)
+    """
 
     def __init__(self, sigma=1.0):
         if not sigma > 0:
@@ -92,6 +171,17 @@ class Gaussian(_HandDesigned):
         self.sigma = float(sigma)
 
     def kernel_2d(self, kh, kw, out, n_out):
+        """The 2-D kernel, the same for every input channel.
+
+        Args:
+            kh: the kernel's height.
+            kw: the kernel's width.
+            out: the output channel's index.
+            n_out: how many output channels the kernel has.
+
+        Returns:
+            A float64 array of shape (kh, kw).
+        """
         y, x = _grid(kh, kw)
         g = np.exp(-(x ** 2 + y ** 2) / (2 * self.sigma ** 2))
         return g / g.sum()
@@ -109,6 +199,23 @@ class Gabor(_HandDesigned):
     In the lecture's notation alpha exp(-beta_x x'^2 - beta_y y'^2) cos(f x' + phi):
     beta_x = 1 / (2 sigma^2), beta_y = gamma^2 / (2 sigma^2), f = 2 pi / lambd, phi = psi, tau = theta.
     With several output channels, channel k gets orientation theta + k * pi / out (a bank).
+
+    Args:
+        sigma: the Gaussian envelope's width, positive.
+        theta: the orientation of channel 0, in radians.
+        lambd: the cosine's wavelength in pixels, positive.
+        gamma: the envelope's aspect ratio (y' against x').
+        psi: the cosine's phase offset.
+
+    Raises:
+        ValueError: if sigma or lambd is not positive; when called, for a shape that is not (kh, kw, in, out).
+
+    Example:
+
+    >>> from tinyconv.teaching import Gabor
+    >>> bank = Gabor()((7, 7, 1, 4))   # four orientations: 0, 45, 90 and 135 degrees
+    >>> bank.shape, np.allclose(bank[..., 0], bank[..., 2])
+    ((7, 7, 1, 4), False)
     """
 
     def __init__(self, sigma=2.0, theta=0.0, lambd=4.0, gamma=0.5, psi=0.0):
@@ -118,6 +225,17 @@ class Gabor(_HandDesigned):
                                                                                       gamma, psi))
 
     def kernel_2d(self, kh, kw, out, n_out):
+        """The 2-D kernel, for output channel ``out`` (its own orientation).
+
+        Args:
+            kh: the kernel's height.
+            kw: the kernel's width.
+            out: the output channel's index.
+            n_out: how many output channels the kernel has.
+
+        Returns:
+            A float64 array of shape (kh, kw).
+        """
         theta = self.theta + out * np.pi / n_out
         y, x = _grid(kh, kw)
         x_rot = x * np.cos(theta) + y * np.sin(theta)

@@ -100,6 +100,24 @@ class Layer:
             if constraint is not None:
                 self.constraints[weight_name] = constraint
 
+    # Keras's attribute names for the weight penalties (kept in ``self.regularizers`` by weight name).
+    def _regularizer_property(weight_name):
+        def get(self):
+            return self.__dict__.get("regularizers", {}).get(weight_name)
+
+        def put(self, value):
+            found = regularizers.get(value)
+            table = self.__dict__.setdefault("regularizers", {})
+            if found is None:
+                table.pop(weight_name, None)
+            else:
+                table[weight_name] = found
+        return property(get, put, doc=f"The penalty on the layer's ``{weight_name}`` (None without one).")
+
+    kernel_regularizer = _regularizer_property("kernel")
+    bias_regularizer = _regularizer_property("bias")
+    del _regularizer_property
+
     # ---------------------------------------------------------------- identity
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"

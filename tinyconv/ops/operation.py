@@ -64,9 +64,6 @@ class Operation:
     def __repr__(self):
         return f"<operation {self.name}>"
 
-    def __get__(self, instance, owner):
-        return self  # stored on a class (as the operator table does), it stays a plain function
-
     # ------------------------------------------------------------ calling
     def bind(self, *args, **kwargs):
         try:
