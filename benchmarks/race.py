@@ -78,6 +78,12 @@ def run_race(cases=None, threads=(1, "default"), rounds=3, one_process=True, war
     Raises:
         ValueError: for an unknown case name, fewer than 1 round, or an empty thread list.
         RuntimeError: when torch is not installed, or a worker process fails.
+
+    Example (a real run: ``run_race(cases=["lenet5_28x28x1_b64"], rounds=1)``, about 30 s):
+    >>> run_race(rounds=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: run_race: expected rounds >= 1, got 0
     """
     selected = race_cases.race_cases() if cases is None else [race_cases.find_case(name) for name in cases]
     if rounds < 1:
@@ -188,11 +194,21 @@ def ceilings_by_threads(raw, threads, fma_units, steps):
                                      default=None),
             "torch_gemm_gflops": max((e["best_gflops"] for e in gemm_entries if e["framework"] == "torch"),
                                      default=None),
-            "gemm_by_size": {e["framework"]: e["gflops_by_size"] for e in gemm_entries},
+            "gemm_by_size": {blas: best_by_size([e for e in gemm_entries if e["framework"] == blas])
+                             for blas in ("numpy", "torch")},
             "theoretical_peak": machine.theoretical_peak(
                 count if count != "default" else (reported or os.cpu_count() or 1), fma_units),
         }
     return out
+
+
+def best_by_size(entries):
+    """{size: best GFLOP/s over the rounds} of one BLAS's GEMM runs."""
+    best = {}
+    for entry in entries:
+        for size, rate in entry["gflops_by_size"].items():
+            best[size] = max(best.get(size, 0.0), rate)
+    return best
 
 
 def separate_processes(rows):
@@ -297,17 +313,20 @@ def ceiling_table(report):
 
 
 def peak_lines(report):
+    def rates(by_size):
+        return ", ".join(f"{size}: {rate:.0f}" for size, rate in (by_size or {}).items())
+
     lines = []
     for count, limits in report["ceilings"].items():
         peak = limits["theoretical_peak"]
+        where = "1 thread" if count == "1" else short_threads(count if count == "default" else f"{count} threads")
         lines.append(
-            f"Theoretical peak at {short_threads(count)} thread(s): {fmt(peak['gflops'], '.1f')} GFLOP/s "
-            f"= {peak['cores']} cores "
+            f"Theoretical peak at {where}: {fmt(peak['gflops'], '.1f')} GFLOP/s = {peak['cores']} core(s) "
             f"[{peak['cores_source']}] x {peak['fma_units']} FMA units [{peak['fma_units_source']}] x "
             f"{peak['vector_floats']} floats [{peak['vector_floats_source']}] x 2 x {peak['ghz']} GHz "
-            f"[{peak['ghz_source']}]; GEMM best of {report['settings']['gemm_repeats']} at sizes "
-            f"{report['settings']['gemm_sizes']}: NumPy {limits['gemm_by_size'].get('numpy')}, "
-            f"torch {limits['gemm_by_size'].get('torch')}")
+            f"[{peak['ghz_source']}]. GEMM GFLOP/s by size, best of {report['settings']['gemm_repeats']} "
+            f"in each of {report['settings']['rounds']} rounds: NumPy {rates(limits['gemm_by_size'].get('numpy'))}; "
+            f"torch {rates(limits['gemm_by_size'].get('torch'))}")
     return lines
 
 
