@@ -14,6 +14,7 @@ MPI and a plain ``python`` run never starts it.
 """
 import os
 import sys
+import time
 import traceback
 
 # Variables that MPI launchers put into each process's environment: MPICH and Intel MPI (Hydra:
@@ -180,6 +181,10 @@ def abort_job_on_uncaught_exception(communicator):
         except Exception:  # a broken hook must not stop the abort
             traceback.print_exception(kind, value, trace)
         sys.stderr.flush()
+        # The launcher forwards each rank's output through a pipe it stops reading once the abort
+        # reaches it: a moment's pause lets the traceback get out first (seen cut to its first line
+        # on a loaded machine without it).
+        time.sleep(0.5)
         communicator.abort(1)
 
     sys.excepthook = print_then_abort
