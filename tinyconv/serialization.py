@@ -133,13 +133,33 @@ def register_keras_serializable(package="Custom", name=None):
 
 
 def get_registered_name(obj):
-    """The key ``obj`` was registered under with ``register_keras_serializable``; its ``__name__`` if none."""
+    """The key ``obj`` was registered under with ``register_keras_serializable``; its ``__name__`` if none.
+
+    Args:
+        obj: a class or function.
+
+    Example:
+
+    >>> get_registered_name(len)
+    'len'
+    """
     return _REGISTERED_NAMES.get(obj, getattr(obj, "__name__", None))
 
 
 def get_registered_object(name, custom_objects=None, module_objects=None):
-    """The class or function registered under ``name`` (``custom_objects`` and ``module_objects`` are looked
-    in first, as Keras); None when there is none."""
+    """The class or function registered under ``name`` (``custom_objects`` first, then the registry, then
+    ``module_objects``, as Keras); None when there is none.
+
+    Args:
+        name: the registered key (``"package>Name"``) or a name in one of the dicts.
+        custom_objects: optional dict of name -> object, looked in first.
+        module_objects: optional dict of name -> object, looked in last.
+
+    Example:
+
+    >>> get_registered_object("nothing>Here") is None
+    True
+    """
     for table in (custom_objects, _REGISTERED_OBJECTS, module_objects):
         if table and name in table:
             return table[name]

@@ -12,7 +12,26 @@ from .sequence import Sequence
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
-    """Integer class labels -> one-hot rows: 3 -> [0, 0, 0, 1, 0, ...]."""
+    """Integer class labels -> one-hot rows: 3 -> [0, 0, 0, 1, 0, ...] (Keras's ``to_categorical``).
+
+    Args:
+        y: integer labels, any shape (a trailing axis of size 1 is dropped, as Keras does).
+        num_classes: the number of classes; default the largest label + 1.
+        dtype: the dtype of the result.
+
+    Returns:
+        An array of shape ``y.shape + (num_classes,)``.
+
+    Raises:
+        ValueError: for negative or fractional labels, or a label >= ``num_classes``.
+
+    Example:
+
+    >>> tinyconv.utils.to_categorical([0, 2, 1], num_classes=3)
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 1., 0.]], dtype=float32)
+    """
     y = np.asarray(y)
     if y.ndim > 1 and y.shape[-1] == 1:
         y = y.reshape(y.shape[:-1])  # Keras accepts labels shaped (N, 1)
@@ -30,7 +49,22 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 
 
 def normalize(x, axis=-1, order=2):
-    """Scale ``x`` so every slice along ``axis`` has unit ``order``-norm (all-zero slices stay zero)."""
+    """Scale ``x`` so every slice along ``axis`` has unit ``order``-norm (all-zero slices stay zero).
+
+    Args:
+        x: an array.
+        axis: the axis along which each slice is normalised.
+        order: the norm's order (2: Euclidean, 1: sum of absolute values).
+
+    Returns:
+        An array of ``x``'s shape.
+
+    Example:
+
+    >>> tinyconv.utils.normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    array([[0.6, 0.8],
+           [0. , 0. ]])
+    """
     x = np.asarray(x)
     norms = np.atleast_1d(np.linalg.norm(x, order, axis))
     norms[norms == 0] = 1  # leave all-zero rows alone instead of dividing by zero

@@ -240,7 +240,23 @@ def _html(text):
 def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB",
                  expand_nested=False, dpi=200, show_layer_activations=False, show_trainable=False,
                  splines="ortho"):
-    """The model as a ``pydot.Dot`` graph: one table-shaped node per layer, one edge per connection."""
+    """The model as a ``pydot.Dot`` graph: one table-shaped node per layer, one edge per connection.
+
+    Args:
+        model: a Sequential or functional model.
+        show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable: what each
+            node shows, as ``plot_model``.
+        rankdir: ``"TB"`` (top to bottom) or ``"LR"``.
+        expand_nested: draw the layers of nested models.
+        dpi: the resolution of a rendered image.
+        splines: Graphviz's edge style.
+
+    Returns:
+        A ``pydot.Dot``.
+
+    Raises:
+        ImportError: without the ``pydot`` package.
+    """
     pydot = importlib.import_module("pydot")
     dot = pydot.Dot(graph_type="digraph", rankdir=rankdir, concentrate=True, dpi=dpi, splines=splines)
     dot.set_node_defaults(shape="record")

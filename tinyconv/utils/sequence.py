@@ -11,6 +11,23 @@ class Sequence:
 
     ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are Keras 3's (``PyDataset``) arguments;
     they are kept for scripts that pass them. tinyconv reads batches one at a time in the calling thread.
+
+    Args:
+        workers: accepted for Keras's signature.
+        use_multiprocessing: accepted for Keras's signature.
+        max_queue_size: accepted for Keras's signature.
+
+    Example:
+
+    >>> class Pairs(tinyconv.utils.Sequence):
+    ...     def __len__(self):
+    ...         return 2
+    ...     def __getitem__(self, index):
+    ...         return np.full((4, 3), index, "float32"), np.zeros((4, 1), "float32")
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> len(model.fit(Pairs(), epochs=2, verbose=0).history["loss"])
+    2
     """
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
@@ -26,6 +43,7 @@ class Sequence:
 
     @property
     def num_batches(self):
+        """The number of batches in an epoch (``len(self)``)."""
         return len(self)
 
     def on_epoch_begin(self):
