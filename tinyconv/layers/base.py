@@ -427,7 +427,7 @@ class Layer:
 
     def _cast_input(self, value):
         """Keras's autocast for a custom layer: float inputs to the layer's dtype, others unchanged."""
-        if isinstance(value, (Variable,)) or taped.is_taped(value):
+        if taped.is_taped(value):  # a TapedTensor or a Variable: used as it is
             return value
         value = devices.asarray(value)
         if np.issubdtype(value.dtype, np.floating) and value.dtype != self.dtype:
@@ -480,11 +480,7 @@ class Layer:
         if name == "trainable":
             for inner in self.__dict__.get("_tracked_layers", []):
                 inner.trainable = value
-        if not name.startswith("_") and _holds_layers(value):
-            tracked = self.__dict__.setdefault("_tracked_layers", [])
-            for layer in _layers_in(value):
-                if all(layer is not t for t in tracked):
-                    tracked.append(layer)
+        track_held_layers(self, name, value)
         object.__setattr__(self, name, value)
 
     # ---------------------------------------------------------------- config
@@ -510,6 +506,16 @@ class Layer:
 def _defines_call_only(cls):
     """Whether a layer class overrides ``call`` but not ``forward`` (asked once per class)."""
     return cls.call is not Layer.call and cls.forward is Layer.forward
+
+
+def track_held_layers(holder, name, value):
+    """Keras's tracking: a layer (or list or dict of layers) assigned to a public attribute of a custom
+    layer or a subclassed model is one of its layers, in the order first assigned."""
+    if not name.startswith("_") and _holds_layers(value):
+        tracked = holder.__dict__.setdefault("_tracked_layers", [])
+        for layer in _layers_in(value):
+            if all(layer is not t for t in tracked):
+                tracked.append(layer)
 
 
 def _holds_layers(value):

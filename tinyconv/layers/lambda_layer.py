@@ -13,6 +13,7 @@ import types
 
 from .. import serialization
 from .base import Layer
+from .taped import probe_output_shape
 
 
 class Lambda(Layer):
@@ -49,7 +50,6 @@ class Lambda(Layer):
     def compute_output_shape(self, input_shape):
         spec = self._output_shape_spec
         if spec is None:
-            from .taped import probe_output_shape
             return probe_output_shape(self, input_shape)
         if callable(spec):
             return tuple(spec(input_shape))

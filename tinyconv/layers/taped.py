@@ -161,7 +161,7 @@ def backward(layer, dy, need_input_gradient=True):
     targets, seeds = targets + tape.added_losses, seeds + [None] * len(tape.added_losses)
     flat_inputs = flatten(inputs)
     grads = tape.gradient(targets, flat_inputs, seeds)
-    write_weight_gradients(layer, tape)
+    write_weight_gradients(layer._weight_owners(), tape)
     layer._tape_state = None  # what the tape holds is done with
     if not need_input_gradient:
         return None
@@ -170,13 +170,13 @@ def backward(layer, dy, need_input_gradient=True):
     return unflatten_like(inputs, grads)
 
 
-def write_weight_gradients(layer, tape):
-    """Set ``grads`` of ``layer`` and of every layer it holds from what the tape computed.
+def write_weight_gradients(owners, tape):
+    """Set the ``grads`` of each layer in ``owners`` ((layer, its own weights) pairs) from what the tape computed.
 
     A built-in layer called inside the tape left its (summed) gradients in ``tape.layer_grads``; a
     custom layer's variables are leaves of the tape.  A weight no gradient reached gets zeros.
     """
-    for owner, own in layer._weight_owners():
+    for owner, own in owners:
         from_layer_records = tape.layer_grads.get(id(owner))
         grads = {}
         for weight in own:
@@ -217,9 +217,7 @@ def call_on_tape(layer, inputs, tape, training, args=(), kwargs=None):
         vars(layer).clear()
         vars(layer).update(saved)
         dx = layer.backward(upstream if multi_output else upstream[0])  # the layer's own, explicit backward
-        entry = tape.layer_grads.setdefault(id(layer), (layer, {}))
-        for name, gradient in layer.grads.items():  # a layer called twice: its gradients add up
-            entry[1][name] = gradient if name not in entry[1] else entry[1][name] + gradient
+        tape.add_layer_gradients(layer)
         return flatten(dx) if isinstance(inputs, (list, tuple)) else [dx]
 
     return tape.record(f"{type(layer).__name__} '{layer.name}'", taped_inputs, out, layer_backward,

@@ -11,7 +11,7 @@ import numpy as np
 from .. import activations, backend, devices, losses as losses_module, metrics as metrics_module, naming, optimizers
 from .. import graph, serialization
 from ..layers import taped
-from ..layers.base import ActivationMixin, Layer, _holds_layers, _layers_in
+from ..layers.base import ActivationMixin, Layer, track_held_layers
 from . import data as data_module
 from .config import model_config, model_from_config
 from . import subclassed
@@ -72,12 +72,7 @@ class Model(TrainingMixin):
     # Sequential and Functional override these.  The defaults are those of a subclassed model
     # (``class MyModel(Model)`` with ``__init__`` and ``call``): see ``subclassed.py``.
     def __setattr__(self, name, value):
-        # Keras tracks the layers a subclassed model holds (self.dense = Dense(...), lists of layers).
-        if not name.startswith("_") and _holds_layers(value):
-            tracked = self.__dict__.setdefault("_tracked_layers", [])
-            for layer in _layers_in(value):
-                if all(layer is not t for t in tracked):
-                    tracked.append(layer)
+        track_held_layers(self, name, value)  # Keras tracks the layers a subclassed model holds
         object.__setattr__(self, name, value)
 
     @property
@@ -194,12 +189,9 @@ class Model(TrainingMixin):
 
     def _added_loss_total(self):
         """The sum of the terms added with ``add_loss`` in the last forward pass (0.0 without any)."""
-        total = sum(float(np.sum(devices.to_host(taped.value_of(loss))))
-                    for loss in getattr(self, "_added_losses", []))
-        for owner, _ in subclassed.weight_owners_of_model(self):
-            total += sum(float(np.sum(devices.to_host(taped.value_of(loss))))
-                         for loss in getattr(owner, "_added_losses", []))
-        return total
+        holders = [self] + [owner for owner, _ in subclassed.weight_owners_of_model(self)]
+        return sum(float(np.sum(devices.to_host(taped.value_of(loss))))
+                   for holder in holders for loss in getattr(holder, "_added_losses", []))
 
     def _can_fuse(self, output_index):
         """True when output i's last activation may be fused with the loss."""
@@ -666,9 +658,7 @@ class Model(TrainingMixin):
             _restore(saved)
             input_grads = self._run_backward(list(upstream), [False] * len(upstream))
             for owner, _ in subclassed.weight_owners_of_model(self):  # each layer's gradients, for tape.gradient
-                entry = tape.layer_grads.setdefault(id(owner), (owner, {}))
-                for name, gradient in owner.grads.items():
-                    entry[1][name] = gradient if name not in entry[1] else entry[1][name] + gradient
+                tape.add_layer_gradients(owner)
             return input_grads
 
         recorded = tape.record(f"{type(self).__name__} '{self.name}'", taped_inputs, outputs, model_backward,

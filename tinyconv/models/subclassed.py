@@ -11,7 +11,6 @@ of layers too), in the order assigned, as Keras tracks them.
 """
 import numpy as np
 
-from .. import devices
 from ..layers import taped
 from ..ops.tape import Tape, suspended
 from ..variables import shape_probe
@@ -83,21 +82,12 @@ def run_backward(model, output_grads, need_input_gradients=True):
     if state is None:
         raise RuntimeError(f"{model.describe()}: backward needs a forward pass with training=True first")
     tape, inputs, outputs = state
-    flat_outputs = taped.flatten(outputs)
-    seeds = [g if g is not None else None for g in output_grads]
-    live = [(t, g) for t, g in zip(flat_outputs, seeds) if g is not None]
+    live = [(t, g) for t, g in zip(taped.flatten(outputs), output_grads) if g is not None]
     targets = [t for t, _ in live] + tape.added_losses
     seeds = [g for _, g in live] + [None] * len(tape.added_losses)
     flat_inputs = taped.flatten(inputs)
     grads = tape.gradient(targets, flat_inputs, seeds)
-    for owner, own in weight_owners(model):
-        from_layer_records = tape.layer_grads.get(id(owner))
-        owner.grads = {}
-        for weight in own:
-            gradient = (from_layer_records[1].get(weight.name) if from_layer_records is not None
-                        else tape.gradient_of_variable(weight))
-            owner.grads[weight.name] = (gradient if gradient is not None else
-                                        devices.array_module_of(weight.value).zeros_like(weight.value))
+    taped.write_weight_gradients(weight_owners(model), tape)
     model._tape_state = None
     return [g if g is not None else np.zeros_like(x.value) for g, x in zip(grads, flat_inputs)]
 
@@ -110,14 +100,7 @@ def build(model, input_shape):
         outputs = run_forward(model, dummies, training=False)
     model._build_input_shape = input_shape
     model._input_shapes = [tuple(s) for s in shapes]
-    model._output_specs = [OutputSpec(spec.name, spec.output_shape) for spec in model._output_specs]
     return outputs
-
-
-def added_losses(model):
-    """The values ``add_loss`` received during the last forward pass, as floats."""
-    return [float(np.sum(devices.to_host(taped.value_of(loss))))
-            for owner, _ in weight_owners(model) for loss in getattr(owner, "_added_losses", [])]
 
 
 def from_config(cls, config):

@@ -204,6 +204,13 @@ class Tape:
         self.last_gradients = grads
         return [self._gradient_of(source, grads) for source in sources]
 
+    def add_layer_gradients(self, layer):
+        """Add ``layer.grads`` (just set by the layer's own backward) to what this tape collected for it:
+        a layer called several times on the tape gets the sum over its calls."""
+        entry = self.layer_grads.setdefault(id(layer), (layer, {}))
+        for name, gradient in layer.grads.items():
+            entry[1][name] = gradient if name not in entry[1] else entry[1][name] + gradient
+
     def gradient_of_variable(self, variable):
         """dL/d(variable) from the last ``gradient`` call (None if it was not reached)."""
         return self._gradient_of(variable, self.last_gradients)
