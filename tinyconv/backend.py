@@ -286,7 +286,7 @@ def set_value(x, value):
 
 # --- device: CPU (NumPy) or GPU (CuPy) ------------------------------------------------------------------------
 
-def set_device(name):
+def set_device(name, array_module=None):
     """Compute on ``'cpu'`` (NumPy, the compiled kernels) or ``'gpu'`` (CuPy, ``kernels/gpu``).
 
     Selecting the GPU without CuPy or without a CUDA device raises RuntimeError and leaves the
@@ -294,6 +294,8 @@ def set_device(name):
 
     Args:
         name: 'cpu' or 'gpu'.
+        array_module: for 'gpu', a module with CuPy's interface to use instead of CuPy itself
+            (the test suite's strict stand-in, ``tests/gpu/standin_cupy.py``); None imports CuPy.
 
     Raises:
         ValueError: for an unknown device name.
@@ -309,7 +311,7 @@ def set_device(name):
     if name not in devices.DEVICES:
         raise ValueError(f"tinyconv: unknown device {name!r}; choose one of {list(devices.DEVICES)}")
     if name == "gpu":
-        cupy = devices.find_cupy()  # raises before anything changes
+        cupy = devices.find_cupy() if array_module is None else array_module  # raises before anything changes
         dispatch.set_kernels("gpu", array_module=cupy)
         devices.select("gpu", cupy)
         return

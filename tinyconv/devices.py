@@ -18,6 +18,7 @@ This module only places arrays; it imports nothing else of tinyconv (a leaf of t
 Switching the device, kernels included, is ``tinyconv.backend.set_device``.
 """
 import importlib
+import sys
 
 import numpy as np
 
@@ -27,6 +28,9 @@ INSTALL_HINT = ("pip install '.[gpu]' from a clone of tinyconv (CuPy for CUDA 12
 
 _device = "cpu"
 _cupy = None  # the cupy module once the GPU device has been selected successfully
+# Names of the device array libraries known here: CuPy, and any module with CuPy's interface that was
+# selected in its place (the test suite's strict stand-in for CuPy, ``tests/gpu/standin_cupy.py``).
+_device_libraries = {"cupy"}
 
 
 def find_cupy():
@@ -72,6 +76,7 @@ def select(name, cupy=None):
         raise ValueError("tinyconv: devices.select('gpu') needs the CuPy module (from find_cupy())")
     if name == "gpu":
         _cupy = cupy
+        _device_libraries.add(cupy.__name__.split(".")[0])
     _device = name
 
 
@@ -91,14 +96,23 @@ def is_numpy(array):
 
 def is_device_array(array):
     """True for an array that lives on the GPU (a CuPy ndarray), without importing CuPy."""
-    return type(array).__module__.startswith("cupy")
+    return type(array).__module__.split(".")[0] in _device_libraries
 
 
 def array_module_of(array):
     """numpy or cupy, whichever ``array`` belongs to (numpy for lists and numbers)."""
     if is_device_array(array):
-        return importlib.import_module("cupy")
+        return importlib.import_module(type(array).__module__.split(".")[0])
     return np
+
+
+def companion_module(array_module, name="cupyx"):
+    """CuPy's companion package for ``array_module`` (``cupyx``, ``cupyx.scipy.special``), or None
+    on NumPy.  Found by the naming rule "cupy" -> "cupyx", so a stand-in for CuPy brings its own."""
+    if array_module is np:
+        return None
+    full = array_module.__name__.replace("cupy", "cupyx", 1) + name[len("cupyx"):]
+    return sys.modules.get(full) or importlib.import_module(full)
 
 
 def asarray(array, dtype=None):

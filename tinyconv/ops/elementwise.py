@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, devices
 from .operation import operation, unbroadcast, xp
 from .shaping import _array, _result_dtype
 
@@ -109,7 +109,7 @@ def _special(name, x):
     if xp(x) is np:
         import scipy.special as special
     else:
-        special = __import__("cupyx.scipy.special", fromlist=[name])
+        special = devices.companion_module(xp(x), "cupyx.scipy.special")
     return getattr(special, name)(x).astype(x.dtype, copy=False)
 
 

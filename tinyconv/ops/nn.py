@@ -23,6 +23,7 @@ from .nn_conv import *  # noqa: F401,F403
 from .nn_conv import __all__ as _conv_names
 from .nn_losses import *  # noqa: F401,F403
 from .nn_losses import __all__ as _loss_names
+from .. import devices
 from .operation import operation, unbroadcast, xp
 
 __all__ = [
@@ -86,7 +87,7 @@ def _sigmoid(x):
 def _erf(x):
     """The error function, elementwise, on NumPy (SciPy when installed) or CuPy arrays."""
     if xp(x) is not np:
-        return __import__("cupyx.scipy.special", fromlist=["erf"]).erf(x)
+        return devices.companion_module(xp(x), "cupyx.scipy.special").erf(x)
     try:
         from scipy.special import erf
     except ImportError:  # pragma: no cover  (SciPy is installed with tinyconv's extras)

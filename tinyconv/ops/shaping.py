@@ -18,6 +18,7 @@ import builtins
 
 import numpy as np
 
+from .. import devices
 from .operation import operation, unbroadcast, xp
 
 __all__ = [
@@ -120,7 +121,7 @@ def _scatter_add(target, index, values):
     if xp(target) is np:
         np.add.at(target, index, values)
     else:
-        __import__("cupyx").scatter_add(target, index, values)
+        devices.companion_module(xp(target)).scatter_add(target, index, values)
     return target
 
 
@@ -130,9 +131,10 @@ def _scatter_ufunc(name, target, index, values):
     if xp(target) is np:
         getattr(np, name).at(target, index, values)
     elif name in ("maximum", "minimum"):
-        getattr(__import__("cupyx"), {"maximum": "scatter_max", "minimum": "scatter_min"}[name])(target, index, values)
+        scatter = {"maximum": "scatter_max", "minimum": "scatter_min"}[name]
+        getattr(devices.companion_module(xp(target)), scatter)(target, index, values)
     elif name == "add":
-        __import__("cupyx").scatter_add(target, index, values)
+        devices.companion_module(xp(target)).scatter_add(target, index, values)
     else:
         # CuPy has no scatter-multiply; products are rare enough to do on the host.
         cupy = xp(target)

@@ -6,7 +6,6 @@ once on the host in NumPy, cached by its parameters, and copied to ``xp``; the d
 runs gathers, matrix products and reductions - no atomics, no Python loops over pixels.
 """
 import functools
-import importlib
 
 import numpy as np
 
@@ -59,7 +58,7 @@ def scatter_add(target, indices, values):
     if module is np:
         np.add.at(target, indices, values)
     else:
-        importlib.import_module("cupyx").scatter_add(target, indices, values)
+        devices.companion_module(module).scatter_add(target, indices, values)
     return target
 
 
