@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from . import devices
+
 logger = logging.getLogger(__name__)  # "tinyconv.tensorboard_callback", under the "tinyconv" logger
 
 FLUSH_SECS = 10  # how stale TensorBoard's live view of a running fit may be (Keras's writer: 120 s)
@@ -60,7 +62,24 @@ def _update_frequency(update_freq):
 
 def keras_model_summary(writer, model, step=0):
     """Write the model's JSON config under the tag ``keras`` with the ``graph_keras_model`` plugin marker:
-    the record TensorBoard's Graphs tab reads to draw a Keras model."""
+    the record TensorBoard's Graphs tab reads to draw a Keras model.
+
+    Args:
+        writer: a ``tensorboardX.SummaryWriter``.
+        model: the model; one without a config (custom code) is logged as a warning and skipped.
+        step: the global step of the record.
+
+    Example:
+
+    >>> import tempfile
+    >>> from tensorboardX import SummaryWriter
+    >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+    >>> log_dir = tempfile.mkdtemp()
+    >>> with SummaryWriter(logdir=log_dir) as writer:
+    ...     keras_model_summary(writer, model)
+    >>> any(name.startswith("events.out.tfevents") for name in os.listdir(log_dir))
+    True
+    """
     from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
     from tensorboardX.proto.tensor_pb2 import TensorProto
     from tensorboardX.proto.tensor_shape_pb2 import TensorShapeProto
@@ -82,8 +101,23 @@ def weight_image(values):
 
     A bias becomes one 1-pixel-high row, a Dense kernel one image (wide side horizontal), a conv kernel
     one image per input channel; each is min-max scaled, so the picture shows the pattern, not the sign.
+
+    Args:
+        values: the weight's values (host or device array).
+
+    Returns:
+        A float32 array (N, H, W, 1) in [0, 1], or None for weights of 4 or more axes.
+
+    Example:
+
+    >>> weight_image(np.arange(3.0)).tolist()          # a bias: one row of 3 pixels
+    [[[[0.0], [0.5], [1.0]]]]
+    >>> weight_image(np.zeros((3, 3, 2, 1))).shape     # a one-filter conv kernel: one image per input channel
+    (2, 3, 3, 1)
+    >>> weight_image(np.zeros((3, 3, 2, 4))) is None   # more filters: no image (as in Keras)
+    True
     """
-    image = np.squeeze(np.asarray(values, dtype=np.float32))
+    image = np.squeeze(devices.to_host(values).astype(np.float32, copy=False))
     if image.ndim == 1:
         image = image.reshape(1, 1, -1)
     elif image.ndim == 2:
@@ -98,14 +132,27 @@ def weight_image(values):
 
 
 def named_weights(layer):
-    """(``layer/weight`` path, values) of each weight of a layer; a model used as a layer gives its layers'."""
+    """(``layer/weight`` path, values) of each weight of a layer; a model used as a layer gives its layers'.
+
+    Args:
+        layer: a layer, or a model (whose layers' weights are listed).
+
+    Yields:
+        ``(path, values)`` with the values as a NumPy array, wherever the weights live.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2, name="out")])
+    >>> [(path, values.shape) for path, values in named_weights(model)]
+    [('out/kernel', (3, 2)), ('out/bias', (2,))]
+    """
     if hasattr(layer, "layers") and not getattr(layer, "_weights", None):
         for inner in layer.layers:
             yield from named_weights(inner)
         return
     for weight in getattr(layer, "_weights", []):
         path = getattr(weight, "path", None) or f"{layer.name}/{weight.name}"
-        yield path, np.asarray(weight.value)
+        yield path, devices.to_host(weight.value)
 
 
 class TensorBoardHooks:
@@ -192,6 +239,11 @@ class TensorBoardHooks:
 
     # ------------------------------------------------------------- hooks
     def set_model(self, model):
+        """Keras's hook: opens the writers and writes the graph (and the projector config).
+
+        Args:
+            model: the model being trained.
+        """
         super().set_model(model)
         self._close_writers()
         if self.write_graph and hasattr(model, "to_json"):
@@ -200,23 +252,51 @@ class TensorBoardHooks:
             self._write_projector_config()
 
     def on_train_begin(self, logs=None):
+        """Keras's hook: counting of training batches restarts.
+
+        Args:
+            logs: unused.
+        """
         self._training = True
         self._global_train_batch = 0
 
     def on_train_end(self, logs=None):
+        """Keras's hook: everything queued is written out and the files closed.
+
+        Args:
+            logs: unused.
+        """
         self._training = False
         self._close_writers()
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Keras's hook: the clock for ``epoch_steps_per_second`` starts.
+
+        Args:
+            epoch: the epoch index.
+            logs: unused.
+        """
         if self.write_steps_per_second:
             self._epoch_start = (time.time(), self._iterations())
 
     def on_train_batch_begin(self, batch, logs=None):
+        """Keras's hook: one more training batch (and its clock, for ``batch_steps_per_second``).
+
+        Args:
+            batch: the batch index within the epoch.
+            logs: unused.
+        """
         self._global_train_batch += 1
         if self.write_steps_per_second:
             self._batch_start_time = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
+        """Keras's hook: every ``update_freq`` batches, the running logs as ``batch_<name>`` scalars.
+
+        Args:
+            batch: the batch index within the epoch.
+            logs: the running metrics.
+        """
         if self.update_freq == "epoch" or self._global_train_batch % self.update_freq:
             return
         writer = self._writer("train")
@@ -229,6 +309,11 @@ class TensorBoardHooks:
                 writer.add_scalar(f"batch_{name}", float(value), step)
 
     def on_test_end(self, logs=None):
+        """Keras's hook: evaluation results as ``evaluation_<name>_vs_iterations`` scalars.
+
+        Args:
+            logs: the evaluation's metrics.
+        """
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None or not hasattr(optimizer, "iterations"):
             return
@@ -240,6 +325,12 @@ class TensorBoardHooks:
             self._close_writers()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras's hook: the epoch's metrics (``epoch_<name>``), histograms, images and embeddings as set.
+
+        Args:
+            epoch: the epoch index.
+            logs: the epoch's metrics (``val_`` ones go to ``validation/``).
+        """
         self._log_epoch_metrics(epoch, logs or {})
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             self._log_weights(epoch)

@@ -42,6 +42,25 @@ def load_data(path=None):
     ``path``: the ``cifar-10-batches-py`` folder (or a folder holding it), the ``.tar.gz`` archive,
     or an .npz file with x_train, y_train, x_test, y_test. Without it the usual places are searched,
     then the archive is downloaded from cs.toronto.edu (see ``tinyconv/datasets/_files.py``).
+
+    Args:
+        path: where the data are, or None to search and download.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``.
+
+    Raises:
+        FileNotFoundError: nothing usable found and the download failed (the message lists the places).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "cifar10.npz")
+    >>> np.savez(path, x_train=np.zeros((4, 32, 32, 3), np.uint8), y_train=np.zeros((4, 1), np.uint8),
+    ...          x_test=np.zeros((2, 32, 32, 3), np.uint8), y_test=np.ones((2, 1), np.uint8))
+    >>> (x_train, y_train), (x_test, y_test) = load_data(path)
+    >>> x_train.shape, y_test.ravel().tolist()
+    ((4, 32, 32, 3), [1, 1])
     """
     source = find_or_download(path)
     if source.is_file() and source.suffix == ".npz":
@@ -75,7 +94,29 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 
 def read_batch(path):
-    """Images (N, 3, 32, 32) uint8 and labels (N,) uint8 of one pickled CIFAR-10 batch."""
+    """Images (N, 3, 32, 32) uint8 and labels (N,) uint8 of one pickled CIFAR-10 batch.
+
+    The pickle is read with an unpickler that rebuilds NumPy arrays and plain values only.
+
+    Args:
+        path: a batch file (``data_batch_1`` ... ``test_batch``).
+
+    Returns:
+        ``(images, labels)``.
+
+    Raises:
+        pickle.UnpicklingError: the file names any other class or function.
+
+    Example:
+
+    >>> import os, pickle, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "data_batch_1")
+    >>> with open(path, "wb") as f:
+    ...     pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 5]}, f)
+    >>> images, labels = read_batch(path)
+    >>> images.shape, labels.tolist()
+    ((2, 3, 32, 32), [3, 5])
+    """
     with open(path, "rb") as f:
         batch = _ArraysOnlyUnpickler(f, encoding="bytes").load()
     batch = {(key.decode("utf8") if isinstance(key, bytes) else key): value for key, value in batch.items()}
@@ -136,7 +177,27 @@ def _extract(archive, destination):
 
 
 def find_or_download(path=None):
-    """The batches folder, archive or .npz file to read."""
+    """The batches folder, archive or .npz file to read.
+
+    Args:
+        path: where the data are, or None to search the data folders (``TINYCONV_DATA``, Keras's cache,
+            the system and shared data folders) and then download into Keras's cache.
+
+    Returns:
+        A ``pathlib.Path``.
+
+    Raises:
+        FileNotFoundError: an explicit ``path`` that holds no CIFAR-10 data, or nothing found and the
+            download failed.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "cifar10.npz")
+    >>> np.savez(path, x_train=np.zeros((1, 32, 32, 3), np.uint8))
+    >>> find_or_download(path).name
+    'cifar10.npz'
+    """
     wanted = f"the folder '{FOLDER}' (as extracted from {ARCHIVE}), the archive itself, or an .npz"
     if path is not None:
         path = Path(os.fspath(path)).expanduser()

@@ -70,7 +70,29 @@ class _Cifar100Unpickler(_ArraysOnlyUnpickler):
 
 
 def read_file(path, label_key):
-    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of the pickled ``train`` or ``test`` file."""
+    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of the pickled ``train`` or ``test`` file.
+
+    Args:
+        path: the ``train`` or ``test`` file of ``cifar-100-python/``.
+        label_key: "fine_labels" (100 classes) or "coarse_labels" (20 superclasses).
+
+    Returns:
+        ``(images, labels)``.
+
+    Raises:
+        ValueError: the file lacks the data or the labels asked for.
+        pickle.UnpicklingError: the file names anything but NumPy arrays and plain values.
+
+    Example:
+
+    >>> import os, pickle, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "test")
+    >>> with open(path, "wb") as f:
+    ...     pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [7, 99]}, f)
+    >>> images, labels = read_file(path, "fine_labels")
+    >>> images.shape, labels.tolist()
+    ((2, 3, 32, 32), [7, 99])
+    """
     with open(path, "rb") as f:
         batch = _Cifar100Unpickler(f, encoding="bytes").load()
     batch = {(key.decode("utf8") if isinstance(key, bytes) else key): value for key, value in batch.items()}
@@ -111,7 +133,26 @@ def _extract(archive, destination):
 
 
 def find_or_download():
-    """The ``cifar-100-python`` folder: found in the data folders / Keras's cache, extracted or downloaded."""
+    """The ``cifar-100-python`` folder: found in the data folders / Keras's cache, extracted or downloaded.
+
+    Returns:
+        A ``pathlib.Path`` to the folder holding ``train`` and ``test``.
+
+    Raises:
+        FileNotFoundError: nothing found and the download failed (the message lists the places).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> data = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(data, "cifar-100-python"))
+    >>> for name in ("train", "test"):
+    ...     open(os.path.join(data, "cifar-100-python", name), "wb").close()
+    >>> os.environ["TINYCONV_DATA"] = data
+    >>> find_or_download().name
+    'cifar-100-python'
+    >>> del os.environ["TINYCONV_DATA"]
+    """
     wanted = f"the folder '{FOLDER}' (as extracted from {ARCHIVE}) or the archive itself"
     folders, archives = [], []
     for directory in _files.search_dirs():

@@ -9,6 +9,23 @@ def load_data(test_split=0.2, seed=0):
     """``(x_train, y_train), (x_test, y_test)``: images (N, 8, 8) uint8 in 0..16, labels (N,) uint8.
 
     The split is a fixed, seeded shuffle, the same on every machine.
+
+    Args:
+        test_split: the fraction of images kept for testing, in (0, 1).
+        seed: the shuffle's seed.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``.
+
+    Raises:
+        ImportError: without scikit-learn (the message gives the pip command).
+        ValueError: ``test_split`` outside (0, 1).
+
+    Example:
+
+    >>> (x_train, y_train), (x_test, y_test) = load_data()
+    >>> x_train.shape, x_test.shape, int(x_train.max())
+    ((1438, 8, 8), (359, 8, 8), 16)
     """
     try:
         from sklearn.datasets import load_digits

@@ -27,6 +27,26 @@ def load_data(path=None):
     ``path``: a folder holding the four IDX files (.gz or uncompressed), or an .npz file with
     x_train, y_train, x_test, y_test. Without it the usual places are searched, then Keras's
     download address is tried (see ``tinyconv/datasets/_files.py``).
+
+    Args:
+        path: where the data are, or None to search and download.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``: images (N, 28, 28), labels (N,).
+
+    Raises:
+        FileNotFoundError: nothing usable found and the download failed (the message lists the places).
+        ValueError: IDX files whose images and labels do not pair up.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "fashion_mnist.npz")
+    >>> np.savez(path, x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.arange(3, dtype=np.uint8),
+    ...          x_test=np.zeros((1, 28, 28), np.uint8), y_test=np.array([9], np.uint8))
+    >>> (x_train, y_train), (x_test, y_test) = load_data(path)
+    >>> x_train.shape, y_train.tolist(), y_test.tolist()
+    ((3, 28, 28), [0, 1, 2], [9])
     """
     source = find_or_download(path)
     if source.is_file():
@@ -56,7 +76,28 @@ def _read_idx_folder(folder):
 
 
 def find_or_download(path=None):
-    """The folder of IDX files (or the .npz file) to read."""
+    """The folder of IDX files (or the .npz file) to read.
+
+    Args:
+        path: a folder of the four IDX files or an .npz file, or None to search the data folders and
+            then download into Keras's cache.
+
+    Returns:
+        A ``pathlib.Path``.
+
+    Raises:
+        DatasetNotFoundError: (a FileNotFoundError) an explicit ``path`` without the data, or nothing found
+            and the download failed.
+
+    Example:
+
+    >>> import tempfile
+    >>> try:
+    ...     find_or_download(tempfile.mkdtemp())   # an empty folder
+    ... except FileNotFoundError as error:
+    ...     print(str(error)[:47])
+    fashion_mnist: no copy of the data found. Put t
+    """
     if path is not None:
         path = Path(os.fspath(path)).expanduser()
         if path.is_file() or (path.is_dir() and _has_idx_files(path)):

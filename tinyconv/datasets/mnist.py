@@ -19,11 +19,51 @@ def load_data(path=FILE_NAME):
     ``path``: an .npz file with x_train, y_train, x_test, y_test; a bare file name (the default,
     'mnist.npz') is looked for in TINYCONV_DATA, Keras's cache, the system and shared data folders,
     and downloaded into Keras's cache when none has it.
+
+    Args:
+        path: an .npz file, or a bare file name to search for.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``: images (N, 28, 28), labels (N,).
+
+    Raises:
+        FileNotFoundError: the file is nowhere and the download failed (the message lists the places).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "mnist.npz")
+    >>> np.savez(path, x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.arange(3, dtype=np.uint8),
+    ...          x_test=np.zeros((1, 28, 28), np.uint8), y_test=np.array([7], np.uint8))
+    >>> (x_train, y_train), (x_test, y_test) = load_data(path)
+    >>> x_train.shape, y_test.tolist()
+    ((3, 28, 28), [7])
     """
     return _files.load_npz_arrays(find_or_download(path))
 
 
 def find_or_download(path=FILE_NAME):
+    """The .npz file to read: ``path`` itself, or a file of that name in the data folders, or a download.
+
+    Args:
+        path: an .npz file, or a bare file name to look for (TINYCONV_DATA, Keras's cache, the system
+            and shared data folders), downloaded into Keras's cache when none has it.
+
+    Returns:
+        A ``pathlib.Path``.
+
+    Raises:
+        FileNotFoundError: a path with folders that does not exist, or nothing found and the download
+            failed.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "mnist.npz")
+    >>> np.savez(path, x_train=np.zeros((1, 28, 28), np.uint8))
+    >>> find_or_download(path).name
+    'mnist.npz'
+    """
     path = Path(os.fspath(path)).expanduser()
     if path.is_file():
         return path

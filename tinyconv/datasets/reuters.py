@@ -90,7 +90,7 @@ def get_label_names():
 
     Example:
 
-    >>> reuters.get_label_names()[:3]
+    >>> tinyconv.datasets.reuters.get_label_names()[:3]
     ('cocoa', 'grain', 'veg-oil')
     """
     return LABEL_NAMES

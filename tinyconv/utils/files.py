@@ -25,12 +25,45 @@ _log = logging.getLogger("tinyconv")
 
 
 def keras_home():
-    """Keras's cache root: ``$KERAS_HOME``, else ``~/.keras``."""
+    """Keras's cache root: ``$KERAS_HOME``, else ``~/.keras``.
+
+    ``get_file`` keeps its downloads under ``<keras_home()>/<cache_subdir>``, the same folder Keras
+    uses, so a file fetched by either library is found by the other.
+
+    Returns:
+        The folder as a string (it may not exist yet).
+
+    Example:
+
+    >>> import os
+    >>> os.environ["KERAS_HOME"] = "/tmp/keras-cache"
+    >>> keras_home()
+    '/tmp/keras-cache'
+    >>> del os.environ["KERAS_HOME"]
+    """
     return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
 
 
 def resolve_hasher(algorithm, file_hash=None):
-    """The hashlib object for ``algorithm``; ``"auto"`` means sha256 for a 64-digit hash, else md5."""
+    """The hashlib object for ``algorithm``; ``"auto"`` means sha256 for a 64-digit hash, else md5.
+
+    Args:
+        algorithm: "auto", "sha256" or "md5".
+        file_hash: the expected digest, which "auto" uses to tell sha256 (64 hex digits) from md5.
+
+    Returns:
+        A fresh ``hashlib`` object.
+
+    Raises:
+        ValueError: for another algorithm name.
+
+    Example:
+
+    >>> resolve_hasher("auto", "0" * 64).name
+    'sha256'
+    >>> resolve_hasher("auto", "0" * 32).name
+    'md5'
+    """
     if algorithm not in HASH_ALGORITHMS:
         raise ValueError(f"get_file: hash_algorithm must be one of {HASH_ALGORITHMS}, got {algorithm!r}")
     if algorithm == "sha256" or (algorithm == "auto" and file_hash is not None and len(file_hash) == 64):
@@ -40,6 +73,14 @@ def resolve_hasher(algorithm, file_hash=None):
 
 def hash_file(fpath, algorithm="sha256", chunk_size=65535):
     """The hex digest of a file (``algorithm``: "sha256", "md5", or a hashlib object).
+
+    Args:
+        fpath: path of the file.
+        algorithm: "sha256", "md5", or a hashlib object to feed.
+        chunk_size: bytes read at a time (the file is never held in memory whole).
+
+    Returns:
+        The digest as a hexadecimal string.
 
     Example:
 
@@ -57,7 +98,25 @@ def hash_file(fpath, algorithm="sha256", chunk_size=65535):
 
 
 def validate_file(fpath, file_hash, algorithm="auto", chunk_size=65535):
-    """Whether the file's sha256 / md5 digest equals ``file_hash``."""
+    """Whether the file's sha256 / md5 digest equals ``file_hash``.
+
+    Args:
+        fpath: path of the file.
+        file_hash: the expected hexadecimal digest.
+        algorithm: "auto" (sha256 for a 64-digit hash, else md5), "sha256" or "md5".
+        chunk_size: bytes read at a time.
+
+    Returns:
+        True when the digests match.
+
+    Example:
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "empty")
+    >>> open(path, "wb").close()
+    >>> validate_file(path, "d41d8cd98f00b204e9800998ecf8427e")  # md5 of no bytes
+    True
+    """
     return hash_file(fpath, resolve_hasher(algorithm, file_hash), chunk_size) == str(file_hash)
 
 
@@ -178,6 +237,28 @@ def extract_archive(file_path, path=".", archive_format="auto"):
 
     Members that would land outside ``path`` (absolute names, ``..``, links pointing out) are skipped, and
     the folder is filled atomically: a failed extraction leaves no half-filled folder.
+
+    Args:
+        file_path: the archive.
+        path: the folder to fill (created when missing).
+        archive_format: "auto" (tar, then zip), "tar", "zip", a list of these, or None (extract nothing).
+
+    Returns:
+        True when ``file_path`` was an archive of an accepted format and was extracted, else False.
+
+    Raises:
+        ValueError: for an unknown ``archive_format``.
+
+    Example:
+
+    >>> import os, tempfile, zipfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with zipfile.ZipFile(os.path.join(folder, "a.zip"), "w") as archive:
+    ...     archive.writestr("notes.txt", "hello")
+    >>> extract_archive(os.path.join(folder, "a.zip"), os.path.join(folder, "out"))
+    True
+    >>> open(os.path.join(folder, "out", "notes.txt")).read()
+    'hello'
     """
     if archive_format is None:
         return False

@@ -47,7 +47,36 @@ def _files_of(directory, subdir, follow_links):
 
 
 def index_directory(directory, labels, class_names=None, shuffle=True, seed=None, follow_links=False):
-    """``(file_paths, labels, class_names)`` in Keras's order (see the module docstring)."""
+    """``(file_paths, labels, class_names)`` in Keras's order (see the module docstring).
+
+    Args:
+        directory: the folder to walk.
+        labels: "inferred" (one sub-folder per class, in sorted order), None (no labels), or a list
+            with one label per image file, in the sorted walk order.
+        class_names: with "inferred", the sub-folders to use and their order (others are ignored).
+        shuffle: shuffle files and labels together (with ``seed``) as Keras does.
+        seed: the shuffle's seed (a random one when None).
+        follow_links: follow symbolic links to sub-folders.
+
+    Returns:
+        ``(file_paths, labels, class_names)``: full paths, an int32 array (or the given labels, or
+        None), and the class names.
+
+    Raises:
+        ValueError: ``class_names`` that are not sub-folders, ``class_names`` without inferred labels,
+            or a labels list of the wrong length.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("cat/a.png", "cat/b.png", "dog/c.png"):
+    ...     os.makedirs(os.path.join(root, os.path.dirname(name)), exist_ok=True)
+    ...     open(os.path.join(root, name), "wb").close()
+    >>> paths, labels, names = index_directory(root, "inferred", shuffle=False)
+    >>> [os.path.relpath(p, root) for p in paths], labels.tolist(), names
+    (['cat/a.png', 'cat/b.png', 'dog/c.png'], [0, 0, 1], ['cat', 'dog'])
+    """
     if labels == "inferred":
         subdirs = _class_folders(directory)
         if class_names is not None:
@@ -86,7 +115,24 @@ def index_directory(directory, labels, class_names=None, shuffle=True, seed=None
 
 
 def split(samples, labels, validation_split, subset):
-    """Keras's split: the last ``int(validation_split * n)`` samples validate, the others train."""
+    """Keras's split: the last ``int(validation_split * n)`` samples validate, the others train.
+
+    Args:
+        samples: the (already shuffled) file paths.
+        labels: their labels, or None.
+        validation_split: the fraction kept for validation (0 or None: no split).
+        subset: "training" or "validation".
+
+    Returns:
+        ``(samples, labels)`` of the chosen subset.
+
+    Example:
+
+    >>> split(list("abcde"), None, 0.4, "validation")
+    (['d', 'e'], None)
+    >>> split(list("abcde"), [0, 1, 2, 3, 4], 0.4, "training")
+    (['a', 'b', 'c'], [0, 1, 2])
+    """
     if not validation_split:
         return samples, labels
     count = int(validation_split * len(samples))
@@ -98,7 +144,29 @@ def split(samples, labels, validation_split, subset):
 # ------------------------------------------------------------------ reading one image
 def load_image(path, image_size, color_mode="rgb", interpolation="bilinear", crop_to_aspect_ratio=False,
                pad_to_aspect_ratio=False):
-    """One image file as a float32 (height, width, channels) array, resized as Keras resizes it."""
+    """One image file as a float32 (height, width, channels) array, resized as Keras resizes it.
+
+    Args:
+        path: the image file (.bmp, .gif, .jpeg, .jpg or .png).
+        image_size: ``(height, width)`` of the result.
+        color_mode: "rgb" (3 channels), "rgba" (4) or "grayscale" (1).
+        interpolation: the resize method ("bilinear", "nearest", "bicubic", "area", ...).
+        crop_to_aspect_ratio: crop the centre to the target's aspect ratio before resizing.
+        pad_to_aspect_ratio: pad with zeros to the target's aspect ratio before resizing.
+
+    Returns:
+        A float32 array of shape ``(height, width, channels)`` with values 0..255.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from PIL import Image
+    >>> path = os.path.join(tempfile.mkdtemp(), "red.png")
+    >>> Image.new("RGB", (4, 2), (255, 0, 0)).save(path)
+    >>> x = load_image(path, (2, 2))
+    >>> x.shape, x.dtype, x[0, 0].tolist()
+    ((2, 2, 3), dtype('float32'), [255.0, 0.0, 0.0])
+    """
     image = images.load_img(path, color_mode=color_mode)
     x = np.asarray(image, dtype=np.float32)
     x = x[:, :, None] if x.ndim == 2 else x
@@ -121,9 +189,36 @@ def load_image(path, image_size, color_mode="rgb", interpolation="bilinear", cro
 class ImageDataset(Sequence):
     """Batches ``(images, labels)`` (or images alone without labels) read from files on demand.
 
+    What ``image_dataset_from_directory`` returns: a ``keras.utils.Sequence``, so ``fit`` reads it
+    batch by batch and reshuffles it after every pass.
+
+    Args:
+        file_paths: the image files.
+        labels: one label index per file, or None.
+        class_names: the class of each label index.
+        label_mode: "int", "categorical" (one-hot), "binary" (float, shape (n, 1)) or None.
+        batch_size: images per batch; None yields single images.
+        image_size: ``(height, width)`` every image is resized to.
+        color_mode, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio: as in ``load_image``.
+        shuffle: a new order on every pass.
+        seed: the shuffles' seed.
+
     Attributes:
         class_names: the class of each label index.
         file_paths: the files, in Keras's order (before the per-pass shuffle).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from PIL import Image
+    >>> root = tempfile.mkdtemp()
+    >>> for name, colour in (("a.png", 0), ("b.png", 255)):
+    ...     Image.new("L", (3, 3), colour).save(os.path.join(root, name))
+    >>> data = ImageDataset([os.path.join(root, "a.png"), os.path.join(root, "b.png")], [0, 1], ["dark", "light"],
+    ...                     "int", 2, (3, 3), "grayscale", "bilinear", False, False, False, 0)
+    >>> x, y = data[0]
+    >>> x.shape, y.tolist(), len(data)
+    ((2, 3, 3, 1), [0, 1], 1)
     """
 
     def __init__(self, file_paths, labels, class_names, label_mode, batch_size, image_size, color_mode,
@@ -170,6 +265,7 @@ class ImageDataset(Sequence):
         return (x, y) if self._batch_size else (x[0], y[0])
 
     def on_epoch_end(self):
+        """A new order for the next pass (when shuffling)."""
         self._order = self._new_order()
 
     def __repr__(self):
@@ -248,7 +344,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     >>> for name in ("cats", "dogs"):
     ...     os.mkdir(os.path.join(root, name))
     ...     for i in range(3):
-    ...         save_img(os.path.join(root, name, f"{i}.png"), np.random.rand(8, 8, 3))
+    ...         tinyconv.utils.save_img(os.path.join(root, name, f"{i}.png"), np.random.rand(8, 8, 3))
     >>> data = image_dataset_from_directory(root, image_size=(4, 4), batch_size=4, seed=1, verbose=False)
     >>> data.class_names, len(data), data[0][0].shape
     (['cats', 'dogs'], 2, (4, 4, 4, 3))

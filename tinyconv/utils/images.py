@@ -16,7 +16,19 @@ COLOR_MODES = ("grayscale", "rgb", "rgba")
 
 
 def pil_image():
-    """Pillow's ``PIL.Image`` module, or an ImportError that says how to install it."""
+    """Pillow's ``PIL.Image`` module, or an ImportError that says how to install it.
+
+    Returns:
+        The ``PIL.Image`` module.
+
+    Raises:
+        ImportError: without Pillow, naming the pip command that installs it.
+
+    Example:
+
+    >>> pil_image().new("RGB", (2, 1)).size
+    (2, 1)
+    """
     try:
         from PIL import Image
     except ImportError as error:
@@ -26,7 +38,16 @@ def pil_image():
 
 
 def pil_interpolations():
-    """Keras's interpolation names -> Pillow's resampling filters."""
+    """Keras's interpolation names -> Pillow's resampling filters.
+
+    Returns:
+        A dict from "nearest", "bilinear", "bicubic", "hamming", "box", "lanczos" to Pillow's filters.
+
+    Example:
+
+    >>> sorted(pil_interpolations())
+    ['bicubic', 'bilinear', 'box', 'hamming', 'lanczos', 'nearest']
+    """
     resampling = getattr(pil_image(), "Resampling", pil_image())
     return {"nearest": resampling.NEAREST, "bilinear": resampling.BILINEAR, "bicubic": resampling.BICUBIC,
             "hamming": resampling.HAMMING, "box": resampling.BOX, "lanczos": resampling.LANCZOS}

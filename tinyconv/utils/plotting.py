@@ -20,12 +20,29 @@ RANKDIRS = ("TB", "LR")
 # ------------------------------------------------------------------ the graph of a model
 class Graph:
     """Boxes (``vertices``: key -> layer) and arrows (``edges``: (from key, to key)), plus the keys where a
-    nested use of the model enters (``entries``) and leaves (``exits``)."""
+    nested use of the model enters (``entries``) and leaves (``exits``).
+
+    ``model_graph`` builds one; ``draw_model``, ``model_to_dot`` and ``plot_model`` draw it.
+
+    Example:
+
+    >>> graph = Graph()
+    >>> graph.add_edge("input", "dense")
+    >>> graph.add_edge("input", "dense")   # an arrow is drawn once
+    >>> graph.edges
+    [('input', 'dense')]
+    """
 
     def __init__(self):
         self.vertices, self.edges, self.entries, self.exits = {}, [], [], []
 
     def add_edge(self, source, target):
+        """Add the arrow ``source -> target`` unless it is there already.
+
+        Args:
+            source: the key of the box the arrow leaves.
+            target: the key of the box it enters.
+        """
         if (source, target) not in self.edges:
             self.edges.append((source, target))
 
@@ -39,7 +56,25 @@ def _key(layer, prefix):
 
 
 def model_graph(model, expand_nested=False, prefix=""):
-    """The ``Graph`` of ``model``; nested models are one box, or their own graph with ``expand_nested``."""
+    """The ``Graph`` of ``model``; nested models are one box, or their own graph with ``expand_nested``.
+
+    Args:
+        model: a Sequential or functional model.
+        expand_nested: replace each nested model's box by its own layers (keys ``"outer/inner"``).
+        prefix: prepended to every key (used for nested models).
+
+    Returns:
+        A ``Graph`` whose keys are layer names.
+
+    Example:
+
+    >>> import tinyconv
+    >>> x = tinyconv.Input((4,), name="x")
+    >>> a, b = tinyconv.layers.Dense(2, name="a")(x), tinyconv.layers.Dense(2, name="b")(x)
+    >>> model = tinyconv.Model(x, tinyconv.layers.Add(name="sum")([a, b]))
+    >>> sorted(model_graph(model).edges)
+    [('a', 'sum'), ('b', 'sum'), ('x', 'a'), ('x', 'b')]
+    """
     graph = Graph()
     if hasattr(model, "_nodes") and hasattr(model, "_inputs"):       # functional
         for tensor in model._inputs:
@@ -109,7 +144,23 @@ def _activation_name(layer):
 
 def layer_lines(layer, show_shapes=False, show_dtype=False, show_layer_names=False,
                 show_layer_activations=False, show_trainable=False):
-    """The text lines of one box."""
+    """The text lines of one box.
+
+    Args:
+        layer: the layer the box stands for.
+        show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable: what the
+            box shows, as ``plot_model``.
+
+    Returns:
+        A list of strings, the first the layer's class (and name); the parameter count last.
+
+    Example:
+
+    >>> import tinyconv
+    >>> model = tinyconv.Sequential([tinyconv.Input((4,)), tinyconv.layers.Dense(2, name="out")])
+    >>> layer_lines(model.layers[0], show_shapes=True, show_layer_names=True)
+    ['out (Dense)', 'Input shape: (None, 4)', 'Output shape: (None, 2)', 'Params: 10']
+    """
     class_name = type(layer).__name__
     lines = [f"{layer.name} ({class_name})" if show_layer_names else class_name]
     if show_layer_activations and _activation_name(layer):
@@ -134,7 +185,23 @@ def layer_lines(layer, show_shapes=False, show_dtype=False, show_layer_names=Fal
 # ------------------------------------------------------------------ layout
 def layered_layout(graph):
     """{key: (rank, position)}: rank = longest path from a source; positions ordered by the mean position of
-    each box's parents (one barycentre sweep), so branches sit side by side and arrows stay short."""
+    each box's parents (one barycentre sweep), so branches sit side by side and arrows stay short.
+
+    Args:
+        graph: a ``Graph``.
+
+    Returns:
+        A dict from each key to ``(rank, position)``; positions of a rank are centred on 0.
+
+    Example:
+
+    >>> graph = Graph()
+    >>> graph.vertices = {"x": None, "a": None, "b": None, "sum": None}
+    >>> for edge in (("x", "a"), ("x", "b"), ("a", "sum"), ("b", "sum")):
+    ...     graph.add_edge(*edge)
+    >>> layered_layout(graph)
+    {'x': (0, 0.0), 'a': (1, -0.5), 'b': (1, 0.5), 'sum': (2, 0.0)}
+    """
     parents = {key: [] for key in graph.vertices}
     for source, target in graph.edges:
         parents[target].append(source)
@@ -165,6 +232,22 @@ def draw_model(model, show_shapes=False, show_dtype=False, show_layer_names=Fals
                expand_nested=False, dpi=200, show_layer_activations=False, show_trainable=False):
     """The model's picture as a matplotlib figure (boxes have gid ``"layer:<key>"``, arrows
     ``"edge:<from>-><to>"``, so a program can find them).
+
+    Drawn on a ``matplotlib.figure.Figure`` of its own: pyplot's global state is left alone.
+
+    Args:
+        model: a Sequential or functional model.
+        show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable: what each
+            box shows, as ``plot_model``.
+        rankdir: ``"TB"`` (top to bottom) or ``"LR"``.
+        expand_nested: draw the layers of nested models.
+        dpi: the figure's resolution.
+
+    Returns:
+        A ``matplotlib.figure.Figure``.
+
+    Raises:
+        ImportError: without matplotlib.
 
     Example:
 
@@ -256,6 +339,14 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
 
     Raises:
         ImportError: without the ``pydot`` package.
+
+    Example:
+
+    >>> import tinyconv
+    >>> model = tinyconv.Sequential([tinyconv.Input((4,), name="x"), tinyconv.layers.Dense(2, name="out")])
+    >>> dot = model_to_dot(model)
+    >>> [(edge.get_source(), edge.get_destination()) for edge in dot.get_edges()]
+    [('"x"', '"out"')]
     """
     pydot = importlib.import_module("pydot")
     dot = pydot.Dot(graph_type="digraph", rankdir=rankdir, concentrate=True, dpi=dpi, splines=splines)
