@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 PYTHON_PREFIX_HASH := $(shell $(PYTHON) -c "import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])")
 STAMP := build/.installed-$(PYTHON_PREFIX_HASH)
 
-.PHONY: install demo test bench fuzz sanitize wheel clean
+.PHONY: install demo test bench fuzz sanitize wheel clean labs gpu-check
 
 # Editable install with the test and data extras; rebuilt when the build inputs change.
 $(STAMP): pyproject.toml setup.py $(wildcard tinyconv/kernels/cpu/*.pyx tinyconv/kernels/cpu/*.pxd tinyconv/kernels/cpu/*.pxi tinyconv/kernels/cpu/*.h \
@@ -43,6 +43,18 @@ sanitize:
 	cd $(SANITIZE_DIR) && LD_PRELOAD="$(SANITIZER_RUNTIME)" PYTHONMALLOC=malloc \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=$(UBSAN_HALT) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(SANITIZE_TESTS)
+
+# The course labs: student copies (solutions stripped) and notebooks, in build/labs/ (see docs/labs.md).
+labs:
+	$(PYTHON) tools/labs.py restore-check
+	$(PYTHON) tools/labs.py strip labs/*.py --out-dir build/labs/student
+	$(PYTHON) tools/labs.py notebooks labs/*.py --out build/labs/notebooks
+	$(PYTHON) tools/labs.py notebooks labs/*.py --student --out build/labs/student_notebooks
+
+# Everything only an NVIDIA GPU can show, in one report (build/gpu-check/report.md): the build, tests/gpu on
+# real CuPy with TF32 off, the host-sync and launch census per step, the benchmark. Needs pip install -e '.[gpu]'.
+gpu-check:
+	$(PYTHON) tools/gpu_check.py
 
 # Benchmarks compare with PyTorch (CPU build). See benchmarks/README.md.
 bench: install
