@@ -14,6 +14,7 @@ The functions ``relu(x)``, ``tanh(x)`` ... are Keras's ``keras.activations.*``.
 """
 import numpy as np
 
+from .devices import array_module_of, companion_module
 from .devices import asarray as _asarray  # keeps a GPU (CuPy) array on the GPU
 
 
@@ -176,13 +177,13 @@ def selu(x):
 
 
 def _erf(x):
-    """The error function, elementwise (SciPy's when installed, else the math module's)."""
-    try:
-        from scipy.special import erf
-    except ImportError:
-        import math
-        erf = np.vectorize(math.erf, otypes=[np.float64])
-    return erf(x)
+    """The error function, elementwise, on ``x``'s device: SciPy's on the host (a dependency of
+    tinyconv), ``cupyx.scipy.special.erf`` on the GPU (one kernel, no host copy)."""
+    special = companion_module(array_module_of(x), "cupyx.scipy.special")
+    if special is None:
+        from scipy.special import erf  # imported here: SciPy is slow to import and only gelu needs it
+        return erf(x)
+    return special.erf(x)
 
 
 def gelu(x, approximate=False):

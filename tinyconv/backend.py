@@ -4,6 +4,7 @@ Arrays live on the CPU as NumPy arrays, or on an NVIDIA GPU as CuPy arrays after
 ``set_device("gpu")`` (or ``TINYCONV_DEVICE=gpu`` in the environment); see ``tinyconv.devices``.
 """
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -228,7 +229,8 @@ def get_value(x):
     """The value held by ``x``: a copy of an array, a number as it is, an optimizer's learning rate.
 
     Args:
-        x: an array, a variable (anything with ``numpy()``), a number or an optimizer.
+        x: an array (a GPU one is copied to the host), a variable (anything with ``numpy()``), a number
+            or an optimizer.
 
     Example:
 
@@ -239,21 +241,21 @@ def get_value(x):
         return x.learning_rate
     if hasattr(x, "numpy"):
         return np.asarray(x.numpy())
-    if isinstance(x, np.ndarray):
-        return x.copy()
+    if isinstance(x, np.ndarray) or devices.is_device_array(x):
+        return devices.host_copy(x)   # a NumPy copy, as Keras hands back, wherever the array lives
     return x
 
 
 def set_value(x, value):
     """Overwrite the value held by ``x`` in place.
 
-    ``x`` may be a NumPy array (weights), an object with ``assign`` (a variable), or an optimizer, whose
-    learning rate is set: Keras 2's ``K.set_value(model.optimizer.lr, 1e-4)`` is spelled
+    ``x`` may be an array (weights, NumPy or on the GPU), an object with ``assign`` (a variable), or an
+    optimizer, whose learning rate is set: Keras 2's ``K.set_value(model.optimizer.lr, 1e-4)`` is spelled
     ``K.set_value(model.optimizer, 1e-4)`` or ``model.optimizer.learning_rate = 1e-4`` here.
     A plain Python number is immutable, so there is nothing to change and a TypeError says so.
 
     Args:
-        x: a NumPy array, a variable, or an optimizer.
+        x: an array (NumPy, or CuPy on the GPU), a variable, or an optimizer.
         value: the new value (an array's shape, or a single number to fill it with).
 
     Raises:
@@ -273,11 +275,11 @@ def set_value(x, value):
         x.learning_rate = float(value)
     elif hasattr(x, "assign"):
         x.assign(value)
-    elif isinstance(x, np.ndarray):
-        value = np.asarray(value)
+    elif isinstance(x, np.ndarray) or devices.is_device_array(x):
+        value = value if devices.is_device_array(value) else np.asarray(value)
         if value.shape != x.shape and value.size != 1:
             raise ValueError(f"set_value: the array has shape {x.shape}, the new value shape {value.shape}")
-        x[...] = value
+        devices.assign(x, value)   # in place, on x's device (a host value is copied to a GPU array)
     else:
         raise TypeError(f"set_value: cannot change a {type(x).__name__} in place. To change a learning rate, "
                         "pass the optimizer itself: K.set_value(model.optimizer, 1e-4), or assign "
@@ -290,7 +292,8 @@ def set_device(name, array_module=None):
     """Compute on ``'cpu'`` (NumPy, the compiled kernels) or ``'gpu'`` (CuPy, ``kernels/gpu``).
 
     Selecting the GPU without CuPy or without a CUDA device raises RuntimeError and leaves the
-    CPU device active.  Existing models move with ``model.to_device(name)``.
+    CPU device active.  Selecting the CPU puts the GPU kernel set back on NumPy arrays (how the tests
+    run it without a GPU).  Existing models move with ``model.to_device(name)``.
 
     Args:
         name: 'cpu' or 'gpu'.
@@ -317,6 +320,9 @@ def set_device(name, array_module=None):
         return
     if dispatch.active_kernels() == "gpu":
         dispatch.set_kernels("cpu" if dispatch.compiled_kernels_available() else "reference")
+    gpu_kernels = sys.modules.get(dispatch.KERNEL_SETS["gpu"])
+    if gpu_kernels is not None:   # back to NumPy, the GPU kernel set's array module while the CPU is the device
+        gpu_kernels.use_array_module(np)
     devices.select("cpu")
 
 

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -201,12 +202,74 @@ class Callback:
         pass
 
 
+class PendingLogs(Mapping):
+    """The running logs of a training (or evaluation) step, read from the device only when someone looks.
+
+    On the GPU the loss and the metrics stay in device memory while the steps run; reading them is a host
+    synchronisation, which stops the CPU until the GPU has caught up.  ``fit`` hands this read-only mapping to
+    the progress bar, which reads it only when it redraws; the first read copies every value to the host at
+    once (one synchronisation for all of them) and later reads reuse the copy.  Callbacks receive a plain
+    dict, read only for the callbacks whose batch hook does something (see ``CallbackList``).
+
+    Args:
+        read: a function without arguments returning the logs as ``{name: Python number}``.
+
+    Example:
+
+    >>> logs = tinyconv.callbacks.PendingLogs(lambda: {"loss": 0.25})
+    >>> logs["loss"], dict(logs)
+    (0.25, {'loss': 0.25})
+    """
+
+    def __init__(self, read):
+        self._read = read
+        self._values = None
+
+    def resolve(self):
+        """The logs as a plain dict (read from the device on the first call)."""
+        if self._values is None:
+            self._values = dict(self._read())
+        return self._values
+
+    def __getitem__(self, name):
+        return self.resolve()[name]
+
+    def __iter__(self):
+        return iter(self.resolve())
+
+    def __len__(self):
+        return len(self.resolve())
+
+    def __repr__(self):
+        return f"PendingLogs({self.resolve()!r})" if self._values is not None else "PendingLogs(<not read yet>)"
+
+
+def _resolve_logs(logs):
+    """``logs`` as a plain dict: a ``PendingLogs`` is read (from the device, once), a dict is returned as it is."""
+    return logs.resolve() if isinstance(logs, PendingLogs) else logs
+
+
+# Keras 2's names, which the default training-batch hooks call (so a callback may override either).
+_KERAS2_BATCH_HOOKS = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
+
+def _does_something(callback, hook):
+    """False when ``callback``'s ``hook`` is the base class's empty one (then its logs need not be read)."""
+    for name in (hook, _KERAS2_BATCH_HOOKS.get(hook)):
+        if name is not None and (name in vars(callback) or getattr(type(callback), name) is not getattr(Callback, name)):
+            return True
+    return False
+
+
 class CallbackList:
     """Forwards every hook to each callback in order, with Keras 3's arguments: ``logs`` is always a dict
     (``{}`` where the loop has nothing to report), passed positionally to the begin/end and epoch hooks
     and as ``logs=`` to the batch hooks.
 
-    ``fit``, ``evaluate`` and ``predict`` build one; a hand-written loop can too.
+    ``fit``, ``evaluate`` and ``predict`` build one; a hand-written loop can too.  A batch hook may receive a
+    ``PendingLogs`` (values still on the device): the callbacks whose hook does something get it read into a
+    plain dict (one host synchronisation for all of them), the callbacks that keep the base class's empty
+    hook are skipped, so nothing is read for them.
 
     Args:
         callbacks: ``Callback`` instances, called in this order.
@@ -245,15 +308,19 @@ class CallbackList:
             def call_all(batch, logs=None):
                 logs = {} if logs is None else logs
                 for callback in self.callbacks:
+                    if isinstance(logs, PendingLogs):
+                        if not _does_something(callback, hook):
+                            continue
+                        logs = logs.resolve()
                     getattr(callback, hook)(batch, logs=logs)
         elif hook.startswith("on_epoch_"):
             def call_all(epoch, logs=None):
-                logs = {} if logs is None else logs
+                logs = {} if logs is None else _resolve_logs(logs)
                 for callback in self.callbacks:
                     getattr(callback, hook)(epoch, logs)
         else:
             def call_all(logs=None):
-                logs = {} if logs is None else logs
+                logs = {} if logs is None else _resolve_logs(logs)
                 for callback in self.callbacks:
                     getattr(callback, hook)(logs)
         return call_all

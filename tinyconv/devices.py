@@ -115,11 +115,43 @@ def companion_module(array_module, name="cupyx"):
     return sys.modules.get(full) or importlib.import_module(full)
 
 
+def scatter_add(target, indices, values):
+    """``target[indices] += values`` in place, adding every contribution where an index repeats
+    (the backward of a gather): ``np.add.at`` on the host, ``cupyx.scatter_add`` on the GPU."""
+    module = array_module_of(target)
+    if module is np:
+        np.add.at(target, indices, values)
+    else:
+        companion_module(module).scatter_add(target, indices, values)
+    return target
+
+
 def asarray(array, dtype=None):
     """Like ``np.asarray`` but a GPU array stays on the GPU (np.asarray would refuse it)."""
     if is_device_array(array):
         return array if dtype is None or array.dtype == dtype else array.astype(dtype)
     return np.asarray(array, dtype=dtype)
+
+
+def assign(target, value):
+    """``target[...] = value`` in place, wherever ``target`` lives: a host value is copied up to a GPU
+    target (CuPy refuses to fill a GPU array from a NumPy array), a GPU value down to a host target."""
+    if is_device_array(target):
+        if not is_device_array(value):
+            value = array_module_of(target).asarray(value)
+    elif is_device_array(value):
+        value = value.get()
+    target[...] = value
+    return target
+
+
+def place(array, dtype=None):
+    """An input where the computation happens: a GPU array stays where it is; anything else (a NumPy
+    array, a list) becomes a NumPy array, copied to the GPU when the GPU is the active device."""
+    if is_device_array(array):
+        return array if dtype is None or array.dtype == dtype else array.astype(dtype)
+    array = np.asarray(array, dtype=dtype)
+    return _cupy.asarray(array) if _device == "gpu" else array
 
 
 def to_device(array, dtype=None):
@@ -167,8 +199,14 @@ def type_name(array):
 
 
 def check_layer_runs_here(layer):
-    """Layers not yet ported to the GPU (``runs_on_gpu`` False) get a clear error there, instead of a
-    confusing one deep inside NumPy.  The models call this before each layer's forward."""
+    """On the GPU, refuse a layer that computes with NumPy, with a clear error instead of a confusing
+    one deep inside NumPy.  Every layer of tinyconv runs on the GPU, and so does a user's layer written
+    with only ``call`` (its ops follow their inputs); a user's layer with its own ``forward`` and
+    ``backward`` declares ``runs_on_gpu = True`` once they compute with ``array_module_of(x)``.
+    The models call this before each layer's forward."""
     if _device == "gpu" and not getattr(layer, "runs_on_gpu", False):
-        raise NotImplementedError(f"{layer.describe()} is not available on the GPU backend yet; run it "
-                                  "with tinyconv.backend.set_device('cpu')")
+        raise NotImplementedError(
+            f"{layer.describe()} has its own forward/backward, which tinyconv takes to compute with NumPy, so it "
+            "cannot run on the GPU backend. Write its maths with xp = tinyconv.devices.array_module_of(x) "
+            "(NumPy or CuPy, whichever holds x) and set runs_on_gpu = True on the class, or write it with "
+            "call() and tinyconv.ops only; or run it with tinyconv.backend.set_device('cpu')")

@@ -21,7 +21,14 @@ loss with respect to the logits ``z`` is simply ``(softmax(z) - onehot) / N`` (o
 ``fused_activation`` names the activation that may be fused; ``logits_loss`` / ``logits_gradient`` compute
 the loss and that gradient straight from the logits, stably (log-softmax, log-sigmoid), without the
 ``epsilon`` clipping the probability path needs.
+
+On the GPU every loss computes where its inputs are and a model's training step keeps the value there
+(``value``): it is copied to the host only when the progress bar or a callback reads it.  Integer labels
+are checked on the host before they travel to the device (``check_targets``); inside
+``checked_targets()`` the losses trust device labels instead of checking them again, which would copy
+them back (a host synchronisation).
 """
+import contextlib
 import inspect
 
 import numpy as np
@@ -32,6 +39,27 @@ from .devices import asarray as _asarray  # np.asarray that keeps a GPU array on
 EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON]
 
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
+
+_TARGETS_CHECKED = [False]  # inside ``checked_targets()``: device labels were checked on the host already
+
+
+@contextlib.contextmanager
+def checked_targets():
+    """Within this block the losses take device targets as checked (a model checks NumPy labels with
+    ``Loss.check_targets`` before copying them to the GPU), so they never read labels back to the host.
+
+    Example:
+
+    >>> with tinyconv.losses.checked_targets():
+    ...     round(tinyconv.losses.SparseCategoricalCrossentropy()([1], np.array([[0.2, 0.8]])), 4)
+    0.2231
+    """
+    previous = _TARGETS_CHECKED[0]
+    _TARGETS_CHECKED[0] = True
+    try:
+        yield
+    finally:
+        _TARGETS_CHECKED[0] = previous
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -90,15 +118,20 @@ def _sparse_targets(who, y_true, y_pred):
             f"for y_pred of shape {y_pred.shape}, got y_true.shape={y_true.shape}"
             + (" (one-hot labels? use CategoricalCrossentropy)" if y_true.shape == y_pred.shape else "")
         )
-    if y_true.dtype.kind not in "iub":
-        if y_true.dtype.kind != "f" or not np.all(np.isfinite(y_true)) or np.any(y_true != np.round(y_true)):
-            raise ValueError(f"{who}: labels must be whole numbers, got dtype {y_true.dtype} with fractional values")
-    labels = y_true.astype(np.int64)
-    k = y_pred.shape[-1]
+    if not (_TARGETS_CHECKED[0] and devices.is_device_array(y_true)):  # (checking device labels reads them back)
+        _check_label_values(who, y_true, y_pred.shape[-1])
+    return y_true.astype(np.int64, copy=False), y_pred
+
+
+def _check_label_values(who, labels, k):
+    """Labels must be whole numbers in [0, k)."""
+    if labels.dtype.kind not in "iub":
+        if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"{who}: labels must be whole numbers, got dtype {labels.dtype} with fractional values")
+    labels = labels.astype(np.int64, copy=False)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         bad = labels.max() if labels.max() >= k else labels.min()
         raise ValueError(f"{who}: labels must be in [0, {k}), got {bad}")
-    return labels, y_pred
 
 
 def _one_hot(labels, k, dtype):
@@ -150,6 +183,68 @@ def _cce_probs(target, probs):
     g_q = np.where(inside, -target / c, 0)
     grad = (g_q - (g_q * q).sum(axis=-1, keepdims=True)) / total
     return loss, grad
+
+
+def _sparse_cce_probs_loss(labels, probs):
+    """The loss of ``_cce_probs`` for integer labels, without building one-hot rows:
+    L = -log clip(p[label] / sum(p), eps, 1 - eps) (the one-hot sum has this one non-zero term).
+
+    On the GPU one fused kernel (one thread per sample sums its row and picks its label's entry)."""
+    lo, hi = probs.dtype.type(EPSILON), probs.dtype.type(1.0) - probs.dtype.type(EPSILON)
+    if devices.is_numpy(probs):
+        return _sparse_cce_probs_loss_twin(probs, labels, lo, hi)
+    from .kernels.gpu import fused
+    return fused.run("sparse_cross_entropy_from_probabilities", _sparse_cce_probs_loss_twin,
+                     _build_sparse_cce_probs_loss, probs, labels, lo, hi)
+
+
+def _sparse_cce_probs_loss_twin(probs, labels, lo, hi):
+    total = probs.sum(axis=-1)
+    picked = np.take_along_axis(probs, labels[..., None], axis=-1)[..., 0]
+    return -np.log(np.clip(picked / total, lo, hi))
+
+
+def _build_sparse_cce_probs_loss(cupy):
+    kernel = cupy.ElementwiseKernel(
+        "raw T probs, int64 label, int64 k, T lo, T hi", "T loss",
+        """
+        T total = 0;
+        for (long long j = 0; j < k; ++j) total += probs[i * k + j];
+        loss = -log(min(max(probs[i * k + label] / total, lo), hi));
+        """, "tinyconv_sparse_cross_entropy_from_probabilities")
+
+    def run(probs, labels, lo, hi):
+        k = probs.shape[-1]
+        rows = cupy.ascontiguousarray(probs).reshape(-1, k)
+        return kernel(rows, labels.reshape(-1), np.int64(k), lo, hi).reshape(labels.shape)
+    return run
+
+
+def _softmax_minus_one_hot(probs, labels, count):
+    """(softmax(z) - onehot(label)) / count from the softmax's output: dL/dz of the mean sparse cross-entropy.
+
+    The same numbers as ``_cce_logits``' gradient scaled by ``_scale_grad`` (softmax * 1 - onehot, then / count),
+    in one fused kernel on the GPU."""
+    if devices.is_numpy(probs):
+        return _softmax_minus_one_hot_twin(probs, labels[..., None], np.arange(probs.shape[-1]), count)
+    from .kernels.gpu import _common, fused
+    classes = _common.device_table(_class_numbers, probs.shape[-1])
+    return fused.run("softmax_minus_one_hot", _softmax_minus_one_hot_twin, _build_softmax_minus_one_hot,
+                     probs, labels[..., None], classes, count)
+
+
+def _class_numbers(k):
+    return np.arange(k, dtype=np.int64)
+
+
+def _softmax_minus_one_hot_twin(probs, labels, classes, count):
+    return (probs - (labels == classes).astype(probs.dtype)) / probs.dtype.type(count)
+
+
+def _build_softmax_minus_one_hot(cupy):
+    kernel = cupy.ElementwiseKernel("T p, int64 label, int64 k, T count", "T g",
+                                    "g = (p - (label == k ? (T)1 : (T)0)) / count", "tinyconv_softmax_minus_one_hot")
+    return lambda probs, labels, classes, count: kernel(probs, labels, classes, probs.dtype.type(count))
 
 
 def _cce_logits(target, logits):
@@ -267,6 +362,10 @@ class Loss:
     def _logits_pair(self, y_true, logits):
         raise ValueError(f"{type(self).__name__} has no fused logits path (fused_activation is None)")
 
+    def _per_sample(self, y_true, y_pred):
+        """The per-sample losses alone (subclasses may skip computing the gradient ``_pair`` also returns)."""
+        return self._pair(y_true, y_pred)[0]
+
     # --- Keras surface -------------------------------------------------------------------------------------
     def call(self, y_true, y_pred):
         """Per-sample losses (no reduction), as Keras's ``Loss.call``.
@@ -283,7 +382,7 @@ class Loss:
         >>> tinyconv.losses.MeanSquaredError().call([[1.0, 2.0], [0.0, 0.0]], np.array([[1.0, 4.0], [1.0, 1.0]]))
         array([2., 1.])
         """
-        return self._pair(y_true, y_pred)[0]
+        return self._per_sample(y_true, y_pred)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss, a Python float (an array for reduction='none').
@@ -293,8 +392,45 @@ class Loss:
         from .ops.tape import TapedTensor  # (the ops sit above the losses' maths)
         if isinstance(y_pred, TapedTensor) and self.reduction not in ("none", None):
             return _taped_loss(self, y_true, y_pred, sample_weight)
-        values, _ = self._pair(y_true, y_pred)
-        return self._reduce(values, sample_weight)
+        return self._reduce(self._per_sample(y_true, y_pred), sample_weight)
+
+    def value(self, y_true, y_pred, sample_weight=None):
+        """The reduced loss as a 0-d array where y_pred is (on the GPU it stays in device memory).
+
+        ``__call__`` returns the same number as a Python float, which on the GPU is a host synchronisation;
+        a training step uses this one and leaves the reading to the progress bar.
+
+        Args:
+            y_true: the targets.
+            y_pred: the predictions.
+            sample_weight: optional per-sample weights.
+
+        Returns:
+            A 0-d array (NumPy, or CuPy for GPU predictions).
+
+        Raises:
+            ValueError: for reduction="none" (no single value).
+
+        Example:
+
+        >>> tinyconv.losses.MeanSquaredError().value([[1.0, 2.0]], np.array([[1.0, 4.0]], dtype="float32"))
+        array(2., dtype=float32)
+        """
+        if self.reduction in (None, "none"):
+            raise ValueError(f"{type(self).__name__}: value() needs a reducing loss, reduction is {self.reduction!r}")
+        return self._reduced(self._per_sample(y_true, y_pred), sample_weight)
+
+    def check_targets(self, y_true, output_shape, who):
+        """Check host targets before they are copied to the device (where checking would read them back).
+
+        The base class checks nothing; the sparse cross-entropy checks its labels.
+
+        Args:
+            y_true: the targets of one output, a NumPy array.
+            output_shape: the output's shape (``None`` for unknown sizes).
+            who: what to name in the error (e.g. ``"fit"``).
+        """
+        del y_true, output_shape, who
 
     def gradient(self, y_true, y_pred, sample_weight=None):
         """d(reduced loss)/d(y_pred), same shape and dtype as y_pred: where backpropagation starts.
@@ -358,6 +494,21 @@ class Loss:
         values, grad = self._logits_pair(y_true, logits)
         return self._scale_grad(values, grad, sample_weight, _asarray(logits))
 
+    def fused_gradient(self, y_true, logits, activated, sample_weight=None):
+        """``logits_gradient`` for a model whose output layer computed ``activated = activation(logits)`` already.
+
+        A subclass may start from ``activated`` (the softmax's probabilities) instead of computing the
+        activation again; the base class uses ``logits_gradient``.
+
+        Args:
+            y_true: the targets.
+            logits: the scores before the output activation named by ``fused_activation``.
+            activated: the output layer's result, ``activation(logits)``.
+            sample_weight: optional per-sample weights.
+        """
+        del activated
+        return self.logits_gradient(y_true, logits, sample_weight=sample_weight)
+
     def get_config(self):
         """The constructor arguments as a dict; ``from_config`` reads it back.
 
@@ -403,17 +554,29 @@ class Loss:
         if self.reduction == "sum":
             return 1.0
         if self.reduction == "mean_with_sample_weight" and w is not None:
+            if devices.is_device_array(w):  # (a device array: no host round trip)
+                total = w.sum()
+                return devices.array_module_of(w).where(total != 0, total, np.inf)
             total = float(w.sum())
             return total if total != 0 else np.inf  # Keras divides "no NaN": 0 / 0 -> 0
         return max(values.size, 1)
 
     def _reduce(self, values, sample_weight):
+        if self.reduction in (None, "none"):
+            w = self._weights(values, sample_weight)
+            return values if w is None else values * w
+        return float(self._reduced(values, sample_weight))
+
+    def _reduced(self, values, sample_weight):
+        """The reduced loss as a 0-d array (on the device for device values)."""
         w = self._weights(values, sample_weight)
         if w is not None:
             values = values * w
-        if self.reduction in (None, "none"):
-            return values
-        return float(values.sum() / self._divisor(values, w))
+        if not devices.is_device_array(values):
+            return np.asarray(values.sum() / self._divisor(values, w))
+        if w is None and self.reduction != "sum":
+            return values.mean()  # (sum / size in one reduction)
+        return values.sum() / self._divisor(values, w)
 
     def _scale_grad(self, values, grad, sample_weight, like):
         if self.reduction in (None, "none"):
@@ -506,6 +669,34 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     def _targets(self, y_true, y_pred):
         labels, y_pred = _sparse_targets(type(self).__name__, y_true, y_pred)
         return _one_hot(labels, y_pred.shape[-1], y_pred.dtype), y_pred
+
+    def _per_sample(self, y_true, y_pred):
+        if self.from_logits:
+            return super()._per_sample(y_true, y_pred)
+        labels, probs = _sparse_targets(type(self).__name__, y_true, y_pred)
+        return _sparse_cce_probs_loss(labels, probs)
+
+    def check_targets(self, y_true, output_shape, who):
+        """Integer labels, whole numbers in [0, k) with k the output's last size (checked on the host).
+
+        Args:
+            y_true: the labels of one output, a NumPy array.
+            output_shape: the output's shape; its last size is k (nothing is checked when it is unknown).
+            who: what to name in the error (e.g. ``"fit"``).
+
+        Raises:
+            ValueError: for a fractional label or one outside [0, k).
+        """
+        k = output_shape[-1] if output_shape else None
+        if k is not None:
+            _check_label_values(f"{who}: {type(self).__name__}", np.asarray(y_true), k)
+
+    def fused_gradient(self, y_true, logits, activated, sample_weight=None):
+        if sample_weight is not None or self.reduction not in ("sum_over_batch_size", "mean"):
+            return super().fused_gradient(y_true, logits, activated, sample_weight)
+        labels, probs = _sparse_targets(type(self).__name__, y_true, activated)
+        count = max(labels.size, 1)
+        return _softmax_minus_one_hot(probs, labels, count).astype(_float_dtype(logits), copy=False)
 
 
 class CategoricalCrossentropy(_SmoothedCrossentropy):

@@ -12,6 +12,11 @@ over all arrays together, or ``clipvalue`` per element), then decoupled weight d
 The learning rate may be a number or a schedule from ``tinyconv.optimizers.schedules`` (evaluated at
 ``iterations`` before each step).  Keras 2 spellings still work: ``lr=`` for ``learning_rate=``, and ``decay=``
 for time-based decay, ``lr_t = lr / (1 + decay * iterations)``.
+
+On the GPU a step over a model's weights is a few launches, not ten per weight: given the layers that hold
+the weights (``apply(..., holders=[model])`` or ``build``), the weights move into one flat buffer per dtype
+(``optimizer_buffers.py``) and each rule runs as one fused kernel (``kernels/gpu/fused_update.py``), the
+same formula as the per-weight rule below, which stays what runs on the CPU.
 """
 import inspect
 import math
@@ -20,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from . import schedules, serialization
+from . import devices, schedules, serialization
 from .variables import Variable
 
 # Keras's path: ``from tinyconv.optimizers.schedules import ExponentialDecay`` (this module is not a package).
@@ -31,7 +36,8 @@ class Optimizer:
     """Base class of the optimizers: clipping, weight decay, learning-rate schedules and per-weight state.
 
     Subclasses define ``_slots`` (names of their state arrays) and ``_update(param, grad, state, lr)``,
-    which must change ``param`` in place.
+    which must change ``param`` in place; for the GPU, ``_fused_update(group, lr, decay)`` runs the same
+    rule over a ``FlatGroup``'s flat buffers as one fused kernel (``decay`` is ``lr * weight_decay``).
 
     Args:
         learning_rate: a positive number, a ``LearningRateSchedule`` or a callable taking no arguments.
@@ -87,6 +93,7 @@ class Optimizer:
         self.global_clipnorm = global_clipnorm
         self.iterations = 0  # how many times apply() has run
         self._state = {}  # id(param) -> {"param": param, slot name: array}; the reference keeps the id unique
+        self._flat = None  # on the GPU: the weights packed in flat buffers (optimizer_buffers.FlatWeights)
 
     # --- learning rate ---------------------------------------------------------------------------------------
     @property
@@ -129,7 +136,7 @@ class Optimizer:
         return lr
 
     # --- applying gradients ------------------------------------------------------------------------------------
-    def apply(self, params, grads):
+    def apply(self, params, grads, *, holders=None):
         """One optimisation step: update every weight in ``params`` in place from the matching ``grads``.
         Pairs whose gradient is None are skipped.
 
@@ -137,9 +144,19 @@ class Optimizer:
         the model's variables, the arguments are read in that order; with bare arrays on both sides the
         order is tinyconv's, ``apply(params, grads)``.
 
+        On the GPU, weights given as ``Variable``s together with ``holders`` move into one flat buffer
+        per dtype on the first step (``build`` does it ahead), and every later step over the same
+        weights is one fused kernel per dtype, plus the gradients' gather and any clipping.  Their
+        arrays are replaced by views into the buffer, in the variables and in the holders'
+        attributes (``layer.kernel``): read weights through those after the first step, not
+        through an array taken before it.  Without ``holders`` weights not yet packed are updated
+        one by one, on the GPU as on the CPU.
+
         Args:
             params: the weights: float NumPy arrays or ``Variable``s, changed in place.
             grads: one gradient per weight, each of its weight's shape (or None to skip that weight).
+            holders: the layers or models holding these weights (a model passes itself): lets the
+                optimizer pack GPU weights into flat buffers and repoint the layers' attributes.
 
         Raises:
             ValueError: if the two lists differ in length, or a gradient's shape is not its weight's.
@@ -157,6 +174,7 @@ class Optimizer:
             params, grads = grads, params  # Keras 3's order: apply(grads, variables)
         if len(params) != len(grads):
             raise ValueError(f"{type(self).__name__}.apply: got {len(params)} params but {len(grads)} gradients")
+        weights = [p for p, g in zip(params, grads) if g is not None]  # Variables or arrays, as given
         variables = {id(p.value): p for p in params if isinstance(p, Variable)}
         params = [p.value if isinstance(p, Variable) else p for p in params]  # the arrays, updated in place
         grads = [g.value if isinstance(g, Variable) else g for g in grads]
@@ -167,8 +185,13 @@ class Optimizer:
             if tuple(g.shape) != tuple(p.shape):
                 raise ValueError(f"{type(self).__name__}.apply: gradient shape {tuple(g.shape)} does not match "
                                  f"parameter shape {tuple(p.shape)}")
-        grads = self._clip([g.astype(p.dtype, copy=False) for p, g in pairs])
         lr = self._current_learning_rate()
+        flat = self._flat_for(weights, holders)
+        if flat is not None:
+            self._apply_flat(flat, weights, [g for _, g in pairs], lr)
+            self.iterations += 1
+            return
+        grads = self._clip([g.astype(p.dtype, copy=False) for p, g in pairs])
         self._begin_step()
         for (param, _), grad in zip(pairs, grads):
             state = self._state_for(param)
@@ -209,6 +232,96 @@ class Optimizer:
             return (np.clip(g, -self.clipvalue, self.clipvalue) for g in grads)
         return iter(grads)
 
+    def build(self, variables, holders=None):
+        """Create the optimizer's per-weight state now instead of at the first step (Keras 3's ``build``).
+
+        On the GPU, with ``holders``, the weights also move into one flat buffer per dtype, with the
+        slots beside them (see ``apply``).
+
+        Args:
+            variables: the weights the optimizer will update (a model's ``trainable_variables``).
+            holders: the layers or models holding them as attributes (a model passes itself).
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+        >>> optimizer = tinyconv.optimizers.Adam()
+        >>> optimizer.build(model.trainable_variables, holders=[model])
+        >>> optimizer.iterations   # the state exists; no step has been taken
+        0
+        """
+        variables = list(variables)
+        if self._flat_for(variables, holders) is None:
+            for variable in variables:
+                self._state_for(variable)
+
+    # --- the GPU step over flat buffers ---------------------------------------------------------------------
+    def _has_fused_rule(self):
+        """True when this optimizer's rule has a fused kernel: the class that defines ``_update`` also
+        defines ``_fused_update`` (a subclass with its own ``_update`` keeps the per-weight loop)."""
+        if not self.elementwise:
+            return False
+        owner = {name: next((k for k in type(self).__mro__ if name in vars(k)), None)
+                 for name in ("_update", "_fused_update")}
+        return owner["_fused_update"] is not None and owner["_fused_update"] is owner["_update"]
+
+    def _flat_for(self, weights, holders):
+        """The flat buffers holding exactly ``weights`` (packed now if need be and ``holders`` allow
+        it), with the slots in place; None where the step runs weight by weight: on the host, for a
+        rule without a fused kernel, or for weights that are not packed and cannot be."""
+        arrays = [w.value if isinstance(w, Variable) else w for w in weights]
+        if not arrays or not all(devices.is_device_array(a) for a in arrays):
+            self._flat = None  # back on the host: the device buffers can go
+            return None
+        if not self._has_fused_rule():
+            return None
+        from . import optimizer_buffers
+        from .kernels.gpu import fused_update
+        if not fused_update.runs_on(arrays[0]):
+            return None
+        flat = self._flat
+        if flat is None or not flat.holds(arrays):
+            if holders is None:
+                return None
+            flat = optimizer_buffers.FlatWeights.pack(weights, holders, previous=flat, state=self._state)
+            if flat is None:
+                return None
+            self._flat = flat
+        flat.sync_slots(self._state, self._slots, self._slot_initial_value)
+        return flat
+
+    def _apply_flat(self, flat, weights, grads, lr):
+        """One step over the flat buffers: gather the gradients, clip them, one fused update per dtype,
+        then each constrained weight's projection."""
+        flat.gather(grads)
+        self._clip_flat(flat)
+        self._begin_step()
+        decay = lr * self.weight_decay if self.weight_decay else 0.0
+        for group in flat.groups:
+            self._fused_update(group, lr, decay)
+        for weight in weights:
+            _project(weight)
+
+    def _clip_flat(self, flat):
+        """``_clip`` on the flat gradient buffers, in place and without a host sync (norms stay on the device)."""
+        from .kernels.gpu import fused_update
+        if self.clipnorm:
+            for group in flat.groups:
+                starts, ends, segment = group.segments()
+                norms_squared = group.xp.empty(len(group.sizes), dtype=np.float64)
+                fused_update.run_segment_sum_of_squares(group.grads, starts, ends, norms_squared)
+                fused_update.run_elementwise(fused_update.CLIP_BY_NORM, norms_squared, segment, group.grads,
+                                             clipnorm=self.clipnorm)
+        elif self.global_clipnorm:
+            totals = [fused_update.run_sum_of_squares(group.grads) for group in flat.groups]
+            total = sum(totals[1:], totals[0]).reshape(1)
+            for group in flat.groups:
+                fused_update.run_elementwise(fused_update.CLIP_BY_GLOBAL_NORM, total, group.grads,
+                                             clipnorm=self.global_clipnorm)
+        elif self.clipvalue:
+            for group in flat.groups:
+                group.xp.clip(group.grads, -self.clipvalue, self.clipvalue, out=group.grads)
+
     def _state_for(self, param):
         param = param.value if isinstance(param, Variable) else param  # state is keyed on the array itself
         state = self._state.get(id(param))
@@ -219,8 +332,12 @@ class Optimizer:
         return state
 
     def _initial_slot(self, slot, param):
-        """A new state array for ``param``: zeros, unless the subclass says otherwise (Adagrad)."""
-        return np.zeros_like(param)
+        """A new state array for ``param``, filled with ``_slot_initial_value(slot)``."""
+        return np.full_like(param, self._slot_initial_value(slot))
+
+    def _slot_initial_value(self, slot):
+        """Where a slot starts: 0, unless the subclass says otherwise (Adagrad)."""
+        return 0.0
 
     def _begin_step(self):
         """Called once per ``apply`` before the per-parameter updates (Nadam keeps a running product here)."""
@@ -333,6 +450,14 @@ class SGD(Optimizer):
         else:
             param += m
 
+    def _fused_update(self, group, lr, decay):
+        from .kernels.gpu import fused_update as fu
+        if not self._slots:
+            fu.run_elementwise(fu.SGD, group.grads, group.params, lr=lr, decay=decay)
+            return
+        fu.run_elementwise(fu.SGD_NESTEROV if self.nesterov else fu.SGD_MOMENTUM, group.grads, group.params,
+                           group.slots["m"], lr=lr, decay=decay, momentum=self.momentum)
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -391,6 +516,16 @@ class Adam(Optimizer):
             v = state["v_hat"]
         alpha = f(lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t))
         param -= m * alpha / (np.sqrt(v) + f(self.epsilon))
+
+    def _fused_update(self, group, lr, decay):
+        from .kernels.gpu import fused_update as fu
+        t = self.iterations + 1
+        scalars = {"alpha": lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t),
+                   "one_minus_beta_1": 1 - self.beta_1, "one_minus_beta_2": 1 - self.beta_2,
+                   "epsilon": self.epsilon, "decay": decay}
+        slots = [group.slots[name] for name in self._slots]  # m, v (and v_hat)
+        fu.run_elementwise(fu.ADAM_AMSGRAD if self.amsgrad else fu.ADAM, group.grads, group.params, *slots,
+                           **scalars)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -463,6 +598,17 @@ class RMSprop(Optimizer):
             param -= mom
         else:
             param -= increment
+
+    def _fused_update(self, group, lr, decay):
+        from .kernels.gpu import fused_update as fu
+        scalars = {"lr": lr, "rho": self.rho, "one_minus_rho": 1 - self.rho, "epsilon": self.epsilon, "decay": decay}
+        source = {(False, False): fu.RMSPROP, (False, True): fu.RMSPROP_MOMENTUM,
+                  (True, False): fu.RMSPROP_CENTERED,
+                  (True, True): fu.RMSPROP_CENTERED_MOMENTUM}[self.centered, self.momentum > 0]
+        if self.momentum > 0:
+            scalars["momentum"] = self.momentum
+        slots = [group.slots[name] for name in ("v", "a", "mom") if name in self._slots]
+        fu.run_elementwise(source, group.grads, group.params, *slots, **scalars)
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
@@ -551,6 +697,11 @@ class Adadelta(Optimizer):
         acc_step += (1 - rho) * step * step
         param += f(lr) * step
 
+    def _fused_update(self, group, lr, decay):
+        from .kernels.gpu import fused_update as fu
+        fu.run_elementwise(fu.ADADELTA, group.grads, group.params, group.slots["acc_grad"], group.slots["acc_step"],
+                           lr=lr, rho=self.rho, epsilon=self.epsilon, decay=decay)
+
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
@@ -592,14 +743,19 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon = float(epsilon)
 
-    def _initial_slot(self, slot, param):
-        return np.full_like(param, self.initial_accumulator_value)
+    def _slot_initial_value(self, slot):
+        return self.initial_accumulator_value
 
     def _update(self, param, grad, state, lr):
         f = param.dtype.type
         acc = state["acc"]
         acc += grad * grad
         param -= f(lr) * grad / np.sqrt(acc + f(self.epsilon))
+
+    def _fused_update(self, group, lr, decay):
+        from .kernels.gpu import fused_update as fu
+        fu.run_elementwise(fu.ADAGRAD, group.grads, group.params, group.slots["acc"], lr=lr, epsilon=self.epsilon,
+                           decay=decay)
 
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
@@ -648,6 +804,13 @@ class Adamax(Optimizer):
         m += f(1 - self.beta_1) * (grad - m)
         np.maximum(f(self.beta_2) * u, np.abs(grad), out=u)
         param -= f(lr) * m / (f(1 - self.beta_1 ** t) * (u + f(self.epsilon)))
+
+    def _fused_update(self, group, lr, decay):
+        from .kernels.gpu import fused_update as fu
+        t = self.iterations + 1
+        fu.run_elementwise(fu.ADAMAX, group.grads, group.params, group.slots["m"], group.slots["u"], lr=lr,
+                           one_minus_beta_1=1 - self.beta_1, beta_2=self.beta_2,
+                           bias_correction=1 - self.beta_1 ** t, epsilon=self.epsilon, decay=decay)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -709,6 +872,16 @@ class Nadam(Optimizer):
         m_hat = f(mu_next / (1 - self._mu_product * mu_next)) * m + f((1 - mu_t) / (1 - self._mu_product)) * grad
         v_hat = v / f(1 - self.beta_2 ** t)
         param -= f(lr) * m_hat / (np.sqrt(v_hat) + f(self.epsilon))
+
+    def _fused_update(self, group, lr, decay):
+        from .kernels.gpu import fused_update as fu
+        t = self.iterations + 1
+        mu_t, mu_next = self._mu(t), self._mu(t + 1)
+        fu.run_elementwise(fu.NADAM, group.grads, group.params, group.slots["m"], group.slots["v"], lr=lr,
+                           one_minus_beta_1=1 - self.beta_1, one_minus_beta_2=1 - self.beta_2,
+                           momentum_weight=mu_next / (1 - self._mu_product * mu_next),
+                           gradient_weight=(1 - mu_t) / (1 - self._mu_product),
+                           bias_correction_2=1 - self.beta_2 ** t, epsilon=self.epsilon, decay=decay)
 
     def reset(self):
         super().reset()

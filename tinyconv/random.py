@@ -14,6 +14,11 @@ the results are moved to it.
 
 ``dropout`` is differentiable: it is a ``tinyconv.ops`` operation whose backward multiplies the
 upstream gradient by the same mask (kept from the forward), so it is recorded on the tape.
+
+The ``Dropout`` layer on the GPU draws its masks with the GPU's own generator (``xp.random``: no host
+work and no copy in a training step).  ``set_mask_source("host")`` makes it draw them with NumPy's
+generator instead, as on the CPU, and copy them up: the same masks as a CPU run with the same seeds,
+for comparing the two devices.
 """
 import numpy as np
 
@@ -21,61 +26,88 @@ from . import devices
 from .ops.operation import operation, xp
 from .utils import random as _global
 
+# Keras's names; tinyconv's own (``set_mask_source``, ``mask_source``) are reached as attributes.
 __all__ = ["SeedGenerator", "normal", "uniform", "randint", "truncated_normal", "dropout", "shuffle",
            "categorical", "gamma", "beta", "binomial"]
 
+MASK_SOURCES = ("device", "host")
+_mask_source = ["device"]
 
-class SeedGenerator:
-    """A seed that advances with each draw: successive draws differ, the sequence repeats.
+
+def set_mask_source(source):
+    """Where the ``Dropout`` layer draws its masks when it runs on the GPU.
 
     Args:
-        seed: the starting seed, an int; None (default) draws one from the global generator
-            (``tinyconv.utils.set_random_seed`` makes that repeatable too).
-        name: an optional name.
+        source: ``"device"`` (the default: the GPU's own random generator, nothing drawn on the host or
+            copied in a training step) or ``"host"`` (NumPy's generator with the layer's seed, exactly as
+            on the CPU, then copied to the GPU: a GPU run then drops the same units as a CPU run).
+
+    Returns:
+        The previous source, so a test can put it back.
+
+    Raises:
+        ValueError: for another source.
 
     Example:
 
-    >>> a, b = SeedGenerator(7), SeedGenerator(7)
-    >>> x1, x2 = normal((2,), seed=a), normal((2,), seed=a)
-    >>> bool((x1 != x2).all()), bool((x1 == normal((2,), seed=b)).all())
-    (True, True)
+    >>> previous = tinyconv.random.set_mask_source("host")
+    >>> tinyconv.random.mask_source()
+    'host'
+    >>> _ = tinyconv.random.set_mask_source(previous)
     """
+    if source not in MASK_SOURCES:
+        raise ValueError(f"random.set_mask_source: source must be one of {list(MASK_SOURCES)}, got {source!r}")
+    previous = _mask_source[0]
+    _mask_source[0] = source
+    return previous
 
-    def __init__(self, seed=None, name=None, **kwargs):
-        if kwargs:
-            raise TypeError(f"SeedGenerator: unexpected keyword arguments {sorted(kwargs)}")
-        if seed is None:
-            seed = int(_global.global_rng().integers(0, 2 ** 31 - 1))
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"SeedGenerator: seed must be a non-negative int or None, got {seed!r}")
-        self.initial_seed = int(seed)
-        self.name = name or "seed_generator"
-        self._draws = 0
 
-    @property
-    def state(self):
-        """[seed, number of draws so far]: everything that decides the next draw."""
-        return np.array([self.initial_seed, self._draws], dtype=np.int64)
+def mask_source():
+    """``"device"`` or ``"host"``: where ``Dropout`` draws its masks on the GPU (see ``set_mask_source``).
 
-    def next(self, ordered=True):
-        """The seed of the next draw (a pair of ints), advancing the state by one."""
-        value = np.array([self.initial_seed, self._draws], dtype=np.int64)
-        self._draws += 1
-        return value
+    Example:
 
-    def generator(self):
-        """A NumPy generator for the next draw (advances the state)."""
-        return np.random.default_rng([int(v) for v in self.next()])
+    >>> tinyconv.random.mask_source()
+    'device'
+    """
+    return _mask_source[0]
 
-    def get_config(self):
-        return {"seed": self.initial_seed}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+def device_generator(array_module, seed=None):
+    """A random generator living on ``array_module``'s device (``cupy.random.default_rng``).
 
-    def __repr__(self):
-        return f"<SeedGenerator seed={self.initial_seed} draws={self._draws}>"
+    Args:
+        array_module: the device's array module (CuPy).
+        seed: an int; None draws one from tinyconv's global generator (so
+            ``tinyconv.utils.set_random_seed`` makes the device's draws repeatable too).
+
+    Returns:
+        The module's ``Generator``.
+    """
+    if seed is None:
+        seed = int(_global.global_rng().integers(0, 2 ** 63 - 1))
+    return array_module.random.default_rng(seed)
+
+
+def dropout_mask(generator, array_module, shape, rate, dtype):
+    """keep / (1 - rate), drawn on the device: keep[i] = 1 with probability 1 - rate, else 0.
+
+    One uniform draw and one comparison-and-select; a kept entry holds ``dtype(1 / (1 - rate))``, as the
+    host mask ``(keep / (1 - rate)).astype(dtype)`` does.
+
+    Args:
+        generator: a device generator (``device_generator``).
+        array_module: its array module.
+        shape: the mask's shape.
+        rate: the probability of dropping each value, in [0, 1).
+        dtype: the mask's dtype (the input's).
+
+    Returns:
+        The mask, a device array of ``shape`` and ``dtype``.
+    """
+    dtype = np.dtype(dtype)
+    uniform = generator.random(shape, dtype=dtype if dtype in (np.float32, np.float64) else np.float32)
+    return array_module.where(uniform >= rate, dtype.type(1.0 / (1.0 - rate)), dtype.type(0))
 
 
 def _rng(seed, where):

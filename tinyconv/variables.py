@@ -160,7 +160,7 @@ class Variable:
         if new_shape not in ((), self.shape):
             raise ValueError(f"Variable '{self.path}': cannot assign a value of shape {tuple(new_shape)} "
                              f"to a variable of shape {self.shape}")
-        self.value[...] = value
+        devices.assign(self.value, value)  # a host value is copied up to a GPU variable
         return self
 
     def assign_add(self, delta):
@@ -168,7 +168,7 @@ class Variable:
         if probing():
             return self
         delta = getattr(delta, "value", delta)
-        self.value += np.asarray(delta, dtype=self.dtype) if devices.is_numpy(self.value) else delta
+        self.value += devices.array_module_of(self.value).asarray(delta, dtype=self.dtype)
         return self
 
     def assign_sub(self, delta):
@@ -176,7 +176,7 @@ class Variable:
         if probing():
             return self
         delta = getattr(delta, "value", delta)
-        self.value -= np.asarray(delta, dtype=self.dtype) if devices.is_numpy(self.value) else delta
+        self.value -= devices.array_module_of(self.value).asarray(delta, dtype=self.dtype)
         return self
 
     def __setitem__(self, index, value):

@@ -217,6 +217,8 @@ class ndarray:  # noqa: N801 - CuPy's name
         name = ufunc.__name__
         if name not in _UFUNC_NAMES:
             raise TypeError(f"standin_cupy has no ufunc {name!r} (CuPy does not either)")
+        if not builtins.all(_ufunc_operand(v) for v in inputs + tuple(kwargs.get("out", None) or ())):
+            return NotImplemented  # as CuPy: another operand type (a tinyconv Variable) may handle it
         result = getattr(ufunc, method)(*_unwrap(inputs, name), **_unwrap_kwargs(kwargs, name))
         _launch(name if method == "__call__" else f"{name}.{method}")
         if method == "at":
@@ -359,14 +361,22 @@ for _name in ("sum", "mean", "max", "min", "argmax", "argmin", "prod", "std", "v
     setattr(ndarray, _name, _method(_name))
 
 
+def _ufunc_operand(value):
+    """What CuPy's ufuncs take (device arrays, host arrays - refused later - and scalars); for anything
+    else CuPy's ``__array_ufunc__`` answers NotImplemented, so that the other operand's may run."""
+    return isinstance(value, (ndarray, np.ndarray, np.generic, int, float, complex, bool))
+
+
 def _operator(ufunc, reflected=False, inplace=False):
     def operator(self, other):
         if isinstance(other, np.ndarray) and other.ndim > 0:
             raise TypeError(f"Unsupported type {type(other)!r}")
+        if not isinstance(other, ndarray) and getattr(type(other), "__array_ufunc__", True) is None:
+            return NotImplemented  # CuPy's _should_use_rop: the other operand's reflected operator runs
         if inplace:
-            return self.__array_ufunc__(ufunc, "__call__", self, other, out=(self,))
+            return ufunc(self, other, out=(self,))
         args = (other, self) if reflected else (self, other)
-        return self.__array_ufunc__(ufunc, "__call__", *args)
+        return ufunc(*args)   # NumPy's dispatch, as CuPy's operators do for a non-CuPy operand
     return operator
 
 

@@ -1,8 +1,8 @@
-"""The GPU backend's CPU-checkable parts: device selection errors, array-type mixing, and a LeNet
-training step through the GPU kernel set (with xp = numpy) equal to one through the CPU kernels."""
+"""The GPU backend's CPU-checkable parts: device selection errors, array-type mixing (with the strict CuPy
+stand-in), a user's NumPy layer refused on the GPU, and a LeNet training step through the GPU kernel set
+(with xp = numpy) equal to one through the CPU kernels."""
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -10,6 +10,8 @@ import pytest
 import tinyconv as keras
 from tinyconv import backend, devices, dispatch
 from tinyconv.kernels import gpu
+
+from .conftest import to_host
 
 pytestmark = pytest.mark.skipif(devices.gpu_available(), reason="checks the behaviour without a GPU")
 
@@ -37,35 +39,39 @@ def test_environment_variable_warns_and_imports_on_the_cpu():
     assert "TINYCONV_DEVICE='gpu' ignored" in result.stderr and "cupy" in result.stderr
 
 
-class FakeDeviceArray(np.ndarray):
-    """Stands in for a CuPy array: tinyconv recognises device arrays by their module name."""
-
-
-FakeDeviceArray.__module__ = "cupy.fake"
-
-
-def test_mixing_host_and_device_arrays_names_both_types_and_the_op():
+def test_mixing_host_and_device_arrays_names_both_types_and_the_op(device):
     x = np.zeros((1, 4, 4, 1), np.float32)
-    kernel = np.zeros((3, 3, 1, 2), np.float32).view(FakeDeviceArray)
-    with pytest.raises(TypeError, match=r"gpu conv2d_forward: cannot mix a host array \(numpy.ndarray\) with a "
-                                        r"GPU array \(cupy.fake.FakeDeviceArray\)"):
+    kernel = device.zeros((3, 3, 1, 2), np.float32)
+    module = type(kernel).__module__
+    with pytest.raises(TypeError, match=rf"gpu conv2d_forward: cannot mix a host array \(numpy.ndarray\) with a "
+                                        rf"GPU array \({module}.ndarray\)"):
         gpu.conv2d_forward(x, kernel, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
     with pytest.raises(TypeError, match="Dense 'dense_x'"):
         devices.check_same_device([x, kernel], "Dense 'dense_x'")
 
 
-def test_gpu_kernels_refuse_arrays_of_another_module():
-    FakeModule = types.ModuleType("fakecupy")  # an array module whose arrays are FakeDeviceArray
-    FakeModule.ndarray, FakeModule.matmul, FakeModule.asarray, FakeModule.zeros = (FakeDeviceArray, np.matmul,
-                                                                                   np.asarray, np.zeros)
-    gpu.use_array_module(FakeModule)
-    try:
-        with pytest.raises(TypeError, match=r"expected x as a fakecupy.ndarray .* got numpy.ndarray"):
-            gpu.avg_pool2d_forward(np.zeros((1, 4, 4, 1), np.float32), (2, 2), (2, 2), ((0, 0), (0, 0)))
-        with pytest.raises(TypeError, match=r"expected x as a fakecupy.ndarray .* got numpy.ndarray"):
-            gpu.lrn_forward(np.zeros((1, 2, 2, 3), np.float32), 5, 1.0, 1e-4, 0.75)
-    finally:
-        gpu.use_array_module(np)
+def test_gpu_kernels_refuse_arrays_of_another_module(device):
+    name = device.__name__
+    with pytest.raises(TypeError, match=rf"expected x as a {name}.ndarray .* got numpy.ndarray"):
+        gpu.avg_pool2d_forward(np.zeros((1, 4, 4, 1), np.float32), (2, 2), (2, 2), ((0, 0), (0, 0)))
+    with pytest.raises(TypeError, match=rf"expected x as a {name}.ndarray .* got numpy.ndarray"):
+        gpu.lrn_forward(np.zeros((1, 2, 2, 3), np.float32), 5, 1.0, 1e-4, 0.75)
+
+
+def test_device_arrays_are_recognised_without_importing_cupy(device):
+    a = device.zeros(3)
+    assert devices.is_device_array(a) and not devices.is_numpy(a)
+    assert devices.array_module_of(a) is device and devices.array_module_of(np.zeros(3)) is np
+    assert devices.companion_module(device, "cupyx").scatter_add is not None
+    copy = devices.host_copy(a)
+    assert isinstance(copy, np.ndarray) and np.array_equal(copy, np.zeros(3))
+    assert devices.place(np.ones(2)).__class__ is type(a)   # the GPU is active: a host input is copied up
+    target = device.zeros(2)
+    devices.assign(target, np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(to_host(target), [1.0, 2.0])
+    host = np.zeros(2)
+    devices.assign(host, target)
+    np.testing.assert_array_equal(host, [1.0, 2.0])
 
 
 def test_host_helpers():
@@ -100,6 +106,7 @@ def test_lenet_training_through_the_gpu_kernel_set_matches_the_cpu_kernels(dtype
     x = rng.standard_normal((16, 12, 12, 1))
     y = rng.integers(0, 10, 16)
     results = {}
+    gpu.use_array_module(np)   # the GPU kernel set computing with NumPy arrays
     backend.set_floatx(dtype)
     try:
         for kernels in ("cpu", "gpu"):
@@ -139,11 +146,25 @@ def test_benchmark_script_help_runs_without_a_gpu():
     assert "TF32" in result.stdout
 
 
-def test_layers_not_ported_to_the_gpu_say_so(monkeypatch):
-    model = keras.Sequential([keras.Input((6, 2)), keras.layers.Conv1D(3, 2), keras.layers.Flatten()])
-    x = np.zeros((1, 6, 2), np.float32)
-    monkeypatch.setattr(devices, "_device", "gpu")  # pretend: only the check is exercised
-    with pytest.raises(NotImplementedError, match="Conv1D 'conv1d.*' is not available on the GPU backend yet"):
-        model._run_forward([x], training=False)
-    monkeypatch.setattr(devices, "_device", "cpu")
-    assert model._run_forward([x], training=False)[0].shape == (1, 15)
+class HostOnlyScale(keras.layers.Layer):
+    """A user's layer with its own forward/backward written with NumPy: tinyconv cannot know it runs on
+    the GPU, so it is refused there with a clear error (unless the class says runs_on_gpu = True)."""
+
+    def forward(self, x, training=False):
+        return np.multiply(x, 2.0)
+
+    def backward(self, dy, need_input_gradient=True):
+        return np.multiply(dy, 2.0)
+
+
+def test_a_users_forward_backward_layer_is_refused_on_the_gpu_unless_it_says_it_runs_there(device):
+    model = keras.Sequential([keras.Input((3,)), HostOnlyScale(), keras.layers.Dense(2)])
+    assert not model.layers[0].runs_on_gpu and model.layers[1].runs_on_gpu
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(NotImplementedError, match=r"HostOnlyScale 'host_only_scale.*' has its own forward/backward"
+                                                  r".*set runs_on_gpu = True on the class"):
+        model.predict(x, verbose=0)
+    model.layers[0].runs_on_gpu = True   # its maths (np.multiply) follow the array module of x
+    np.testing.assert_array_equal(model.predict(x, verbose=0).shape, (2, 2))
+    backend.set_device("cpu")
+    assert HostOnlyScale().runs_on_gpu is False   # the declaration was the layer's, not the class's

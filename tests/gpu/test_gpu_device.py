@@ -1,11 +1,17 @@
-"""The GPU backend on a real GPU (CuPy): kernels equal the reference to 1e-4 relative, models move
-between devices keeping their weights, predict returns NumPy.  Skipped without CuPy and a GPU."""
+"""The GPU backend on a real GPU (CuPy): kernels equal the reference to 1e-4 relative with TF32 off,
+the raw CUDA kernels compile and load, models move between devices keeping their weights, predict
+returns NumPy, a training step makes no host synchronisation.  Skipped without CuPy and a GPU
+(``make gpu-check`` runs them; the rest of tests/gpu runs there on CuPy too)."""
+import os
+
 import numpy as np
 import pytest
 
 import tinyconv as keras
 from tinyconv import backend, devices, dispatch
 from tinyconv.kernels import gpu, reference
+from tinyconv.kernels.gpu import raw
+from tinyconv.kernels.gpu.raw import _cuda
 
 pytestmark = pytest.mark.skipif(not devices.gpu_available(), reason="needs CuPy and an NVIDIA GPU")
 
@@ -64,6 +70,20 @@ def test_pooling_and_batch_norm_on_the_gpu_match_the_reference(on_gpu):
         assert_close(got, want)
 
 
+def test_tf32_is_off_for_the_comparisons():
+    # CuPy reads CUPY_TF32 once: with TF32 on, float32 products keep 10 mantissa bits and 1e-4 fails.
+    assert os.environ.get("CUPY_TF32", "0") == "0", "run the GPU tests with CUPY_TF32=0 (make gpu-check does)"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("family_name", sorted(raw.FAMILIES))
+def test_every_raw_kernel_compiles_and_loads_on_the_device(on_gpu, family_name, dtype):
+    family = raw.FAMILIES[family_name]
+    compiled = _cuda.KernelFamily(on_gpu, family.SOURCE)
+    for entry in family.ENTRY_POINTS:
+        assert compiled.function(entry, dtype) is not None, entry
+
+
 def test_set_device_selects_the_gpu_kernels(on_gpu):
     assert backend.get_device() == "gpu" and dispatch.active_kernels() == "gpu"
     assert devices.array_module() is on_gpu
@@ -107,3 +127,33 @@ def test_training_on_the_gpu_matches_the_cpu_and_moves_back(fresh_names):
         np.testing.assert_array_equal(got, want)
     assert all(isinstance(state["param"], np.ndarray) for state in gpu_model.optimizer._state.values())
     gpu_model.fit(x, y, epochs=1, verbose=0)  # keeps training on the CPU with its moved Adam state
+
+
+def test_a_training_step_makes_no_host_synchronisation(fresh_names):
+    """Two fits of 2 and 6 steps declare the same number of CuPy synchronisations (``.get()``,
+    ``bool()``, ``float()``, ``synchronize()``...): the end-of-epoch loss read, none per step."""
+    from cupy._core import syncdetect
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((48, 12, 12, 1)).astype(np.float32), rng.integers(0, 10, 48)
+    model = build_lenet().to_device("gpu")
+    declared, original = [], syncdetect._declare_synchronize
+
+    def counting():
+        declared.append(1)
+        original()
+
+    try:
+        model.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0, shuffle=False)  # compile first
+        counts = []
+        for steps in (2, 6):
+            declared.clear()
+            syncdetect._declare_synchronize = counting
+            try:
+                model.fit(x[:8 * steps], y[:8 * steps], batch_size=8, epochs=1, verbose=0, shuffle=False)
+            finally:
+                syncdetect._declare_synchronize = original
+            counts.append(len(declared))
+    finally:
+        model.to_device("cpu")
+        gpu.use_array_module(np)
+    assert counts[0] == counts[1], f"host syncs grow with the steps: {counts} for 2 and 6 steps"

@@ -1,6 +1,8 @@
-"""The GPU kernels beyond conv2d / 2-D pooling / batch norm, run with xp = numpy, equal the reference
-kernels forward and backward (randomised shapes, float32 and float64), and a model built from the
-layers that use them trains through the GPU kernel set exactly as through the CPU kernels."""
+"""The GPU kernels beyond conv2d / 2-D pooling / batch norm equal the reference kernels forward and
+backward (randomised shapes, float32 and float64), and a model built from the layers that use them
+trains through the GPU kernel set exactly as through the CPU kernels.  Everything runs twice: with
+xp = numpy, and on the GPU device (the strict CuPy stand-in, or real CuPy under ``make gpu-check``)
+with the inputs uploaded and the outputs brought back with ``.get()``."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -9,15 +11,32 @@ import tinyconv as keras
 from tinyconv import backend, dispatch
 from tinyconv.kernels import gpu, reference
 
-SETTINGS = settings(max_examples=25, deadline=None)
+from .conftest import device_array_module, to_host
+
+SETTINGS = settings(max_examples=15, deadline=None)
 DTYPES = st.sampled_from([np.float32, np.float64])
 SEEDS = st.integers(0, 2 ** 16)
 
 
-@pytest.fixture(autouse=True)
-def numpy_array_module():
-    gpu.use_array_module(np)
-    yield
+@pytest.fixture(autouse=True, params=["numpy", "device"])
+def array_module(request):
+    """The kernels' array module: NumPy, or the GPU device (the stand-in, or CuPy under gpu-check)."""
+    if request.param == "numpy":
+        gpu.use_array_module(np)
+        yield np
+        return
+    backend.set_device("gpu", array_module=device_array_module())
+    try:
+        yield gpu.array_module()
+    finally:
+        backend.set_device("cpu")
+        gpu.use_array_module(np)
+
+
+def on_host(result):
+    if isinstance(result, tuple):
+        return tuple(None if r is None else to_host(r) for r in result)
+    return to_host(result)
 
 
 def close(got, want, dtype, tol32=2e-4):
@@ -43,8 +62,11 @@ def distinct(rng, shape, dtype):
 
 
 def both(name, *args):
-    """(gpu result, reference result) of kernel ``name``."""
-    return getattr(gpu, name)(*args), getattr(reference, name)(*args)
+    """(gpu result, reference result) of kernel ``name``; the GPU kernel gets its host arrays uploaded to
+    its array module, and hands its results back to the host."""
+    module = gpu.array_module()
+    uploaded = [module.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
+    return on_host(getattr(gpu, name)(*uploaded)), getattr(reference, name)(*args)
 
 
 # --- 3-D convolution ---------------------------------------------------------------------------
@@ -256,20 +278,26 @@ def test_every_kernel_has_a_gpu_version():
         assert not getattr(gpu, name).__module__.endswith("unported"), name
 
 
-def test_bad_arguments_are_refused_with_the_reference_messages():
-    x5 = np.zeros((1, 3, 3, 3, 2), np.float32)
+def test_bad_arguments_are_refused_with_the_reference_messages(array_module):
+    up = array_module.asarray
+    x5 = up(np.zeros((1, 3, 3, 3, 2), np.float32))
     with pytest.raises(ValueError, match="input channels"):
-        gpu.conv3d_forward(x5, np.zeros((1, 1, 1, 3, 4), np.float32), None, (1, 1, 1), ((0, 0),) * 3, (1, 1, 1), 1)
+        gpu.conv3d_forward(x5, up(np.zeros((1, 1, 1, 3, 4), np.float32)), None, (1, 1, 1), ((0, 0),) * 3, (1, 1, 1),
+                           1)
     with pytest.raises(ValueError, match="pooling3d"):
         gpu.max_pool3d_forward(x5, (4, 4, 4), (1, 1, 1), ((0, 0),) * 3)
-    with pytest.raises(ValueError, match="argmax values"):
-        gpu.max_pool3d_backward(np.zeros((1, 1, 1, 1, 2), np.float32), np.full((1, 1, 1, 1, 2), 99, np.int64),
+    if array_module is np:   # on the device only argmax's dtype is checked (its values would cost a sync)
+        with pytest.raises(ValueError, match="argmax values"):
+            gpu.max_pool3d_backward(np.zeros((1, 1, 1, 1, 2), np.float32), np.full((1, 1, 1, 1, 2), 99, np.int64),
+                                    (1, 3, 3, 3, 2))
+    with pytest.raises(ValueError, match="int64 argmax"):
+        gpu.max_pool3d_backward(up(np.zeros((1, 1, 1, 1, 2), np.float32)), up(np.zeros((1, 1, 1, 1, 2), np.int32)),
                                 (1, 3, 3, 3, 2))
     with pytest.raises(ValueError, match="groups must be a positive divisor"):
-        gpu.group_norm_forward(np.zeros((2, 4, 6), np.float32), 4, np.ones(6, np.float32), np.zeros(6, np.float32),
-                               1e-3)
+        gpu.group_norm_forward(up(np.zeros((2, 4, 6), np.float32)), 4, up(np.ones(6, np.float32)),
+                               up(np.zeros(6, np.float32)), 1e-3)
     with pytest.raises(TypeError, match="float32 or float64"):
-        gpu.lrn_forward(np.zeros((2, 3), np.int32), 1, 1.0, 1.0, 0.5)
+        gpu.lrn_forward(up(np.zeros((2, 3), np.int32)), 1, 1.0, 1.0, 0.5)
 
 
 # --- a model through the GPU kernel set trains exactly as through the CPU kernels ----------------
@@ -300,21 +328,34 @@ def volume_and_image_model(seed):
     return model
 
 
+def select(kernels, array_module):
+    """The CPU kernels, or the GPU kernel set: with NumPy arrays (xp = numpy), or on the GPU device."""
+    if array_module is np:
+        dispatch.set_kernels(kernels)
+    elif kernels == "gpu":
+        backend.set_device("gpu", array_module=array_module)
+    else:
+        backend.set_device("cpu")
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_model_trains_identically_through_the_gpu_kernel_set(dtype, fresh_names):
+def test_model_trains_identically_through_the_gpu_kernel_set(dtype, array_module, fresh_names):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 4, 8, 8, 2))
     y = rng.integers(0, 3, 8)
     results = {}
+    previous = dispatch.active_kernels()
     backend.set_floatx(dtype)
     try:
         for kernels in ("cpu", "gpu"):
-            with dispatch.use_kernels(kernels):
-                model = volume_and_image_model(seed=5)
-                history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False)
-                results[kernels] = (history.history["loss"], model.get_weights(), model.predict(x, verbose=0))
+            select(kernels, array_module)
+            model = volume_and_image_model(seed=5)
+            history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False)
+            results[kernels] = (history.history["loss"], model.get_weights(), model.predict(x, verbose=0))
     finally:
         backend.set_floatx("float32")
+        if array_module is np:
+            dispatch.set_kernels(previous)
     tol = 2e-4 if dtype == "float32" else 1e-9
     np.testing.assert_allclose(results["gpu"][0], results["cpu"][0], rtol=tol)
     for got, want in zip(results["gpu"][1], results["cpu"][1]):

@@ -1,22 +1,47 @@
-"""The GPU kernel set, run with xp = numpy, equals the reference kernels (forward and backward).
+"""The GPU kernel set equals the reference kernels (forward and backward), run twice: with xp = numpy,
+and on the GPU device - the strict CuPy stand-in (``standin_cupy.py``), or real CuPy under
+``make gpu-check`` - with the inputs uploaded and the outputs brought back with ``.get()``.
 
 This is how the GPU code is checked on machines without a GPU: tinyconv.kernels.gpu is written
-against an array module, and here that module is NumPy.
+against an array module, and here that module is NumPy, then a stand-in that refuses every quiet
+copy between host and device.
 """
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tinyconv import backend
 from tinyconv.kernels import gpu, reference
-from tinyconv.geometry import output_hw
 
-SETTINGS = settings(max_examples=25, deadline=None)
+from .conftest import device_array_module, to_host
+
+SETTINGS = settings(max_examples=20, deadline=None)
 
 
-@pytest.fixture(autouse=True)
-def numpy_array_module():
-    gpu.use_array_module(np)
-    yield
+@pytest.fixture(autouse=True, params=["numpy", "device"])
+def array_module(request):
+    """The kernels' array module: NumPy, or the GPU device (the stand-in, or CuPy under gpu-check)."""
+    if request.param == "numpy":
+        gpu.use_array_module(np)
+        yield np
+        return
+    backend.set_device("gpu", array_module=device_array_module())
+    try:
+        yield gpu.array_module()
+    finally:
+        backend.set_device("cpu")
+        gpu.use_array_module(np)
+
+
+def run(name, *args):
+    """GPU kernel ``name`` on ``args``: host arrays are uploaded to the kernels' array module and every
+    array result is brought back to the host (tuples element by element)."""
+    module = gpu.array_module()
+    uploaded = [module.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
+    result = getattr(gpu, name)(*uploaded)
+    if isinstance(result, tuple):
+        return tuple(None if r is None else to_host(r) for r in result)
+    return to_host(result)
 
 
 def close(a, b, dtype):
@@ -49,13 +74,13 @@ def test_conv2d_matches_reference(case, with_bias):
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     kernel = rng.standard_normal((kh, kw, c // groups, f)).astype(dtype)
     bias = rng.standard_normal(f).astype(dtype) if with_bias else None
-    y = gpu.conv2d_forward(x, kernel, bias, strides, pads, dilation, groups)
+    y = run("conv2d_forward", x, kernel, bias, strides, pads, dilation, groups)
     expected = reference.conv2d_forward(x, kernel, bias, strides, pads, dilation, groups)
     assert y.shape == expected.shape and y.dtype == expected.dtype
     close(y, expected, dtype)
 
     dy = rng.standard_normal(y.shape).astype(dtype)
-    for got, want in zip(gpu.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups),
+    for got, want in zip(run("conv2d_backward", dy, x, kernel, strides, pads, dilation, groups),
                          reference.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups)):
         assert got.shape == want.shape and got.dtype == want.dtype
         close(got, want, dtype)
@@ -82,13 +107,13 @@ def test_max_pool2d_matches_reference(case, with_ties):
     x = rng.standard_normal(shape).astype(dtype)
     if with_ties:
         x = np.round(x)  # many equal values: the first maximum must win, as in the reference
-    y, argmax = gpu.max_pool2d_forward(x, pool, strides, pads)
+    y, argmax = run("max_pool2d_forward", x, pool, strides, pads)
     y_ref, argmax_ref = reference.max_pool2d_forward(x, pool, strides, pads)
     close(y, y_ref, dtype)
     np.testing.assert_array_equal(argmax, argmax_ref)
     assert argmax.dtype == np.int64
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx = gpu.max_pool2d_backward(dy, argmax, shape)
+    dx = run("max_pool2d_backward", dy, argmax, shape)
     assert dx.dtype == dtype
     close(dx, reference.max_pool2d_backward(dy, argmax_ref, shape), dtype)
 
@@ -99,12 +124,12 @@ def test_avg_pool2d_matches_reference(case):
     shape, pool, strides, pads, dtype, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
-    y = gpu.avg_pool2d_forward(x, pool, strides, pads)
+    y = run("avg_pool2d_forward", x, pool, strides, pads)
     y_ref = reference.avg_pool2d_forward(x, pool, strides, pads)
     assert y.dtype == dtype
     close(y, y_ref, dtype)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx = gpu.avg_pool2d_backward(dy, shape, pool, strides, pads)
+    dx = run("avg_pool2d_backward", dy, shape, pool, strides, pads)
     assert dx.dtype == dtype
     close(dx, reference.avg_pool2d_backward(dy, shape, pool, strides, pads), dtype)
 
@@ -118,14 +143,14 @@ def test_batch_norm_matches_reference(shape, dtype, seed):
     c = shape[-1]
     gamma, beta = (rng.standard_normal(c).astype(dtype) for _ in range(2))
     moving_mean, moving_var = rng.standard_normal(c).astype(dtype), rng.uniform(0.5, 2, c).astype(dtype)
-    for got, want in zip(gpu.batch_norm_forward_train(x, gamma, beta, 1e-3),
+    for got, want in zip(run("batch_norm_forward_train", x, gamma, beta, 1e-3),
                          reference.batch_norm_forward_train(x, gamma, beta, 1e-3)):
         close(got, want, dtype)
-    close(gpu.batch_norm_forward_infer(x, gamma, beta, moving_mean, moving_var, 1e-3),
+    close(run("batch_norm_forward_infer", x, gamma, beta, moving_mean, moving_var, 1e-3),
           reference.batch_norm_forward_infer(x, gamma, beta, moving_mean, moving_var, 1e-3), dtype)
     _, mean, _, inv_std = reference.batch_norm_forward_train(x, gamma, beta, 1e-3)
     dy = rng.standard_normal(shape).astype(dtype)
-    for got, want in zip(gpu.batch_norm_backward(dy, x, gamma, mean, inv_std),
+    for got, want in zip(run("batch_norm_backward", dy, x, gamma, mean, inv_std),
                          reference.batch_norm_backward(dy, x, gamma, mean, inv_std)):
         assert got.dtype == want.dtype
         close(got, want, dtype)
@@ -140,16 +165,16 @@ def test_every_kernel_name_exists_in_the_gpu_set():
 
 def test_unported_kernels_run_the_reference_with_numpy():
     x = np.random.default_rng(0).standard_normal((1, 4, 4, 2)).astype(np.float32)
-    np.testing.assert_array_equal(gpu.upsample2d_nearest_forward(x, (2, 2)),
+    np.testing.assert_array_equal(run("upsample2d_nearest_forward", x, (2, 2)),
                                   reference.upsample2d_nearest_forward(x, (2, 2)))
 
 
 def test_bad_arguments_get_the_reference_messages():
     x = np.zeros((1, 4, 4, 3), np.float32)
     with pytest.raises(ValueError, match="input channels"):
-        gpu.conv2d_forward(x, np.zeros((3, 3, 2, 4), np.float32), None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+        run("conv2d_forward", x, np.zeros((3, 3, 2, 4), np.float32), None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
     with pytest.raises(TypeError, match="float32 or float64"):
-        gpu.conv2d_forward(x.astype(np.int32), np.zeros((3, 3, 3, 4), np.int32), None, (1, 1),
+        run("conv2d_forward", x.astype(np.int32), np.zeros((3, 3, 3, 4), np.int32), None, (1, 1),
                            ((0, 0), (0, 0)), (1, 1), 1)
     with pytest.raises(ValueError, match="pool"):
-        gpu.max_pool2d_forward(x, (5, 5), (1, 1), ((0, 0), (0, 0)))
+        run("max_pool2d_forward", x, (5, 5), (1, 1), ((0, 0), (0, 0)))

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .. import activations
+from .. import activations, devices
 from .base import Layer
 
 
@@ -270,22 +270,24 @@ class Maxout(Layer):
 
     def _grouped(self, x):
         """Move the features last and split them: (..., num_units, group size)."""
-        last = np.moveaxis(x, self.axis, -1)
+        last = devices.array_module_of(x).moveaxis(x, self.axis, -1)
         return last.reshape(last.shape[:-1] + (self.num_units, -1))
 
     def forward(self, x, training=False):
+        xp = devices.array_module_of(x)
         grouped = self._grouped(x)
-        self._winner = np.argmax(grouped, axis=-1)      # which feature of each group won
+        self._winner = xp.argmax(grouped, axis=-1)      # which feature of each group won
         self._input_shape = x.shape
-        y = np.take_along_axis(grouped, self._winner[..., None], axis=-1)[..., 0]
-        return np.moveaxis(y, -1, self.axis)
+        y = xp.take_along_axis(grouped, self._winner[..., None], axis=-1)[..., 0]
+        return xp.moveaxis(y, -1, self.axis)
 
     def backward(self, dy, need_input_gradient=True):
-        dy_last = np.moveaxis(dy, self.axis, -1)
-        dx_grouped = np.zeros(dy_last.shape + (self._input_shape[self.axis] // self.num_units,), dy.dtype)
-        np.put_along_axis(dx_grouped, self._winner[..., None], dy_last[..., None], axis=-1)
+        xp = devices.array_module_of(dy)
+        dy_last = xp.moveaxis(dy, self.axis, -1)
+        dx_grouped = xp.zeros(dy_last.shape + (self._input_shape[self.axis] // self.num_units,), dy.dtype)
+        xp.put_along_axis(dx_grouped, self._winner[..., None], dy_last[..., None], axis=-1)
         dx_last = dx_grouped.reshape(dx_grouped.shape[:-2] + (-1,))
-        return np.moveaxis(dx_last, -1, self.axis)
+        return xp.moveaxis(dx_last, -1, self.axis)
 
     def get_config(self):
         return {**super().get_config(), "num_units": self.num_units, "axis": self.axis}

@@ -15,9 +15,12 @@ argument, what was expected and what was received.
 
 The kernels work channels-last: a ``channels_first`` layer moves the channel axis to the end of
 its input on the way in and back on the way out (``to_channels_last`` / ``from_channels_last``,
-and the same for shapes).
+and the same for shapes).  They follow the array module of their input: NumPy on the CPU, CuPy on
+the GPU (``np.ascontiguousarray`` would try to copy a GPU array to the host).
 """
 import numpy as np
+
+from .. import devices
 
 # How error messages name an input layout of rank 3, 4, 5 (batch and channel axes included).
 _SPATIAL_AXES = {1: "steps", 2: "height, width", 3: "depth, height, width"}
@@ -133,13 +136,14 @@ def to_channels_last(x, data_format):
     """channels_first data (N, C, *spatial) becomes (N, *spatial, C), contiguous; channels_last
     passes through.  Any number of spatial axes (NCHW -> NHWC for images)."""
     if data_format == "channels_first":
-        return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+        xp = devices.array_module_of(x)
+        return xp.ascontiguousarray(xp.moveaxis(x, 1, -1))
     return x
 
 
 def from_channels_last(x, data_format):
     """Undo ``to_channels_last``: (N, *spatial, C) -> (N, C, *spatial) for channels_first (a view)."""
-    return np.moveaxis(x, -1, 1) if data_format == "channels_first" else x
+    return devices.array_module_of(x).moveaxis(x, -1, 1) if data_format == "channels_first" else x
 
 
 def shape_to_channels_last(shape, data_format):
@@ -150,3 +154,16 @@ def shape_to_channels_last(shape, data_format):
 def shape_from_channels_last(shape, data_format):
     shape = tuple(shape)
     return (shape[0], shape[-1]) + shape[1:-1] if data_format == "channels_first" else shape
+
+
+def contiguous(x, dtype=None):
+    """``x`` as a C-contiguous array (of ``dtype`` if given) on its own device: itself when it already is."""
+    return devices.array_module_of(x).ascontiguousarray(x, dtype=dtype)
+
+
+def zero_pad(x, widths):
+    """``x`` with zeros around it, ``widths`` one (before, after) pair per axis, on ``x``'s device;
+    ``x`` itself when every width is 0 (no copy)."""
+    if not any(before or after for before, after in widths):
+        return x
+    return devices.array_module_of(x).pad(x, widths)

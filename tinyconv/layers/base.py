@@ -49,8 +49,6 @@ class Layer:
 
     # Rank of the input including the batch axis; None accepts any rank.
     expected_ndim = None
-    # True for layers whose array maths follow the active array module (see tinyconv.devices).
-    runs_on_gpu = False
     _CONSTRUCTOR_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
                          "input_dim", "kernel_regularizer", "bias_regularizer", "activity_regularizer")
     # Keras's constraint arguments of the class, each with the weight it projects after every optimizer
@@ -117,6 +115,25 @@ class Layer:
     kernel_regularizer = _regularizer_property("kernel")
     bias_regularizer = _regularizer_property("bias")
     del _regularizer_property
+
+    # ---------------------------------------------------------------- device
+    @property
+    def runs_on_gpu(self):
+        """Whether the layer computes with the array module of its inputs, so that it runs on the GPU too.
+
+        True for every layer of tinyconv and for a layer written with only ``call`` (its ``tinyconv.ops``
+        follow their inputs to the device).  A user's layer with its own ``forward``/``backward`` is
+        taken to compute with NumPy: it says otherwise with ``runs_on_gpu = True`` on its class (or on
+        the layer), once its maths use ``tinyconv.devices.array_module_of(x)``.
+        """
+        declared = self.__dict__.get("_runs_on_gpu")
+        if declared is not None:
+            return declared
+        return self._runs_call() or _computes_in_tinyconv(type(self))
+
+    @runs_on_gpu.setter
+    def runs_on_gpu(self, value):
+        self.__dict__["_runs_on_gpu"] = bool(value)
 
     # ---------------------------------------------------------------- identity
     def __repr__(self):
@@ -303,16 +320,16 @@ class Layer:
                 f"({[w.name for w in slots]}), got {len(weights)}"
             )
         for slot, new in zip(slots, weights):
-            new = devices.to_host(getattr(new, "value", new))
-            if new.shape != slot.value.shape:
+            new = getattr(new, "value", new)
+            shape = tuple(new.shape) if hasattr(new, "shape") else np.shape(new)   # no copy of a GPU array
+            if shape != slot.value.shape:
                 raise ValueError(
                     f"{self.describe()}: weight '{slot.name}' has shape {slot.value.shape}, "
-                    f"got an array of shape {new.shape}"
+                    f"got an array of shape {shape}"
                 )
         for slot, new in zip(slots, weights):
-            new = getattr(new, "value", new)
-            # in place: optimizer state keyed on the array stays valid
-            slot.value[...] = new if devices.is_numpy(slot.value) else devices.array_module_of(slot.value).asarray(new)
+            # in place, on the weight's device: optimizer state keyed on the array stays valid
+            devices.assign(slot.value, getattr(new, "value", new))
 
     def count_params(self):
         return int(sum(w.value.size for w in self.weights))
@@ -418,7 +435,7 @@ class Layer:
         if args or kwargs:
             raise TypeError(f"{self.describe()}: unexpected arguments {list(kwargs) or len(args)} "
                             "(a built-in layer takes its inputs and training=)")
-        x = devices.asarray(inputs)
+        x = devices.place(inputs)   # a NumPy input is copied to the GPU when that is the active device
         if not np.issubdtype(x.dtype, np.floating) or x.dtype != self.dtype:
             x = x.astype(self.dtype)
         self.build_for((None,) + x.shape[1:])
@@ -429,7 +446,7 @@ class Layer:
         """Keras's autocast for a custom layer: float inputs to the layer's dtype, others unchanged."""
         if taped.is_taped(value):  # a TapedTensor or a Variable: used as it is
             return value
-        value = devices.asarray(value)
+        value = devices.place(value)
         if np.issubdtype(value.dtype, np.floating) and value.dtype != self.dtype:
             value = value.astype(self.dtype)
         return value
@@ -469,7 +486,7 @@ class Layer:
         then the weight-regularization penalties."""
         added = [taped.value_of(loss) for layer, _ in self._weight_owners()
                  for loss in getattr(layer, "_added_losses", [])]
-        penalties = [np.asarray(layer.regularizers[w.name](w.value)) for layer, own in self._weight_owners()
+        penalties = [devices.asarray(layer.regularizers[w.name](w.value)) for layer, own in self._weight_owners()
                      for w in own if w.name in getattr(layer, "regularizers", {})]
         return added + penalties
 
@@ -500,6 +517,14 @@ class Layer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@functools.lru_cache(maxsize=None)
+def _computes_in_tinyconv(cls):
+    """Whether the ``forward`` and ``backward`` a layer class runs are tinyconv's own (asked once per class)."""
+    def owner(name):
+        return next(c for c in cls.__mro__ if name in c.__dict__)
+    return all(owner(name).__module__.startswith("tinyconv.") for name in ("forward", "backward"))
 
 
 @functools.lru_cache(maxsize=None)

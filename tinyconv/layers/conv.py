@@ -235,7 +235,6 @@ class Conv2D(_ConvND):
     """
 
     rank = 2
-    runs_on_gpu = True
 
     def _convolve(self, x, pads, cache):
         return dispatch.conv2d_forward(x, self.kernel, self.bias, self.strides, pads, self.dilation_rate,

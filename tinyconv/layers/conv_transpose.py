@@ -25,9 +25,10 @@ whole rule and how the layer turns it into the padding of the convolution it run
 """
 import numpy as np
 
-from .. import activations, dispatch
+from .. import activations, devices, dispatch
 from ..geometry import transpose_axis_geometry
-from .arguments import check_filters, check_strides_with_dilation, from_channels_last, is_int, to_channels_last
+from .arguments import (check_filters, check_strides_with_dilation, from_channels_last, is_int, to_channels_last,
+                        zero_pad)
 from .conv import _WindowedConv
 from .core import _init_name
 
@@ -98,17 +99,19 @@ class _ConvTransposeND(_WindowedConv):
         self._unreached = tuple(g[2] for g in geometry)
         reached_shape = (x.shape[0],) + tuple(g[0] - sum(g[2]) for g in geometry) + (self.filters,)
         # The convolution's input-gradient: every input cell stamps the kernel onto the output.
-        stamped = self._conv_input_gradient(x, np.zeros(reached_shape, dtype=x.dtype), self._conv_pads)
-        z = np.pad(stamped, ((0, 0),) + self._unreached + ((0, 0),))
+        xp = devices.array_module_of(x)
+        stamped = self._conv_input_gradient(x, xp.zeros(reached_shape, dtype=x.dtype), self._conv_pads)
+        z = zero_pad(stamped, ((0, 0),) + self._unreached + ((0, 0),))
         if self.use_bias:
             z += self.bias
         return self._activate(from_channels_last(z, self.data_format))
 
     def backward_from_preactivation(self, dz, need_input_gradient=True):
-        dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
+        xp = devices.array_module_of(dz)
+        dz = xp.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
         reached = (slice(None),) + tuple(slice(before, size - after) for (before, after), size
                                          in zip(self._unreached, dz.shape[1:-1])) + (slice(None),)
-        dz_reached = np.ascontiguousarray(dz[reached])
+        dz_reached = xp.ascontiguousarray(dz[reached])
         # Backward of "the convolution run backwards" is the convolution run forwards ...
         dx = self._conv_forward(dz_reached, self._conv_pads)
         # ... and the kernel gradient is the convolution's, with the roles of x and dy swapped.

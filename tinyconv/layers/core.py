@@ -1,7 +1,7 @@
 """Core layers: Input, Dense, Flatten, Activation, ReLU, Dropout."""
 import numpy as np
 
-from .. import activations, devices, graph, serialization
+from .. import activations, devices, dispatch, graph, random as random_module, serialization
 from ..utils.random import make_rng
 from .arguments import check_data_format, from_channels_last, shape_to_channels_last, to_channels_last
 from .base import ActivationMixin, Layer
@@ -139,7 +139,10 @@ class Dense(ActivationMixin, Layer):
         dz2d = dz.reshape(-1, self.units)
         self.grads["kernel"] = x2d.T @ dz2d
         if self.use_bias:
-            self.grads["bias"] = dz2d.sum(axis=0)
+            # On the GPU one matrix-vector product (ones @ dz): a CuPy column sum would get few thread blocks.
+            self.grads["bias"] = dispatch.bias_gradient(dz2d) if devices.is_device_array(dz2d) else dz2d.sum(axis=0)
+        if not need_input_gradient:
+            return None
         return dz @ self.kernel.T
 
     def get_config(self):
@@ -314,6 +317,7 @@ class Dropout(Layer):
         self.noise_shape = noise_shape
         self.seed = seed
         self._rng = make_rng(seed) if seed is not None else None
+        self._device_rng = None   # the GPU's generator, made on the first training call there
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:
@@ -322,10 +326,17 @@ class Dropout(Layer):
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
-        rng = self._rng if self._rng is not None else make_rng(None)
-        keep = rng.random(shape) >= self.rate
-        # Drawn on the host (same seeds on every device), then moved next to x.
-        self._mask = devices.array_module_of(x).asarray((keep / (1.0 - self.rate)).astype(x.dtype))
+        if devices.is_device_array(x) and random_module.mask_source() == "device":
+            # Drawn by the GPU's own generator: no host work, no copy (tinyconv.random.set_mask_source).
+            xp = devices.array_module_of(x)
+            if self._device_rng is None:
+                self._device_rng = random_module.device_generator(xp, self.seed)
+            self._mask = random_module.dropout_mask(self._device_rng, xp, shape, self.rate, x.dtype)
+        else:
+            rng = self._rng if self._rng is not None else make_rng(None)
+            keep = rng.random(shape) >= self.rate
+            # Drawn on the host (the same masks on every device for the same seeds), then moved next to x.
+            self._mask = devices.array_module_of(x).asarray((keep / (1.0 - self.rate)).astype(x.dtype))
         return x * self._mask
 
     def backward(self, dy, need_input_gradient=True):

@@ -13,9 +13,7 @@ Spatially separable kernels (a k x k kernel as a column times a row) are covered
 in ``tinyconv.kernels.reference.separable``; true convolution vs cross-correlation by
 ``tinyconv.kernels.reference.flip``.
 """
-import numpy as np
-
-from .. import activations, dispatch
+from .. import activations, devices, dispatch
 from .arguments import check_filters, from_channels_last, positive_int, to_channels_last
 from .conv import _WindowedConv
 from .core import _init_name
@@ -101,14 +99,15 @@ class DepthwiseConv2D(_WindowedConv):
         return self._activate(from_channels_last(z, self.data_format))
 
     def backward_from_preactivation(self, dz, need_input_gradient=True):
-        dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
+        dz = devices.array_module_of(dz).ascontiguousarray(to_channels_last(dz, self.data_format),
+                                                          dtype=self._input.dtype)
         dx, dgrouped, dbias = dispatch.conv2d_backward(dz, self._input, depthwise_as_grouped_kernel(self.kernel),
-                                                  self.strides, self._pad_spec, self.dilation_rate,
-                                                  self._input.shape[3])
+                                                       self.strides, self._pad_spec, self.dilation_rate,
+                                                       self._input.shape[3], input_gradient=need_input_gradient)
         self.grads["kernel"] = dgrouped.reshape(self.kernel.shape)
         if self.use_bias:
             self.grads["bias"] = dbias
-        return from_channels_last(dx, self.data_format)
+        return None if dx is None else from_channels_last(dx, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), **self._window_config(), "depth_multiplier": self.depth_multiplier,
@@ -196,17 +195,18 @@ class SeparableConv2D(_WindowedConv):
         return self._activate(from_channels_last(z, self.data_format))
 
     def backward_from_preactivation(self, dz, need_input_gradient=True):
-        dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
+        dz = devices.array_module_of(dz).ascontiguousarray(to_channels_last(dz, self.data_format),
+                                                          dtype=self._input.dtype)
         d_depthwise_output, dpointwise, dbias = dispatch.conv2d_backward(
             dz, self._depthwise_output, self.pointwise_kernel, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
         dx, dgrouped, _ = dispatch.conv2d_backward(
             d_depthwise_output, self._input, depthwise_as_grouped_kernel(self.depthwise_kernel), self.strides,
-            self._pad_spec, self.dilation_rate, self._input.shape[3])
+            self._pad_spec, self.dilation_rate, self._input.shape[3], input_gradient=need_input_gradient)
         self.grads["depthwise_kernel"] = dgrouped.reshape(self.depthwise_kernel.shape)
         self.grads["pointwise_kernel"] = dpointwise
         if self.use_bias:
             self.grads["bias"] = dbias
-        return from_channels_last(dx, self.data_format)
+        return None if dx is None else from_channels_last(dx, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, **self._window_config(),

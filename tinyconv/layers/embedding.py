@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from .. import devices
 from .base import Layer
 
 
@@ -73,39 +74,45 @@ class Embedding(Layer):
         return tuple(input_shape) + (self.output_dim,)
 
     def _indices(self, x):
-        """Integer indices (truncated as Keras's cast does), checked against the table's size."""
-        x = np.asarray(x)
+        """Integer indices (truncated as Keras's cast does), checked against the table's size.
+
+        On the GPU the checks read one or two flags back to the host: a GPU gather would wrap an
+        index out of range silently instead of raising."""
+        xp = devices.array_module_of(x)
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise TypeError(f"{self.describe()}: expected integer indices, got an array of dtype {x.dtype}")
-        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        if np.issubdtype(x.dtype, np.floating) and not bool(xp.all(xp.isfinite(x))):
             raise ValueError(f"{self.describe()}: indices must be finite numbers, got NaN or inf")
         indices = x.astype(np.int64)
-        if indices.size and (indices.min() < 0 or indices.max() >= self.input_dim):
-            bad = indices[(indices < 0) | (indices >= self.input_dim)]
+        outside = (indices < 0) | (indices >= self.input_dim)
+        if indices.size and bool(outside.any()):
+            bad = devices.to_host(indices[outside])
             raise ValueError(f"{self.describe()}: indices must be in [0, {self.input_dim}) (input_dim), got "
                              f"{bad.size} out of range, e.g. {int(bad.flat[0])}")
         return indices
 
     def __call__(self, x, training=False):
-        if not isinstance(x, (np.ndarray, list, tuple)):
+        if not isinstance(x, (np.ndarray, list, tuple)) and not devices.is_device_array(x):
             return super().__call__(x, training=training)  # e.g. a symbolic tensor of a functional model
         # Indices stay integers here (the base class would cast them to the layer's float dtype).
-        x = np.asarray(x)
+        x = devices.place(x)
         self.build_for((None,) + x.shape[1:])
         self.check_input(x)
         return self.forward(x, training=training)
 
     def forward(self, x, training=False):
-        self._input_shape = np.shape(x)
+        x = devices.asarray(x)
+        self._input_shape = tuple(x.shape)
         self._index = self._indices(x)
         return self.embeddings[self._index]
 
     def backward(self, dy, need_input_gradient=True):
         # Scatter-add: an index used at several positions collects all their gradients.
-        grad = np.zeros_like(self.embeddings)
-        np.add.at(grad, self._index.reshape(-1), dy.reshape(-1, self.output_dim))
+        xp = devices.array_module_of(dy)
+        grad = xp.zeros_like(self.embeddings)
+        devices.scatter_add(grad, self._index.reshape(-1), dy.reshape(-1, self.output_dim))
         self.grads["embeddings"] = grad
-        return np.zeros(self._input_shape, dtype=dy.dtype)
+        return xp.zeros(self._input_shape, dtype=dy.dtype) if need_input_gradient else None
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,

@@ -12,12 +12,10 @@ sliding window of a convolution but share less:
 Their window arguments, output sizes and layouts are the convolutions' (``_WindowedConv`` in
 ``conv.py``); the output size of a locally connected layer is ``geometry.locally_connected_output_hw``.
 """
-import numpy as np
-
 from .. import activations, dispatch
 from ..geometry import locally_connected_output_hw
-from .arguments import (as_tuple, check_filters, from_channels_last, input_layout, shape_from_channels_last,
-                        to_channels_last)
+from .arguments import (as_tuple, check_filters, contiguous, from_channels_last, input_layout,
+                        shape_from_channels_last, to_channels_last)
 from .conv import _WindowedConv
 from .core import _init_name
 
@@ -83,10 +81,10 @@ class _LocallyConnected(_WindowedConv):
         return (*out_hw, self.filters)
 
     def _bias_to_nhwc(self, bias):
-        return np.ascontiguousarray(bias.transpose(1, 2, 0)) if self.data_format == "channels_first" else bias
+        return contiguous(bias.transpose(1, 2, 0)) if self.data_format == "channels_first" else bias
 
     def _dbias_from_nhwc(self, dbias):
-        return np.ascontiguousarray(dbias.transpose(2, 0, 1)) if self.data_format == "channels_first" else dbias
+        return contiguous(dbias.transpose(2, 0, 1)) if self.data_format == "channels_first" else dbias
 
     def _kernel_to_nhwc(self, kernel):
         """channels_first patches are flattened (c, p, q); the kernels want (p, q, c)."""
@@ -94,14 +92,14 @@ class _LocallyConnected(_WindowedConv):
             return kernel
         (kh, kw), (positions, _, filters) = self.kernel_size, kernel.shape
         by_axis = kernel.reshape(positions, -1, kh, kw, filters)
-        return np.ascontiguousarray(by_axis.transpose(0, 2, 3, 1, 4)).reshape(positions, -1, filters)
+        return contiguous(by_axis.transpose(0, 2, 3, 1, 4)).reshape(positions, -1, filters)
 
     def _dkernel_from_nhwc(self, dkernel):
         if self.data_format != "channels_first":
             return dkernel
         (kh, kw), (positions, _, filters) = self.kernel_size, dkernel.shape
         by_axis = dkernel.reshape(positions, kh, kw, -1, filters)
-        return np.ascontiguousarray(by_axis.transpose(0, 3, 1, 2, 4)).reshape(positions, -1, filters)
+        return contiguous(by_axis.transpose(0, 3, 1, 2, 4)).reshape(positions, -1, filters)
 
     # --- the Layer contract ---------------------------------------------------------------
     def build(self, input_shape):
@@ -130,7 +128,7 @@ class _LocallyConnected(_WindowedConv):
         return self._activate(self._z_from_nhwc(z))
 
     def backward_from_preactivation(self, dz, need_input_gradient=True):
-        dz = np.ascontiguousarray(self._dz_to_nhwc(dz), dtype=self._input.dtype)
+        dz = contiguous(self._dz_to_nhwc(dz), dtype=self._input.dtype)
         dx, dkernel, dbias = dispatch.locally_connected2d_backward(dz, self._input, self._kernel_to_nhwc(self.kernel),
                                                               self.kernel_size, self.strides, self._out_hw_2d)
         self.grads["kernel"] = self._dkernel_from_nhwc(dkernel)
@@ -247,7 +245,7 @@ class LocallyConnected1D(_LocallyConnected):
 
     def _x_to_nhwc(self, x):
         x = x if self.data_format == "channels_last" else x.transpose(0, 2, 1)
-        return np.ascontiguousarray(x[:, None, :, :])
+        return contiguous(x[:, None, :, :])
 
     def _dx_from_nhwc(self, dx):
         dx = dx[:, 0]
@@ -356,7 +354,7 @@ class TiledConv2D(_WindowedConv):
         return self._activate(from_channels_last(z, self.data_format))
 
     def backward_from_preactivation(self, dz, need_input_gradient=True):
-        dz = np.ascontiguousarray(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
+        dz = contiguous(to_channels_last(dz, self.data_format), dtype=self._input.dtype)
         dx, dkernel, dbias = dispatch.tiled_conv2d_backward(dz, self._input, self.kernel, self.strides, self._pad_spec)
         self.grads["kernel"] = dkernel
         if self.use_bias:

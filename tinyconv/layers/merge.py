@@ -12,6 +12,8 @@ Backward hands each input its share of dL/dy:
 Inputs may broadcast against each other (as in Keras); a gradient is summed back over the
 axes its input was broadcast along.
 """
+import itertools
+
 import numpy as np
 
 from .. import devices, graph
@@ -29,7 +31,6 @@ def _unbroadcast(gradient, shape):
 
 
 class _Merge(Layer):
-    runs_on_gpu = True
     min_inputs = 2
 
     def _check_inputs_list(self, shapes):
@@ -66,7 +67,7 @@ class _Merge(Layer):
     def __call__(self, inputs, training=False):
         if graph.is_symbolic(inputs):
             return graph.call_layer_on_symbols(self, list(inputs))
-        inputs = [devices.asarray(a, dtype=self.dtype) for a in inputs]
+        inputs = [devices.place(a, dtype=self.dtype) for a in inputs]
         self.build_for([(None,) + a.shape[1:] for a in inputs])
         self.check_input(inputs)
         return self.forward(inputs, training=training)
@@ -212,12 +213,14 @@ class _Extremum(_Merge):
     pick = None  # np.argmax or np.argmin
 
     def _merge(self, inputs):
-        stacked = np.stack(np.broadcast_arrays(*inputs))
+        xp = devices.array_module_of(inputs[0])
+        stacked = xp.stack(xp.broadcast_arrays(*inputs))
         self._winner = type(self).pick(stacked, axis=0)  # the first input wins ties
-        return np.take_along_axis(stacked, self._winner[None], axis=0)[0]
+        return xp.take_along_axis(stacked, self._winner[None], axis=0)[0]
 
     def _input_grads(self, dy):
-        return [np.where(self._winner == i, dy, 0).astype(dy.dtype) for i in range(len(self._shapes))]
+        xp = devices.array_module_of(dy)
+        return [xp.where(self._winner == i, dy, 0).astype(dy.dtype) for i in range(len(self._shapes))]
 
 
 class Maximum(_Extremum):
@@ -311,12 +314,12 @@ class Concatenate(_Merge):
         return tuple(out)
 
     def _merge(self, inputs):
-        return np.concatenate(inputs, axis=self.axis)
+        return devices.array_module_of(inputs[0]).concatenate(inputs, axis=self.axis)
 
     def _input_grads(self, dy):
         axis = self.axis % dy.ndim
-        bounds = np.cumsum([shape[axis] for shape in self._shapes])[:-1]
-        return np.split(dy, bounds, axis=axis)
+        bounds = list(itertools.accumulate(shape[axis] for shape in self._shapes))[:-1]   # host ints
+        return devices.array_module_of(dy).split(dy, bounds, axis=axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

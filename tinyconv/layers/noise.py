@@ -7,10 +7,12 @@
 * ``GaussianNoise(stddev)``: y = x + n, n ~ N(0, stddev^2).  Backward is the identity.
 * ``GaussianDropout(rate)``: y = x * m, m ~ N(1, rate / (1 - rate)): multiplicative noise with the
   same mean and variance as inverted dropout.  Backward multiplies by the same m.
-At inference every one of them is the identity.
+At inference every one of them is the identity.  On the GPU their random numbers come from the device's
+own generator, or, with ``tinyconv.random.set_mask_source("host")``, from NumPy's exactly as on the CPU.
 """
 import numpy as np
 
+from .. import devices, random as random_module
 from ..utils.random import make_rng
 from .arguments import check_data_format, input_layout
 from .base import Layer
@@ -130,7 +132,30 @@ class SpatialDropout3D(_SpatialDropout):
     spatial_rank = 3
 
 
-class GaussianNoise(Layer):
+class _NormalNoise(Layer):
+    """What GaussianNoise and GaussianDropout share: N(0, 1) draws shaped like the input, next to it."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self._rng = make_rng(seed) if seed is not None else None
+        self._device_rng = None   # the GPU's generator, made on the first training call there
+
+    def _noise_like(self, x, transform):
+        """``transform(n)`` in x's dtype, n ~ N(0, 1) of x's shape, on x's device.  On the GPU the device's
+        own generator draws it (nothing drawn on the host or copied), unless ``tinyconv.random``'s mask
+        source is "host": then NumPy's generator with the layer's seed draws it, as on the CPU, and it is
+        copied up (a GPU run then sees the same noise as a CPU run)."""
+        xp = devices.array_module_of(x)
+        if devices.is_device_array(x) and random_module.mask_source() == "device":
+            if self._device_rng is None:
+                self._device_rng = random_module.device_generator(xp, self.seed)
+            return transform(self._device_rng.standard_normal(x.shape, dtype=x.dtype)).astype(x.dtype, copy=False)
+        rng = self._rng if self._rng is not None else make_rng(None)
+        return xp.asarray(transform(rng.standard_normal(x.shape)).astype(x.dtype))
+
+
+class GaussianNoise(_NormalNoise):
     """Adds N(0, stddev^2) noise in training; the identity at inference and in backward.
 
     Args:
@@ -152,18 +177,15 @@ class GaussianNoise(Layer):
     """
 
     def __init__(self, stddev, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if not stddev >= 0:
             raise ValueError(f"{self.describe()}: stddev must be >= 0, got {stddev!r}")
         self.stddev = float(stddev)
-        self.seed = seed
-        self._rng = make_rng(seed) if seed is not None else None
 
     def forward(self, x, training=False):
         if not training or self.stddev == 0:
             return x
-        rng = self._rng if self._rng is not None else make_rng(None)
-        return x + (self.stddev * rng.standard_normal(x.shape)).astype(x.dtype)
+        return x + self._noise_like(x, lambda n: self.stddev * n)
 
     def backward(self, dy, need_input_gradient=True):
         return dy  # d(x + n)/dx = 1: the noise does not depend on x
@@ -172,7 +194,7 @@ class GaussianNoise(Layer):
         return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
 
 
-class GaussianDropout(Layer):
+class GaussianDropout(_NormalNoise):
     """Multiplies by N(1, rate / (1 - rate)) noise in training; the identity at inference.
 
     Args:
@@ -192,20 +214,17 @@ class GaussianDropout(Layer):
     """
 
     def __init__(self, rate, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if not 0 <= rate < 1:
             raise ValueError(f"{self.describe()}: rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
-        self.seed = seed
-        self._rng = make_rng(seed) if seed is not None else None
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:
             self._noise = None
             return x
-        rng = self._rng if self._rng is not None else make_rng(None)
-        stddev = np.sqrt(self.rate / (1.0 - self.rate))
-        self._noise = (1.0 + stddev * rng.standard_normal(x.shape)).astype(x.dtype)
+        stddev = float(np.sqrt(self.rate / (1.0 - self.rate)))   # a Python float keeps x's dtype
+        self._noise = self._noise_like(x, lambda n: 1.0 + stddev * n)
         return x * self._noise
 
     def backward(self, dy, need_input_gradient=True):

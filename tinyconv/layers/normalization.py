@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import devices, dispatch
 from ..distribute import active as replicas, sync_batchnorm
-from .arguments import is_int
+from .arguments import contiguous, is_int
 from .base import Layer
 
 
@@ -75,7 +75,6 @@ class BatchNormalization(Layer):
     (2, 4, 4, 3)
     """
 
-    runs_on_gpu = True
     _CONSTRAINT_ARGUMENTS = {"beta_constraint": "beta", "gamma_constraint": "gamma"}
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
@@ -155,7 +154,7 @@ class BatchNormalization(Layer):
             y = dispatch.batch_norm_forward_infer(x_last, gamma, beta, self.moving_mean, self.moving_variance,
                                              self.epsilon)
             self._cache = (x_last, gamma, None, None)
-        return np.moveaxis(y, -1, self._axis) if moved else y
+        return xp.moveaxis(y, -1, self._axis) if moved else y
 
     def backward(self, dy, need_input_gradient=True):
         moved = self._axis != dy.ndim - 1
@@ -178,7 +177,7 @@ class BatchNormalization(Layer):
             self.grads["gamma"] = dgamma.astype(self.dtype, copy=False)
         if self.center:
             self.grads["beta"] = dbeta.astype(self.dtype, copy=False)
-        return np.moveaxis(dx, -1, self._axis) if moved else dx
+        return xp.moveaxis(dx, -1, self._axis) if moved else dx
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
@@ -197,11 +196,11 @@ def _check_epsilon(epsilon, layer):
 def _move_to_end(x, axes):
     """Transpose so that ``axes`` (in the given order) come last; returns the array and the order."""
     order = [d for d in range(x.ndim) if d not in axes] + list(axes)
-    return np.ascontiguousarray(x.transpose(order)), order
+    return contiguous(x.transpose(order)), order
 
 
 def _move_back(y, order):
-    return y.transpose(np.argsort(order))
+    return y.transpose(tuple(int(axis) for axis in np.argsort(order)))   # host ints
 
 
 class LayerNormalization(Layer):
@@ -276,24 +275,25 @@ class LayerNormalization(Layer):
             raise ValueError(f"{self.describe()}: expected sizes {self._feature_shape} on axes "
                              f"{self._normalized_axes} (from its weights), got input shape {x.shape}")
 
-    def _scale_and_shift(self, dtype):
-        """gamma and beta flattened to one value per normalised feature."""
+    def _scale_and_shift(self, dtype, xp):
+        """gamma and beta flattened to one value per normalised feature (ones and zeros on array module
+        ``xp`` when the layer learns none)."""
         size = int(np.prod(self._feature_shape))
-        gamma = self.gamma.reshape(-1) if self.scale else np.ones(size, dtype)
-        beta = self.beta.reshape(-1) if self.center else np.zeros(size, dtype)
+        gamma = self.gamma.reshape(-1) if self.scale else xp.ones(size, dtype)
+        beta = self.beta.reshape(-1) if self.center else xp.zeros(size, dtype)
         return gamma.astype(dtype, copy=False), beta.astype(dtype, copy=False)
 
     def forward(self, x, training=False):
         moved, order = _move_to_end(x, self._normalized_axes)
         rows = moved.reshape(moved.shape[:x.ndim - len(self._normalized_axes)] + (-1,))  # (..., D)
-        gamma, beta = self._scale_and_shift(x.dtype)
+        gamma, beta = self._scale_and_shift(x.dtype, devices.array_module_of(x))
         y, mean, inv_std = dispatch.layer_norm_forward(rows, gamma, beta, self.epsilon)
         self._cache = (rows, gamma, mean, inv_std, moved.shape, order)
         return _move_back(y.reshape(moved.shape), order)
 
     def backward(self, dy, need_input_gradient=True):
         rows, gamma, mean, inv_std, moved_shape, order = self._cache
-        dy_rows = np.ascontiguousarray(dy.transpose(order), dtype=rows.dtype).reshape(rows.shape)
+        dy_rows = contiguous(dy.transpose(order), dtype=rows.dtype).reshape(rows.shape)
         dx, dgamma, dbeta = dispatch.layer_norm_backward(dy_rows, rows, gamma, mean, inv_std)
         if self.scale:
             self.grads["gamma"] = dgamma.reshape(self._feature_shape)
@@ -380,21 +380,21 @@ class GroupNormalization(Layer):
             raise ValueError(f"{self.describe()}: expected input with {self._channels} channels on axis "
                              f"{self.axis} (from its weights), got shape {x.shape}")
 
-    def _scale_and_shift(self, dtype):
-        gamma = self.gamma if self.scale else np.ones(self._channels, dtype)
-        beta = self.beta if self.center else np.zeros(self._channels, dtype)
+    def _scale_and_shift(self, dtype, xp):
+        gamma = self.gamma if self.scale else xp.ones(self._channels, dtype)
+        beta = self.beta if self.center else xp.zeros(self._channels, dtype)
         return gamma.astype(dtype, copy=False), beta.astype(dtype, copy=False)
 
     def forward(self, x, training=False):
         channels_last, order = _move_to_end(x, [self._channel_axis])
-        gamma, beta = self._scale_and_shift(x.dtype)
+        gamma, beta = self._scale_and_shift(x.dtype, devices.array_module_of(x))
         y, mean, inv_std = dispatch.group_norm_forward(channels_last, self.groups, gamma, beta, self.epsilon)
         self._cache = (channels_last, gamma, mean, inv_std, order)
         return _move_back(y, order)
 
     def backward(self, dy, need_input_gradient=True):
         channels_last, gamma, mean, inv_std, order = self._cache
-        dy_last = np.ascontiguousarray(dy.transpose(order), dtype=channels_last.dtype)
+        dy_last = contiguous(dy.transpose(order), dtype=channels_last.dtype)
         dx, dgamma, dbeta = dispatch.group_norm_backward(dy_last, channels_last, self.groups, gamma, mean, inv_std)
         if self.scale:
             self.grads["gamma"] = dgamma
@@ -453,14 +453,14 @@ class LocalResponseNormalization(Layer):
         return self.depth_radius, self.bias, self.alpha, self.beta
 
     def forward(self, x, training=False):
-        x = np.ascontiguousarray(x)
+        x = contiguous(x)
         y, denom = dispatch.lrn_forward(x, *self._arguments())
         self._cache = (x, denom)
         return y
 
     def backward(self, dy, need_input_gradient=True):
         x, denom = self._cache
-        return dispatch.lrn_backward(np.ascontiguousarray(dy, dtype=x.dtype), x, denom, *self._arguments())
+        return dispatch.lrn_backward(contiguous(dy, dtype=x.dtype), x, denom, *self._arguments())
 
     def get_config(self):
         return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias, "alpha": self.alpha,

@@ -26,8 +26,8 @@ move it to the end at their edges (the kernels work channels-last).
 """
 import numpy as np
 
-from .. import dispatch, geometry
-from .arguments import (as_tuple, check_data_format, check_padding, from_channels_last, input_layout,
+from .. import devices, dispatch, geometry
+from .arguments import (as_tuple, check_data_format, check_padding, contiguous, from_channels_last, input_layout,
                         shape_from_channels_last, shape_to_channels_last, to_channels_last)
 from .base import Layer
 
@@ -133,7 +133,7 @@ class MaxPooling1D(_Pooling1D):
 
     def backward(self, dy, need_input_gradient=True):
         dy = to_channels_last(dy, self.data_format)[:, None]
-        return self._from_image(dispatch.max_pool2d_backward(np.ascontiguousarray(dy), self._argmax,
+        return self._from_image(dispatch.max_pool2d_backward(contiguous(dy), self._argmax,
                                                              self._input_shape))
 
 
@@ -172,13 +172,12 @@ class AveragePooling1D(_Pooling1D):
 
     def backward(self, dy, need_input_gradient=True):
         dy = to_channels_last(dy, self.data_format)[:, None]
-        dx = dispatch.avg_pool2d_backward(np.ascontiguousarray(dy), self._input_shape, *self._geometry)
+        dx = dispatch.avg_pool2d_backward(contiguous(dy), self._input_shape, *self._geometry)
         return self._from_image(dx)
 
 
 class _Pooling2D(_Pooling):
     rank = 2
-    runs_on_gpu = True
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
@@ -388,13 +387,15 @@ class _GlobalMaxPooling(_GlobalPooling):
     def forward(self, x, training=False):
         positions = self._positions(x)
         self._winner = positions.argmax(axis=1)[:, None, :]      # (N, 1, C): first max on ties
-        return self._shape_output(np.take_along_axis(positions, self._winner, axis=1)[:, 0, :])
+        xp = devices.array_module_of(positions)
+        return self._shape_output(xp.take_along_axis(positions, self._winner, axis=1)[:, 0, :])
 
     def backward(self, dy, need_input_gradient=True):
         """Route each channel's gradient to the position that held its max; zeros elsewhere."""
+        xp = devices.array_module_of(dy)
         n, channels = self._input_shape[0], self._input_shape[-1]
-        dx = np.zeros((n, int(np.prod(self._input_shape[1:-1])), channels), dtype=dy.dtype)
-        np.put_along_axis(dx, self._winner, self._gradient_per_channel(dy)[:, None, :], axis=1)
+        dx = xp.zeros((n, int(np.prod(self._input_shape[1:-1])), channels), dtype=dy.dtype)
+        xp.put_along_axis(dx, self._winner, self._gradient_per_channel(dy)[:, None, :], axis=1)
         return self._to_input_layout(dx)
 
 
@@ -406,8 +407,9 @@ class _GlobalAveragePooling(_GlobalPooling):
         """Each of the S positions gets dy / S (d mean / d x = 1/S)."""
         count = int(np.prod(self._input_shape[1:-1]))
         per_position = (self._gradient_per_channel(dy) / count).astype(dy.dtype)
-        dx = np.broadcast_to(per_position[:, None, :], (self._input_shape[0], count, self._input_shape[-1]))
-        return self._to_input_layout(np.ascontiguousarray(dx))
+        dx = devices.array_module_of(dy).broadcast_to(per_position[:, None, :],
+                                                      (self._input_shape[0], count, self._input_shape[-1]))
+        return self._to_input_layout(contiguous(dx))
 
 
 class GlobalMaxPooling1D(_GlobalMaxPooling):

@@ -14,7 +14,7 @@ take part (see ``kernels/reference/pooling_variants.py`` for every formula and b
 import numpy as np
 
 from .. import dispatch
-from .arguments import from_channels_last, to_channels_last
+from .arguments import contiguous, from_channels_last, to_channels_last
 from .pooling import _Pooling2D
 
 
@@ -59,7 +59,7 @@ class MinPooling2D(_Pooling2D):
     def backward(self, dy, need_input_gradient=True):
         # "Route dy to the window's winner" is the same for a min as for a max.
         dy = to_channels_last(dy, self.data_format)
-        dx = dispatch.max_pool2d_backward(np.ascontiguousarray(dy), self._argmin, self._input_shape)
+        dx = dispatch.max_pool2d_backward(contiguous(dy), self._argmin, self._input_shape)
         return from_channels_last(dx, self.data_format)
 
 
@@ -93,7 +93,7 @@ class _PoolingFromInputAndOutput(_ParametricPooling2D):
         return from_channels_last(self._y, self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
-        dy = np.ascontiguousarray(to_channels_last(dy, self.data_format))
+        dy = contiguous(to_channels_last(dy, self.data_format))
         dx = getattr(dispatch, self.backward_kernel)(dy, self._x, self._y, self._parameter,
                                                 *self._geometry(*self._x.shape[1:3]))
         return from_channels_last(dx, self.data_format)
@@ -207,7 +207,7 @@ class WeightedPooling2D(_ParametricPooling2D):
         return from_channels_last(y, self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
-        dy = np.ascontiguousarray(to_channels_last(dy, self.data_format))
+        dy = contiguous(to_channels_last(dy, self.data_format))
         dx = dispatch.weighted_pool2d_backward(dy, self._input_shape, self.sigma,
                                           *self._geometry(*self._input_shape[1:3]))
         return from_channels_last(dx, self.data_format)

@@ -97,7 +97,7 @@ class Permute(Layer):
         return x.transpose((0,) + self.dims)
 
     def backward(self, dy, need_input_gradient=True):
-        return dy.transpose(np.argsort((0,) + self.dims))
+        return dy.transpose(tuple(int(axis) for axis in np.argsort((0,) + self.dims)))   # host ints
 
     def get_config(self):
         return {**super().get_config(), "dims": self.dims}

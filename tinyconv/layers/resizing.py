@@ -15,9 +15,9 @@ The course's decoder tools ("what if we want to increase the size?"):
 """
 import numpy as np
 
-from .. import dispatch
-from .arguments import (as_tuple, check_data_format, from_channels_last, input_layout, is_int,
-                        shape_from_channels_last, shape_to_channels_last, to_channels_last)
+from .. import devices, dispatch
+from .arguments import (as_tuple, check_data_format, contiguous, from_channels_last, input_layout, is_int,
+                        shape_from_channels_last, shape_to_channels_last, to_channels_last, zero_pad)
 from .base import Layer
 from .pooling import MaxPooling2D
 
@@ -48,7 +48,7 @@ def upsample_nearest(x, sizes):
     for axis, factor in enumerate(sizes, start=1):
         shape = x.shape
         image = x.reshape(int(np.prod(shape[:axis])), shape[axis], -1, shape[-1])
-        x = dispatch.upsample2d_nearest_forward(np.ascontiguousarray(image), (factor, 1))
+        x = dispatch.upsample2d_nearest_forward(contiguous(image), (factor, 1))
         x = x.reshape(shape[:axis] + (shape[axis] * factor,) + shape[axis + 1:])
     return x
 
@@ -59,7 +59,7 @@ def upsample_nearest_backward(dy, input_shape):
         shape = dy.shape
         image = dy.reshape(int(np.prod(shape[:axis])), shape[axis], -1, shape[-1])
         small = (image.shape[0], input_shape[axis], image.shape[2], image.shape[3])
-        dy = dispatch.upsample2d_nearest_backward(np.ascontiguousarray(image), small)
+        dy = dispatch.upsample2d_nearest_backward(contiguous(image), small)
         dy = dy.reshape(shape[:axis] + (input_shape[axis],) + shape[axis + 1:])
     return dy
 
@@ -166,7 +166,7 @@ class UpSampling2D(_UpSampling):
     def backward(self, dy, need_input_gradient=True):
         if self.interpolation == "nearest":
             return super().backward(dy)
-        dy = np.ascontiguousarray(to_channels_last(dy, self.data_format))
+        dy = contiguous(to_channels_last(dy, self.data_format))
         return from_channels_last(dispatch.upsample2d_bilinear_backward(dy, self._input_shape), self.data_format)
 
     def get_config(self):
@@ -234,7 +234,7 @@ class BedOfNailsUnpooling2D(_UpSampling):
         x = to_channels_last(x, self.data_format)
         n, height, width, channels = self._input_shape = x.shape
         sh, sw = self.size
-        y = np.zeros((n, height * sh, width * sw, channels), dtype=x.dtype)
+        y = devices.array_module_of(x).zeros((n, height * sh, width * sw, channels), dtype=x.dtype)
         y[:, ::sh, ::sw, :] = x   # the nails: the top-left cell of each block
         return from_channels_last(y, self.data_format)
 
@@ -242,7 +242,7 @@ class BedOfNailsUnpooling2D(_UpSampling):
         """Only the nails came from x, so dx is dy read at the nails."""
         dy = to_channels_last(dy, self.data_format)
         sh, sw = self.size
-        return from_channels_last(np.ascontiguousarray(dy[:, ::sh, ::sw, :]), self.data_format)
+        return from_channels_last(contiguous(dy[:, ::sh, ::sw, :]), self.data_format)
 
 
 class MaxUnpooling2D(Layer):
@@ -330,7 +330,7 @@ class MaxUnpooling2D(Layer):
         return argmax, self.pool._input_shape
 
     def forward(self, x, training=False):
-        x = np.ascontiguousarray(to_channels_last(x, self.data_format))
+        x = contiguous(to_channels_last(x, self.data_format))
         self._argmax, self._output_shape = self._pool_memory(x)
         y = dispatch.max_pool2d_backward(x, self._argmax, self._output_shape)
         return from_channels_last(y, self.data_format)
@@ -340,7 +340,7 @@ class MaxUnpooling2D(Layer):
         n, height, width, channels = dy.shape
         planes = dy.reshape(n, height * width, channels)
         winners = self._argmax.reshape(n, -1, channels)
-        dx = np.take_along_axis(planes, winners, axis=1)   # each value's gradient, read at its winner
+        dx = devices.array_module_of(dy).take_along_axis(planes, winners, axis=1)   # read at each value's winner
         return from_channels_last(dx.reshape(self._argmax.shape), self.data_format)
 
     def get_config(self):
@@ -387,13 +387,13 @@ class _ZeroPadding(_SpatialLayer):
 
     def forward(self, x, training=False):
         x = to_channels_last(x, self.data_format)
-        return from_channels_last(np.pad(x, ((0, 0),) + self.padding + ((0, 0),)), self.data_format)
+        return from_channels_last(zero_pad(x, ((0, 0),) + self.padding + ((0, 0),)), self.data_format)
 
     def backward(self, dy, need_input_gradient=True):
         """The zeros came from no input: dx is dy with the padding cut off."""
         dy = to_channels_last(dy, self.data_format)
         inner = tuple(slice(a, n - b) for n, (a, b) in zip(dy.shape[1:-1], self.padding))
-        return from_channels_last(np.ascontiguousarray(dy[(slice(None),) + inner]), self.data_format)
+        return from_channels_last(contiguous(dy[(slice(None),) + inner]), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
@@ -511,7 +511,7 @@ class _Cropping(_SpatialLayer):
     def backward(self, dy, need_input_gradient=True):
         """The cut-off cells did not reach the output: their gradient is 0."""
         dy = to_channels_last(dy, self.data_format)
-        return from_channels_last(np.pad(dy, ((0, 0),) + self.cropping + ((0, 0),)), self.data_format)
+        return from_channels_last(zero_pad(dy, ((0, 0),) + self.cropping + ((0, 0),)), self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping}

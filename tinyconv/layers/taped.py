@@ -114,7 +114,8 @@ def probe_output_shape(layer, input_shape):
     def dummy(shape, fill):
         if isinstance(shape, list):
             return [dummy(s, fill) for s in shape]
-        return np.ones(tuple(fill if n is None else n for n in shape), dtype=layer.dtype)
+        # on the active device, where the layer's weights are made
+        return devices.array_module().ones(tuple(fill if n is None else n for n in shape), dtype=layer.dtype)
 
     outputs = []
     with shape_probe(), suspended(), np.errstate(all="ignore"):

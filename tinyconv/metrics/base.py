@@ -9,16 +9,25 @@ A metric is three methods around a few state variables:
 ``m(y_true, y_pred)`` is ``update_state`` then ``result``, as in Keras.  The state variables are
 ``tinyconv.variables.Variable`` objects (``assign``, ``assign_add``, ``numpy()``), so a metric subclass
 written for Keras (``self.total = self.add_variable(shape=(), initializer="zeros", name="total")``) works.
+
+On the GPU a model hands device (CuPy) arrays to the metrics that say they take them (``runs_on_device``:
+the means and sums here, the accuracies, the regression metrics); their state then lives on the device and
+is only copied to the host when the result is read, so a training step never waits for the GPU because of
+a metric.  Every other metric receives host copies of y_true and y_pred, as before.
 """
 import numpy as np
 
-from .. import backend, initializers, naming
+from .. import backend, devices, initializers, naming
 from ..variables import Variable
 
 
 def _as_float(values, dtype):
-    values = np.asarray(getattr(values, "value", values))
+    values = devices.asarray(getattr(values, "value", values))
     return values.astype(dtype, copy=False)
+
+
+def _on_device(*arrays):
+    return any(devices.is_device_array(getattr(a, "value", a)) for a in arrays)
 
 
 class Metric:
@@ -46,6 +55,15 @@ class Metric:
     >>> float(m(np.zeros(3), np.zeros(3))), float(m(np.zeros(2), np.zeros(2)))
     (3.0, 5.0)
     """
+
+    #: True when ``update_state`` takes device (CuPy) arrays; a model gives the other metrics host copies.
+    #: A subclass that overrides ``update_state`` is taken as host-only unless it sets this again.
+    runs_on_device = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "update_state" in vars(cls) and "runs_on_device" not in vars(cls):
+            cls.runs_on_device = False
 
     def __init__(self, name=None, dtype=None):
         self.name = name if name is not None else naming.unique_name(naming.to_snake_case(type(self).__name__))
@@ -123,9 +141,10 @@ class Metric:
 
 def _divide_no_nan(a, b):
     """a / b, and 0 where b is 0 (Keras's divide_no_nan)."""
-    a, b = np.asarray(a), np.asarray(b)
-    safe = np.where(b == 0, 1, b)
-    return np.where(b == 0, np.zeros_like(a / safe), a / safe)
+    a, b = devices.asarray(a), devices.asarray(b)
+    xp = devices.array_module_of(a if devices.is_device_array(a) else b)
+    safe = xp.where(b == 0, 1, b)
+    return xp.where(b == 0, xp.zeros_like(a / safe), a / safe)
 
 
 def _reduce_to_samples(values, sample_weight, reduce, dtype, who):
@@ -157,6 +176,13 @@ def _reduce_to_samples(values, sample_weight, reduce, dtype, who):
     return values, weights
 
 
+def _on_device_like(variable, like):
+    """``variable``'s value on ``like``'s device (a host state is copied up once, on the first device update)."""
+    if not devices.is_device_array(variable.value):
+        variable.value = devices.array_module_of(like).asarray(variable.value)
+    return variable.value
+
+
 class Sum(Metric):
     """The (weighted) sum of every value seen: ``sum_i w_i v_i``.
 
@@ -172,16 +198,30 @@ class Sum(Metric):
     4.0
     """
 
+    runs_on_device = True
+
     def __init__(self, name="sum", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
 
     def update_state(self, values, sample_weight=None):
-        values, _ = _reduce_to_samples(values, sample_weight, np.sum, self.dtype, f"Sum '{self.name}'")
-        self.total.value[...] += np.sum(values, dtype=np.float64)
+        values, _ = _reduce_to_samples(values, sample_weight, _sum_of(values), self.dtype, f"Sum '{self.name}'")
+        if devices.is_device_array(values):
+            total = _on_device_like(self.total, values)
+            total += values.sum(dtype=np.float64)
+        else:
+            self.total.value[...] += np.sum(values, dtype=np.float64)
 
     def result(self):
         return self.total.value[()]
+
+
+def _sum_of(values):
+    return devices.array_module_of(getattr(values, "value", values)).sum
+
+
+def _mean_of(values):
+    return devices.array_module_of(getattr(values, "value", values)).mean
 
 
 class Mean(Metric):
@@ -189,6 +229,11 @@ class Mean(Metric):
 
     A value with trailing axes is first averaged down to one number per sample (or to the weights'
     rank).  Without weights every sample counts 1; a scalar counts once, or ``sample_weight`` times.
+
+    On the GPU (device arrays in) the state lives on the device.  The metric functions' values (and a model's
+    losses) are made for the update alone, so there they wait on the device and are added into ``total`` and
+    ``count`` together when the metric is read (``result``, ``variables``): no launch per update.  Values
+    handed to ``update_state`` directly are added at once, since their owner may change them afterwards.
 
     Args:
         name: the metric's name (default ``"mean"``).
@@ -206,25 +251,101 @@ class Mean(Metric):
     2.0
     """
 
+    runs_on_device = True
+
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+        self._waiting = []   # (device per-sample values, host weights or None) not yet in total / count
 
     def update_state(self, values, sample_weight=None):
-        values, weights = _reduce_to_samples(values, sample_weight, np.mean, self.dtype,
+        values, weights = _reduce_to_samples(values, sample_weight, _mean_of(values), self.dtype,
                                              f"{type(self).__name__} '{self.name}'")
+        if devices.is_device_array(values):
+            self._add_waiting()
+            total = _on_device_like(self.total, values)
+            total += values.sum(dtype=np.float64)
+            count = _on_device_like(self.count, values)
+            count += weights.sum(dtype=np.float64) if weights is not None else (values.size if values.ndim else 1)
+            return
         self.total.value[...] += np.sum(values, dtype=np.float64)
         if weights is not None:
             self.count.value[...] += np.sum(weights, dtype=np.float64)
         else:
             self.count.value[...] += values.shape[0] if values.ndim >= 1 else 1
 
+    def _update_with_fresh(self, values, sample_weight=None):
+        """``update_state`` for values made for this update alone (a metric function's result, a step's loss):
+        on the device, with no weights or host weights of rank <= 1, they wait for the next read, which adds
+        them all at once - no launch now, no sync."""
+        if _on_device(values) and not _on_device(sample_weight) and np.ndim(sample_weight) <= 1:
+            self._wait(values, sample_weight)
+            if len(self._waiting) >= MAX_WAITING:
+                self._add_waiting()
+        else:
+            Mean.update_state(self, values, sample_weight=sample_weight)   # (a subclass's takes (y_true, y_pred))
+
+    def _wait(self, values, sample_weight):
+        """Keep device ``values`` for the next read.  The ranks are matched as ``_reduce_to_samples`` does
+        (values averaged down to the weights' rank), so a read gives what ``update_state`` would have."""
+        values = devices.asarray(getattr(values, "value", values))
+        if sample_weight is None:
+            if values.ndim > 1:
+                values = values.mean(axis=tuple(range(1, values.ndim)))
+            self._waiting.append((values, None))
+            return
+        from .functions import same_rank
+        values, weights = same_rank(values, np.asarray(getattr(sample_weight, "value", sample_weight),
+                                                       dtype=np.float64))
+        if values.ndim > weights.ndim:
+            values = values.mean(axis=tuple(range(weights.ndim, values.ndim)))
+        try:
+            weights = np.broadcast_to(weights, values.shape)
+        except ValueError:
+            raise ValueError(f"{type(self).__name__} '{self.name}': sample_weight of shape {np.shape(sample_weight)} "
+                             f"does not fit values of shape {values.shape}") from None
+        self._waiting.append((values, weights))
+
+    def _add_waiting(self):
+        """Fold the waiting device values into ``total`` and ``count``: one concatenation, one reduction."""
+        if not self._waiting:
+            return
+        waiting, self._waiting = self._waiting, []
+        first = waiting[0][0]
+        xp = devices.array_module_of(first)
+        values = xp.concatenate([xp.ravel(v) for v, _ in waiting], dtype=np.float64)
+        if all(w is None for _, w in waiting):
+            added, weight = values.sum(), float(values.size)
+        else:
+            weights = np.concatenate([np.ones(v.size) if w is None else np.ravel(w) for v, w in waiting])
+            added, weight = values @ xp.asarray(weights), float(weights.sum())
+        total = _on_device_like(self.total, first)
+        total += added
+        if devices.is_device_array(self.count.value):
+            self.count.value += weight
+        else:
+            self.count.value[...] += weight
+
+    @property
+    def variables(self):
+        self._add_waiting()
+        return super().variables
+
+    def reset_state(self):
+        # A fresh host zero (no device launch); the next device update moves it up again.
+        self._waiting = []
+        for variable in self._variables:
+            variable.value = np.zeros(variable.shape, dtype=variable.dtype)
+
     def result(self):
+        self._add_waiting()
         return _divide_no_nan(self.total.value, self.count.value)[()].astype(self.dtype)
 
 
 MeanMetric = Mean  # tinyconv's earlier name
+
+MAX_WAITING = 256  # waiting device updates folded into the state even before a read (bounds the memory held)
 
 
 class MeanMetricWrapper(Mean):
@@ -247,6 +368,8 @@ class MeanMetricWrapper(Mean):
     5.0
     """
 
+    runs_on_device = True
+
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         if not callable(fn):
             raise TypeError(f"MeanMetricWrapper: fn must be a function (y_true, y_pred) -> values, got {fn!r}")
@@ -254,10 +377,13 @@ class MeanMetricWrapper(Mean):
                          dtype=dtype)
         self._fn = fn
         self._fn_kwargs = kwargs
+        # tinyconv's own functions take device arrays; a user's function gets host copies on the GPU.
+        from .functions import runs_on_device
+        self.runs_on_device = type(self).runs_on_device and runs_on_device(fn)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        values = self._fn(np.asarray(y_true), np.asarray(y_pred), **self._fn_kwargs)
-        super().update_state(values, sample_weight=sample_weight)
+        values = self._fn(devices.asarray(y_true), devices.asarray(y_pred), **self._fn_kwargs)
+        self._update_with_fresh(values, sample_weight=sample_weight)   # (the function's values are fresh)
 
     def get_config(self):
         return {**super().get_config(), "fn": getattr(self._fn, "__name__", repr(self._fn)), **self._fn_kwargs}

@@ -3,9 +3,7 @@
 ``RootMeanSquaredError`` is the one that is not a plain mean: the square root of the mean squared error
 over all samples (not the mean of per-batch roots).
 """
-import numpy as np
-
-from .. import losses
+from .. import devices, losses
 from . import functions
 from .accuracy_metrics import _FixedFunctionMetric
 from .base import Mean
@@ -81,15 +79,20 @@ class RootMeanSquaredError(Mean):
     0.5
     """
 
+    runs_on_device = True
+
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, y_pred = functions.same_rank(np.asarray(y_true, dtype=self.dtype), np.asarray(y_pred, dtype=self.dtype))
-        super().update_state(np.square(y_pred - y_true), sample_weight=sample_weight)
+        y_true, y_pred = functions.same_rank(devices.asarray(y_true, dtype=self.dtype),
+                                             devices.asarray(y_pred, dtype=self.dtype))
+        difference = y_pred - y_true
+        self._update_with_fresh(difference * difference, sample_weight=sample_weight)
 
     def result(self):
-        return np.sqrt(super().result())
+        mean = super().result()
+        return devices.array_module_of(mean).sqrt(mean)
 
 
 class BinaryCrossentropy(_FixedFunctionMetric):
@@ -181,17 +184,19 @@ class SparseCategoricalCrossentropy(_FixedFunctionMetric):
         self.ignore_class = ignore_class
         self.axis = axis
 
+    runs_on_device = True
+
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self.ignore_class is None:
             return super().update_state(y_true, y_pred, sample_weight=sample_weight)
         # Keras masks the ignored samples: their loss and their weight are both zero.
         labels = functions._labels_like(y_true, y_pred)
         keep = (labels != self.ignore_class)
-        safe = np.where(keep, labels, 0)
+        safe = devices.array_module_of(labels).where(keep, labels, 0)
         values = losses.sparse_categorical_crossentropy(safe, y_pred, from_logits=self.from_logits) * keep
         weights = keep.astype(self.dtype)
         if sample_weight is not None:
-            weights, sample_weight = functions.same_rank(weights, np.asarray(sample_weight, dtype=self.dtype))
+            weights, sample_weight = functions.same_rank(weights, devices.asarray(sample_weight, dtype=self.dtype))
             weights = weights * sample_weight
         Mean.update_state(self, values, sample_weight=weights)
 

@@ -13,9 +13,7 @@ A layer called more than once (a shared layer) keeps one set of weights but need
 cached values per call: after each call's forward we save what it cached, and put it back
 before that call's backward; its weight gradients are the sum over its calls.
 """
-import numpy as np
-
-from .. import serialization
+from .. import devices, serialization
 from ..devices import check_layer_runs_here
 from ..graph import SymbolicTensor
 from ..layers.base import run_backward
@@ -338,7 +336,8 @@ class Functional(Model):
                 continue  # nothing downstream depends on this call
             if any(g is None for g in upstream):  # a multi-output call with some outputs unused
                 like = next(g for g in upstream if g is not None)
-                upstream = [np.zeros((like.shape[0],) + t.shape[1:], like.dtype) if g is None else g
+                zeros = devices.array_module_of(like).zeros   # on the gradients' device
+                upstream = [zeros((like.shape[0],) + t.shape[1:], like.dtype) if g is None else g
                             for g, t in zip(upstream, node.outputs)]
             layer = node.layer
             shared = self._node_count[id(layer)] > 1
@@ -374,7 +373,8 @@ class Functional(Model):
         for layer in self._layers:
             if id(layer) not in reached:  # no gradient reaches it: its weights get zero gradients
                 for obj in _sublayers(layer):
-                    obj.grads = {w.name: np.zeros_like(w.value) for w in getattr(obj, "_weights", [])}
+                    obj.grads = {w.name: devices.array_module_of(w.value).zeros_like(w.value)
+                                 for w in getattr(obj, "_weights", [])}
         return [grads.get(id(t)) for t in self._inputs]
 
     # ------------------------------------------------------------- summary / config

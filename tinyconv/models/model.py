@@ -870,7 +870,8 @@ class Model(TrainingMixin):
         save_weights(self, filepath, overwrite=overwrite)
 
     def to_device(self, name):
-        """Move the weights (and the optimizer's state) to ``'cpu'`` or ``'gpu'`` and make it the active device.
+        """Move the weights (and the optimizer's state) to ``'cpu'`` or ``'gpu'`` and make it the active device
+        (the device already active stays as it is, with the array module it was selected with).
 
         Values are kept: a model trained on one device predicts the same on the other.  Layers hold their
         weights as attributes too (``layer.kernel``), so every attribute that *is* a moved array is
@@ -892,7 +893,8 @@ class Model(TrainingMixin):
         >>> model.to_device("cpu") is model
         True
         """
-        backend.set_device(name)  # raises (and changes nothing) without CuPy or a GPU
+        if name != devices.get_device():
+            backend.set_device(name)  # raises (and changes nothing) without CuPy or a GPU
         moved = {}
         for layer in _all_layers(self):
             for slot in layer._weights:

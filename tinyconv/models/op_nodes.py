@@ -83,5 +83,7 @@ class OpReplay:
         if self.op_name == "get_item" and len(args) > 1 and isinstance(args[1], list):
             args[1] = tuple(args[1])  # Keras writes the index tuple x[a, b] as a list
         output = REGISTRY[self.op_name](*args, **kwargs)
-        output.producer.name = self.name  # later entries name this node's output by the saved name
-        return [output]
+        outputs = list(output) if isinstance(output, (list, tuple)) else [output]  # ops.split: several
+        for tensor in outputs:
+            tensor.producer.name = self.name  # later entries name this node's outputs by the saved name
+        return outputs

@@ -146,10 +146,15 @@ class NotebookBar:
         from tqdm.notebook import tqdm as notebook_tqdm
 
         self.bar = notebook_tqdm(total=steps, desc=description, unit="step", leave=True)
+        self.steps = steps
+        self.last_draw = None
 
     def update(self, step, logs):
         self.bar.update(step + 1 - self.bar.n)
-        self.bar.set_postfix_str(format_logs(logs), refresh=False)
+        now = time.perf_counter()
+        if self.last_draw is None or now - self.last_draw >= REDRAW_INTERVAL or step + 1 == self.steps:
+            self.bar.set_postfix_str(format_logs(logs), refresh=False)  # (reading GPU logs is a host sync)
+            self.last_draw = now
 
     def close(self, logs):
         self.bar.set_postfix_str(format_logs(logs), refresh=True)
@@ -220,7 +225,11 @@ class EpochProgress:
         self.display = choose_display(verbose, steps, description, sys.stdout)
 
     def update(self, step, logs):
-        """Step `step` (counted from 0) is done; `logs` holds the running averages."""
+        """Step `step` (counted from 0) is done; `logs` holds the running averages.
+
+        ``logs`` may be a ``callbacks.PendingLogs`` whose values are still on the GPU: a display reads it
+        only when it draws (at most every ``REDRAW_INTERVAL`` seconds), so most steps never wait for the GPU.
+        """
         self.display.update(step, logs)
 
     def close(self, logs):

@@ -11,6 +11,7 @@ of layers too), in the order assigned, as Keras tracks them.
 """
 import numpy as np
 
+from .. import devices
 from ..layers import taped
 from ..ops.tape import Tape, suspended
 from ..variables import shape_probe
@@ -89,13 +90,15 @@ def run_backward(model, output_grads, need_input_gradients=True):
     grads = tape.gradient(targets, flat_inputs, seeds)
     taped.write_weight_gradients(weight_owners(model), tape)
     model._tape_state = None
-    return [g if g is not None else np.zeros_like(x.value) for g, x in zip(grads, flat_inputs)]
+    return [g if g is not None else devices.array_module_of(x.value).zeros_like(x.value)
+            for g, x in zip(grads, flat_inputs)]
 
 
 def build(model, input_shape):
     """Build every layer by running ``call`` once on a small dummy batch (Keras traces it instead)."""
     shapes = input_shape if isinstance(input_shape, list) else [input_shape]
-    dummies = [np.ones(tuple(2 if n is None else n for n in shape), dtype=model._build_dtype()) for shape in shapes]
+    ones = devices.array_module().ones   # on the active device, where the layers make their weights
+    dummies = [ones(tuple(2 if n is None else n for n in shape), dtype=model._build_dtype()) for shape in shapes]
     with shape_probe(), suspended(), np.errstate(all="ignore"):
         outputs = run_forward(model, dummies, training=False)
     model._build_input_shape = input_shape

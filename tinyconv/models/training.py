@@ -10,6 +10,10 @@ One training step (``_train_step``) is the whole of backprop:
     backward(dy)                              layer by layer in reverse, each storing its grads
     optimizer.apply(weights, grads)
 
+On the GPU a step runs without waiting for the device: the targets are checked on the host before they are
+copied up, the loss and the metrics stay in device memory, and the logs handed to the progress bar and the
+callbacks (``callbacks.PendingLogs``) are copied back, all values in one transfer, only when they are read.
+
 ``TrainingMixin`` is one half of ``Model`` (``model.py`` is the other: layers, weights, compile, config).
 It relies on what ``Model`` provides: ``layers``, ``input_names`` / ``output_names``, ``build``,
 ``_run_forward`` / ``_run_backward`` / ``_output_layers`` / ``_can_fuse`` (from the subclass),
@@ -21,8 +25,8 @@ import itertools
 
 import numpy as np
 
-from .. import backend, config, devices, metrics as metrics_module
-from ..callbacks import CallbackList, History
+from .. import backend, config, devices, losses as losses_module, metrics as metrics_module
+from ..callbacks import CallbackList, History, PendingLogs
 from ..layers import taped
 from ..ops.tape import TapedTensor
 from . import data as data_module
@@ -98,13 +102,39 @@ class TrainingMixin:
                              f"got {len(targets)} target arrays")
         prepared = []
         for target in targets:
-            target = np.asarray(target)
-            data_module.check_targets_are_numbers(target, what)
+            # Targets already on the GPU stay there (np.asarray would refuse them); NumPy targets are checked
+            # here, on the host, and copied up batch by batch (``_on_device``).
+            if not devices.is_device_array(target):
+                target = np.asarray(target)
+                data_module.check_targets_are_numbers(target, what)
             if target.ndim == 0 or target.shape[0] != n:
                 raise ValueError(f"{what}: x and y must have the same number of samples, got {n} inputs and "
                                  f"{target.shape[0] if target.ndim else 'a scalar'} targets")
             prepared.append(target)
         return prepared
+
+    def _on_device(self, targets, sample_weight, what):
+        """The batch's targets and weights where the model computes: NumPy targets bound for the GPU are checked
+        on the host first (the losses' ``check_targets``: labels in range), then copied up once for the
+        whole step.  On the CPU they are returned unchanged."""
+        if devices.get_device() != "gpu":
+            return targets, sample_weight
+        moved = []
+        for index, target in enumerate(targets):
+            if not devices.is_device_array(target):
+                loss = self._resolved_losses()[index] if self.compiled else None
+                if loss is not None and hasattr(loss, "check_targets"):
+                    loss.check_targets(target, self._output_shape_of(index), what)
+                target = devices.to_device(target)
+            moved.append(target)
+        if sample_weight is not None:
+            sample_weight = devices.to_device(sample_weight)
+        return moved, sample_weight
+
+    def _output_shape_of(self, index):
+        """Output ``index``'s shape, or None when the model does not know it."""
+        layers = self._output_layers() if hasattr(self, "_output_layers") else []
+        return getattr(layers[index], "output_shape", None) if index < len(layers) else None
 
     def _prepare_sample_weight(self, sample_weight, class_weight, targets, n, what):
         weights = None
@@ -130,38 +160,45 @@ class TrainingMixin:
                 and getattr(layer, "activity_regularizer", None) is None)  # its penalty needs dL/dy
 
     def _compute_loss(self, targets, outputs, sample_weight):
+        """(total, {name_loss: value}): Python floats for host outputs, 0-d device arrays for GPU ones (read only
+        when the logs are)."""
+        terms, per_output = [], {}
+        with losses_module.checked_targets():
+            for index, (loss, weight) in enumerate(zip(self._resolved_losses(), self._loss_weights)):
+                if loss is None:
+                    continue
+                value = _loss_value(loss, targets[index], outputs[index], sample_weight)
+                per_output[f"{self.output_names[index]}_loss"] = value
+                terms.append((weight, value))
+        if len(terms) == 1 and terms[0][0] == 1.0:
+            return terms[0][1], per_output  # (the loss itself: "0 + 1.0 * loss" would be two launches on a GPU)
         total = 0.0
-        per_output = {}
-        for index, (loss, weight) in enumerate(zip(self._resolved_losses(), self._loss_weights)):
-            if loss is None:
-                continue
-            value = float(loss(targets[index], outputs[index], sample_weight=sample_weight))
-            per_output[f"{self.output_names[index]}_loss"] = value
-            total += weight * value
+        for weight, value in terms:
+            total = total + weight * (value.astype(np.float64) if devices.is_device_array(value) else value)
         return total, per_output
 
     def _loss_gradients(self, targets, outputs, sample_weight):
         grads, fused = [], []
-        for index, (loss, weight) in enumerate(zip(self._resolved_losses(), self._loss_weights)):
-            if loss is None:  # an output without a loss (its model trains on add_loss terms): no gradient from it
-                grads.append(devices.array_module_of(outputs[index]).zeros_like(outputs[index]))
-                fused.append(False)
-            elif self._fused(index):
-                logits = self._output_layers()[index]._preactivation
-                grads.append(weight * devices.asarray(loss.logits_gradient(targets[index], logits,
-                                                                      sample_weight=sample_weight),
-                                                 dtype=outputs[index].dtype))
-                fused.append(True)
-            else:
-                gradient = loss.gradient(targets[index], outputs[index], sample_weight=sample_weight)
-                grads.append(weight * devices.asarray(gradient, dtype=outputs[index].dtype))
-                fused.append(False)
+        with losses_module.checked_targets():
+            for index, (loss, weight) in enumerate(zip(self._resolved_losses(), self._loss_weights)):
+                if loss is None:  # an output without a loss (its model trains on add_loss terms): no gradient
+                    grads.append(devices.array_module_of(outputs[index]).zeros_like(outputs[index]))
+                    fused.append(False)
+                    continue
+                fused.append(self._fused(index))
+                if fused[-1]:
+                    logits = self._output_layers()[index]._preactivation
+                    gradient = loss.fused_gradient(targets[index], logits, outputs[index], sample_weight=sample_weight)
+                else:
+                    gradient = loss.gradient(targets[index], outputs[index], sample_weight=sample_weight)
+                gradient = devices.asarray(gradient, dtype=outputs[index].dtype)
+                grads.append(gradient if weight == 1.0 else weight * gradient)  # (x 1.0 would be one more launch)
         return grads, fused
 
     def _train_step(self, inputs, targets, sample_weight=None):
         outputs = self._run_forward(inputs, training=True)
         loss_value, per_output = self._compute_loss(targets, outputs, sample_weight)
-        loss_value += self._regularization_loss()
+        loss_value = _plus(loss_value, self._regularization_loss())
         grads, fused = self._loss_gradients(targets, outputs, sample_weight)
         # A training step only needs the weight gradients: the first layers may skip dL/dx.
         self._run_backward(grads, fused, need_input_gradients=False)
@@ -210,6 +247,7 @@ class TrainingMixin:
         inputs = self._prepare_inputs(x, "train_step")
         targets = self._prepare_targets(y, len(inputs[0]), "train_step")
         weights = self._prepare_sample_weight(sample_weight, None, targets, len(inputs[0]), "train_step")
+        targets, weights = self._on_device(targets, weights, "train_step")
         loss_value, _, outputs = self._train_step(inputs, targets, weights)
         return self._step_logs(loss_value, targets, outputs, weights)
 
@@ -242,9 +280,10 @@ class TrainingMixin:
         inputs = self._prepare_inputs(x, "test_step")
         targets = self._prepare_targets(y, len(inputs[0]), "test_step")
         weights = self._prepare_sample_weight(sample_weight, None, targets, len(inputs[0]), "test_step")
+        targets, weights = self._on_device(targets, weights, "test_step")
         outputs = self._run_forward(inputs, training=False)
         loss_value, _ = self._compute_loss(targets, outputs, weights)
-        return self._step_logs(loss_value + self._regularization_loss(), targets, outputs, weights)
+        return self._step_logs(_plus(loss_value, self._regularization_loss()), targets, outputs, weights)
 
     def _step_logs(self, loss_value, targets, outputs, weights):
         """Fold one batch into ``self.metrics`` (the loss into the loss tracker) and return their results."""
@@ -412,11 +451,18 @@ class TrainingMixin:
 
     # ------------------------------------------------------------- one batch
     def _update_metrics(self, targets, outputs, sample_weight):
-        """Fold one batch into every compiled metric object (``weighted_metrics`` also get the weights)."""
-        for _, index, metric, weighted in self._resolved_metrics(targets):
-            # Metrics are computed in NumPy: GPU outputs come back to the host first.
-            metric.update_state(devices.to_host(targets[index]), devices.to_host(outputs[index]),
-                                sample_weight=sample_weight if weighted else None)
+        """Fold one batch into every compiled metric object (``weighted_metrics`` also get the weights).
+
+        On the GPU the metrics that take device arrays (``Metric.runs_on_device``) compute there and keep their
+        state there; the others get host copies of the batch (a host synchronisation each step)."""
+        with losses_module.checked_targets():
+            for _, index, metric, weighted in self._resolved_metrics(targets):
+                weights = sample_weight if weighted else None
+                if getattr(metric, "runs_on_device", False):
+                    metric.update_state(targets[index], outputs[index], sample_weight=weights)
+                else:
+                    metric.update_state(devices.to_host(targets[index]), devices.to_host(outputs[index]),
+                                        sample_weight=None if weights is None else devices.to_host(weights))
 
     def _reset_metrics(self):
         """Empty the compiled metrics' state (before each epoch and each evaluation, as Keras)."""
@@ -424,14 +470,19 @@ class TrainingMixin:
             metric.reset_state()
 
     def _metric_logs(self):
-        return {name: _log_value(metric.result()) for name, _, metric, _ in self._metrics or []}
+        return host_logs(self._metric_results())
+
+    def _metric_results(self):
+        """``{log name: result}`` of the compiled metrics, each where it was computed (not read yet)."""
+        return {name: metric.result() for name, _, metric, _ in self._metrics or []}
 
     def _batch_logs(self, targets, outputs, sample_weight):
-        """The compiled metrics over this one batch, by log name (``train_on_batch`` / ``test_on_batch``)."""
+        """The compiled metrics over this one batch, by log name, not read yet (``train_on_batch`` /
+        ``test_on_batch`` read them with the loss, in one transfer)."""
         self._resolved_metrics(targets)
         self._reset_metrics()
         self._update_metrics(targets, outputs, sample_weight)
-        return self._metric_logs()
+        return self._metric_results()
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """Run one training step on one batch: forward, loss, backward, one optimizer update.
@@ -474,10 +525,11 @@ class TrainingMixin:
         targets = self._prepare_targets(y, len(inputs[0]), "train_on_batch")
         weights = self._prepare_sample_weight(sample_weight, class_weight, targets, len(inputs[0]),
                                               "train_on_batch")
+        targets, weights = self._on_device(targets, weights, "train_on_batch")
         loss_value, per_output, outputs = self._train_step(inputs, targets, weights)
         logs = {"loss": loss_value, **(per_output if len(per_output) > 1 else {}),
                 **self._batch_logs(targets, outputs, weights)}
-        return self._format_result(logs, return_dict)
+        return self._format_result(host_logs(logs), return_dict)  # (one host synchronisation on the GPU)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss and metrics of the model on one batch, in inference mode (no weight changes).
@@ -510,11 +562,12 @@ class TrainingMixin:
         inputs = self._prepare_inputs(x, "test_on_batch")
         targets = self._prepare_targets(y, len(inputs[0]), "test_on_batch")
         weights = self._prepare_sample_weight(sample_weight, None, targets, len(inputs[0]), "test_on_batch")
+        targets, weights = self._on_device(targets, weights, "test_on_batch")
         outputs = self._run_forward(inputs, training=False)
         loss_value, per_output = self._compute_loss(targets, outputs, weights)
-        logs = {"loss": loss_value + self._regularization_loss(), **(per_output if len(per_output) > 1 else {}),
+        logs = {"loss": _plus(loss_value, self._regularization_loss()), **(per_output if len(per_output) > 1 else {}),
                 **self._batch_logs(targets, outputs, weights)}
-        return self._format_result(logs, return_dict)
+        return self._format_result(host_logs(logs), return_dict)
 
     def _step_on_batch(self, step, x, y, sample_weight, class_weight, what):
         """One whole batch through an overridden step (``*_on_batch``)."""
@@ -582,6 +635,7 @@ class TrainingMixin:
             return inputs, None, None
         targets = self._prepare_targets(y if len(y) > 1 else y[0], len(inputs[0]), what)
         weights = self._prepare_sample_weight(sample_weight, class_weight, targets, len(inputs[0]), what)
+        targets, weights = self._on_device(targets, weights, what)
         return inputs, targets, weights
 
     # ------------------------------------------------------------- loops
@@ -692,7 +746,7 @@ class TrainingMixin:
                     raise ValueError("fit: the data yields no targets; yield (x, y) pairs")
                 loss_value, per_output, outputs = self._train_step(inputs, targets, weights)
                 logs = self._track(trackers, loss_value, per_output, targets, outputs, weights, len(inputs[0]))
-                progress.update(step, logs)
+                progress.update(step, logs)  # (reads the logs only when it redraws)
                 callback_list.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
@@ -745,19 +799,22 @@ class TrainingMixin:
 
     def _track(self, trackers, loss_value, per_output, targets, outputs, weights, count):
         """Fold one batch into the running epoch values (losses averaged by batch size, the compiled
-        metric objects updated); return the logs so far."""
+        metric objects updated); return the logs so far, read only when someone looks (``PendingLogs``)."""
         # (float64 running means: a float64 model's loss is reported to its full precision)
-        trackers.setdefault("loss", metrics_module.Mean(dtype="float64")).update_state(loss_value, sample_weight=count)
+        # (the step's losses are fresh: on the GPU they wait on the device until the logs are read)
+        trackers.setdefault("loss", metrics_module.Mean(dtype="float64"))._update_with_fresh(loss_value,
+                                                                                           sample_weight=count)
         if len(per_output) > 1:
             for name, value in per_output.items():
-                trackers.setdefault(name, metrics_module.Mean(dtype="float64")).update_state(value,
-                                                                                            sample_weight=count)
+                trackers.setdefault(name, metrics_module.Mean(dtype="float64"))._update_with_fresh(
+                    value, sample_weight=count)
         self._update_metrics(targets, outputs, weights)
-        return self._logs(trackers)
+        return PendingLogs(lambda: self._logs(trackers))
 
     def _logs(self, trackers):
-        """Losses, then the compiled metrics, as Python numbers (what callbacks and History receive)."""
-        return {**{name: _log_value(tracker.result()) for name, tracker in trackers.items()}, **self._metric_logs()}
+        """Losses, then the compiled metrics, as Python numbers (what callbacks and History receive), read from
+        the device in one transfer."""
+        return host_logs({**{name: tracker.result() for name, tracker in trackers.items()}, **self._metric_results()})
 
     def _evaluate_source(self, source, callback_list, progress=None):
         if self._custom_step("test_step"):
@@ -772,8 +829,8 @@ class TrainingMixin:
                 raise ValueError("evaluate: the data yields no targets; yield (x, y) pairs")
             outputs = self._run_forward(inputs, training=False)
             loss_value, per_output = self._compute_loss(targets, outputs, weights)
-            logs = self._track(trackers, loss_value + self._regularization_loss(), per_output, targets, outputs,
-                               weights, len(inputs[0]))
+            logs = self._track(trackers, _plus(loss_value, self._regularization_loss()), per_output, targets,
+                               outputs, weights, len(inputs[0]))
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, logs)
             if progress is not None:
@@ -1045,6 +1102,36 @@ def _log_value(value):
     """A metric's result as logs hold it: a Python float (an array when the metric has several values)."""
     value = np.asarray(value)
     return float(value) if value.size == 1 else value
+
+
+def host_logs(values):
+    """``{name: value}`` as logs hold it (Python floats, arrays for metrics with several values), the device
+    values copied to the host together: one concatenation and one transfer, the read's only host sync."""
+    on_device = [name for name, value in values.items() if devices.is_device_array(value)]
+    fetched = {}
+    if on_device:
+        xp = devices.array_module_of(values[on_device[0]])
+        flat = devices.to_host(xp.concatenate([xp.ravel(values[name]) for name in on_device], dtype=np.float64))
+        start = 0
+        for name in on_device:
+            size = values[name].size
+            fetched[name] = flat[start:start + size].reshape(values[name].shape)
+            start += size
+    return {name: _log_value(fetched[name] if name in fetched else value) for name, value in values.items()}
+
+
+def _loss_value(loss, y_true, y_pred, sample_weight):
+    """A compiled loss's value: a Python float for host outputs, a 0-d device array for GPU ones (read later)."""
+    if devices.is_device_array(y_pred) and type(loss).__call__ is losses_module.Loss.__call__:
+        return loss.value(y_true, y_pred, sample_weight=sample_weight)
+    return float(loss(y_true, y_pred, sample_weight=sample_weight))
+
+
+def _plus(loss_value, penalty):
+    """The loss plus the regularization penalty (a float), without a device launch when the penalty is 0."""
+    if not devices.is_device_array(loss_value):
+        return loss_value + penalty
+    return loss_value.astype(np.float64) + penalty if penalty else loss_value
 
 
 def _steps(source):

@@ -118,11 +118,7 @@ def _scatter_add(target, index, values):
     ``np.add.at`` is the unbuffered form of ``+=`` that the backward of every gather needs;
     CuPy's name for it is ``cupyx.scatter_add``.
     """
-    if xp(target) is np:
-        np.add.at(target, index, values)
-    else:
-        devices.companion_module(xp(target)).scatter_add(target, index, values)
-    return target
+    return devices.scatter_add(target, index, values)
 
 
 def _scatter_ufunc(name, target, index, values):

@@ -13,10 +13,13 @@ Weights are stored by the model's *structure*, not by layer names::
 The group of a layer is its class name in snake case, numbered by how many layers of that
 class came before it in ``model.layers``; inside ``vars`` the arrays are numbered trainable
 weights first, then non-trainable ones (Keras's order).
+
+A model on the GPU saves and loads the same files: each array is copied to the host to be written,
+and each value read is copied into the weight (or optimizer slot) where it lives.
 """
 import numpy as np
 
-from .. import naming, serialization
+from .. import devices, naming, serialization
 from . import h5_checks
 
 
@@ -46,7 +49,7 @@ def _write_vars(group, name, arrays):
     vars_group = group.create_group("vars")
     vars_group.attrs["name"] = name
     for index, array in enumerate(arrays):
-        vars_group.create_dataset(str(index), data=np.asarray(array))
+        vars_group.create_dataset(str(index), data=devices.to_host(array))
 
 
 def _write_layers(group, layers, visited):
@@ -67,12 +70,12 @@ def _write_layers(group, layers, visited):
 
 def optimizer_arrays(optimizer, params):
     """Keras's optimizer variables: iterations, learning rate, then for each weight its slots."""
-    arrays = [np.asarray(optimizer.iterations, dtype=np.int64),
-              np.asarray(optimizer.learning_rate, dtype=np.float32)]
+    arrays = [devices.to_host(optimizer.iterations).astype(np.int64),
+              devices.to_host(optimizer.learning_rate).astype(np.float32)]
     for param in params:
         array = getattr(param, "value", param)  # a Variable's array: the optimizer's state is keyed on it
         state = optimizer._state.get(id(array), {})
-        arrays.extend(state.get(slot, np.zeros_like(array)) for slot in optimizer._slots)
+        arrays.extend(state.get(slot, np.zeros(array.shape, array.dtype)) for slot in optimizer._slots)
     return arrays
 
 
@@ -138,7 +141,7 @@ def read_plan(plan):
 def apply_plan(values):
     """Copy every read array in place (only after all of them were checked and read)."""
     for slot, array in values:
-        slot.value[...] = array
+        devices.assign(slot.value, array)   # in place, on the weight's device
 
 
 def read_model_state(h5, model, load_optimizer=True, where="weights file"):
@@ -203,4 +206,4 @@ def apply_optimizer_values(values, optimizer):
     iterations, slots = values
     optimizer.iterations = iterations
     for param, slot, value in slots:
-        optimizer._state_for(param)[slot][...] = value
+        devices.assign(optimizer._state_for(param)[slot], value)

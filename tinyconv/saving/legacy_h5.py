@@ -16,7 +16,7 @@ import json
 import h5py
 import numpy as np
 
-from .. import serialization
+from .. import devices, serialization
 from . import compile_config as compile_module, h5_checks, h5_weights
 from .atomic import atomic_path
 
@@ -59,7 +59,7 @@ def write_weights_group(group, model):
         names = [f"{owner}/{w.name}:0" for owner, w in legacy_slots(layer)]
         layer_group.attrs["weight_names"] = _names_attr(names)
         for name, (_, w) in zip(names, legacy_slots(layer)):
-            layer_group.create_dataset(name, data=w.value)
+            layer_group.create_dataset(name, data=devices.to_host(w.value))   # a GPU weight is copied down
     group.create_group("top_level_model_weights").attrs["weight_names"] = _names_attr([])
 
 

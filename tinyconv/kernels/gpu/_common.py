@@ -73,13 +73,44 @@ def shape_proxy(array):
     return np.broadcast_to(np.zeros((), dtype=array.dtype), array.shape)
 
 
+def column_sums(rows):
+    """rows.sum(axis=0) of an (M, C) matrix as one product ``ones(M) @ rows`` (cuBLAS on a GPU).
+
+    The per-channel sums of a backward pass (bias, batch norm) reduce many rows into few columns: CuPy's
+    reduction gives such a sum only one or two thread blocks, a matrix-vector product spreads it over
+    the whole GPU.  The ones vector is made once per (M, dtype) and cached.
+    """
+    return device_table(_ones, rows.shape[0], rows.dtype.str) @ rows
+
+
+def column_means(rows):
+    """rows.mean(axis=0) of an (M, C) matrix as one product ``full(M, 1/M) @ rows`` (see ``column_sums``)."""
+    return device_table(_reciprocals, rows.shape[0], rows.dtype.str) @ rows
+
+
+def _ones(m, dtype):
+    return np.ones(m, dtype=np.dtype(dtype))
+
+
+def _reciprocals(m, dtype):
+    return np.full(m, 1.0 / m, dtype=np.dtype(dtype))
+
+
 def device_table(builder, *key):
-    """``builder(*key)`` (a host NumPy index table), copied to ``xp`` once per distinct key."""
-    return _cached_table(builder, key)
+    """``builder(*key)`` (a host NumPy index table), copied to ``xp`` once per distinct key and GPU
+    (an array lives on one device: a table made on GPU 0 cannot serve a kernel running on GPU 1)."""
+    return _cached_table(builder, key, _device_id())
+
+
+def _device_id():
+    """The current CUDA device of the kernels' array module (None on NumPy)."""
+    cuda = getattr(xp(), "cuda", None)
+    return cuda.get_device_id() if cuda is not None and hasattr(cuda, "get_device_id") else None
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_table(builder, key):
+def _cached_table(builder, key, device_id):
+    del device_id  # (part of the cache key only)
     return xp().asarray(builder(*key))
 
 

@@ -8,12 +8,14 @@ How it is computed (every step is a whole-array operation, so under CuPy each is
 kernel launches):
 
 1. im2col as a gather: ``patches[n, i, j, p, q, c] = x_pad[n, rows[i, p], cols[j, q], c]`` with the
-   index tables ``rows[i, p] = i*sh + p*dh`` (and the same for columns) built once on the host;
+   index tables ``rows[i, p] = i*sh + p*dh`` (and the same for columns) built once on the host
+   (on a GPU one raw kernel that reads zeros outside x: no padded copy of x is made);
 2. the sum over (p, q, c) is a matrix product ``(N*OH*OW, KH*KW*Cg) @ (KH*KW*Cg, Fg)``, batched
    over the groups: ``xp.matmul`` (cuBLAS under CuPy);
-3. backward: ``dkernel = patches^T @ dy``, ``dpatches = dy @ kernel^T``, and col2im - adding each
-   patch gradient back to the input cell it came from - as a *gather per input cell* over the
-   (output, tap) pairs that read it (``_common.receivers``), one image axis at a time.
+3. backward: ``dbias = ones @ dy`` (one matrix-vector product), ``dkernel = patches^T @ dy``,
+   ``dpatches = dy @ kernel^T``, and col2im - adding each patch gradient back to the input cell it
+   came from - as a *gather per input cell* over the (output, tap) pairs that read it
+   (``_common.receivers``), one image axis at a time.
 
 The gathers live in ``_windows.py`` and work for any number of spatial axes, so ``conv_forward``
 and ``conv_backward`` here serve 3-D convolution (``conv3d.py``) unchanged.
@@ -24,8 +26,8 @@ on a machine with an NVIDIA GPU (tests/gpu/test_gpu_device.py).
 import numpy as np
 
 from ..checks.conv import validate_conv2d_args
-from ._common import check_arrays, shape_proxy, xp
-from ._windows import col2im, im2col, pad_spatial
+from ._common import check_arrays, column_sums, shape_proxy, xp
+from ._windows import col2im, padded_im2col
 
 
 def _validate(where, x, kernel, bias, strides, pads, dilation, groups):
@@ -66,7 +68,7 @@ def conv_forward(x, kernel, bias, strides, pads, dilation, groups, out):
     n, f = x.shape[0], kernel.shape[-1]
     window = kernel.shape[:-2]
     m = n * int(np.prod(out))
-    patches = im2col(pad_spatial(x, pads), window, strides, dilation, out).reshape(m, *window, x.shape[-1])
+    patches = padded_im2col(x, pads, window, strides, dilation, out).reshape(m, *window, x.shape[-1])
     if groups == 1:
         y = patches.reshape(m, -1) @ kernel.reshape(-1, f)
     else:
@@ -77,15 +79,17 @@ def conv_forward(x, kernel, bias, strides, pads, dilation, groups, out):
     return y.reshape(n, *out, f)
 
 
-def conv_backward(dy, x, kernel, strides, pads, dilation, groups, out, input_gradient=True, kernel_gradient=True):
+def conv_backward(dy, x, kernel, strides, pads, dilation, groups, out, input_gradient=True, kernel_gradient=True,
+                  bias_gradient=True):
     """(dx, dkernel, dbias) of ``conv_forward``, arguments already checked; None for a gradient not asked for."""
     module = xp()
     n, c, f = x.shape[0], x.shape[-1], kernel.shape[-1]
     window, cg = kernel.shape[:-2], kernel.shape[-2]
     m = n * int(np.prod(out))
-    patches = im2col(pad_spatial(x, pads), window, strides, dilation, out).reshape(m, *window, c)
     dy_rows = dy.reshape(m, f)
-    dbias = dy_rows.sum(axis=0)
+    dbias = column_sums(dy_rows) if bias_gradient else None                        # ones @ dy: one GEMV
+    patches = padded_im2col(x, pads, window, strides, dilation, out).reshape(m, *window, c) \
+        if kernel_gradient else None
     dkernel = dx = None
     if groups == 1:
         if kernel_gradient:
@@ -114,8 +118,12 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
     return conv_forward(x, kernel, bias, *geometry)
 
 
-def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True):
-    """(dx, dkernel, dbias) given dL/dy, as in the reference kernel (None for a gradient not asked for)."""
+def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True,
+                    bias_gradient=True):
+    """(dx, dkernel, dbias) given dL/dy, as in the reference kernel (None for a gradient not asked for).
+
+    ``bias_gradient=False`` (a layer without a bias) skips dbias: one launch fewer."""
     geometry = _validate("gpu conv2d_backward", x, kernel, None, strides, pads, dilation, groups)
     check_gradient("gpu conv2d_backward", dy, x, kernel, geometry[-1])
-    return conv_backward(dy, x, kernel, *geometry, input_gradient=input_gradient, kernel_gradient=kernel_gradient)
+    return conv_backward(dy, x, kernel, *geometry, input_gradient=input_gradient, kernel_gradient=kernel_gradient,
+                         bias_gradient=bias_gradient)

@@ -1,12 +1,25 @@
 """Batch normalisation for the GPU backend: per-channel reductions over the (M, C) rows.
 
 The formulas are those of ``kernels/reference/normalization.py`` (biased variance, epsilon inside
-the square root); here every step is a whole-array expression in ``xp``, so under CuPy each line
-is a reduction or an elementwise kernel.  Verified against the reference with ``xp = numpy`` in
-tests/gpu; with ``xp = cupy`` only on a machine with an NVIDIA GPU.
+the square root).  A step is a few launches: every per-channel sum or mean is one matrix-vector
+product against a cached vector (``_common.column_sums`` / ``column_means``: cuBLAS spreads a
+reduction over many rows and few columns across the GPU, a CuPy reduction does not), and every
+elementwise expression is one fused kernel (``fused.run``: a ``cupy.ElementwiseKernel`` on a GPU,
+its NumPy twin below elsewhere).  Forward: mean, squared deviations, variance, 1/std, y (5 launches);
+backward: the rows [dy, dy * xhat] side by side, both their column sums (dbeta, dgamma) in one product,
+dx (3); the moving averages of a training step, both in place, one more
+(``batch_norm_update_moving_statistics``).  Verified against the reference with
+``xp = numpy`` in tests/gpu; with ``xp = cupy`` only on a machine with an NVIDIA GPU.
 """
+import numpy as np
+
 from ..checks.normalization import check_channel_vector, check_epsilon, check_input, check_same_shape
-from ._common import check_arrays, shape_proxy, xp
+from . import fused
+from ._common import check_arrays, column_means, column_sums, device_table, shape_proxy, xp
+
+
+def _sides():
+    return np.arange(2, dtype=np.int64).reshape(1, 2, 1)
 
 
 def _check(where, x, epsilon=None, dy=None, **vectors):
@@ -20,15 +33,82 @@ def _check(where, x, epsilon=None, dy=None, **vectors):
         check_epsilon(epsilon)
 
 
+# ----------------------------------------------------------------------------------------------
+# the fused elementwise steps: each a NumPy twin and its CUDA expression (same operations, same order)
+# ----------------------------------------------------------------------------------------------
+def squared_deviation(rows, mean):
+    """(x - mean)^2, elementwise."""
+    centered = rows - mean
+    return centered * centered
+
+
+def inverse_std(var, epsilon):
+    """1 / sqrt(var + epsilon), in var's dtype."""
+    return (1.0 / np.sqrt(var + epsilon)).astype(var.dtype, copy=False)
+
+
+def normalize(rows, mean, inv_std, gamma, beta):
+    """gamma * ((x - mean) * inv_std) + beta."""
+    return gamma * ((rows - mean) * inv_std) + beta
+
+
+def gradient_and_gradient_times_xhat(dy, rows, mean, inv_std, side):
+    """(M, 2, C): dy beside dy * xhat, xhat = (x - mean) * inv_std; their column sums are dbeta and dgamma.
+
+    ``side`` is the (1, 2, 1) table [0, 1] that tells the fused kernel which half an element belongs to."""
+    del side
+    return np.stack([dy, dy * ((rows - mean) * inv_std)], axis=1)
+
+
+def input_gradient(dy, rows, mean, inv_std, gamma, dbeta, dgamma, m):
+    """dx = gamma * inv_std / M * (M*dy - dbeta - xhat*dgamma)."""
+    xhat = (rows - mean) * inv_std
+    return (gamma * inv_std / m) * (m * dy - dbeta - xhat * dgamma)
+
+
+_KERNELS = {
+    "squared_deviation": ("T x, T mean", "T y", "T d = x - mean; y = d * d"),
+    "inverse_std": ("T var, T epsilon", "T y", "y = (T)1 / sqrt(var + epsilon)"),
+    "normalize": ("T x, T mean, T inv_std, T gamma, T beta", "T y", "y = gamma * ((x - mean) * inv_std) + beta"),
+    "gradient_and_gradient_times_xhat": ("T dy, T x, T mean, T inv_std, int64 side", "T y",
+                                         "y = side == 0 ? dy : dy * ((x - mean) * inv_std)"),
+    "input_gradient": ("T dy, T x, T mean, T inv_std, T gamma, T dbeta, T dgamma, T m", "T dx",
+                       "T xhat = (x - mean) * inv_std; dx = (gamma * inv_std / m) * (m * dy - dbeta - xhat * dgamma)"),
+}
+
+
+def _builder(name):
+    in_params, out_params, operation = _KERNELS[name]
+
+    def build(cupy):
+        kernel = cupy.ElementwiseKernel(in_params, out_params, operation, f"tinyconv_batch_norm_{name}")
+
+        def call(*arrays):
+            dtype = arrays[0].dtype
+            return kernel(*(dtype.type(a) if not hasattr(a, "shape") else a for a in arrays))
+        return call
+    return build
+
+
+_TWINS = {"squared_deviation": squared_deviation, "inverse_std": inverse_std, "normalize": normalize,
+          "gradient_and_gradient_times_xhat": gradient_and_gradient_times_xhat, "input_gradient": input_gradient}
+
+
+def _run(name, *arrays):
+    return fused.run(f"batch_norm_{name}", _TWINS[name], _builder(name), *arrays)
+
+
+# ----------------------------------------------------------------------------------------------
+# the kernels
+# ----------------------------------------------------------------------------------------------
 def batch_norm_forward_train(x, gamma, beta, epsilon):
     """(y, mean, var, inv_std) with the batch's own statistics, per channel."""
     _check("gpu batch_norm_forward_train", x, epsilon, gamma=gamma, beta=beta)
     rows = x.reshape(-1, x.shape[-1])
-    mean = rows.mean(axis=0)
-    centered = rows - mean
-    var = (centered * centered).mean(axis=0)
-    inv_std = (1.0 / xp().sqrt(var + epsilon)).astype(x.dtype, copy=False)
-    y = gamma * (centered * inv_std) + beta
+    mean = column_means(rows)
+    var = column_means(_run("squared_deviation", rows, mean))
+    inv_std = _run("inverse_std", var, epsilon)
+    y = _run("normalize", rows, mean, inv_std, gamma, beta)
     return y.reshape(x.shape), mean, var, inv_std
 
 
@@ -43,10 +123,56 @@ def batch_norm_forward_infer(x, gamma, beta, moving_mean, moving_var, epsilon):
 def batch_norm_backward(dy, x, gamma, mean, inv_std):
     """(dx, dgamma, dbeta), the closed form dx = gamma * inv_std / M * (M*dy - dbeta - xhat*dgamma)."""
     _check("gpu batch_norm_backward", x, dy=dy, gamma=gamma, mean=mean, inv_std=inv_std)
-    rows, dy_rows = x.reshape(-1, x.shape[-1]), dy.reshape(-1, x.shape[-1])
+    c = x.shape[-1]
+    rows, dy_rows = x.reshape(-1, c), dy.reshape(-1, c)
     m = rows.shape[0]
-    xhat = (rows - mean) * inv_std
-    dbeta = dy_rows.sum(axis=0)
-    dgamma = (dy_rows * xhat).sum(axis=0)
-    dx = (gamma * inv_std / m) * (m * dy_rows - dbeta - xhat * dgamma)
+    side = device_table(_sides)
+    both = _run("gradient_and_gradient_times_xhat", dy_rows[:, None, :], rows[:, None, :], mean, inv_std, side)
+    sums = column_sums(both.reshape(m, 2 * c))                 # [dbeta, dgamma] in one matrix-vector product
+    dbeta, dgamma = sums[:c], sums[c:]
+    dx = _run("input_gradient", dy_rows, rows, mean, inv_std, gamma, dbeta, dgamma, m)
     return dx.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta
+
+
+def moving_statistics_twin(moving_mean, moving_variance, mean, var, momentum, rest):
+    """The layer's update, in place: moving *= momentum, then moving += (1 - momentum) * batch statistic."""
+    moving_mean *= momentum
+    moving_mean += rest * mean
+    moving_variance *= momentum
+    moving_variance += rest * var
+    return moving_mean, moving_variance
+
+
+def _build_moving_statistics(cupy):
+    kernel = cupy.ElementwiseKernel(
+        "S mean, S var, T momentum, T rest", "T moving_mean, T moving_variance",
+        "moving_mean = moving_mean * momentum + rest * (T)mean; "
+        "moving_variance = moving_variance * momentum + rest * (T)var",
+        "tinyconv_batch_norm_moving_statistics")
+
+    def update(moving_mean, moving_variance, mean, var, momentum, rest):
+        dtype = moving_mean.dtype.type
+        kernel(mean, var, dtype(momentum), dtype(rest), moving_mean, moving_variance)
+        return moving_mean, moving_variance
+    return update
+
+
+def batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum):
+    """moving = momentum * moving + (1 - momentum) * batch, for the mean and the variance, in place: one launch.
+
+    The same operations as BatchNormalization's four in-place lines (``1 - momentum`` taken in float64 on
+    the host, as there), which are six launches on a GPU.
+
+    Args:
+        moving_mean, moving_variance: the layer's (C,) moving statistics, updated in place.
+        mean, var: this batch's (C,) statistics (``batch_norm_forward_train``'s).
+        momentum: the layer's momentum, a Python float.
+
+    Returns:
+        (moving_mean, moving_variance), the arrays given.
+    """
+    check_arrays("gpu batch_norm_update_moving_statistics", moving_mean=moving_mean, moving_variance=moving_variance,
+                 mean=mean, var=var)
+    fused.run("batch_norm_moving_statistics", moving_statistics_twin, _build_moving_statistics,
+              moving_mean, moving_variance, mean, var, float(momentum), 1.0 - float(momentum))
+    return moving_mean, moving_variance

@@ -7,8 +7,9 @@ order wins).
 * forward: gather every window into (N, OH, OW, PH, PW, C) with index tables built on the host,
   then reduce over the window axes (``_windows.extreme_pool`` / ``average_pool``, shared with
   3-D pooling);
-* backward: each input cell *gathers* from the windows that contain it (``_windows.col2im``)
-  instead of windows scattering into cells, so there are no atomics.
+* backward: for average pooling each input cell *gathers* from the windows that contain it
+  (``_windows.col2im``), so there are no atomics; max pooling's backward scatters each window's
+  gradient to its winning cell (its signature carries no geometry to gather with).
 
 Max pooling clamps window indices into the image instead of padding with -inf: a clamped
 top/left padding cell is a copy of the real cell it is clamped to and comes just before it in
@@ -20,8 +21,9 @@ on a machine with an NVIDIA GPU.
 import numpy as np
 
 from ..checks.pooling import check_gradient_shape, check_input_shape, check_pool_arguments
-from ._common import check_arrays, xp
+from ._common import check_arrays
 from ._windows import average_pool, average_pool_backward, extreme_pool
+from .raw import pooling as raw_pooling
 
 
 def max_pool2d_forward(x, pool_size, strides, pads):
@@ -35,24 +37,19 @@ def max_pool2d_forward(x, pool_size, strides, pads):
 def max_pool2d_backward(dy, argmax, input_shape):
     """dL/dx: each window's gradient goes to the cell that won its max; overlapping winners add up.
 
-    The signature carries no pool geometry (as in the reference), so this is the one scatter in the
-    package: ``xp.bincount`` over the flat cell index ((n*H*W + argmax)*C + c) with dy as weights.
-    NumPy's bincount is exact and ordered; CuPy's adds with atomics, so with overlapping windows
-    (stride < pool) the order of the float additions - not the set of terms - may vary on a GPU.
+    The signature carries no pool geometry (as in the reference), so this is a scatter: on a GPU one raw
+    kernel (``raw/pooling.py``: a zeroed dx, then each window adds its dy into the winning cell, atomically,
+    since overlapping windows (stride < pool) may share a winner, so the order of those float additions
+    may vary between runs); elsewhere its twin, ``bincount`` over the flat cell index
+    ((n*H*W + argmax)*C + c) with dy as weights (exact and ordered on NumPy).
     """
     check_arrays("gpu max_pool2d_backward", dy=dy)
     input_shape = check_input_shape(input_shape)
-    n, height, width, channels = input_shape
+    n, _, _, channels = input_shape
     if dy.ndim != 4 or dy.shape[0] != n or dy.shape[3] != channels or tuple(argmax.shape) != dy.shape:
         raise ValueError(f"gpu max_pool2d_backward: expected dy and argmax (N, OH, OW, C) with N={n}, "
                          f"C={channels}, got {dy.shape} and {tuple(argmax.shape)}")
-    module = xp()
-    plane = height * width
-    sample = module.arange(n, dtype=np.int64)[:, None, None, None]
-    channel = module.arange(channels, dtype=np.int64)[None, None, None, :]
-    cell = (sample * plane + argmax) * channels + channel
-    dx = module.bincount(cell.ravel(), weights=dy.ravel(), minlength=n * plane * channels)
-    return dx.reshape(input_shape).astype(dy.dtype, copy=False)
+    return raw_pooling.max_pool_backward(dy, argmax, input_shape)
 
 
 def avg_pool2d_forward(x, pool_size, strides, pads):

@@ -5,14 +5,16 @@ Same signatures and results as ``kernels/reference/pooling3d.py`` (padding never
 (d, h, w) order wins).  The window helpers of ``_windows.py`` are the 2-D pooling's, run over
 three spatial axes.
 
-Max pooling's backward gets only argmax (no geometry), so it is a scatter: ``scatter_add``
-(np.add.at / cupyx.scatter_add).  Average pooling's backward is a gather per input cell.
+Max pooling's backward gets only argmax (no geometry): each box's gradient is sent to its winner,
+by the 2-D pooling's kernel for any number of spatial axes (``raw/pooling.py``: one launch on CuPy, a
+``bincount`` twin elsewhere).  Average pooling's backward is a gather per input cell.
 """
 import numpy as np
 
 from ..checks.pooling import check_gradient_shape3d, check_input_shape3d, check_pool3d_arguments
-from ._common import check_arrays, scatter_add, xp
+from ._common import check_arrays
 from ._windows import average_pool, average_pool_backward, extreme_pool
+from .raw import pooling as raw_pooling
 
 
 def max_pool3d_forward(x, pool_size, strides, pads):
@@ -32,16 +34,13 @@ def max_pool3d_backward(dy, argmax, input_shape):
         raise ValueError(f"gpu max_pool3d_backward: expected dy and argmax (N, OD, OH, OW, C) with N={n}, "
                          f"C={channels}, got {dy.shape} and {tuple(argmax.shape)}")
     volume = depth * height * width
-    # scatter_add writes where argmax points, so a bad index must be stopped here.
-    if argmax.dtype != np.int64 or (argmax.size and (int(argmax.min()) < 0 or int(argmax.max()) >= volume)):
+    # The kernel writes where argmax points, so a bad index must be stopped here.  On the GPU only the
+    # dtype is checked (reading the values would stop the device each step): argmax is the forward's own.
+    if argmax.dtype != np.int64 or (isinstance(argmax, np.ndarray) and argmax.size
+                                    and (argmax.min() < 0 or argmax.max() >= volume)):
         raise ValueError(f"gpu max_pool3d_backward: expected int64 argmax values in [0, {volume}), "
                          f"got {argmax.dtype} values outside")
-    module = xp()
-    dx = module.zeros((n, volume, channels), dtype=dy.dtype)
-    sample = module.arange(n, dtype=np.int64)[:, None, None, None, None]
-    channel = module.arange(channels, dtype=np.int64)[None, None, None, None, :]
-    scatter_add(dx, (sample, argmax, channel), dy)
-    return dx.reshape(input_shape)
+    return raw_pooling.max_pool_backward(dy, argmax, input_shape)
 
 
 def avg_pool3d_forward(x, pool_size, strides, pads):

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from ...utils.random import global_rng
-from ..arguments import check_data_format, from_channels_last, input_layout, to_channels_last
+from ..arguments import check_data_format, contiguous, from_channels_last, input_layout, to_channels_last
 from ..base import Layer
 
 
@@ -42,7 +42,7 @@ class ImageLayer(Layer):
         return to_channels_last(x, self.data_format)
 
     def _from_nhwc(self, x):
-        return np.ascontiguousarray(from_channels_last(x, self.data_format))
+        return contiguous(from_channels_last(x, self.data_format))
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}

@@ -6,8 +6,7 @@ Brightness: y = clip(x + d, value_range). Backward (where the clip did not cut, 
     contrast:   dx_k = f m_k dy_k + (1 - f) / (H W) * sum over the channel's pixels p of m_p dy_p
     brightness: dx_k = m_k dy_k
 """
-import numpy as np
-
+from ... import devices
 from .base import RandomImageLayer, factor_range
 
 
@@ -28,7 +27,7 @@ class _RandomColor(RandomImageLayer):
         low, high = self.value_range
         moved = self._adjust(x, self.rng())
         self._kept = (moved >= low) & (moved <= high)  # where the clip let the value through
-        return np.clip(moved, low, high).astype(x.dtype)
+        return moved.clip(low, high).astype(x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
@@ -66,8 +65,8 @@ class RandomContrast(_RandomColor):
         self.value_range = _check_value_range(value_range, self.describe())
 
     def _adjust(self, x, rng):
-        shape = (len(x), 1, 1, 1)
-        self._factors = rng.uniform(1.0 - self.factor[0], 1.0 + self.factor[1], size=len(x)).reshape(shape)
+        factors = rng.uniform(1.0 - self.factor[0], 1.0 + self.factor[1], size=len(x)).reshape(len(x), 1, 1, 1)
+        self._factors = devices.array_module_of(x).asarray(factors.astype(x.dtype))   # drawn on the host
         mean = x.mean(axis=self._spatial_axes, keepdims=True)
         return (x - mean) * self._factors + mean
 
@@ -114,7 +113,7 @@ class RandomBrightness(_RandomColor):
 
     def _adjust(self, x, rng):
         delta = rng.uniform(self.factor[0], self.factor[1], size=len(x)) * (self.value_range[1] - self.value_range[0])
-        return x + delta.reshape(len(x), 1, 1, 1).astype(x.dtype)
+        return x + devices.array_module_of(x).asarray(delta.reshape(len(x), 1, 1, 1).astype(x.dtype))
 
     def backward(self, dy, need_input_gradient=True):
         if not need_input_gradient:

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ... import devices
 from ...utils import resample
 from .base import RandomImageLayer, factor_range
 
@@ -52,9 +53,9 @@ class RandomFlip(RandomImageLayer):
         row_axis, col_axis = (2, 3) if self.data_format == "channels_first" else (1, 2)
         axes = {"horizontal": (col_axis,), "vertical": (row_axis,),
                 "horizontal_and_vertical": (row_axis, col_axis)}[self.mode]
-        out = x.copy()
-        out[flips] = np.flip(x[flips], axis=axes)
-        return out
+        xp = devices.array_module_of(x)
+        chosen = xp.asarray(flips.reshape((-1,) + (1,) * (x.ndim - 1)))   # host coins, one per image
+        return xp.where(chosen, xp.flip(x, axis=axes), x)
 
     def forward(self, x, training=False):
         self._flips = None
@@ -94,7 +95,8 @@ class _RandomAffine(RandomImageLayer):
             return x
         x = self._to_nhwc(x)
         transforms = self._transforms(len(x), x.shape[1], x.shape[2])
-        self._warp = resample.AffineWarp(transforms, x.shape, self.interpolation, self.fill_mode, self.fill_value)
+        warp = resample.AffineWarp(transforms, x.shape, self.interpolation, self.fill_mode, self.fill_value)
+        self._warp = warp if devices.is_numpy(x) else WarpOnDevice(warp, devices.array_module_of(x))
         return self._from_nhwc(self._warp.forward(x))
 
     def backward(self, dy, need_input_gradient=True):
@@ -107,6 +109,40 @@ class _RandomAffine(RandomImageLayer):
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
                 "fill_value": self.fill_value}
+
+
+class WarpOnDevice:
+    """An ``AffineWarp``'s sparse matrix S applied to GPU images: its (output, input, weight) entries are
+    copied to the device once per batch; y = S x is a gather and a scatter-add, dx = S^T dy the same
+    with the roles of the two index lists swapped.
+
+    Args:
+        warp: the ``resample.AffineWarp`` built on the host for this batch.
+        xp: the array module of the images (CuPy).
+    """
+
+    def __init__(self, warp, xp):
+        entries = warp.matrix.tocoo()
+        self.xp, self.shape, self.fill_value = xp, warp.shape, warp.fill_value
+        self.outputs, self.inputs = xp.asarray(entries.row.astype(np.int64)), xp.asarray(entries.col.astype(np.int64))
+        self.weights = xp.asarray(entries.data)
+        self.outside = xp.asarray(warp.outside) if warp.fill_value != 0.0 else None
+
+    def _apply(self, values, read, write, rows):
+        flat = values.reshape(-1, values.shape[-1])
+        out = self.xp.zeros((rows, flat.shape[1]), dtype=values.dtype)
+        contributions = self.weights.astype(values.dtype)[:, None] * flat[read]
+        return devices.scatter_add(out, write, contributions)
+
+    def forward(self, x):
+        y = self._apply(x, self.inputs, self.outputs, x.shape[0] * x.shape[1] * x.shape[2])
+        if self.outside is not None:
+            y += (self.fill_value * self.outside[:, None]).astype(x.dtype)
+        return y.reshape(x.shape)
+
+    def backward(self, dy):
+        dx = self._apply(dy, self.outputs, self.inputs, self.shape[0] * self.shape[1] * self.shape[2])
+        return dx.reshape(self.shape[:3] + (dy.shape[-1],))
 
 
 def rotation_transforms(angles_degrees, height, width):

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ... import backend
+from ... import backend, devices
 from ..base import Layer
 
 
@@ -60,10 +60,16 @@ class Rescaling(Layer):
             return value
         return value.reshape(value.shape + (1,) * (3 - value.ndim))
 
+    def _constant(self, value, x):
+        """A number as it is (it keeps x's dtype); a per-channel array copied next to x, in x's dtype."""
+        if isinstance(value, float):
+            return value
+        return devices.array_module_of(x).asarray(self._broadcast(value), dtype=x.dtype)
+
     def forward(self, x, training=False):
-        self._scale_used = np.asarray(self._broadcast(self.scale), dtype=x.dtype)
+        self._scale_used = self._constant(self.scale, x)
         self._input_shape = x.shape
-        return x * self._scale_used + np.asarray(self._broadcast(self.offset), dtype=x.dtype)
+        return x * self._scale_used + self._constant(self.offset, x)
 
     def backward(self, dy, need_input_gradient=True):
         if not need_input_gradient:
@@ -157,9 +163,10 @@ class Normalization(Layer):
             self.variance = np.broadcast_to(variance, self._broadcast_shape).astype(self.dtype)
         super().build(input_shape)
 
-    def _statistics(self):
+    def _statistics(self, xp):
+        """mean and variance shaped to broadcast against the input, on array module ``xp``."""
         if self.input_mean is not None:
-            return self.mean, self.variance
+            return xp.asarray(self.mean), xp.asarray(self.variance)
         return (self._weight("mean").reshape(self._broadcast_shape),
                 self._weight("variance").reshape(self._broadcast_shape))
 
@@ -180,7 +187,7 @@ class Normalization(Layer):
         for batch in batches:
             if isinstance(batch, tuple):
                 batch = batch[0]
-            batch = np.asarray(batch, dtype=np.float64)
+            batch = devices.to_host(batch).astype(np.float64)   # statistics in float64 on the host
             if not self.built:  # the batch axis stays open unless it is a kept axis (axis=0)
                 keeps_batch = 0 in {a % batch.ndim for a in self.axis}
                 self.build_for(batch.shape if keeps_batch else (None,) + batch.shape[1:])
@@ -205,13 +212,13 @@ class Normalization(Layer):
             raise ValueError(f"{self.describe()}: adapt received no data")
         if self.input_mean is not None:
             raise ValueError(f"{self.describe()}: adapt cannot change a mean and variance given at construction")
-        self._weight("mean")[...] = total_mean
-        self._weight("variance")[...] = total_var
+        devices.assign(self._weight("mean"), total_mean)
+        devices.assign(self._weight("variance"), total_var)
         # Keras keeps its ``count`` weight at 0 (adapt never writes it); so does tinyconv, for equal weights.
 
     # ------------------------------------------------------------ forward / backward
     def forward(self, x, training=False):
-        mean, variance = self._statistics()
+        mean, variance = self._statistics(devices.array_module_of(x))
         self._scale = np.maximum(np.sqrt(variance), backend.epsilon()).astype(x.dtype)
         if self.invert:
             return (x * self._scale + mean).astype(x.dtype)

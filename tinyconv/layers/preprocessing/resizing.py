@@ -6,14 +6,26 @@ and puts it in the box, zeros elsewhere (cropped pixels did not reach the output
 
 Resizing by a whole factor (8x8 -> 16x24) goes through the compiled up-sampling kernels of
 ``UpSampling2D`` (``dispatch.upsample2d_bilinear_forward`` / ``..._nearest_...``), which compute exactly
-these half-pixel formulas; other sizes use the separable-matrix resize of ``utils/resample.py``.
+these half-pixel formulas; other sizes use the separable matrices of ``utils/resample.py``, applied on the
+device of the images (two matrix products).
 """
-import numpy as np
-
-from ... import dispatch
+from ... import devices, dispatch
 from ...utils import resample
-from ..arguments import positive_int
+from ..arguments import contiguous, positive_int
 from .base import ImageLayer, RandomImageLayer
+
+
+def resize_separable(x, rows, cols):
+    """y[n, i, j, c] = sum_h sum_w rows[i, h] cols[j, w] x[n, h, w, c]: two matrix products on ``x``'s device.
+
+    ``rows`` and ``cols`` are host matrices (``resample.resize_matrix``, or their transposes for the
+    backward), copied next to ``x``."""
+    xp = devices.array_module_of(x)
+    n, height, width, channels = x.shape
+    rows, cols = xp.asarray(rows, dtype=x.dtype), xp.asarray(cols, dtype=x.dtype)
+    along_rows = xp.matmul(rows, x.reshape(n, height, width * channels))      # (n, OH, W*C)
+    along_rows = along_rows.reshape(n, rows.shape[0], width, channels)
+    return xp.matmul(cols, along_rows)                                         # (OW, W) @ (n, OH, W, C)
 
 
 def _is_upsampling_by_whole_factors(in_hw, out_hw):
@@ -28,7 +40,7 @@ class _BoxResize:
 
     def forward(self, x):
         top, left, height, width = self.box
-        x = np.ascontiguousarray(x[:, top:top + height, left:left + width, :])
+        x = contiguous(x[:, top:top + height, left:left + width, :])
         if (height, width) == self.out_hw:
             return x
         if _is_upsampling_by_whole_factors((height, width), self.out_hw):
@@ -36,12 +48,13 @@ class _BoxResize:
             kernel = (dispatch.upsample2d_bilinear_forward if self.interpolation == "bilinear"
                       else dispatch.upsample2d_nearest_forward)
             return kernel(x, factors)
-        return resample.resize(x, self.out_hw, self.interpolation)
+        return resize_separable(x, resample.resize_matrix(self.out_hw[0], height, self.interpolation),
+                                resample.resize_matrix(self.out_hw[1], width, self.interpolation))
 
     def backward(self, dy):
         top, left, height, width = self.box
         box_shape = (self.shape[0], height, width, self.shape[3])
-        dy = np.ascontiguousarray(dy)
+        dy = contiguous(dy)
         if (height, width) == self.out_hw:
             d_box = dy
         elif _is_upsampling_by_whole_factors((height, width), self.out_hw):
@@ -49,10 +62,11 @@ class _BoxResize:
                       else dispatch.upsample2d_nearest_backward)
             d_box = kernel(dy, box_shape)
         else:
-            d_box = resample.resize_backward(dy, box_shape, self.interpolation)
+            d_box = resize_separable(dy, resample.resize_matrix(self.out_hw[0], height, self.interpolation).T,
+                                     resample.resize_matrix(self.out_hw[1], width, self.interpolation).T)
         if box_shape == tuple(self.shape):
             return d_box
-        dx = np.zeros(self.shape, dtype=dy.dtype)
+        dx = devices.array_module_of(dy).zeros(self.shape, dtype=dy.dtype)
         dx[:, top:top + height, left:left + width, :] = d_box
         return dx
 
@@ -160,7 +174,7 @@ class Resizing(_SizedImageLayer):
         pads = [(0, 0), (top, top), (left, left), (0, 0)]
         if self.data_format == "channels_first":
             pads = [pads[0], pads[3], pads[1], pads[2]]
-        return np.pad(x, pads, mode="constant", constant_values=self.fill_value)
+        return devices.array_module_of(x).pad(x, pads, mode="constant", constant_values=self.fill_value)
 
     def backward(self, dy, need_input_gradient=True):
         dx = super().backward(dy, need_input_gradient)
@@ -169,8 +183,8 @@ class Resizing(_SizedImageLayer):
         top, left = self._padding
         height, width = self._spatial(dx.shape)
         if self.data_format == "channels_first":
-            return np.ascontiguousarray(dx[:, :, top:height - top, left:width - left])
-        return np.ascontiguousarray(dx[:, top:height - top, left:width - left, :])
+            return contiguous(dx[:, :, top:height - top, left:width - left])
+        return contiguous(dx[:, top:height - top, left:width - left, :])
 
     def get_config(self):
         return {**super().get_config(), "interpolation": self.interpolation,
