@@ -55,6 +55,20 @@ class Layer:
     # step: Dense has {"kernel_constraint": "kernel", "bias_constraint": "bias"} (see constraints.py).
     _CONSTRAINT_ARGUMENTS = {}
 
+    def __init_subclass__(cls, **kwargs):
+        # As in Keras 3: a layer's own build() marks it built, so ``layer.build(shape)`` followed by
+        # ``layer(x)`` does not build (and add every weight) a second time.
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            @functools.wraps(build)
+            def build_and_mark(self, *args, **kwargs):
+                result = build(self, *args, **kwargs)
+                self.built = True
+                return result
+            build_and_mark._marks_built = True
+            cls.build = build_and_mark
+
     def __new__(cls, *args, **kwargs):
         # Keras's automatic config: the constructor's arguments, for a user's layer without get_config().
         instance = super().__new__(cls)
