@@ -297,8 +297,8 @@ def multiply_adds(model):
     """The multiply-adds of one image's forward pass through every convolution and dense layer: the cost the
     papers report (MobileNet, Table 8: 569 million for MobileNet-224; He et al.: ResNet-152 needs fewer than
     VGG-16/19, CIS5190 "Example architectures": "Less computation in forward pass than VGGNet!").  Each layer's
-    count is half its ``layer_flops`` (which counts a multiply-add as 2 operations); pooling, normalisation
-    and activations are left out.
+    count is its ``layer_flops(layer, convention="macs")``; pooling, normalisation and activations are left
+    out.
 
     Args:
         model: a built model.
@@ -317,7 +317,7 @@ def multiply_adds(model):
         if isinstance(layer, Model):
             total += multiply_adds(layer)
         elif is_weight_layer(layer):
-            total += layer_flops(layer) // 2
+            total += layer_flops(layer, convention="macs")
     return total
 
 
