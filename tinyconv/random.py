@@ -50,10 +50,10 @@ def set_mask_source(source):
 
     Example:
 
-    >>> previous = tinyconv.random.set_mask_source("host")
-    >>> tinyconv.random.mask_source()
+    >>> previous = set_mask_source("host")
+    >>> mask_source()
     'host'
-    >>> _ = tinyconv.random.set_mask_source(previous)
+    >>> _ = set_mask_source(previous)
     """
     if source not in MASK_SOURCES:
         raise ValueError(f"random.set_mask_source: source must be one of {list(MASK_SOURCES)}, got {source!r}")
@@ -67,7 +67,7 @@ def mask_source():
 
     Example:
 
-    >>> tinyconv.random.mask_source()
+    >>> mask_source()
     'device'
     """
     return _mask_source[0]
@@ -108,6 +108,59 @@ def dropout_mask(generator, array_module, shape, rate, dtype):
     dtype = np.dtype(dtype)
     uniform = generator.random(shape, dtype=dtype if dtype in (np.float32, np.float64) else np.float32)
     return array_module.where(uniform >= rate, dtype.type(1.0 / (1.0 - rate)), dtype.type(0))
+
+
+class SeedGenerator:
+    """A seed that advances with each draw: successive draws differ, the sequence repeats.
+
+    Args:
+        seed: the starting seed, an int; None (default) draws one from the global generator
+            (``tinyconv.utils.set_random_seed`` makes that repeatable too).
+        name: an optional name.
+
+    Example:
+
+    >>> a, b = SeedGenerator(7), SeedGenerator(7)
+    >>> x1, x2 = normal((2,), seed=a), normal((2,), seed=a)
+    >>> bool((x1 != x2).all()), bool((x1 == normal((2,), seed=b)).all())
+    (True, True)
+    """
+
+    def __init__(self, seed=None, name=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"SeedGenerator: unexpected keyword arguments {sorted(kwargs)}")
+        if seed is None:
+            seed = int(_global.global_rng().integers(0, 2 ** 31 - 1))
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"SeedGenerator: seed must be a non-negative int or None, got {seed!r}")
+        self.initial_seed = int(seed)
+        self.name = name or "seed_generator"
+        self._draws = 0
+
+    @property
+    def state(self):
+        """[seed, number of draws so far]: everything that decides the next draw."""
+        return np.array([self.initial_seed, self._draws], dtype=np.int64)
+
+    def next(self, ordered=True):
+        """The seed of the next draw (a pair of ints), advancing the state by one."""
+        value = np.array([self.initial_seed, self._draws], dtype=np.int64)
+        self._draws += 1
+        return value
+
+    def generator(self):
+        """A NumPy generator for the next draw (advances the state)."""
+        return np.random.default_rng([int(v) for v in self.next()])
+
+    def get_config(self):
+        return {"seed": self.initial_seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<SeedGenerator seed={self.initial_seed} draws={self._draws}>"
 
 
 def _rng(seed, where):

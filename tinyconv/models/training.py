@@ -21,6 +21,8 @@ It relies on what ``Model`` provides: ``layers``, ``input_names`` / ``output_nam
 ``_regularization_loss``, ``trainable_weights`` / ``trainable_gradients``, ``optimizer`` and ``_unwrap``.
 How raw data becomes batches is ``data.py``'s job.
 """
+import functools
+import inspect
 import itertools
 
 import numpy as np
@@ -204,7 +206,12 @@ class TrainingMixin:
         self._run_backward(grads, fused, need_input_gradients=False)
         params = self.trainable_weights
         if params:
-            self.optimizer.apply(params, self.trainable_gradients())
+            if _takes_holders(type(self.optimizer)):
+                # On the GPU the optimizer then packs the weights into one flat buffer (repointing the layers'
+                # attributes) and updates them all in one fused kernel per step.
+                self.optimizer.apply(params, self.trainable_gradients(), holders=[self])
+            else:
+                self.optimizer.apply(params, self.trainable_gradients())
         return loss_value, per_output, outputs
 
     # ------------------------------------------------------------- Keras 3's overridable steps
@@ -1125,6 +1132,15 @@ def _loss_value(loss, y_true, y_pred, sample_weight):
     if devices.is_device_array(y_pred) and type(loss).__call__ is losses_module.Loss.__call__:
         return loss.value(y_true, y_pred, sample_weight=sample_weight)
     return float(loss(y_true, y_pred, sample_weight=sample_weight))
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_holders(optimizer_class):
+    """True when the class's ``apply`` accepts ``holders`` (tinyconv's do; a user's own ``apply`` may not)."""
+    try:
+        return "holders" in inspect.signature(optimizer_class.apply).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 def _plus(loss_value, penalty):
