@@ -154,14 +154,29 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups, cache=None)
 
 
 def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True,
-                    cache=None):
+                    cache=None, bias_gradient=True):
     """(dx, dkernel, dbias) from dL/dy; a gradient not asked for is None (and not computed).
-    ``cache``: the ``KernelCache`` that forward filled for this same ``x``, or None."""
+    ``cache``: the ``KernelCache`` that forward filled for this same ``x``, or None.
+    ``bias_gradient=False`` (a layer without a bias): kernel sets that can skip dbias do (the GPU one:
+    one launch fewer); the others compute it anyway."""
     kernels = _kernels()
+    if not bias_gradient and getattr(kernels, "CONV2D_BIAS_OPTIONAL", False):
+        return kernels.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient,
+                                       kernel_gradient, bias_gradient=False)
     if cache is not None and _takes_cache(kernels):
         return kernels.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient,
                                        kernel_gradient, cache=cache)
     return kernels.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient, kernel_gradient)
+
+
+def batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum):
+    """moving = momentum * moving + (1 - momentum) * batch, in place (one launch on the GPU; the
+    reference's four array lines on the other kernel sets, which have no kernel of their own for it)."""
+    kernels = _kernels()
+    update = getattr(kernels, "batch_norm_update_moving_statistics", None)
+    if update is None:
+        update = _load("reference").batch_norm_update_moving_statistics
+    return update(moving_mean, moving_variance, mean, var, momentum)
 
 
 def conv3d_forward(x, kernel, bias, strides, pads, dilation, groups):

@@ -242,7 +242,8 @@ class Conv2D(_ConvND):
 
     def _convolve_backward(self, dz, x, pads, need_input_gradient, cache):
         return dispatch.conv2d_backward(dz, x, self.kernel, self.strides, pads, self.dilation_rate, self.groups,
-                                        input_gradient=need_input_gradient, cache=cache)
+                                        input_gradient=need_input_gradient, cache=cache,
+                                        bias_gradient=self.use_bias)
 
 
 class Conv1D(_ConvND):

@@ -146,10 +146,8 @@ class BatchNormalization(Layer):
             else:
                 y, mean, var, inv_std = dispatch.batch_norm_forward_train(x_last, gamma, beta, self.epsilon)
             self._cache = (x_last, gamma, mean, inv_std)
-            self.moving_mean *= self.momentum
-            self.moving_mean += (1 - self.momentum) * mean
-            self.moving_variance *= self.momentum
-            self.moving_variance += (1 - self.momentum) * var
+            dispatch.batch_norm_update_moving_statistics(self.moving_mean, self.moving_variance, mean, var,
+                                                         self.momentum)
         else:
             y = dispatch.batch_norm_forward_infer(x_last, gamma, beta, self.moving_mean, self.moving_variance,
                                              self.epsilon)

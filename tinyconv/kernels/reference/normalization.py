@@ -93,3 +93,25 @@ def batch_norm_backward(dy, x, gamma, mean, inv_std):
     dx = through_x + through_mean + through_inv_std
     # (Same as the closed form gamma * inv_std / M * (M*dy - dbeta - xhat*dgamma).)
     return dx.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta
+
+
+def batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum):
+    """moving = momentum * moving + (1 - momentum) * batch, for the mean and the variance, in place.
+
+    What ``BatchNormalization`` keeps for inference: an exponential moving average of the batch
+    statistics (Keras's rule; ``momentum`` 0.99 by default).  The GPU kernel set does the same in one
+    launch.
+
+    Args:
+        moving_mean, moving_variance: the layer's (C,) moving statistics, updated in place.
+        mean, var: this batch's (C,) statistics.
+        momentum: the layer's momentum, a Python float.
+
+    Returns:
+        (moving_mean, moving_variance), the arrays given.
+    """
+    moving_mean *= momentum
+    moving_mean += (1 - momentum) * mean
+    moving_variance *= momentum
+    moving_variance += (1 - momentum) * var
+    return moving_mean, moving_variance
