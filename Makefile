@@ -6,12 +6,12 @@ PIP := $(PYTHON) -m pip
 PYTHON_PREFIX_HASH := $(shell $(PYTHON) -c "import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])")
 STAMP := build/.installed-$(PYTHON_PREFIX_HASH)
 
-.PHONY: install demo test bench fuzz sanitize wheel clean labs gpu-check
+.PHONY: install demo test bench fuzz sanitize wheel clean labs gpu-check docs
 
 # Editable install with the test and data extras; rebuilt when the build inputs change.
 $(STAMP): pyproject.toml setup.py $(wildcard tinyconv/kernels/cpu/*.pyx tinyconv/kernels/cpu/*.pxd tinyconv/kernels/cpu/*.pxi tinyconv/kernels/cpu/*.h \
                                   tinyconv/kernels/cpu/*/*.pyx tinyconv/kernels/cpu/*/*.pxd tinyconv/kernels/cpu/*/*.pxi tinyconv/kernels/cpu/*/*.h)
-	$(PIP) install -e ".[dev,data]"
+	$(PIP) install -e ".[dev,data,docs]"
 	@mkdir -p build && touch $(STAMP)
 
 install: $(STAMP)
@@ -43,6 +43,11 @@ sanitize:
 	cd $(SANITIZE_DIR) && LD_PRELOAD="$(SANITIZER_RUNTIME)" PYTHONMALLOC=malloc \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=$(UBSAN_HALT) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(SANITIZE_TESTS)
+
+# The documentation site in build/site/ (open index.html): docs/, the README and the API reference drawn from
+# the docstrings (mkdocs.yml). Strict: a broken link, a missing anchor or a docstring warning fails it.
+docs: install
+	$(PYTHON) -m mkdocs build --strict --site-dir build/site
 
 # The course labs: student copies (solutions stripped) and notebooks, in build/labs/ (see docs/labs.md).
 labs:

@@ -1547,46 +1547,40 @@ def _segments(data, segment_ids, num_segments, op):
     return data, ids, keep, int(num_segments), module
 
 
-def _segment_reduce(op, ufunc_name, initial):
+def _segment_reduce(op, ufunc_name, initial, data, segment_ids, num_segments):
     """out[s] = reduce(data[i] for every i with segment_ids[i] == s), starting from ``initial``."""
-    def forward(data, segment_ids, num_segments=None, sorted=False):
-        data, ids, keep, count, module = _segments(data, segment_ids, num_segments, op)
-        dtype = data.dtype
-        if initial in (np.inf, -np.inf) and dtype.kind in "iub":
-            start = np.iinfo(dtype).max if initial > 0 else np.iinfo(dtype).min
-        else:
-            start = initial
-        out = module.full((count,) + data.shape[ids.ndim:], start, dtype=dtype)
-        return _scatter_ufunc(ufunc_name, out, ids[keep], data[keep])
-    forward.__name__ = op
-    return forward
+    data, ids, keep, count, module = _segments(data, segment_ids, num_segments, op)
+    dtype = data.dtype
+    if initial in (np.inf, -np.inf) and dtype.kind in "iub":
+        start = np.iinfo(dtype).max if initial > 0 else np.iinfo(dtype).min
+    else:
+        start = initial
+    out = module.full((count,) + data.shape[ids.ndim:], start, dtype=dtype)
+    return _scatter_ufunc(ufunc_name, out, ids[keep], data[keep])
 
 
-def _segment_doc(forward, text):
-    forward.__doc__ = text
-    return forward
+@operation(differentiable=("data",))
+def segment_sum(data, segment_ids, num_segments=None, sorted=False):
+    """Sum of the rows of ``data`` in each segment: ``out[s] = sum(data[i] for i with segment_ids[i] == s)``.
 
+    Backward: each row was added into its own segment, so it receives that segment's gradient:
+    ``d data[i] = g[segment_ids[i]]`` (zero for ids outside ``[0, num_segments)``).
 
-segment_sum = operation(differentiable=("data",))(_segment_doc(_segment_reduce("segment_sum", "add", 0), """\
-Sum of the rows of ``data`` in each segment: ``out[s] = sum(data[i] for i with segment_ids[i] == s)``.
+    Args:
+        data: Input tensor.
+        segment_ids: Integer tensor matching the leading axes of ``data``.
+        num_segments: The number of segments (default: ``max(segment_ids) + 1``).
+        sorted: Whether ``segment_ids`` is sorted (accepted for Keras compatibility; not needed here).
 
-Backward: each row was added into its own segment, so it receives that segment's gradient:
-``d data[i] = g[segment_ids[i]]`` (zero for ids outside ``[0, num_segments)``).
+    Returns:
+        A tensor of shape ``(num_segments,) + data.shape[segment_ids.ndim:]``.
 
-Args:
-    data: Input tensor.
-    segment_ids: Integer tensor matching the leading axes of ``data``.
-    num_segments: The number of segments (default: ``max(segment_ids) + 1``).
-    sorted: Whether ``segment_ids`` is sorted (accepted for Keras compatibility; not needed here).
+    Example:
 
-Returns:
-    A tensor of shape ``(num_segments,) + data.shape[segment_ids.ndim:]``.
-
-Example:
-
->>> segment_sum(np.array([1.0, 2.0, 3.0]), np.array([0, 0, 2]))
-array([3., 0., 3.])
-"""))
+    >>> segment_sum(np.array([1.0, 2.0, 3.0]), np.array([0, 0, 2]))
+    array([3., 0., 3.])
+    """
+    return _segment_reduce("segment_sum", "add", 0, data, segment_ids, num_segments)
 
 
 def _rows_of_segments(g, data, ids, keep):
@@ -1616,69 +1610,75 @@ def _segment_extreme_backward(op):
     return backward
 
 
-segment_max = operation(differentiable=("data",))(_segment_doc(_segment_reduce("segment_max", "maximum", -np.inf), """\
-Maximum of the rows of ``data`` in each segment (``-inf`` for an empty float segment, the dtype's
-minimum for integers).
+@operation(differentiable=("data",))
+def segment_max(data, segment_ids, num_segments=None, sorted=False):
+    """Maximum of the rows of ``data`` in each segment (``-inf`` for an empty float segment, the dtype's
+    minimum for integers).
 
-Backward: a segment's gradient goes to the row(s) holding its maximum, split equally among ties.
+    Backward: a segment's gradient goes to the row(s) holding its maximum, split equally among ties.
 
-Args:
-    data: Input tensor.
-    segment_ids: Integer tensor matching the leading axes of ``data``.
-    num_segments: The number of segments (default: ``max(segment_ids) + 1``).
-    sorted: Whether ``segment_ids`` is sorted (accepted for Keras compatibility; not needed here).
+    Args:
+        data: Input tensor.
+        segment_ids: Integer tensor matching the leading axes of ``data``.
+        num_segments: The number of segments (default: ``max(segment_ids) + 1``).
+        sorted: Whether ``segment_ids`` is sorted (accepted for Keras compatibility; not needed here).
 
-Returns:
-    A tensor of shape ``(num_segments,) + data.shape[segment_ids.ndim:]``.
+    Returns:
+        A tensor of shape ``(num_segments,) + data.shape[segment_ids.ndim:]``.
 
-Example:
+    Example:
 
->>> segment_max(np.array([1.0, 5.0, 3.0]), np.array([0, 0, 1]))
-array([5., 3.])
-"""))
+    >>> segment_max(np.array([1.0, 5.0, 3.0]), np.array([0, 0, 1]))
+    array([5., 3.])
+    """
+    return _segment_reduce("segment_max", "maximum", -np.inf, data, segment_ids, num_segments)
 segment_max.defbackward(_segment_extreme_backward("segment_max"))
 
-segment_min = operation(differentiable=("data",))(_segment_doc(_segment_reduce("segment_min", "minimum", np.inf), """\
-Minimum of the rows of ``data`` in each segment (``inf`` for an empty float segment).
+@operation(differentiable=("data",))
+def segment_min(data, segment_ids, num_segments=None, sorted=False):
+    """Minimum of the rows of ``data`` in each segment (``inf`` for an empty float segment).
 
-Backward: a segment's gradient goes to the row(s) holding its minimum, split equally among ties.
+    Backward: a segment's gradient goes to the row(s) holding its minimum, split equally among ties.
 
-Args:
-    data: Input tensor.
-    segment_ids: Integer tensor matching the leading axes of ``data``.
-    num_segments: The number of segments (default: ``max(segment_ids) + 1``).
-    sorted: Whether ``segment_ids`` is sorted (accepted for Keras compatibility; not needed here).
+    Args:
+        data: Input tensor.
+        segment_ids: Integer tensor matching the leading axes of ``data``.
+        num_segments: The number of segments (default: ``max(segment_ids) + 1``).
+        sorted: Whether ``segment_ids`` is sorted (accepted for Keras compatibility; not needed here).
 
-Returns:
-    A tensor of shape ``(num_segments,) + data.shape[segment_ids.ndim:]``.
+    Returns:
+        A tensor of shape ``(num_segments,) + data.shape[segment_ids.ndim:]``.
 
-Example:
+    Example:
 
->>> segment_min(np.array([1.0, 5.0, 3.0]), np.array([0, 0, 1]))
-array([1., 3.])
-"""))
+    >>> segment_min(np.array([1.0, 5.0, 3.0]), np.array([0, 0, 1]))
+    array([1., 3.])
+    """
+    return _segment_reduce("segment_min", "minimum", np.inf, data, segment_ids, num_segments)
 segment_min.defbackward(_segment_extreme_backward("segment_min"))
 
-segment_prod = operation(differentiable=("data",))(_segment_doc(_segment_reduce("segment_prod", "multiply", 1), """\
-Product of the rows of ``data`` in each segment (1 for an empty segment).
+@operation(differentiable=("data",))
+def segment_prod(data, segment_ids, num_segments=None, sorted=False):
+    """Product of the rows of ``data`` in each segment (1 for an empty segment).
 
-Backward: d out[s] / d data[i] is the product of the *other* rows of the segment, computed without
-dividing by data[i] (which may be zero): see ``_product_of_others``.
+    Backward: d out[s] / d data[i] is the product of the *other* rows of the segment, computed without
+    dividing by data[i] (which may be zero): see ``_product_of_others``.
 
-Args:
-    data: Input tensor.
-    segment_ids: Integer tensor matching the leading axes of ``data``.
-    num_segments: The number of segments (default: ``max(segment_ids) + 1``).
-    sorted: Whether ``segment_ids`` is sorted (accepted for Keras compatibility; not needed here).
+    Args:
+        data: Input tensor.
+        segment_ids: Integer tensor matching the leading axes of ``data``.
+        num_segments: The number of segments (default: ``max(segment_ids) + 1``).
+        sorted: Whether ``segment_ids`` is sorted (accepted for Keras compatibility; not needed here).
 
-Returns:
-    A tensor of shape ``(num_segments,) + data.shape[segment_ids.ndim:]``.
+    Returns:
+        A tensor of shape ``(num_segments,) + data.shape[segment_ids.ndim:]``.
 
-Example:
+    Example:
 
->>> segment_prod(np.array([2.0, 5.0, 3.0]), np.array([0, 0, 1]))
-array([10.,  3.])
-"""))
+    >>> segment_prod(np.array([2.0, 5.0, 3.0]), np.array([0, 0, 1]))
+    array([10.,  3.])
+    """
+    return _segment_reduce("segment_prod", "multiply", 1, data, segment_ids, num_segments)
 
 
 @segment_prod.defbackward

@@ -238,8 +238,12 @@ def inception_module(x, filters_1x1, filters_3x3_reduce, filters_3x3, filters_5x
 
     Args:
         x: a 4-D symbolic tensor ``(None, rows, cols, channels)``.
-        filters_1x1, filters_3x3, filters_5x5: the filters of the branches' main convolutions.
-        filters_3x3_reduce, filters_5x5_reduce, filters_pool_proj: the filters of the 1x1 bottlenecks, or None.
+        filters_1x1: the filters of the 1x1 branch.
+        filters_3x3_reduce: the filters of the 1x1 bottleneck before the 3x3 convolution, or None.
+        filters_3x3: the filters of the 3x3 branch's main convolution.
+        filters_5x5_reduce: the filters of the 1x1 bottleneck before the 5x5 convolution, or None.
+        filters_5x5: the filters of the 5x5 branch's main convolution.
+        filters_pool_proj: the filters of the 1x1 projection after the pooling branch, or None.
         name: prefix of the layer names (``{name}_1x1``, ``{name}_3x3_reduce``, ``{name}_3x3``, ...,
             ``{name}_pool``, ``{name}_pool_proj``, ``{name}_output``: the BVLC GoogLeNet names).
 

@@ -104,10 +104,12 @@ def accuracy_vs_training_size(build_fns, x, y, sizes, x_test=None, y_test=None, 
     Args:
         build_fns: ``{name: function()}`` each returning a new model (compiled or not) for ``x``'s shape and
             integer labels.
-        x, y: the training pool and its integer labels.
+        x: the training pool.
+        y: the pool's integer labels.
         sizes: the training-set sizes, each at most the pool's size.
-        x_test, y_test: the test set; default: a class-balanced ``test_fraction`` of ``x, y`` set aside first
+        x_test: the test inputs; default: a class-balanced ``test_fraction`` of ``x, y`` set aside first
             (with ``seed``), the rest being the pool.
+        y_test: the test labels, given with ``x_test``.
         test_fraction: the share held out when no test set is given.
         epochs: passes over each training subset.
         min_steps: the fewest gradient steps of any run (0: just ``epochs``).

@@ -148,8 +148,11 @@ def layer_lines(layer, show_shapes=False, show_dtype=False, show_layer_names=Fal
 
     Args:
         layer: the layer the box stands for.
-        show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable: what the
-            box shows, as ``plot_model``.
+        show_shapes: show the input and output shapes in the box, as ``plot_model``.
+        show_dtype: show the layer's dtype in the box.
+        show_layer_names: show the layer's name beside its class in the box.
+        show_layer_activations: show the activation of a layer that has one.
+        show_trainable: show whether the layer is trainable.
 
     Returns:
         A list of strings, the first the layer's class (and name); the parameter count last.
@@ -237,8 +240,11 @@ def draw_model(model, show_shapes=False, show_dtype=False, show_layer_names=Fals
 
     Args:
         model: a Sequential or functional model.
-        show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable: what each
-            box shows, as ``plot_model``.
+        show_shapes: show the input and output shapes in each box, as ``plot_model``.
+        show_dtype: show the layer's dtype in each box.
+        show_layer_names: show the layer's name beside its class in each box.
+        show_layer_activations: show the activation of a layer that has one.
+        show_trainable: show whether the layer is trainable.
         rankdir: ``"TB"`` (top to bottom) or ``"LR"``.
         expand_nested: draw the layers of nested models.
         dpi: the figure's resolution.
@@ -327,8 +333,11 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
 
     Args:
         model: a Sequential or functional model.
-        show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable: what each
-            node shows, as ``plot_model``.
+        show_shapes: show the input and output shapes in each node, as ``plot_model``.
+        show_dtype: show the layer's dtype in each node.
+        show_layer_names: show the layer's name beside its class in each node.
+        show_layer_activations: show the activation of a layer that has one.
+        show_trainable: show whether the layer is trainable.
         rankdir: ``"TB"`` (top to bottom) or ``"LR"``.
         expand_nested: draw the layers of nested models.
         dpi: the resolution of a rendered image.
