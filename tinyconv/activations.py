@@ -14,7 +14,7 @@ The functions ``relu(x)``, ``tanh(x)`` ... are Keras's ``keras.activations.*``.
 """
 import numpy as np
 
-from .devices import array_module_of, companion_module
+from .devices import array_module_of, companion_module, is_device_array
 from .devices import asarray as _asarray  # keeps a GPU (CuPy) array on the GPU
 
 
@@ -89,8 +89,18 @@ def softmax(x, axis=-1):
     >>> tinyconv.activations.softmax(np.array([[1.0, 2.0, 3.0]])).round(4)
     array([[0.09  , 0.2447, 0.6652]])
     """
+    if _fused_softmax_applies(x, axis):   # a GPU array: one kernel instead of five launches
+        from .kernels.gpu.raw import softmax as raw_softmax
+        return raw_softmax.softmax(x)
     shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return shifted / np.sum(shifted, axis=axis, keepdims=True)
+
+
+def _fused_softmax_applies(x, axis):
+    """A device array of floats, normalised over its last axis (the raw kernel's case)."""
+    if not is_device_array(x) or x.ndim == 0 or x.dtype not in (np.float32, np.float64):
+        return False
+    return isinstance(axis, (int, np.integer)) and axis in (-1, x.ndim - 1) and x.shape[-1] > 0
 
 
 def linear(x):

@@ -122,9 +122,9 @@ class KernelCache:
 
     A layer makes one per forward call, handing over the cache of its previous, finished step
     (``KernelCache(recycled=old)``) so that a kernel set may reuse its buffers; it passes the
-    same object to the backward of that call.  Only the compiled 2-D convolution uses it today
-    (its im2col columns or the zero-padded input planes of a first layer); the other kernel sets
-    never see it.  A shared layer in a functional model snapshots the attribute holding it per
+    same object to the backward of that call.  The 2-D convolutions of the compiled set (its im2col
+    columns or the zero-padded input planes of a first layer) and of the GPU set (its im2col patches)
+    use it; the reference set never sees it.  A shared layer in a functional model snapshots the attribute holding it per
     call, so each call's backward gets its own forward's cache.
     """
 
@@ -160,23 +160,19 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradie
     ``bias_gradient=False`` (a layer without a bias): kernel sets that can skip dbias do (the GPU one:
     one launch fewer); the others compute it anyway."""
     kernels = _kernels()
+    options = {}
     if not bias_gradient and getattr(kernels, "CONV2D_BIAS_OPTIONAL", False):
-        return kernels.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient,
-                                       kernel_gradient, bias_gradient=False)
+        options["bias_gradient"] = False
     if cache is not None and _takes_cache(kernels):
-        return kernels.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient,
-                                       kernel_gradient, cache=cache)
-    return kernels.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient, kernel_gradient)
+        options["cache"] = cache
+    return kernels.conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient, kernel_gradient,
+                                   **options)
 
 
 def batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum):
     """moving = momentum * moving + (1 - momentum) * batch, in place (one launch on the GPU; the
-    reference's four array lines on the other kernel sets, which have no kernel of their own for it)."""
-    kernels = _kernels()
-    update = getattr(kernels, "batch_norm_update_moving_statistics", None)
-    if update is None:
-        update = _load("reference").batch_norm_update_moving_statistics
-    return update(moving_mean, moving_variance, mean, var, momentum)
+    reference's four array lines on the CPU, which needs no compiled kernel for a (C,) vector)."""
+    return _kernels().batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum)
 
 
 def conv3d_forward(x, kernel, bias, strides, pads, dilation, groups):
@@ -311,9 +307,21 @@ def upsample2d_bilinear_backward(dy, input_shape):
 
 # --- normalisation ----------------------------------------------------------------------------
 
-def batch_norm_forward_train(x, gamma, beta, epsilon):
-    """(y, mean, var, inv_std): normalised with the batch's statistics per channel."""
-    return _kernels().batch_norm_forward_train(x, gamma, beta, epsilon)
+def batch_norm_forward_train(x, gamma, beta, epsilon, moving_mean=None, moving_variance=None, momentum=None):
+    """(y, mean, var, inv_std): normalised with the batch's statistics per channel.
+
+    Given the layer's ``moving_mean``, ``moving_variance`` and ``momentum``, those are updated in place
+    too, as ``batch_norm_update_moving_statistics`` does: the GPU set in the same launches (its
+    statistics kernel writes them, ``batch_norm_forward_train_and_update``), the others after the kernel."""
+    kernels = _kernels()
+    if moving_mean is None:
+        return kernels.batch_norm_forward_train(x, gamma, beta, epsilon)
+    joined = getattr(kernels, "batch_norm_forward_train_and_update", None)
+    if joined is not None:
+        return joined(x, gamma, beta, epsilon, moving_mean, moving_variance, momentum)
+    y, mean, var, inv_std = kernels.batch_norm_forward_train(x, gamma, beta, epsilon)
+    batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum)
+    return y, mean, var, inv_std
 
 
 def batch_norm_forward_infer(x, gamma, beta, moving_mean, moving_var, epsilon):
@@ -382,6 +390,7 @@ KERNEL_NAMES = (
     "upsample2d_nearest_forward", "upsample2d_nearest_backward",
     "upsample2d_bilinear_forward", "upsample2d_bilinear_backward",
     "batch_norm_forward_train", "batch_norm_forward_infer", "batch_norm_backward",
+    "batch_norm_update_moving_statistics",
     "layer_norm_forward", "layer_norm_backward", "group_norm_forward", "group_norm_backward",
     "lrn_forward", "lrn_backward",
     "locally_connected2d_forward", "locally_connected2d_backward", "tiled_conv2d_forward", "tiled_conv2d_backward",

@@ -36,12 +36,9 @@ SYNCS_PER_EPOCH_END = 1            # the epoch's logs, read once for History and
 LENET5_LAUNCHES_PER_STEP = 60      # LeNet-5, batch 64
 RESNET20_LAUNCHES_PER_STEP = 300   # ResNet-20 (the count does not depend on the batch size)
 FUSED_OPTIMIZER_LAUNCHES = 2       # the optimizer's share: the gradients gathered, one fused update
-# Until the fusions listed in RESNET20_PENDING land, ResNet-20's step outside the optimizer stays at or below
-# this (388 measured with them pending, 915 before the lean step), so what is done cannot creep back meanwhile.
-RESNET20_LAUNCHES_WITHOUT_OPTIMIZER_NOW = 390
-
-RESNET20_PENDING = ("outside the optimizer: batch-norm statistics in fewer launches (5 forward and 3 backward "
-                    "today), the im2col patches of the forward reused by the backward, a fused softmax")
+# ResNet-20's step outside the optimizer as measured (915 before the lean step, 388 before batch norm's raw
+# reductions, the forward's patches kept for the backward and the fused softmax), so none of it creeps back.
+RESNET20_LAUNCHES_WITHOUT_OPTIMIZER_NOW = 258
 
 LENET_BATCH = 64
 RESNET_BATCH = 2
@@ -225,7 +222,6 @@ def test_resnet20_step_outside_the_optimizer_does_not_creep_back(standin):
                                                                                "the optimizer")
 
 
-@pytest.mark.xfail(strict=True, reason=RESNET20_PENDING)
 def test_resnet20_step_stays_within_its_launch_budget(standin):
     steps, optimizer_steps, _ = measured("resnet20")
     step = worst(steps)
@@ -424,3 +420,43 @@ def test_values_handed_to_update_state_are_added_at_once(standin):
     mean.update_state(values)
     values[...] = 100.0
     assert float(mean.result()) == 2.0
+
+
+def test_a_convolution_backward_reuses_the_patches_its_forward_kept(standin):
+    from tinyconv import dispatch
+    from tinyconv.kernels.gpu import conv
+    rng = np.random.default_rng(5)
+    x = standin.asarray(rng.standard_normal((2, 7, 6, 3)).astype(np.float32))
+    kernel = standin.asarray(rng.standard_normal((3, 3, 3, 4)).astype(np.float32))
+    geometry = ((2, 1), ((1, 1), (0, 1)), (1, 1), 1)
+    cache = dispatch.KernelCache()
+    y = dispatch.conv2d_forward(x, kernel, None, *geometry, cache=cache)
+    assert isinstance(cache.kept, conv.KeptPatches)
+    dy = standin.asarray(rng.standard_normal(tuple(y.shape)).astype(np.float32))
+    with standin.counting() as again:
+        recomputed = dispatch.conv2d_backward(dy, x, kernel, *geometry, bias_gradient=False)
+    with standin.counting() as reused:
+        kept = dispatch.conv2d_backward(dy, x, kernel, *geometry, cache=cache, bias_gradient=False)
+    assert again["by_op"]["im2col_2d"] == 1 and "im2col_2d" not in reused["by_op"]
+    assert reused["launches"] == again["launches"] - 1
+    assert cache.kept is None                       # the patches' memory is let go once used
+    for got, want in zip(kept, recomputed):
+        np.testing.assert_array_equal(standin.asnumpy(got), standin.asnumpy(want))
+
+
+def test_patches_kept_for_another_geometry_are_not_used(standin):
+    from tinyconv import dispatch
+    from tinyconv.kernels import reference
+    rng = np.random.default_rng(6)
+    x = standin.asarray(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+    kernel = standin.asarray(rng.standard_normal((3, 3, 3, 4)).astype(np.float32))
+    cache = dispatch.KernelCache()
+    dispatch.conv2d_forward(x, kernel, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, cache=cache)   # "same"
+    dy = standin.asarray(rng.standard_normal((2, 4, 4, 4)).astype(np.float32))
+    with standin.counting() as record:                                                         # "valid"
+        _, dkernel, _ = dispatch.conv2d_backward(dy, x, kernel, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, cache=cache)
+    assert record["by_op"]["im2col_2d"] == 1
+    backend.set_device("cpu")
+    host = [standin.asnumpy(a) for a in (dy, x, kernel)]
+    np.testing.assert_allclose(standin.asnumpy(dkernel), reference.conv2d_backward(
+        *host, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)[1], rtol=1e-5, atol=1e-5)

@@ -19,11 +19,12 @@ import types
 import numpy as np
 import pytest
 
-from tinyconv import losses
+from tinyconv import activations, losses
 from tinyconv.kernels import reference
 from tinyconv.kernels import gpu as gpu_kernels
 from tinyconv.kernels.gpu import _windows, raw
 from tinyconv.kernels.gpu.raw import _cuda, pooling as raw_pooling, softmax_ce, windows as raw_windows
+from tinyconv.kernels.gpu.raw import softmax as raw_softmax
 
 from .conftest import REAL_CUPY, to_host
 
@@ -418,3 +419,47 @@ def test_arrays_too_large_for_32_bit_indices_take_the_array_module_twin(device, 
                                                                     out))
     assert launches > 1 and "im2col_2d" not in xp.census.launches
     np.testing.assert_array_equal(to_host(windows), im2col_by_loops(x, pads, window, strides, dilation, 0.0)[0])
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. the softmax kernel (tinyconv.activations.softmax on a device array)
+# ----------------------------------------------------------------------------------------------
+@needs_nvrtc
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_the_softmax_source_compiles_and_its_launch_passes_what_it_declares(dtype, architecture):
+    ptx, log = ptx_for(raw_softmax, dtype, architecture)
+    assert log.strip() == "" and sorted(entry_parameters(ptx)) == ["tinyconv_softmax"]
+    if dtype == np.float32:
+        assert not re.search(r"\.f64\b", ptx)
+    cupy = RecordingCupy()
+    raw_softmax.build_softmax(cupy)(np.zeros((300, 10), dtype))
+    (entry, options, grid, block, args), = cupy.launches
+    assert options == _cuda.compile_options(dtype)
+    assert [ptx_type(a) for a in args] == entry_parameters(ptx)[entry]
+    assert grid[0] * block[0] >= 300 > (grid[0] - 1) * block[0]          # one thread per row
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_softmax_on_the_device_is_one_launch_with_the_cpu_numbers(device, dtype):
+    xp, rng = device, np.random.default_rng(9)
+    scores = (rng.standard_normal((2, 5, 7)) * 40).astype(dtype)             # large scores: the max shift matters
+    want = activations.softmax(scores)
+    got, launches = counted(xp, lambda: activations.softmax(xp.asarray(scores)))
+    assert launches in (None, 1) and got.dtype == dtype and got.shape == scores.shape
+    assert_device_close(got, want, dtype)
+    if not REAL_CUPY:   # the twin is the CPU formula itself
+        np.testing.assert_array_equal(to_host(got), want)
+    other_axis, launches = counted(xp, lambda: activations.softmax(xp.asarray(scores), axis=1))
+    assert launches in (None, 5)                                             # not the last axis: the array route
+    assert_device_close(other_axis, activations.softmax(scores, axis=1), dtype)
+
+
+def test_softmax_refuses_what_it_cannot_normalise():
+    with pytest.raises(TypeError, match="softmax: expected float32 or float64 scores, got int64"):
+        raw_softmax.softmax(np.zeros((2, 3), np.int64))
+    with pytest.raises(ValueError, match=r"softmax: expected scores with a non-empty last axis .*got shape \(2, 0\)"):
+        raw_softmax.softmax(np.zeros((2, 0), np.float32))
+    gpu_kernels.use_array_module(np)
+    result = doctest.testmod(raw_softmax, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

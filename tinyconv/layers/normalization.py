@@ -143,11 +143,12 @@ class BatchNormalization(Layer):
         if self._training_forward:
             if self._replicas is not None:
                 y, mean, var, inv_std = sync_batchnorm.forward(x_last, gamma, beta, self.epsilon, self._replicas)
-            else:
-                y, mean, var, inv_std = dispatch.batch_norm_forward_train(x_last, gamma, beta, self.epsilon)
+                dispatch.batch_norm_update_moving_statistics(self.moving_mean, self.moving_variance, mean, var,
+                                                             self.momentum)
+            else:   # the statistics and the moving averages (one kernel on the GPU)
+                y, mean, var, inv_std = dispatch.batch_norm_forward_train(
+                    x_last, gamma, beta, self.epsilon, self.moving_mean, self.moving_variance, self.momentum)
             self._cache = (x_last, gamma, mean, inv_std)
-            dispatch.batch_norm_update_moving_statistics(self.moving_mean, self.moving_variance, mean, var,
-                                                         self.momentum)
         else:
             y = dispatch.batch_norm_forward_infer(x_last, gamma, beta, self.moving_mean, self.moving_variance,
                                              self.epsilon)

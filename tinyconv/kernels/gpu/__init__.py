@@ -19,7 +19,7 @@ from .local import (locally_connected2d_backward, locally_connected2d_forward, t
                     tiled_conv2d_forward)
 from .lrn import lrn_backward, lrn_forward
 from .normalization import (batch_norm_backward, batch_norm_forward_infer, batch_norm_forward_train,
-                            batch_norm_update_moving_statistics)
+                            batch_norm_forward_train_and_update, batch_norm_update_moving_statistics)
 from .norms import group_norm_backward, group_norm_forward, layer_norm_backward, layer_norm_forward
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from .pooling3d import avg_pool3d_backward, avg_pool3d_forward, max_pool3d_backward, max_pool3d_forward
@@ -32,6 +32,8 @@ from .upsampling import (upsample2d_bilinear_backward, upsample2d_bilinear_forwa
 
 # conv2d_backward(..., bias_gradient=False) skips dbias for a layer without a bias (dispatch asks).
 CONV2D_BIAS_OPTIONAL = True
+# conv2d_forward/backward take a dispatch.KernelCache: the forward's im2col patches serve the backward.
+CONV2D_USES_CACHE = True
 
 # Every name in KERNEL_NAMES that is not imported above (none today) gets a clear stand-in.
 PORTED = tuple(name for name in KERNEL_NAMES if name in globals())

@@ -20,6 +20,11 @@ kernel launches):
 The gathers live in ``_windows.py`` and work for any number of spatial axes, so ``conv_forward``
 and ``conv_backward`` here serve 3-D convolution (``conv3d.py``) unchanged.
 
+In training a layer hands both calls one ``dispatch.KernelCache``: the forward keeps its patches
+there and the backward's ``dkernel = patches^T @ dy`` reuses them instead of gathering them again
+(one launch fewer per layer).  The price is memory: the patches, KH*KW times the size of x, stay on
+the GPU from the forward until the backward has used them (the backward then lets them go).
+
 Verified against the reference kernels with ``xp = numpy`` in tests/gpu; with ``xp = cupy`` only
 on a machine with an NVIDIA GPU (tests/gpu/test_gpu_device.py).
 """
@@ -62,13 +67,40 @@ def check_gradient(where, dy, x, kernel, out):
         raise ValueError(f"{where}: expected dy of shape {expected} and dtype {x.dtype}, got {dy.shape} {dy.dtype}")
 
 
-def conv_forward(x, kernel, bias, strides, pads, dilation, groups, out):
-    """Convolution over any number of spatial axes (x (N, S..., C), kernel (K..., Cg, F)), checked."""
+class KeptPatches:
+    """The im2col patches of one forward call, kept in its ``KernelCache`` for its backward; ``key``
+    (x's shape and dtype, the kernel's window and the geometry) guards against a cache of another call."""
+
+    __slots__ = ("key", "patches")
+
+    def __init__(self, key, patches):
+        self.key, self.patches = key, patches
+
+
+def _patches_key(x, kernel, strides, pads, dilation, out):
+    return tuple(x.shape), str(x.dtype), tuple(kernel.shape[:-1]), strides, pads, dilation, tuple(out)
+
+
+def _patches(x, kernel, strides, pads, dilation, out, cache=None):
+    """(M, K..., C) im2col patches of x: the ones ``cache`` kept for this x and geometry, else gathered."""
+    window = kernel.shape[:-2]
+    m = x.shape[0] * int(np.prod(out))
+    kept = getattr(cache, "kept", None)
+    if isinstance(kept, KeptPatches) and kept.key == _patches_key(x, kernel, strides, pads, dilation, out):
+        return kept.patches
+    return padded_im2col(x, pads, window, strides, dilation, out).reshape(m, *window, x.shape[-1])
+
+
+def conv_forward(x, kernel, bias, strides, pads, dilation, groups, out, cache=None):
+    """Convolution over any number of spatial axes (x (N, S..., C), kernel (K..., Cg, F)), checked.
+
+    ``cache``: a ``dispatch.KernelCache`` (training) that keeps the patches for ``conv_backward``."""
     module = xp()
     n, f = x.shape[0], kernel.shape[-1]
-    window = kernel.shape[:-2]
     m = n * int(np.prod(out))
-    patches = padded_im2col(x, pads, window, strides, dilation, out).reshape(m, *window, x.shape[-1])
+    patches = _patches(x, kernel, strides, pads, dilation, out)
+    if cache is not None:
+        cache.kept, cache.spare = KeptPatches(_patches_key(x, kernel, strides, pads, dilation, out), patches), None
     if groups == 1:
         y = patches.reshape(m, -1) @ kernel.reshape(-1, f)
     else:
@@ -80,16 +112,19 @@ def conv_forward(x, kernel, bias, strides, pads, dilation, groups, out):
 
 
 def conv_backward(dy, x, kernel, strides, pads, dilation, groups, out, input_gradient=True, kernel_gradient=True,
-                  bias_gradient=True):
-    """(dx, dkernel, dbias) of ``conv_forward``, arguments already checked; None for a gradient not asked for."""
+                  bias_gradient=True, cache=None):
+    """(dx, dkernel, dbias) of ``conv_forward``, arguments already checked; None for a gradient not asked for.
+
+    ``cache``: the ``KernelCache`` the forward of this x filled: its patches are used, then released."""
     module = xp()
     n, c, f = x.shape[0], x.shape[-1], kernel.shape[-1]
     window, cg = kernel.shape[:-2], kernel.shape[-2]
     m = n * int(np.prod(out))
     dy_rows = dy.reshape(m, f)
     dbias = column_sums(dy_rows) if bias_gradient else None                        # ones @ dy: one GEMV
-    patches = padded_im2col(x, pads, window, strides, dilation, out).reshape(m, *window, c) \
-        if kernel_gradient else None
+    patches = _patches(x, kernel, strides, pads, dilation, out, cache) if kernel_gradient else None
+    if cache is not None and isinstance(cache.kept, KeptPatches):
+        cache.kept = None                                                          # the memory goes back now
     dkernel = dx = None
     if groups == 1:
         if kernel_gradient:
@@ -112,18 +147,21 @@ def conv_backward(dy, x, kernel, strides, pads, dilation, groups, out, input_gra
     return dx, dkernel, dbias
 
 
-def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups):
-    """y = x (*) kernel + bias (NHWC, Keras kernel layout), as im2col + matmul."""
+def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups, cache=None):
+    """y = x (*) kernel + bias (NHWC, Keras kernel layout), as im2col + matmul.
+
+    ``cache``: a ``dispatch.KernelCache`` (training): the patches stay in it for ``conv2d_backward``."""
     geometry = _validate("gpu conv2d_forward", x, kernel, bias, strides, pads, dilation, groups)
-    return conv_forward(x, kernel, bias, *geometry)
+    return conv_forward(x, kernel, bias, *geometry, cache=cache)
 
 
 def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradient=True, kernel_gradient=True,
-                    bias_gradient=True):
+                    bias_gradient=True, cache=None):
     """(dx, dkernel, dbias) given dL/dy, as in the reference kernel (None for a gradient not asked for).
 
-    ``bias_gradient=False`` (a layer without a bias) skips dbias: one launch fewer."""
+    ``bias_gradient=False`` (a layer without a bias) skips dbias: one launch fewer.  ``cache``: the
+    ``KernelCache`` the forward of this same x filled; its patches spare the backward's im2col."""
     geometry = _validate("gpu conv2d_backward", x, kernel, None, strides, pads, dilation, groups)
     check_gradient("gpu conv2d_backward", dy, x, kernel, geometry[-1])
     return conv_backward(dy, x, kernel, *geometry, input_gradient=input_gradient, kernel_gradient=kernel_gradient,
-                         bias_gradient=bias_gradient)
+                         bias_gradient=bias_gradient, cache=cache)

@@ -6,13 +6,16 @@ against ``scalar_t`` and compiled for float32 and float64), the names of its ent
 
 * ``windows``: im2col and col2im over images (convolution's gather and its adjoint);
 * ``pooling``: max/min and average pooling windows, forward and backward;
-* ``softmax_ce``: softmax cross-entropy with integer labels, per-sample loss and gradient.
+* ``softmax_ce``: softmax cross-entropy with integer labels, per-sample loss and gradient;
+* ``batch_norm``: batch norm's per-channel statistics and gradient sums, one launch each;
+* ``softmax``: softmax over the last axis, one thread per row.
 
 Each kernel runs through ``fused.run(name, twin, build, *arrays)``: compiled on CuPy, its
 array-module twin everywhere else (the readable version and the test oracle).  The twins of the
 window and pooling kernels are the functions of ``_windows.py``, which also decides when the raw
 kernel applies (2-D, sizes indexable with 32-bit ints).
 """
-from . import pooling, softmax_ce, windows
+from . import batch_norm, pooling, softmax, softmax_ce, windows
 
-FAMILIES = {"windows": windows, "pooling": pooling, "softmax_ce": softmax_ce}
+FAMILIES = {"batch_norm": batch_norm, "pooling": pooling, "softmax": softmax, "softmax_ce": softmax_ce,
+            "windows": windows}
