@@ -61,7 +61,19 @@ def openmp_enabled():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in the compiled kernels, whichever thread runs them."""
+    """Use ``n`` threads in the compiled kernels and in the BLAS behind NumPy's matrix products.
+
+    Like ``torch.set_num_threads``: one count for every thread pool tinyconv's computations use, so
+    ``set_num_threads(1)`` runs a training step on one core (the big matrix products of convolution and
+    Dense go to NumPy's BLAS, which has a thread pool of its own).  The count holds for the whole
+    process, whichever thread sets it.
+
+    Args:
+        n: a positive int.
+
+    Raises:
+        ValueError: for anything else.
+    """
     global _fallback_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
@@ -70,6 +82,23 @@ def set_num_threads(n):
         _fallback_threads = n
     else:
         threads.set_num_threads(n)
+    set_blas_threads(n)
+
+
+def set_blas_threads(n):
+    """Set every loaded BLAS library (NumPy's OpenBLAS, SciPy's, MKL, BLIS) to ``n`` threads.
+
+    threadpoolctl finds them among the process's loaded libraries.  Returns how many were set (0 when
+    threadpoolctl is missing or finds none: then BLAS keeps its own count).
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return 0
+    libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    for library in libraries:
+        library.set_num_threads(n)
+    return len(libraries)
 
 
 def get_num_threads():
