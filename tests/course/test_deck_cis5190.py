@@ -109,7 +109,8 @@ def test_convolution_is_shift_equivariant_and_pooling_shift_invariant():
 def test_example_architectures_parameters_and_computation():
     """lecture-cis5190-cnn.txt, "Example architectures": AlexNet, 8 layers, ~60M params; VGG, 19 layers,
     ~140M params; ResNet, 152 layers, "Less computation in forward pass than VGGNet!", "Back to 60M params".
-    (GoogleNet, 22 layers, ~5M params: tinyconv has no GoogLeNet builder.)"""
+    (GoogleNet, 22 layers, ~5M params: tests/teaching/test_architectures.py checks teaching.googlenet - 22
+    weight layers, 6,998,552 parameters, the paper's "12 times fewer than AlexNet" counted as 8.7.)"""
     alex = alexnet()
     weighted = [layer for layer in alex.layers if layer.count_params()]
     assert len(weighted) == 8 and [type(layer).__name__ for layer in weighted].count("Conv2D") == 5
