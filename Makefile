@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 PYTHON_PREFIX_HASH := $(shell $(PYTHON) -c "import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])")
 STAMP := build/.installed-$(PYTHON_PREFIX_HASH)
 
-.PHONY: install demo test bench fuzz sanitize wheel clean labs gpu-check docs
+.PHONY: install demo test bench fuzz sanitize wheel clean labs gpu-check docs typecheck
 
 # Editable install with the test and data extras; rebuilt when the build inputs change.
 $(STAMP): pyproject.toml setup.py $(wildcard tinyconv/kernels/cpu/*.pyx tinyconv/kernels/cpu/*.pxd tinyconv/kernels/cpu/*.pxi tinyconv/kernels/cpu/*.h \
@@ -48,6 +48,10 @@ sanitize:
 # the docstrings (mkdocs.yml). Strict: a broken link, a missing anchor or a docstring warning fails it.
 docs: install
 	$(PYTHON) -m mkdocs build --strict --site-dir build/site
+
+# The type check of the public API (mypy.ini lists the modules; tests/test_typing.py runs it too).
+typecheck: install
+	$(PYTHON) -m mypy
 
 # The course labs: student copies (solutions stripped) and notebooks, in build/labs/ (see docs/labs.md).
 labs:

@@ -113,4 +113,5 @@ def test_wheel_built_from_the_sdist_ships_no_c_and_stripped_kernels(sdist, tmp_p
     debug = [s for s in sections if s.startswith(".debug") or s == ".symtab"]
     assert not debug, f"the compiled kernels are not stripped: {debug}"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert "tinyconv/py.typed" in names  # type checkers read the wheel's hints (PEP 561)
     assert "License-Expression: MIT" in metadata

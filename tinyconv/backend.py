@@ -3,20 +3,28 @@
 Arrays live on the CPU as NumPy arrays, or on an NVIDIA GPU as CuPy arrays after
 ``set_device("gpu")`` (or ``TINYCONV_DEVICE=gpu`` in the environment); see ``tinyconv.devices``.
 """
+from __future__ import annotations
+
 import os
 import sys
 import warnings
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
+import numpy.typing as npt
 
 from . import devices, dispatch, graph, naming
+
+if TYPE_CHECKING:
+    from .optimizers import Optimizer
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
 _IMAGE_DATA_FORMAT = "channels_last"
 
 
-def floatx():
+def floatx() -> str:
     """The default float type of weights and activations ('float32').
 
     Example:
@@ -27,7 +35,7 @@ def floatx():
     return _FLOATX
 
 
-def set_floatx(value):
+def set_floatx(value: str) -> None:
     """Set the default float type of new weights and activations.
 
     Args:
@@ -49,7 +57,7 @@ def set_floatx(value):
     _FLOATX = value
 
 
-def epsilon():
+def epsilon() -> float:
     """The fuzz factor Keras adds to avoid dividing by zero (1e-7 by default).
 
     Example:
@@ -60,7 +68,7 @@ def epsilon():
     return _EPSILON
 
 
-def set_epsilon(value):
+def set_epsilon(value: float) -> None:
     """Set the value ``epsilon()`` returns.
 
     Args:
@@ -76,7 +84,7 @@ def set_epsilon(value):
     _EPSILON = float(value)
 
 
-def image_data_format():
+def image_data_format() -> str:
     """The default image layout of new layers: 'channels_last' (NHWC) or 'channels_first' (NCHW).
 
     Example:
@@ -87,7 +95,7 @@ def image_data_format():
     return _IMAGE_DATA_FORMAT
 
 
-def set_image_data_format(value):
+def set_image_data_format(value: str) -> None:
     """Set the default image layout (``data_format``) of layers created afterwards.
 
     Args:
@@ -109,7 +117,7 @@ def set_image_data_format(value):
     _IMAGE_DATA_FORMAT = value
 
 
-def clear_session():
+def clear_session() -> None:
     """Restart automatic names from ``conv2d``, ``dense`` ... as Keras does.
 
     Example:
@@ -121,7 +129,7 @@ def clear_session():
     naming.reset()
 
 
-def standardize_dtype(dtype):
+def standardize_dtype(dtype: npt.DTypeLike | None) -> str:
     """A dtype's canonical name; None means ``floatx()``.
 
     Args:
@@ -137,7 +145,7 @@ def standardize_dtype(dtype):
 
 # --- Keras 2 ``K.*`` helpers -----------------------------------------------------------------------------------
 
-def backend():
+def backend() -> str:
     """The name of the array library underneath: tinyconv computes with NumPy.
 
     Example:
@@ -148,7 +156,7 @@ def backend():
     return "numpy"
 
 
-def is_keras_tensor(x):
+def is_keras_tensor(x: object) -> bool:
     """True for the symbolic tensors that ``Input`` and layer calls return (not for concrete arrays).
 
     Args:
@@ -162,7 +170,7 @@ def is_keras_tensor(x):
     return isinstance(x, graph.SymbolicTensor)
 
 
-def int_shape(x):
+def int_shape(x: Any) -> tuple[int | None, ...]:
     """The shape as a tuple of ints, None for an unknown size (the batch axis of an ``Input``).
 
     Args:
@@ -178,7 +186,7 @@ def int_shape(x):
     return tuple(int(size) for size in np.shape(x))
 
 
-def shape(x):
+def shape(x: Any) -> tuple[int | None, ...]:
     """The shape of ``x`` (a tuple, as ``keras.ops.shape`` returns).
 
     Args:
@@ -192,7 +200,7 @@ def shape(x):
     return int_shape(x)
 
 
-def ndim(x):
+def ndim(x: Any) -> int:
     """The number of axes of ``x``.
 
     Args:
@@ -206,7 +214,7 @@ def ndim(x):
     return len(int_shape(x))
 
 
-def cast_to_floatx(x):
+def cast_to_floatx(x: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]:
     """``x`` as a NumPy array of the default float type (``floatx()``).
 
     Args:
@@ -220,12 +228,12 @@ def cast_to_floatx(x):
     return np.asarray(x, dtype=_FLOATX)
 
 
-def _is_optimizer(x):
+def _is_optimizer(x: object) -> TypeGuard[Optimizer]:
     from .optimizers import Optimizer  # imported here: optimizers may import this module
     return isinstance(x, Optimizer)
 
 
-def get_value(x):
+def get_value(x: Any) -> Any:
     """The value held by ``x``: a copy of an array, a number as it is, an optimizer's learning rate.
 
     Args:
@@ -246,7 +254,7 @@ def get_value(x):
     return x
 
 
-def set_value(x, value):
+def set_value(x: Any, value: Any) -> None:
     """Overwrite the value held by ``x`` in place.
 
     ``x`` may be an array (weights, NumPy or on the GPU), an object with ``assign`` (a variable), or an
@@ -288,7 +296,7 @@ def set_value(x, value):
 
 # --- device: CPU (NumPy) or GPU (CuPy) ------------------------------------------------------------------------
 
-def set_device(name, array_module=None):
+def set_device(name: str, array_module: ModuleType | None = None) -> None:
     """Compute on ``'cpu'`` (NumPy, the compiled kernels) or ``'gpu'`` (CuPy, ``kernels/gpu``).
 
     Selecting the GPU without CuPy or without a CUDA device raises RuntimeError and leaves the
@@ -332,7 +340,7 @@ use_kernels = dispatch.use_kernels
 active_kernels = dispatch.active_kernels
 
 
-def get_device():
+def get_device() -> str:
     """The active device: 'cpu' or 'gpu'.
 
     Example:
@@ -343,7 +351,7 @@ def get_device():
     return devices.get_device()
 
 
-def _device_from_environment():
+def _device_from_environment() -> None:
     """Honour ``TINYCONV_DEVICE=gpu`` at import; a missing GPU warns (importing must not fail)."""
     wanted = os.environ.get("TINYCONV_DEVICE", "").strip().lower()
     if wanted in ("", "cpu"):

@@ -5,15 +5,22 @@
 ``LearningRateScheduler``, ``CSVLogger``, ``TerminateOnNaN`` and ``LambdaCallback``.  Keras 2's metric names
 are understood: ``monitor="val_acc"`` reads ``val_accuracy`` when only that is logged, and the reverse.
 """
+from __future__ import annotations
+
 import csv
 import inspect
 import logging
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, TypeAlias
 
 import numpy as np
+
+# What every hook receives: the logged values by name (Python floats; an array for a metric with several
+# values; ``{"outputs": ...}`` at on_predict_batch_end).
+Logs: TypeAlias = dict[str, Any]
 
 logger = logging.getLogger(__name__)  # "tinyconv.callbacks", under the "tinyconv" logger
 
@@ -43,11 +50,12 @@ class Callback:
     6
     """
 
-    def __init__(self):
-        self.model = None
-        self.params = {}
+    def __init__(self) -> None:
+        # The model being run (typed Any: the models import this module, so it cannot name their class).
+        self.model: Any = None
+        self.params: dict[str, Any] = {}
 
-    def set_model(self, model):
+    def set_model(self, model: Any) -> None:
         """Called by ``fit`` / ``evaluate`` / ``predict`` before the first hook: sets ``self.model``.
 
         Args:
@@ -55,7 +63,7 @@ class Callback:
         """
         self.model = model
 
-    def set_params(self, params):
+    def set_params(self, params: dict[str, Any]) -> None:
         """Called before the first hook: sets ``self.params``.
 
         Args:
@@ -63,7 +71,7 @@ class Callback:
         """
         self.params = params
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         """Called once at the start of ``fit``.
 
         Args:
@@ -71,7 +79,7 @@ class Callback:
         """
         pass
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         """Called once at the end of ``fit``.
 
         Args:
@@ -79,7 +87,7 @@ class Callback:
         """
         pass
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         """Called at the start of every epoch.
 
         Args:
@@ -88,7 +96,7 @@ class Callback:
         """
         pass
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         """Called at the end of every epoch, after validation.
 
         Args:
@@ -97,7 +105,7 @@ class Callback:
         """
         pass
 
-    def on_batch_begin(self, batch, logs=None):
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         """Keras 2's name for ``on_train_batch_begin`` (called by it).
 
         Args:
@@ -106,7 +114,7 @@ class Callback:
         """
         pass
 
-    def on_batch_end(self, batch, logs=None):
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         """Keras 2's name for ``on_train_batch_end`` (called by it).
 
         Args:
@@ -115,7 +123,7 @@ class Callback:
         """
         pass
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         """Called before every training batch (calls ``on_batch_begin``).
 
         Args:
@@ -124,7 +132,7 @@ class Callback:
         """
         self.on_batch_begin(batch, logs=logs)  # Keras 2 callbacks override on_batch_begin
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         """Called after every training batch (calls ``on_batch_end``).
 
         Args:
@@ -133,7 +141,7 @@ class Callback:
         """
         self.on_batch_end(batch, logs=logs)
 
-    def on_test_begin(self, logs=None):
+    def on_test_begin(self, logs: Logs | None = None) -> None:
         """Called at the start of ``evaluate`` (and of validation in ``fit``).
 
         Args:
@@ -141,7 +149,7 @@ class Callback:
         """
         pass
 
-    def on_test_end(self, logs=None):
+    def on_test_end(self, logs: Logs | None = None) -> None:
         """Called at the end of ``evaluate`` (and of validation in ``fit``).
 
         Args:
@@ -149,7 +157,7 @@ class Callback:
         """
         pass
 
-    def on_test_batch_begin(self, batch, logs=None):
+    def on_test_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         """Called before every evaluation batch.
 
         Args:
@@ -158,7 +166,7 @@ class Callback:
         """
         pass
 
-    def on_test_batch_end(self, batch, logs=None):
+    def on_test_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         """Called after every evaluation batch.
 
         Args:
@@ -167,7 +175,7 @@ class Callback:
         """
         pass
 
-    def on_predict_begin(self, logs=None):
+    def on_predict_begin(self, logs: Logs | None = None) -> None:
         """Called at the start of ``predict``.
 
         Args:
@@ -175,7 +183,7 @@ class Callback:
         """
         pass
 
-    def on_predict_end(self, logs=None):
+    def on_predict_end(self, logs: Logs | None = None) -> None:
         """Called at the end of ``predict``.
 
         Args:
@@ -183,7 +191,7 @@ class Callback:
         """
         pass
 
-    def on_predict_batch_begin(self, batch, logs=None):
+    def on_predict_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         """Called before every prediction batch.
 
         Args:
@@ -192,7 +200,7 @@ class Callback:
         """
         pass
 
-    def on_predict_batch_end(self, batch, logs=None):
+    def on_predict_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         """Called after every prediction batch.
 
         Args:
@@ -202,7 +210,7 @@ class Callback:
         pass
 
 
-class PendingLogs(Mapping):
+class PendingLogs(Mapping[str, Any]):
     """The running logs of a training (or evaluation) step, read from the device only when someone looks.
 
     On the GPU the loss and the metrics stay in device memory while the steps run; reading them is a host
@@ -221,26 +229,26 @@ class PendingLogs(Mapping):
     (0.25, {'loss': 0.25})
     """
 
-    def __init__(self, read):
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
         self._read = read
-        self._values = None
+        self._values: dict[str, Any] | None = None
 
-    def resolve(self):
+    def resolve(self) -> dict[str, Any]:
         """The logs as a plain dict (read from the device on the first call)."""
         if self._values is None:
             self._values = dict(self._read())
         return self._values
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Any:
         return self.resolve()[name]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.resolve())
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.resolve())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"PendingLogs({self.resolve()!r})" if self._values is not None else "PendingLogs(<not read yet>)"
 
 
@@ -293,7 +301,7 @@ class CallbackList:
               name in ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_test_begin",
                        "on_test_end", "on_predict_begin", "on_predict_end")]
 
-    def __init__(self, callbacks, model, params):
+    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]) -> None:
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
@@ -301,29 +309,33 @@ class CallbackList:
             callback.set_model(model)
             callback.set_params(params)
 
-    def __getattr__(self, hook):
+    def __getattr__(self, hook: str) -> Callable[..., None]:
+        """``hooks.on_epoch_end(epoch, logs)`` and the other hooks: each calls that hook of every callback."""
         if hook not in CallbackList._HOOKS:
             raise AttributeError(hook)
+
+        def call_batch_hook(batch: int, logs: Mapping[str, Any] | None = None) -> None:
+            logs = {} if logs is None else logs
+            for callback in self.callbacks:
+                if isinstance(logs, PendingLogs):
+                    if not _does_something(callback, hook):
+                        continue
+                    logs = logs.resolve()
+                getattr(callback, hook)(batch, logs=logs)
+
+        def call_epoch_hook(epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+            logs = {} if logs is None else _resolve_logs(logs)
+            for callback in self.callbacks:
+                getattr(callback, hook)(epoch, logs)
+
+        def call_hook(logs: Mapping[str, Any] | None = None) -> None:
+            logs = {} if logs is None else _resolve_logs(logs)
+            for callback in self.callbacks:
+                getattr(callback, hook)(logs)
+
         if "_batch_" in hook:
-            def call_all(batch, logs=None):
-                logs = {} if logs is None else logs
-                for callback in self.callbacks:
-                    if isinstance(logs, PendingLogs):
-                        if not _does_something(callback, hook):
-                            continue
-                        logs = logs.resolve()
-                    getattr(callback, hook)(batch, logs=logs)
-        elif hook.startswith("on_epoch_"):
-            def call_all(epoch, logs=None):
-                logs = {} if logs is None else _resolve_logs(logs)
-                for callback in self.callbacks:
-                    getattr(callback, hook)(epoch, logs)
-        else:
-            def call_all(logs=None):
-                logs = {} if logs is None else _resolve_logs(logs)
-                for callback in self.callbacks:
-                    getattr(callback, hook)(logs)
-        return call_all
+            return call_batch_hook
+        return call_epoch_hook if hook.startswith("on_epoch_") else call_hook
 
 
 class History(Callback):
@@ -341,15 +353,15 @@ class History(Callback):
     ([0, 1, 2], ['loss'], 3)
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.history = {}
+        self.history: dict[str, list[Any]] = {}
+        self.epoch: list[int] = []
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.epoch = []
 
-    def on_train_begin(self, logs=None):
-        self.epoch = []
-
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
@@ -409,14 +421,15 @@ class MonitorCallback(Callback):
     (True, 0.9)
     """
 
-    def __init__(self, monitor="val_loss", mode="auto", baseline=None, min_delta=0):
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", baseline: float | None = None,
+                 min_delta: float = 0) -> None:
         super().__init__()
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.", stacklevel=3)
             mode = "auto"
         self.monitor = monitor
         self.mode = mode
-        self.best = baseline
+        self.best: float | None = baseline
         self.min_delta = abs(min_delta)
         self.maximize = mode == "max" or (mode == "auto" and _is_maximized(monitor))
 
@@ -427,7 +440,7 @@ class MonitorCallback(Callback):
             return value - self.min_delta > reference
         return value + self.min_delta < reference
 
-    def get_monitor_value(self, logs):
+    def get_monitor_value(self, logs: Mapping[str, Any] | None) -> Any:
         """The monitored value from ``logs``, accepting the Keras 2 spelling ('val_acc' for 'val_accuracy' and
         the reverse); None, with a warning, when neither is logged.
 
@@ -470,8 +483,9 @@ class EarlyStopping(MonitorCallback):
     (2, 1)
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
-                 restore_best_weights=False, start_from_epoch=0):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0, verbose: int = 0,
+                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
+                 start_from_epoch: int = 0) -> None:
         super().__init__(monitor, mode, min_delta=min_delta)
         self.patience = patience
         self.verbose = verbose
@@ -480,10 +494,10 @@ class EarlyStopping(MonitorCallback):
         self.start_from_epoch = start_from_epoch
         self.wait = 0
         self.stopped_epoch = 0
-        self.best_weights = None
+        self.best_weights: list[Any] | None = None
         self.best_epoch = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         # reset, so one instance can serve several fit() calls
         self.wait = 0
         self.stopped_epoch = 0
@@ -491,7 +505,7 @@ class EarlyStopping(MonitorCallback):
         self.best_weights = None
         self.best_epoch = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         current = self.get_monitor_value(logs)
         if current is None or epoch < self.start_from_epoch:
             return
@@ -511,7 +525,7 @@ class EarlyStopping(MonitorCallback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
@@ -551,8 +565,9 @@ class ReduceLROnPlateau(MonitorCallback):
     ([0.01, 0.01, 0.005], 0.0025)
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
-                 cooldown=0, min_lr=0.0, **kwargs):
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
+                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
+                 **kwargs: Any) -> None:
         if "epsilon" in kwargs:  # Keras 2's name for min_delta
             warnings.warn("ReduceLROnPlateau: `epsilon` is deprecated, use `min_delta` instead", stacklevel=2)
             min_delta = kwargs.pop("epsilon")
@@ -569,16 +584,16 @@ class ReduceLROnPlateau(MonitorCallback):
         self.cooldown_counter = 0
         self.wait = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         self.best = None
         self.cooldown_counter = 0
         self.wait = 0
 
-    def in_cooldown(self):
+    def in_cooldown(self) -> bool:
         """True while the callback waits out its ``cooldown`` after a reduction."""
         return self.cooldown_counter > 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = logs if logs is not None else {}
         logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         current = self.get_monitor_value(logs)
@@ -642,8 +657,9 @@ class ModelCheckpoint(MonitorCallback):
     ['ckpt-01.weights.h5', 'ckpt-02.weights.h5']
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
-                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+    def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
+                 save_freq: str | int = "epoch", initial_value_threshold: float | None = None) -> None:
         super().__init__(monitor, mode, baseline=initial_value_threshold)
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
                                      or save_freq <= 0):
@@ -657,18 +673,18 @@ class ModelCheckpoint(MonitorCallback):
         self._batches_since_save = 0
         self._current_epoch = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._current_epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        if not isinstance(self.save_freq, int):  # "epoch" (the only string __init__ accepts): saved at epoch ends
             return
         self._batches_since_save += 1
         if self._batches_since_save >= self.save_freq:
             self._batches_since_save = 0
             self._save_model(self._current_epoch, batch, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if self.save_freq == "epoch":
             self._save_model(epoch, None, logs)
 
@@ -756,12 +772,12 @@ class LearningRateScheduler(Callback):
     [0.005, 0.0025, 0.00125]
     """
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
         self.schedule = schedule
         self.verbose = verbose
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         optimizer = self.model.optimizer
         if not hasattr(optimizer, "learning_rate"):
             raise ValueError('Optimizer must have a "learning_rate" attribute.')
@@ -775,7 +791,7 @@ class LearningRateScheduler(Callback):
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
@@ -801,17 +817,17 @@ class CSVLogger(Callback):
     'epoch,loss,val_loss'
     """
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.sep = separator
         self.filename = os.fspath(filename)
         self.append = append
-        self.keys = None
-        self.writer = None
-        self.csv_file = None
+        self.keys: list[str] | None = None
+        self.writer: csv.DictWriter[str] | None = None
+        self.csv_file: IO[str] | None = None
         self.append_header = True
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         if self.append and os.path.exists(self.filename):
             with open(self.filename) as existing:
                 self.append_header = not existing.readline()
@@ -823,7 +839,10 @@ class CSVLogger(Callback):
         self.writer = None
         self.keys = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if self.csv_file is None:
+            raise RuntimeError(f"CSVLogger: on_epoch_end({epoch}) came before on_train_begin, which opens "
+                               f"{self.filename!r}")
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
@@ -840,7 +859,7 @@ class CSVLogger(Callback):
         self.writer.writerow(row)
         self.csv_file.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
         self.writer = None
@@ -880,11 +899,11 @@ class TerminateOnNaN(Callback):
     [0]
     """
 
-    def __init__(self, raise_error=False):
+    def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
         self.raise_error = raise_error
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is None or math.isfinite(float(loss)):
             return
@@ -927,8 +946,12 @@ class LambdaCallback(Callback):
                 "on_test_batch_begin", "on_test_batch_end", "on_predict_batch_begin", "on_predict_batch_end")
     _KERAS2_NAMES = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
-                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+    def __init__(self, on_epoch_begin: Callable[[int, Logs | None], Any] | None = None,
+                 on_epoch_end: Callable[[int, Logs | None], Any] | None = None,
+                 on_train_begin: Callable[[Logs | None], Any] | None = None,
+                 on_train_end: Callable[[Logs | None], Any] | None = None,
+                 on_train_batch_begin: Callable[[int, Logs | None], Any] | None = None,
+                 on_train_batch_end: Callable[[int, Logs | None], Any] | None = None, **kwargs: Any) -> None:
         super().__init__()
         hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end, "on_train_begin": on_train_begin,
                  "on_train_end": on_train_end, "on_train_batch_begin": on_train_batch_begin,

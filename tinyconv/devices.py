@@ -17,23 +17,33 @@ asking for the GPU raises a RuntimeError that says what is missing.
 This module only places arrays; it imports nothing else of tinyconv (a leaf of the package).
 Switching the device, kernels included, is ``tinyconv.backend.set_device``.
 """
+from __future__ import annotations
+
 import importlib
 import sys
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any, Protocol, TypeAlias, TypeGuard
 
 import numpy as np
+import numpy.typing as npt
+
+# An array where tinyconv computes: a NumPy ndarray, or a CuPy ndarray on the GPU device.  CuPy ships no
+# type information, so to a type checker the GPU half is Any.
+DeviceArray: TypeAlias = npt.NDArray[Any] | Any
 
 DEVICES = ("cpu", "gpu")
 INSTALL_HINT = ("pip install '.[gpu]' from a clone of tinyconv (CuPy for CUDA 12), on a machine with an NVIDIA GPU "
                 "and its driver")
 
 _device = "cpu"
-_cupy = None  # the cupy module once the GPU device has been selected successfully
+_cupy: Any = None  # the cupy module once the GPU device has been selected successfully
 # Names of the device array libraries known here: CuPy, and any module with CuPy's interface that was
 # selected in its place (the test suite's strict stand-in for CuPy, ``tests/gpu/standin_cupy.py``).
 _device_libraries = {"cupy"}
 
 
-def find_cupy():
+def find_cupy() -> ModuleType:
     """Import CuPy and check a CUDA device is visible; return the module or raise RuntimeError.
 
     The message names what is missing: the cupy package, or a usable CUDA device.
@@ -54,7 +64,7 @@ def find_cupy():
     return cupy
 
 
-def gpu_available():
+def gpu_available() -> bool:
     """True when CuPy imports and sees at least one CUDA device."""
     try:
         find_cupy()
@@ -63,7 +73,7 @@ def gpu_available():
         return False
 
 
-def select(name, cupy=None):
+def select(name: str, cupy: ModuleType | None = None) -> None:
     """Record where new arrays go: ``'cpu'``, or ``'gpu'`` with the CuPy module ``find_cupy`` returned.
 
     Only placement: which kernels run is the dispatch's business, and
@@ -72,41 +82,43 @@ def select(name, cupy=None):
     global _device, _cupy
     if name not in DEVICES:
         raise ValueError(f"tinyconv: unknown device {name!r}; choose one of {list(DEVICES)}")
-    if name == "gpu" and cupy is None:
-        raise ValueError("tinyconv: devices.select('gpu') needs the CuPy module (from find_cupy())")
     if name == "gpu":
+        if cupy is None:
+            raise ValueError("tinyconv: devices.select('gpu') needs the CuPy module (from find_cupy())")
         _cupy = cupy
         _device_libraries.add(cupy.__name__.split(".")[0])
     _device = name
 
 
-def get_device():
+def get_device() -> str:
     """The active device: 'cpu' or 'gpu'."""
     return _device
 
 
-def array_module():
+def array_module() -> ModuleType:
     """The array library of the active device: numpy, or cupy on the GPU."""
     return _cupy if _device == "gpu" else np
 
 
-def is_numpy(array):
+def is_numpy(array: object) -> TypeGuard[npt.NDArray[Any]]:
+    """True for a NumPy array (in host memory)."""
     return isinstance(array, np.ndarray)
 
 
-def is_device_array(array):
+# (TypeGuard[Any]: a CuPy array, which has no type information.)
+def is_device_array(array: object) -> TypeGuard[Any]:
     """True for an array that lives on the GPU (a CuPy ndarray), without importing CuPy."""
     return type(array).__module__.split(".")[0] in _device_libraries
 
 
-def array_module_of(array):
+def array_module_of(array: object) -> ModuleType:
     """numpy or cupy, whichever ``array`` belongs to (numpy for lists and numbers)."""
     if is_device_array(array):
         return importlib.import_module(type(array).__module__.split(".")[0])
     return np
 
 
-def companion_module(array_module, name="cupyx"):
+def companion_module(array_module: ModuleType, name: str = "cupyx") -> ModuleType | None:
     """CuPy's companion package for ``array_module`` (``cupyx``, ``cupyx.scipy.special``), or None
     on NumPy.  Found by the naming rule "cupy" -> "cupyx", so a stand-in for CuPy brings its own."""
     if array_module is np:
@@ -115,25 +127,26 @@ def companion_module(array_module, name="cupyx"):
     return sys.modules.get(full) or importlib.import_module(full)
 
 
-def scatter_add(target, indices, values):
+def scatter_add(target: DeviceArray, indices: Any, values: npt.ArrayLike | DeviceArray) -> DeviceArray:
     """``target[indices] += values`` in place, adding every contribution where an index repeats
     (the backward of a gather): ``np.add.at`` on the host, ``cupyx.scatter_add`` on the GPU."""
     module = array_module_of(target)
     if module is np:
         np.add.at(target, indices, values)
     else:
-        companion_module(module).scatter_add(target, indices, values)
+        companion: Any = companion_module(module)  # cupyx (a module, on the GPU)
+        companion.scatter_add(target, indices, values)
     return target
 
 
-def asarray(array, dtype=None):
+def asarray(array: npt.ArrayLike | DeviceArray, dtype: npt.DTypeLike | None = None) -> DeviceArray:
     """Like ``np.asarray`` but a GPU array stays on the GPU (np.asarray would refuse it)."""
     if is_device_array(array):
         return array if dtype is None or array.dtype == dtype else array.astype(dtype)
     return np.asarray(array, dtype=dtype)
 
 
-def assign(target, value):
+def assign(target: DeviceArray, value: npt.ArrayLike | DeviceArray) -> DeviceArray:
     """``target[...] = value`` in place, wherever ``target`` lives: a host value is copied up to a GPU
     target (CuPy refuses to fill a GPU array from a NumPy array), a GPU value down to a host target."""
     if is_device_array(target):
@@ -145,7 +158,7 @@ def assign(target, value):
     return target
 
 
-def place(array, dtype=None):
+def place(array: npt.ArrayLike | DeviceArray, dtype: npt.DTypeLike | None = None) -> DeviceArray:
     """An input where the computation happens: a GPU array stays where it is; anything else (a NumPy
     array, a list) becomes a NumPy array, copied to the GPU when the GPU is the active device."""
     if is_device_array(array):
@@ -154,7 +167,7 @@ def place(array, dtype=None):
     return _cupy.asarray(array) if _device == "gpu" else array
 
 
-def to_device(array, dtype=None):
+def to_device(array: npt.ArrayLike | DeviceArray, dtype: npt.DTypeLike | None = None) -> DeviceArray:
     """``array`` on the active device: unchanged on the CPU device for NumPy arrays, copied to the GPU
     on the GPU device (a GPU array is brought back to the host on the CPU device)."""
     if _device == "cpu":
@@ -164,19 +177,19 @@ def to_device(array, dtype=None):
     return _cupy.asarray(np.asarray(array, dtype=dtype))
 
 
-def to_host(array):
+def to_host(array: npt.ArrayLike | DeviceArray) -> npt.NDArray[Any]:
     """``array`` as a NumPy array in host memory (``.get()`` copies a CuPy array back)."""
     if is_device_array(array):
         return array.get()
     return np.asarray(array)
 
 
-def host_copy(array):
+def host_copy(array: npt.ArrayLike | DeviceArray) -> npt.NDArray[Any]:
     """A NumPy copy of ``array`` (``get_weights()`` hands out copies, wherever the weights live)."""
     return array.get() if is_device_array(array) else np.array(array, copy=True)
 
 
-def check_same_device(arrays, where):
+def check_same_device(arrays: Iterable[Any], where: str) -> None:
     """Refuse a mix of NumPy and GPU arrays in one operation, naming both types and ``where``.
 
     ``arrays`` may contain None (an absent bias); those are skipped.
@@ -193,12 +206,17 @@ def check_same_device(arrays, where):
         )
 
 
-def type_name(array):
+def type_name(array: object) -> str:
+    """``module.Class`` of an array's type, as error messages name it (``numpy.ndarray``)."""
     cls = type(array)
     return f"{cls.__module__}.{cls.__name__}"
 
 
-def check_layer_runs_here(layer):
+class _DescribedLayer(Protocol):
+    def describe(self) -> str: ...
+
+
+def check_layer_runs_here(layer: _DescribedLayer) -> None:
     """On the GPU, refuse a layer that computes with NumPy, with a clear error instead of a confusing
     one deep inside NumPy.  Every layer of tinyconv runs on the GPU, and so does a user's layer written
     with only ``call`` (its ops follow their inputs); a user's layer with its own ``forward`` and

@@ -169,12 +169,6 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradie
                                    **options)
 
 
-def batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum):
-    """moving = momentum * moving + (1 - momentum) * batch, in place (one launch on the GPU; the
-    reference's four array lines on the CPU, which needs no compiled kernel for a (C,) vector)."""
-    return _kernels().batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum)
-
-
 def conv3d_forward(x, kernel, bias, strides, pads, dilation, groups):
     """y = x (*) kernel + bias over (D, H, W), NDHWC input, kernel (KD, KH, KW, C/groups, F)."""
     return _kernels().conv3d_forward(x, kernel, bias, strides, pads, dilation, groups)
@@ -311,7 +305,7 @@ def batch_norm_forward_train(x, gamma, beta, epsilon, moving_mean=None, moving_v
     """(y, mean, var, inv_std): normalised with the batch's statistics per channel.
 
     Given the layer's ``moving_mean``, ``moving_variance`` and ``momentum``, those are updated in place
-    too, as ``batch_norm_update_moving_statistics`` does: the GPU set in the same launches (its
+    too, as the reference's ``batch_norm_update_moving_statistics`` does: the GPU set in the same launches (its
     statistics kernel writes them, ``batch_norm_forward_train_and_update``), the others after the kernel."""
     kernels = _kernels()
     if moving_mean is None:
@@ -320,7 +314,8 @@ def batch_norm_forward_train(x, gamma, beta, epsilon, moving_mean=None, moving_v
     if joined is not None:
         return joined(x, gamma, beta, epsilon, moving_mean, moving_variance, momentum)
     y, mean, var, inv_std = kernels.batch_norm_forward_train(x, gamma, beta, epsilon)
-    batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum)
+    # The moving averages are four array lines on (C,) vectors: the reference's, whatever the kernel set.
+    _load("reference").batch_norm_update_moving_statistics(moving_mean, moving_variance, mean, var, momentum)
     return y, mean, var, inv_std
 
 
@@ -390,7 +385,6 @@ KERNEL_NAMES = (
     "upsample2d_nearest_forward", "upsample2d_nearest_backward",
     "upsample2d_bilinear_forward", "upsample2d_bilinear_backward",
     "batch_norm_forward_train", "batch_norm_forward_infer", "batch_norm_backward",
-    "batch_norm_update_moving_statistics",
     "layer_norm_forward", "layer_norm_backward", "group_norm_forward", "group_norm_backward",
     "lrn_forward", "lrn_backward",
     "locally_connected2d_forward", "locally_connected2d_backward", "tiled_conv2d_forward", "tiled_conv2d_backward",

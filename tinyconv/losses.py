@@ -28,13 +28,25 @@ are checked on the host before they travel to the device (``check_targets``); in
 ``checked_targets()`` the losses trust device labels instead of checking them again, which would copy
 them back (a host synchronisation).
 """
+from __future__ import annotations
+
 import contextlib
 import inspect
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, Self, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from . import devices, serialization
+from .devices import DeviceArray
 from .devices import asarray as _asarray  # np.asarray that keeps a GPU array on the GPU
+
+# A reduced loss: a Python float; an array with ``reduction="none"`` (one value per sample), and a taped
+# scalar when ``y_pred`` is being recorded by a GradientTape (so typed as a float or Any).
+LossValue: TypeAlias = float | Any
+# The reductions a Loss accepts (None means "none").
+Reduction: TypeAlias = str | None
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON]
 
@@ -44,7 +56,7 @@ _TARGETS_CHECKED = [False]  # inside ``checked_targets()``: device labels were c
 
 
 @contextlib.contextmanager
-def checked_targets():
+def checked_targets() -> Iterator[None]:
     """Within this block the losses take device targets as checked (a model checks NumPy labels with
     ``Loss.check_targets`` before copying them to the GPU), so they never read labels back to the host.
 
@@ -346,9 +358,10 @@ class Loss:
     """
 
     #: name of the output activation whose backward pass this loss can absorb ('softmax', 'sigmoid', None)
-    fused_activation = None
+    fused_activation: str | None = None
 
-    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+    def __init__(self, name: str | None = None, reduction: Reduction = "sum_over_batch_size",
+                 dtype: npt.DTypeLike | None = None) -> None:
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
         self.name = name or _snake_name(type(self).__name__)
@@ -367,7 +380,7 @@ class Loss:
         return self._pair(y_true, y_pred)[0]
 
     # --- Keras surface -------------------------------------------------------------------------------------
-    def call(self, y_true, y_pred):
+    def call(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> DeviceArray:
         """Per-sample losses (no reduction), as Keras's ``Loss.call``.
 
         Args:
@@ -384,7 +397,8 @@ class Loss:
         """
         return self._per_sample(y_true, y_pred)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                 sample_weight: npt.ArrayLike | None = None) -> LossValue:
         """The reduced loss, a Python float (an array for reduction='none').
 
         On a value being recorded by a tape (a hand-written training loop), the loss is recorded too, as
@@ -394,7 +408,8 @@ class Loss:
             return _taped_loss(self, y_true, y_pred, sample_weight)
         return self._reduce(self._per_sample(y_true, y_pred), sample_weight)
 
-    def value(self, y_true, y_pred, sample_weight=None):
+    def value(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+              sample_weight: npt.ArrayLike | None = None) -> DeviceArray:
         """The reduced loss as a 0-d array where y_pred is (on the GPU it stays in device memory).
 
         ``__call__`` returns the same number as a Python float, which on the GPU is a host synchronisation;
@@ -420,7 +435,7 @@ class Loss:
             raise ValueError(f"{type(self).__name__}: value() needs a reducing loss, reduction is {self.reduction!r}")
         return self._reduced(self._per_sample(y_true, y_pred), sample_weight)
 
-    def check_targets(self, y_true, output_shape, who):
+    def check_targets(self, y_true: npt.ArrayLike, output_shape: Sequence[int | None] | None, who: str) -> None:
         """Check host targets before they are copied to the device (where checking would read them back).
 
         The base class checks nothing; the sparse cross-entropy checks its labels.
@@ -432,7 +447,8 @@ class Loss:
         """
         del y_true, output_shape, who
 
-    def gradient(self, y_true, y_pred, sample_weight=None):
+    def gradient(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                 sample_weight: npt.ArrayLike | None = None) -> DeviceArray:
         """d(reduced loss)/d(y_pred), same shape and dtype as y_pred: where backpropagation starts.
 
         Args:
@@ -454,7 +470,8 @@ class Loss:
         values, grad = self._pair(y_true, y_pred)
         return self._scale_grad(values, grad, sample_weight, _asarray(y_pred))
 
-    def logits_loss(self, y_true, logits, sample_weight=None):
+    def logits_loss(self, y_true: npt.ArrayLike, logits: npt.ArrayLike,
+                    sample_weight: npt.ArrayLike | None = None) -> LossValue:
         """The reduced loss computed from pre-activation logits (softmax/sigmoid folded in, stably).
 
         Args:
@@ -474,7 +491,8 @@ class Loss:
         values, _ = self._logits_pair(y_true, logits)
         return self._reduce(values, sample_weight)
 
-    def logits_gradient(self, y_true, logits, sample_weight=None):
+    def logits_gradient(self, y_true: npt.ArrayLike, logits: npt.ArrayLike,
+                        sample_weight: npt.ArrayLike | None = None) -> DeviceArray:
         """d(reduced loss)/d(logits): (softmax(z) - onehot) / N, or (sigmoid(z) - y) / (N k).
 
         Args:
@@ -494,7 +512,8 @@ class Loss:
         values, grad = self._logits_pair(y_true, logits)
         return self._scale_grad(values, grad, sample_weight, _asarray(logits))
 
-    def fused_gradient(self, y_true, logits, activated, sample_weight=None):
+    def fused_gradient(self, y_true: npt.ArrayLike, logits: npt.ArrayLike, activated: npt.ArrayLike,
+                       sample_weight: npt.ArrayLike | None = None) -> DeviceArray:
         """``logits_gradient`` for a model whose output layer computed ``activated = activation(logits)`` already.
 
         A subclass may start from ``activated`` (the softmax's probabilities) instead of computing the
@@ -509,7 +528,7 @@ class Loss:
         del activated
         return self.logits_gradient(y_true, logits, sample_weight=sample_weight)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The constructor arguments as a dict; ``from_config`` reads it back.
 
         Example:
@@ -520,7 +539,7 @@ class Loss:
         return {"name": self.name, "reduction": self.reduction, "dtype": self.dtype}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         """A new loss from what ``get_config`` returned.
 
         Args:
@@ -528,7 +547,7 @@ class Loss:
         """
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k not in ("name", "dtype"))
         return f"{type(self).__name__}({args})"
 
@@ -595,11 +614,11 @@ class _Crossentropy(Loss):
     ``_targets(y_true, y_pred) -> (target, y_pred)`` that turns y_true into targets shaped like y_pred.
     """
 
-    _on_probs = None  # staticmethod(per-sample pair on probabilities)
-    _on_logits = None  # staticmethod(per-sample pair on logits)
-    _activation = None  # the output activation the fused path folds in
+    _on_probs: ClassVar[Callable[..., Any] | None] = None  # staticmethod(per-sample pair on probabilities)
+    _on_logits: ClassVar[Callable[..., Any] | None] = None  # staticmethod(per-sample pair on logits)
+    _activation: ClassVar[str | None] = None  # the output activation the fused path folds in
 
-    def __init__(self, from_logits, name, reduction, dtype):
+    def __init__(self, from_logits: bool, name: str, reduction: Reduction, dtype: npt.DTypeLike | None) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.fused_activation = None if self.from_logits else self._activation
@@ -611,16 +630,17 @@ class _Crossentropy(Loss):
     def _logits_pair(self, y_true, logits):
         return self._on_logits(*self._targets(y_true, logits))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
 class _SmoothedCrossentropy(_Crossentropy):
     """A cross-entropy on dense targets with ``label_smoothing`` (categorical and binary)."""
 
-    _smooth = None  # staticmethod(target, label_smoothing) -> smoothed target
+    _smooth: ClassVar[Callable[..., Any] | None] = None  # staticmethod(target, label_smoothing) -> smoothed target
 
-    def __init__(self, from_logits, label_smoothing, name, reduction, dtype):
+    def __init__(self, from_logits: bool, label_smoothing: float, name: str, reduction: Reduction,
+                 dtype: npt.DTypeLike | None) -> None:
         super().__init__(from_logits, name=name, reduction=reduction, dtype=dtype)
         _check_smoothing(type(self).__name__, label_smoothing)
         self.label_smoothing = float(label_smoothing)
@@ -629,7 +649,7 @@ class _SmoothedCrossentropy(_Crossentropy):
         target, y_pred = _dense_targets(type(self).__name__, y_true, y_pred)
         return self._smooth(target, self.label_smoothing), y_pred
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
@@ -662,8 +682,8 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     _on_probs, _on_logits, _activation = staticmethod(_cce_probs), staticmethod(_cce_logits), "softmax"
 
-    def __init__(self, from_logits=False, reduction="sum_over_batch_size",
-                 name="sparse_categorical_crossentropy", dtype=None):
+    def __init__(self, from_logits: bool = False, reduction: Reduction = "sum_over_batch_size",
+                 name: str = "sparse_categorical_crossentropy", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(from_logits, name=name, reduction=reduction, dtype=dtype)
 
     def _targets(self, y_true, y_pred):
@@ -676,7 +696,7 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         labels, probs = _sparse_targets(type(self).__name__, y_true, y_pred)
         return _sparse_cce_probs_loss(labels, probs)
 
-    def check_targets(self, y_true, output_shape, who):
+    def check_targets(self, y_true: npt.ArrayLike, output_shape: Sequence[int | None] | None, who: str) -> None:
         """Integer labels, whole numbers in [0, k) with k the output's last size (checked on the host).
 
         Args:
@@ -691,7 +711,8 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         if k is not None:
             _check_label_values(f"{who}: {type(self).__name__}", np.asarray(y_true), k)
 
-    def fused_gradient(self, y_true, logits, activated, sample_weight=None):
+    def fused_gradient(self, y_true: npt.ArrayLike, logits: npt.ArrayLike, activated: npt.ArrayLike,
+                       sample_weight: npt.ArrayLike | None = None) -> DeviceArray:
         if sample_weight is not None or self.reduction not in ("sum_over_batch_size", "mean"):
             return super().fused_gradient(y_true, logits, activated, sample_weight)
         labels, probs = _sparse_targets(type(self).__name__, y_true, activated)
@@ -729,8 +750,9 @@ class CategoricalCrossentropy(_SmoothedCrossentropy):
     _on_probs, _on_logits, _activation = staticmethod(_cce_probs), staticmethod(_cce_logits), "softmax"
     _smooth = staticmethod(_smooth_categorical)
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
-                 name="categorical_crossentropy", dtype=None):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 reduction: Reduction = "sum_over_batch_size", name: str = "categorical_crossentropy",
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(from_logits, label_smoothing, name=name, reduction=reduction, dtype=dtype)
 
 
@@ -762,8 +784,9 @@ class BinaryCrossentropy(_SmoothedCrossentropy):
     _on_probs, _on_logits, _activation = staticmethod(_bce_probs), staticmethod(_bce_logits), "sigmoid"
     _smooth = staticmethod(_smooth_binary)
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
-                 name="binary_crossentropy", dtype=None):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 reduction: Reduction = "sum_over_batch_size", name: str = "binary_crossentropy",
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(from_logits, label_smoothing, name=name, reduction=reduction, dtype=dtype)
 
 
@@ -785,7 +808,8 @@ class MeanSquaredError(Loss):
     2.0
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+    def __init__(self, reduction: Reduction = "sum_over_batch_size", name: str = "mean_squared_error",
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def _pair(self, y_true, y_pred):
@@ -810,7 +834,8 @@ class MeanAbsoluteError(Loss):
     1.0
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+    def __init__(self, reduction: Reduction = "sum_over_batch_size", name: str = "mean_absolute_error",
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def _pair(self, y_true, y_pred):
@@ -830,7 +855,8 @@ def _snake_name(camel):
 # ----------------------------------------------------------------------------------------------------------
 # function forms: per-sample losses, as keras.losses.<name> returns them
 # ----------------------------------------------------------------------------------------------------------
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+def sparse_categorical_crossentropy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                                    from_logits: bool = False) -> DeviceArray:
     """Per-sample -log p[label], shape y_pred.shape[:-1].
 
     Args:
@@ -853,7 +879,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     return SparseCategoricalCrossentropy(from_logits=from_logits).call(y_true, y_pred)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+def categorical_crossentropy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, from_logits: bool = False,
+                             label_smoothing: float = 0.0) -> DeviceArray:
     """Per-sample -sum_j t_j log p_j, shape y_pred.shape[:-1].
 
     Args:
@@ -877,7 +904,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(y_true, y_pred)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+def binary_crossentropy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, from_logits: bool = False,
+                        label_smoothing: float = 0.0) -> DeviceArray:
     """Per-sample mean over the last axis of -(y log p + (1 - y) log(1 - p)).
 
     Args:
@@ -900,7 +928,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     return BinaryCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).call(y_true, y_pred)
 
 
-def mean_squared_error(y_true, y_pred):
+def mean_squared_error(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> DeviceArray:
     """Per-sample mean over the last axis of (y_true - y_pred)^2 (also ``mse`` and ``MSE``).
 
     Args:
@@ -921,7 +949,7 @@ def mean_squared_error(y_true, y_pred):
     return MeanSquaredError().call(y_true, y_pred)
 
 
-def mean_absolute_error(y_true, y_pred):
+def mean_absolute_error(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> DeviceArray:
     """Per-sample mean over the last axis of |y_true - y_pred| (also ``mae`` and ``MAE``).
 
     Args:
@@ -949,7 +977,7 @@ mae = MAE = mean_absolute_error
 # ----------------------------------------------------------------------------------------------------------
 # lookup
 # ----------------------------------------------------------------------------------------------------------
-_CLASSES = {
+_CLASSES: dict[str, type[Loss]] = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
@@ -958,7 +986,7 @@ _CLASSES = {
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
 }
-_BY_CLASS_NAME = {cls.__name__: cls for cls in set(_CLASSES.values())}
+_BY_CLASS_NAME: dict[str, type[Loss]] = {cls.__name__: cls for cls in set(_CLASSES.values())}
 serialization.register("losses", {**_BY_CLASS_NAME, "Loss": Loss})
 _FUNCTIONS = {
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
@@ -969,7 +997,7 @@ _FUNCTIONS = {
 }
 
 
-def get(identifier):
+def get(identifier: str | Loss | type[Loss] | dict[str, Any] | Callable[..., Any]) -> Loss:
     """A Loss instance from a Keras name ('mse', 'sparse_categorical_crossentropy', 'BinaryCrossentropy'),
     a config dict, a Loss instance or class, or one of this module's loss functions.
 
@@ -1015,7 +1043,7 @@ def get(identifier):
     raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
 
 
-def serialize(loss):
+def serialize(loss: Loss) -> dict[str, Any]:
     """A loss as a ``{"class_name": ..., "config": ...}`` dict, which ``deserialize`` reads back.
 
     Args:
@@ -1029,7 +1057,7 @@ def serialize(loss):
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
 
 
-def deserialize(config):
+def deserialize(config: dict[str, Any] | str | Loss) -> Loss:
     """A loss from what ``serialize`` returned (or anything ``get`` accepts).
 
     Args:

@@ -22,9 +22,15 @@ matrix products and raw kernels reading a weight see no difference; the padding 
 Everything here is written against the weights' array module (CuPy, or the test suite's
 stand-in); nothing synchronises with the device.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from . import devices
+from .devices import DeviceArray
 from .variables import Variable
 
 ALIGNMENT_BYTES = 256
@@ -44,13 +50,14 @@ class FlatGroup:
         slots: slot name -> flat buffer laid out as ``params`` (filled by ``pack_slot``).
     """
 
-    def __init__(self, arrays):
-        self.xp = devices.array_module_of(arrays[0])
+    def __init__(self, arrays: Sequence[DeviceArray]) -> None:
+        self.xp: Any = devices.array_module_of(arrays[0])  # CuPy (or its stand-in): Any to the type checker
         self.dtype = np.dtype(arrays[0].dtype)
         self.shapes = [tuple(a.shape) for a in arrays]
         self.sizes = [int(a.size) for a in arrays]
         align = max(1, ALIGNMENT_BYTES // self.dtype.itemsize)
-        self.offsets, end = [], 0
+        self.offsets: list[int] = []
+        end = 0
         for size in self.sizes:
             self.offsets.append(end)
             end = -(-(end + size) // align) * align  # the next weight starts on the next boundary
@@ -61,10 +68,11 @@ class FlatGroup:
         self.params = self._gather(arrays, self.xp.empty(self.size, dtype=self.dtype))
         self.views = self.views_of(self.params)
         self.grads = self.xp.empty(self.size, dtype=self.dtype)
-        self.slots, self.slot_views = {}, {}
-        self._segments = None
+        self.slots: dict[str, DeviceArray] = {}
+        self.slot_views: dict[str, list[DeviceArray]] = {}
+        self._segments: tuple[DeviceArray, DeviceArray, DeviceArray] | None = None
 
-    def views_of(self, flat):
+    def views_of(self, flat: DeviceArray) -> list[DeviceArray]:
         """Each weight's view into ``flat`` (a buffer laid out as ``params``), in its shape."""
         return [flat[offset:offset + size].reshape(shape)
                 for offset, size, shape in zip(self.offsets, self.sizes, self.shapes)]
@@ -78,15 +86,15 @@ class FlatGroup:
                 pieces.append(self._zeros[:pad])
         return self.xp.concatenate(pieces, out=out)
 
-    def gather(self, grads):
+    def gather(self, grads: Sequence[DeviceArray]) -> DeviceArray:
         """This step's gradients (one per weight, each in its weight's shape) into ``grads``;
         a gradient of another float dtype is cast to the weights' dtype on the way."""
         return self._gather(grads, self.grads)
 
-    def pack_slot(self, name, arrays, fill):
+    def pack_slot(self, name: str, arrays: Sequence[DeviceArray | None], fill: float) -> list[DeviceArray]:
         """A flat buffer for slot ``name`` from each weight's existing slot array, or ``fill`` where
         ``arrays[k]`` is None; returns the slot's per-weight views."""
-        filler = None
+        filler: Any = None  # a device array of fill values, where some weight has no slot array yet
         if any(a is None for a in arrays):
             filler = self.xp.full(max(self.sizes), fill, dtype=self.dtype)
         pieces = [filler[:size] if a is None else a for a, size in zip(arrays, self.sizes)]
@@ -94,7 +102,7 @@ class FlatGroup:
         self.slot_views[name] = self.views_of(self.slots[name])
         return self.slot_views[name]
 
-    def segments(self):
+    def segments(self) -> tuple[DeviceArray, DeviceArray, DeviceArray]:
         """(starts, ends, segment): where each weight lies in the buffer, as device arrays, and
         for every element the index of its weight (padding belongs to the weight before it).
         Built once, for per-weight gradient clipping."""
@@ -113,24 +121,25 @@ class FlatWeights:
     Make one with ``pack``; ``holds(arrays)`` says whether a step's weights are exactly these.
     """
 
-    def __init__(self, variables, groups, places):
+    def __init__(self, variables: list[Variable], groups: list[FlatGroup], places: list[tuple[int, int]]) -> None:
         self.variables = variables
         self.groups = groups
         self.places = places  # weight k is groups[g].views[j] for (g, j) = places[k]
         self.arrays = [groups[g].views[j] for g, j in places]
         self._ids = [id(a) for a in self.arrays]
 
-    def holds(self, arrays):
+    def holds(self, arrays: Sequence[DeviceArray]) -> bool:
         """True when ``arrays`` are this packing's weight views, in its order (the views are kept
         alive here, so their ids cannot be reused by other arrays)."""
         return len(arrays) == len(self._ids) and all(id(a) == i for a, i in zip(arrays, self._ids))
 
-    def gather(self, grads):
+    def gather(self, grads: Sequence[DeviceArray]) -> None:
         """Each group's gradients into its flat buffer (one concatenate per dtype)."""
         for g, group in enumerate(self.groups):
             group.gather([grad for grad, (place, _) in zip(grads, self.places) if place == g])
 
-    def sync_slots(self, state, slot_names, fill):
+    def sync_slots(self, state: dict[int, dict[str, Any]], slot_names: Sequence[str],
+                   fill: Callable[[str], float]) -> None:
         """Make each weight's entry in the optimizer's per-weight ``state`` hold views into the flat
         slot buffers, building a buffer where any entry does not (the first step, after ``reset``,
         after state was loaded into separate arrays).
@@ -155,7 +164,8 @@ class FlatWeights:
                     entry[name] = view
 
     @classmethod
-    def pack(cls, variables, holders, previous=None, state=None):
+    def pack(cls, variables: Sequence[Any], holders: Sequence[Any] | None, previous: FlatWeights | None = None,
+             state: dict[int, dict[str, Any]] | None = None) -> FlatWeights | None:
         """Move ``variables`` into new flat buffers and repoint everything that held their arrays.
 
         Args:
@@ -183,7 +193,8 @@ class FlatWeights:
         owned = {id(w) for layer in layers for w in getattr(layer, "_weights", ())}
         if not all(id(v) in owned or not _belongs_to_a_layer(v) for v in variables):
             return None
-        by_dtype, places = {}, []
+        by_dtype: dict[np.dtype[Any], list[Variable]] = {}
+        places: list[tuple[int, int]] = []
         for v in variables:
             members = by_dtype.setdefault(np.dtype(v.value.dtype), [])
             places.append((list(by_dtype).index(np.dtype(v.value.dtype)), len(members)))

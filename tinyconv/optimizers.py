@@ -18,15 +18,26 @@ the weights (``apply(..., holders=[model])`` or ``build``), the weights move int
 (``optimizer_buffers.py``) and each rule runs as one fused kernel (``kernels/gpu/fused_update.py``), the
 same formula as the per-weight rule below, which stays what runs on the CPU.
 """
+from __future__ import annotations
+
 import inspect
 import math
 import sys
 import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Self, TypeAlias, TypeGuard
 
 import numpy as np
 
 from . import devices, schedules, serialization
+from .devices import DeviceArray
 from .variables import Variable
+
+# A learning rate: a positive number, a schedule of the step (``schedules.ExponentialDecay(...)``, or its
+# serialized dict), or a function of no arguments returning the rate.
+LearningRate: TypeAlias = float | schedules.LearningRateSchedule | Callable[[], float] | dict[str, Any]
+# What apply() updates: weights as Variables or as bare float arrays (NumPy, or CuPy on the GPU).
+Weights: TypeAlias = Iterable[Variable | DeviceArray]
 
 # Keras's path: ``from tinyconv.optimizers.schedules import ExponentialDecay`` (this module is not a package).
 sys.modules[__name__ + ".schedules"] = schedules
@@ -62,22 +73,23 @@ class Optimizer:
     (array([0.994, 1.992], dtype=float32), 1)
     """
 
-    _slots = ()
+    _slots: tuple[str, ...] = ()
+    _learning_rate: Any  # a float, a LearningRateSchedule, or a callable of no arguments
     # True when ``_update`` treats every element on its own (all the rules below): the weight can
     # then be updated a piece at a time (see ``_pieces``).  A subclass whose rule looks at the
     # whole array (a norm, as in LARS) keeps the default and gets whole arrays.
     elementwise = False
 
-    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None, lr=None, decay=None):
+    def __init__(self, learning_rate: LearningRate = 0.001, weight_decay: float | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+                 name: str | None = None, lr: LearningRate | None = None, decay: float | None = None) -> None:
         self.name = name or type(self).__name__.lower()
         if lr is not None:  # Keras 2's name for the argument
             warnings.warn(f"{type(self).__name__}: the `lr` argument is deprecated, use `learning_rate` instead",
                           stacklevel=3)
             learning_rate = lr
-        if isinstance(learning_rate, dict):  # a serialized schedule, from get_config()
-            learning_rate = schedules.deserialize(learning_rate)
-        self.learning_rate = learning_rate
+        # (a dict is a serialized schedule, from get_config())
+        self.learning_rate = schedules.deserialize(learning_rate) if isinstance(learning_rate, dict) else learning_rate
         if decay is not None and not (_is_number(decay) and decay >= 0):
             raise ValueError(f"{type(self).__name__}: decay must be a non-negative number, got {decay!r}")
         self.decay = float(decay or 0.0)  # Keras 2 time-based decay; 0 turns it off
@@ -92,12 +104,13 @@ class Optimizer:
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
         self.iterations = 0  # how many times apply() has run
-        self._state = {}  # id(param) -> {"param": param, slot name: array}; the reference keeps the id unique
-        self._flat = None  # on the GPU: the weights packed in flat buffers (optimizer_buffers.FlatWeights)
+        # id(param) -> {"param": param, slot name: array}; the reference keeps the id unique
+        self._state: dict[int, dict[str, Any]] = {}
+        self._flat: Any = None  # on the GPU: the weights packed in flat buffers (optimizer_buffers.FlatWeights)
 
     # --- learning rate ---------------------------------------------------------------------------------------
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> float:
         """The current learning rate as a float: a schedule is evaluated at ``iterations``, another callable
         is called with no arguments (Keras 3)."""
         if schedules.is_schedule(self._learning_rate):
@@ -107,7 +120,7 @@ class Optimizer:
         return self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value):
+    def learning_rate(self, value: float | schedules.LearningRateSchedule | Callable[[], float]) -> None:
         # Callbacks (ReduceLROnPlateau, LearningRateScheduler) set a number here between epochs.
         if schedules.is_schedule(getattr(self, "_learning_rate", None)) and not callable(value):
             raise TypeError(f"{type(self).__name__}: this optimizer was created with a LearningRateSchedule as "
@@ -120,12 +133,12 @@ class Optimizer:
         self._learning_rate = float(value)
 
     @property
-    def lr(self):
+    def lr(self) -> LearningRateHandle:
         """Keras 2's ``optimizer.lr``: a handle that ``K.get_value`` / ``K.set_value`` (and ``assign``) use."""
         return LearningRateHandle(self)
 
     @lr.setter
-    def lr(self, value):
+    def lr(self, value: float) -> None:
         self.learning_rate = float(value)
 
     def _current_learning_rate(self):
@@ -136,7 +149,8 @@ class Optimizer:
         return lr
 
     # --- applying gradients ------------------------------------------------------------------------------------
-    def apply(self, params, grads, *, holders=None):
+    def apply(self, params: Weights, grads: Iterable[DeviceArray | Variable | None], *,
+              holders: Sequence[Any] | None = None) -> None:
         """One optimisation step: update every weight in ``params`` in place from the matching ``grads``.
         Pairs whose gradient is None are skipped.
 
@@ -203,7 +217,8 @@ class Optimizer:
             _project(variables.get(id(param), param))  # projected gradient descent: w <- constraint(w) after the step, as Keras
         self.iterations += 1
 
-    def apply_gradients(self, grads_and_vars):
+    def apply_gradients(self,
+                        grads_and_vars: Iterable[tuple[DeviceArray | None, Variable | DeviceArray]]) -> None:
         """One optimisation step, Keras's spelling: the same as ``apply`` with the pairs unzipped.
 
         Args:
@@ -232,7 +247,7 @@ class Optimizer:
             return (np.clip(g, -self.clipvalue, self.clipvalue) for g in grads)
         return iter(grads)
 
-    def build(self, variables, holders=None):
+    def build(self, variables: Weights, holders: Sequence[Any] | None = None) -> None:
         """Create the optimizer's per-weight state now instead of at the first step (Keras 3's ``build``).
 
         On the GPU, with ``holders``, the weights also move into one flat buffer per dtype, with the
@@ -345,13 +360,13 @@ class Optimizer:
     def _update(self, param, grad, state, lr):
         raise NotImplementedError
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget all per-parameter state and the step count."""
         self._state.clear()
         self.iterations = 0
 
     # --- config --------------------------------------------------------------------------------------------------
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The constructor arguments as a dict of plain values (a schedule as its serialized dict).
 
         Returns:
@@ -362,12 +377,12 @@ class Optimizer:
         >>> tinyconv.optimizers.SGD(learning_rate=0.1, momentum=0.9).get_config()["momentum"]
         0.9
         """
-        lr = self._learning_rate
+        lr: Any = self._learning_rate
         if schedules.is_schedule(lr):
             lr = schedules.serialize(lr)
         elif callable(lr):
             lr = self.learning_rate
-        config = {
+        config: dict[str, Any] = {
             "name": self.name,
             "learning_rate": lr,
             "weight_decay": self.weight_decay,
@@ -380,7 +395,7 @@ class Optimizer:
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         """A new optimizer from what ``get_config`` returned (its per-weight state starts empty).
 
         Args:
@@ -393,7 +408,7 @@ class Optimizer:
         """
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name" and v is not None)
         return f"{type(self).__name__}({args})"
 
@@ -428,7 +443,8 @@ class SGD(Optimizer):
 
     elementwise = True
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
+    def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 name: str = "SGD", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not _is_number(momentum) or not 0 <= momentum <= 1:
             raise ValueError(f"SGD: momentum must be a number in [0, 1], got {momentum!r}")
@@ -458,7 +474,7 @@ class SGD(Optimizer):
         fu.run_elementwise(fu.SGD_NESTEROV if self.nesterov else fu.SGD_MOMENTUM, group.grads, group.params,
                            group.slots["m"], lr=lr, decay=decay, momentum=self.momentum)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -493,8 +509,8 @@ class Adam(Optimizer):
 
     elementwise = True
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
-                 name="adam", **kwargs):
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adam", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not _is_number(value) or not 0 <= value < 1:
@@ -527,7 +543,7 @@ class Adam(Optimizer):
         fu.run_elementwise(fu.ADAM_AMSGRAD if self.amsgrad else fu.ADAM, group.grads, group.params, *slots,
                            **scalars)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
@@ -564,8 +580,8 @@ class RMSprop(Optimizer):
 
     elementwise = True
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 name="rmsprop", **kwargs):
+    def __init__(self, learning_rate: LearningRate = 0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, name: str = "rmsprop", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not _is_number(rho) or not 0 <= rho < 1:
             raise ValueError(f"RMSprop: rho must be a number in [0, 1), got {rho!r}")
@@ -610,7 +626,7 @@ class RMSprop(Optimizer):
         slots = [group.slots[name] for name in ("v", "a", "mom") if name in self._slots]
         fu.run_elementwise(source, group.grads, group.params, *slots, **scalars)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
                 "epsilon": self.epsilon, "centered": self.centered}
 
@@ -642,8 +658,9 @@ class AdamW(Adam):
     array([0.899, 2.098], dtype=float32)
     """
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, name="adam_w", **kwargs):
+    def __init__(self, learning_rate: LearningRate = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adam_w",
+                 **kwargs: Any) -> None:
         if weight_decay is None:
             raise ValueError("AdamW: weight_decay must be a number, got None")
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
@@ -679,7 +696,8 @@ class Adadelta(Optimizer):
     elementwise = True
     _slots = ("acc_grad", "acc_step")
 
-    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="adadelta", **kwargs):
+    def __init__(self, learning_rate: LearningRate = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
+                 name: str = "adadelta", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not _is_number(rho) or not 0 <= rho < 1:
             raise ValueError(f"Adadelta: rho must be a number in [0, 1), got {rho!r}")
@@ -702,7 +720,7 @@ class Adadelta(Optimizer):
         fu.run_elementwise(fu.ADADELTA, group.grads, group.params, group.slots["acc_grad"], group.slots["acc_step"],
                            lr=lr, rho=self.rho, epsilon=self.epsilon, decay=decay)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
@@ -733,8 +751,8 @@ class Adagrad(Optimizer):
     elementwise = True
     _slots = ("acc",)
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name="adagrad",
-                 **kwargs):
+    def __init__(self, learning_rate: LearningRate = 0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, name: str = "adagrad", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if not _is_number(initial_accumulator_value) or initial_accumulator_value < 0:
             raise ValueError(f"Adagrad: initial_accumulator_value must be a non-negative number, "
@@ -757,7 +775,7 @@ class Adagrad(Optimizer):
         fu.run_elementwise(fu.ADAGRAD, group.grads, group.params, group.slots["acc"], lr=lr, epsilon=self.epsilon,
                            decay=decay)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}
 
@@ -791,7 +809,8 @@ class Adamax(Optimizer):
     elementwise = True
     _slots = ("m", "u")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="adamax", **kwargs):
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, name: str = "adamax", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2 = _check_betas("Adamax", beta_1, beta_2)
         _check_epsilon("Adamax", epsilon)
@@ -812,7 +831,7 @@ class Adamax(Optimizer):
                            one_minus_beta_1=1 - self.beta_1, beta_2=self.beta_2,
                            bias_correction=1 - self.beta_1 ** t, epsilon=self.epsilon, decay=decay)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
@@ -849,7 +868,8 @@ class Nadam(Optimizer):
     elementwise = True
     _slots = ("m", "v")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="nadam", **kwargs):
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, name: str = "nadam", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2 = _check_betas("Nadam", beta_1, beta_2)
         _check_epsilon("Nadam", epsilon)
@@ -883,11 +903,11 @@ class Nadam(Optimizer):
                            gradient_weight=(1 - mu_t) / (1 - self._mu_product),
                            bias_correction_2=1 - self.beta_2 ** t, epsilon=self.epsilon, decay=decay)
 
-    def reset(self):
+    def reset(self) -> None:
         super().reset()
         self._mu_product = 1.0
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
@@ -943,7 +963,7 @@ def _check_epsilon(optimizer_name, epsilon):
         raise ValueError(f"{optimizer_name}: epsilon must be a non-negative number, got {epsilon!r}")
 
 
-def _is_number(x):
+def _is_number(x: object) -> TypeGuard[float]:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
@@ -956,7 +976,7 @@ _BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adamw": AdamW, "adade
 serialization.register("optimizers", {**{cls.__name__: cls for cls in _BY_NAME.values()}, "Optimizer": Optimizer})
 
 
-def get(identifier):
+def get(identifier: str | Optimizer | type[Optimizer] | dict[str, Any]) -> Optimizer:
     """An Optimizer from a name such as 'sgd' / 'adam' / 'nadam' (any case), a config dict, an instance or a
     class.
 
@@ -989,7 +1009,7 @@ def get(identifier):
     raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
 
 
-def serialize(optimizer):
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """An optimizer as a ``{"class_name": ..., "config": ...}`` dict that ``deserialize`` reads back.
 
     Args:
@@ -1006,7 +1026,7 @@ def serialize(optimizer):
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
-def deserialize(config):
+def deserialize(config: dict[str, Any] | str | Optimizer) -> Optimizer:
     """An optimizer from what ``serialize`` returned (or anything ``get`` accepts).
 
     Args:
@@ -1041,10 +1061,10 @@ class LearningRateHandle:
     (0.05, 0.05, True)
     """
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Optimizer) -> None:
         self._optimizer = optimizer
 
-    def assign(self, value):
+    def assign(self, value: float) -> None:
         """Set the optimizer's learning rate.
 
         Args:
@@ -1056,28 +1076,29 @@ class LearningRateHandle:
         """
         self._optimizer.learning_rate = float(value)
 
-    def numpy(self):
+    def numpy(self) -> np.float32:
         """The learning rate as a NumPy float32, as a Keras variable's ``numpy()`` gives it."""
         return np.float32(self._optimizer.learning_rate)
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self._optimizer.learning_rate)
 
     # It reads as the number it stands for: lr == 0.01, lr * 0.1, lr < 1e-3.
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return float(self) == other
 
-    def __lt__(self, other):
+    def __lt__(self, other: float) -> bool:
         return float(self) < other
 
-    def __gt__(self, other):
+    def __gt__(self, other: float) -> bool:
         return float(self) > other
 
-    def __mul__(self, other):
+    def __mul__(self, other: float) -> float:
         return float(self) * other
 
     __rmul__ = __mul__
+    __hash__: ClassVar[None]  # type: ignore[assignment]  # (unhashable, as a number-like that defines __eq__)
     __hash__ = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<learning rate of {type(self._optimizer).__name__}: {self._optimizer.learning_rate}>"

@@ -11,18 +11,52 @@ A layer is a function with parameters.  Training needs three things from it:
 
 Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 """
+from __future__ import annotations
+
 import functools
 import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Self, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import activations, backend, constraints, devices, dispatch, graph, initializers, naming, regularizers, serialization
+from ..constraints import Constraint
+from ..devices import DeviceArray
+from ..regularizers import Regularizer
 from ..variables import Variable
 from . import taped
 
 
 # A layer's weight is a ``Variable`` (Keras's name); ``Weight`` is the name earlier versions used.
 Weight = Variable
+
+# A batch shape: the batch axis (and any size not known yet) is None, as in ``(None, 28, 28, 1)``.
+Shape: TypeAlias = tuple[int | None, ...]
+# A shape as a caller may give it (a tuple or a list), or a list of shapes for a layer with several inputs.
+ShapeLike: TypeAlias = Sequence[int | None] | Sequence[Sequence[int | None]]
+# Keras's "a name or an object" arguments: ``"he_normal"`` or ``initializers.HeNormal()``; a config dict;
+# a function ``(shape, dtype) -> array`` (an initializer), ``w -> penalty`` (a regularizer) or
+# ``w -> projected w`` (a constraint).
+InitializerLike: TypeAlias = str | initializers.Initializer | dict[str, Any] | Callable[..., Any]
+RegularizerLike: TypeAlias = str | Regularizer | dict[str, Any] | Callable[..., Any]
+ConstraintLike: TypeAlias = str | Constraint | dict[str, Any] | Callable[..., Any]
+
+
+def _regularizer_property(weight_name: str) -> property:
+    """Keras's attribute for the penalty on one weight (kept in ``layer.regularizers`` by weight name)."""
+    def get(self: Layer) -> Regularizer | None:
+        return self.__dict__.get("regularizers", {}).get(weight_name)
+
+    def put(self: Layer, value: RegularizerLike | None) -> None:
+        found = regularizers.get(value)
+        table = self.__dict__.setdefault("regularizers", {})
+        if found is None:
+            table.pop(weight_name, None)
+        else:
+            table[weight_name] = found
+    return property(get, put, doc=f"The penalty on the layer's ``{weight_name}`` (None without one).")
 
 
 class Layer:
@@ -48,12 +82,27 @@ class Layer:
     """
 
     # Rank of the input including the batch axis; None accepts any rank.
-    expected_ndim = None
-    _CONSTRUCTOR_KEYS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
-                         "input_dim", "kernel_regularizer", "bias_regularizer", "activity_regularizer")
+    expected_ndim: ClassVar[int | None] = None
+    _CONSTRUCTOR_KEYS: ClassVar[tuple[str, ...]] = (
+        "name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
+        "kernel_regularizer", "bias_regularizer", "activity_regularizer")
     # Keras's constraint arguments of the class, each with the weight it projects after every optimizer
     # step: Dense has {"kernel_constraint": "kernel", "bias_constraint": "bias"} (see constraints.py).
-    _CONSTRAINT_ARGUMENTS = {}
+    _CONSTRAINT_ARGUMENTS: ClassVar[dict[str, str]] = {}
+
+    # What every layer holds (set in __init__ and by build_for).
+    name: str
+    dtype: str
+    built: bool
+    input_shape: Any  # a Shape, or a list of them for several inputs (None until built)
+    output_shape: Any  # likewise
+    grads: dict[str, Any]  # weight name -> dL/dw of the last backward pass
+    regularizers: dict[str, Regularizer]
+    activity_regularizer: Regularizer | None
+    constraints: dict[str, Constraint]
+    _weights: list[Variable]
+    _added_losses: list[Any]  # the terms add_loss received in the last call
+    _declared_input_shape: Shape | None
 
     def __init_subclass__(cls, **kwargs):
         # As in Keras 3: a layer's own build() marks it built, so ``layer.build(shape)`` followed by
@@ -75,7 +124,8 @@ class Layer:
         instance.__dict__["_constructor_arguments"] = (args, kwargs)
         return instance
 
-    def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
+    def __init__(self, name: str | None = None, trainable: bool = True, dtype: npt.DTypeLike | None = None,
+                 **kwargs: Any) -> None:
         unknown = set(kwargs) - set(self._CONSTRUCTOR_KEYS) - set(self._CONSTRAINT_ARGUMENTS)
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(unknown)}")
@@ -113,26 +163,12 @@ class Layer:
                 self.constraints[weight_name] = constraint
 
     # Keras's attribute names for the weight penalties (kept in ``self.regularizers`` by weight name).
-    def _regularizer_property(weight_name):
-        def get(self):
-            return self.__dict__.get("regularizers", {}).get(weight_name)
-
-        def put(self, value):
-            found = regularizers.get(value)
-            table = self.__dict__.setdefault("regularizers", {})
-            if found is None:
-                table.pop(weight_name, None)
-            else:
-                table[weight_name] = found
-        return property(get, put, doc=f"The penalty on the layer's ``{weight_name}`` (None without one).")
-
     kernel_regularizer = _regularizer_property("kernel")
     bias_regularizer = _regularizer_property("bias")
-    del _regularizer_property
 
     # ---------------------------------------------------------------- device
     @property
-    def runs_on_gpu(self):
+    def runs_on_gpu(self) -> bool:
         """Whether the layer computes with the array module of its inputs, so that it runs on the GPU too.
 
         True for every layer of tinyconv and for a layer written with only ``call`` (its ``tinyconv.ops``
@@ -143,17 +179,18 @@ class Layer:
         declared = self.__dict__.get("_runs_on_gpu")
         if declared is not None:
             return declared
-        return self._runs_call() or _computes_in_tinyconv(type(self))
+        layer_class: type = type(self)  # (a plain class to the type checker: lru_cache takes hashables)
+        return self._runs_call() or _computes_in_tinyconv(layer_class)
 
     @runs_on_gpu.setter
-    def runs_on_gpu(self, value):
+    def runs_on_gpu(self, value: bool) -> None:
         self.__dict__["_runs_on_gpu"] = bool(value)
 
     # ---------------------------------------------------------------- identity
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
 
-    def describe(self):
+    def describe(self) -> str:
         """``Conv2D 'conv2d'``: how error messages name the layer."""
         return f"{type(self).__name__} '{self.name}'"
 
@@ -167,12 +204,30 @@ class Layer:
         return nodes[0]
 
     @property
-    def output(self):
+    def output(self) -> graph.SymbolicTensor | list[graph.SymbolicTensor]:
+        """The symbolic output of the layer's one call in a graph (a list for several outputs).
+
+        Raises:
+            AttributeError: if the layer was called on symbolic tensors other than once.
+
+        Example:
+
+        >>> inputs = tinyconv.Input((3,))
+        >>> dense = layers.Dense(2)
+        >>> outputs = dense(inputs)
+        >>> dense.output is outputs, dense.output.shape
+        (True, (None, 2))
+        """
         node = self._single_node("output")
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
     @property
-    def input(self):
+    def input(self) -> graph.SymbolicTensor | list[graph.SymbolicTensor]:
+        """The symbolic input of the layer's one call in a graph (a list for several inputs).
+
+        Raises:
+            AttributeError: if the layer was called on symbolic tensors other than once.
+        """
         node = self._single_node("input")
         return node.inputs[0] if len(node.inputs) == 1 else node.inputs
 
@@ -182,9 +237,11 @@ class Layer:
         ``self.kernel`` stays that very array (updates are in place, so it never goes stale)."""
         return self._track_weight(name, shape, initializer, self.dtype, trainable).value
 
-    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
-                   regularizer=None, constraint=None, aggregation="none", overwrite_with_gradient=False,
-                   name=None):
+    def add_weight(self, shape: Sequence[int] | str | None = None, initializer: InitializerLike | None = None,
+                   dtype: npt.DTypeLike | None = None, trainable: bool = True, autocast: bool = True,
+                   regularizer: RegularizerLike | None = None, constraint: ConstraintLike | None = None,
+                   aggregation: str = "none", overwrite_with_gradient: bool = False,
+                   name: str | None = None) -> Variable:
         """Create a weight of this layer and return it as a ``Variable`` (Keras 3's ``add_weight``).
 
         Call it from ``build`` (or ``__init__``); the variable is listed in ``weights``, saved with the
@@ -214,15 +271,15 @@ class Layer:
         [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
         """
         if isinstance(shape, str):  # Keras 2's add_weight(name, shape, ...) still works
-            shape, name = (initializer if initializer is not None else ()), shape
-            initializer = None
-        shape = () if shape is None else tuple(int(n) for n in shape)
-        dtype = backend.standardize_dtype(dtype if dtype is not None else self.dtype)
+            keras2_shape: Any = initializer if initializer is not None else ()  # (the 2nd positional argument)
+            name, shape, initializer = shape, keras2_shape, None
+        dims = () if shape is None else tuple(int(n) for n in shape)
+        dtype_name = backend.standardize_dtype(dtype if dtype is not None else self.dtype)
         if initializer is None:
-            initializer = "glorot_uniform" if "float" in dtype else "zeros"
+            initializer = "glorot_uniform" if "float" in dtype_name else "zeros"
         if name is None:
             name = "variable" if not self._weights else f"variable_{len(self._weights)}"
-        variable = self._track_weight(name, shape, initializer, dtype, trainable)
+        variable = self._track_weight(name, dims, initializer, dtype_name, trainable)
         if regularizer is not None:
             variable.regularizer = regularizers.get(regularizer)
             self.regularizers[name] = variable.regularizer
@@ -271,34 +328,54 @@ class Layer:
         return pairs
 
     @property
-    def weights(self):
+    def weights(self) -> list[Variable]:
         """All weight variables: the layer's own (trainable first), then those of the layers it holds."""
         return [w for _, own in self._weight_owners() for w in own]
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> list[Variable]:
+        """The weights the optimizer updates (none when the layer is not trainable).
+
+        Example:
+
+        >>> layer = layers.BatchNormalization()
+        >>> layer.build((None, 3))
+        >>> len(layer.trainable_weights), len(layer.non_trainable_weights)
+        (2, 2)
+        """
         if not self.trainable:
             return []
         return [w for layer, own in self._weight_owners() if layer.trainable for w in own if w.trainable]
 
     @property
-    def non_trainable_weights(self):
+    def non_trainable_weights(self) -> list[Variable]:
+        """The weights the optimizer leaves alone (every weight when the layer is not trainable)."""
         if not self.trainable:
             return self.weights
         return [w for layer, own in self._weight_owners() for w in own if not (w.trainable and layer.trainable)]
 
     # Keras 3's other names for the same lists.
-    variables = property(lambda self: self.weights, doc="Keras 3's name for ``weights``.")
-    trainable_variables = property(lambda self: self.trainable_weights, doc="Keras 3's ``trainable_weights``.")
-    non_trainable_variables = property(lambda self: self.non_trainable_weights,
-                                       doc="Keras 3's ``non_trainable_weights``.")
+    @property
+    def variables(self) -> list[Variable]:
+        """Keras 3's name for ``weights``."""
+        return self.weights
 
-    def trainable_gradients(self):
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        """Keras 3's ``trainable_weights``."""
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        """Keras 3's ``non_trainable_weights``."""
+        return self.non_trainable_weights
+
+    def trainable_gradients(self) -> list[DeviceArray]:
         """Gradients aligned with ``trainable_weights`` (after a backward pass), each with its weight's
         regularizer gradient added: d(loss + R(w))/dw = grads[w] + dR/dw."""
         if not self.trainable:
             return []
-        gradients = []
+        gradients: list[DeviceArray] = []
         for layer, own in self._weight_owners():
             if not layer.trainable:
                 continue
@@ -314,7 +391,7 @@ class Layer:
             return self.grads[weight.name]
         return self.grads[weight.name] + regularizer.gradient(weight.value)  # a new array: grads stay pure
 
-    def regularization_losses(self):
+    def regularization_losses(self) -> float:
         """Sum of the regularizer penalties on the trainable weights, the held layers' included (0.0 without)."""
         total = 0.0
         for layer, own in self._weight_owners():
@@ -323,10 +400,35 @@ class Layer:
                                    if w.trainable and w.name in layer.regularizers))
         return total if self.trainable else 0.0
 
-    def get_weights(self):
+    def get_weights(self) -> list[npt.NDArray[Any]]:
+        """Copies of the layer's weights as NumPy arrays, in the order of ``weights``.
+
+        Example:
+
+        >>> layer = layers.Dense(2)
+        >>> layer.build((None, 3))
+        >>> [w.shape for w in layer.get_weights()]
+        [(3, 2), (2,)]
+        """
         return [devices.host_copy(w.value) for w in self.weights]  # NumPy, wherever the weights live
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Iterable[npt.ArrayLike | DeviceArray | Variable]) -> None:
+        """Replace the layer's weights, in place, in the order of ``weights``.
+
+        Args:
+            weights: one array (or variable) per weight, each of that weight's shape.
+
+        Raises:
+            ValueError: if the number of arrays or a shape does not match.
+
+        Example:
+
+        >>> layer = layers.Dense(1)
+        >>> layer.build((None, 2))
+        >>> layer.set_weights([np.ones((2, 1)), np.zeros(1)])
+        >>> layer(np.ones((1, 2))).tolist()
+        [[2.0]]
+        """
         weights, slots = list(weights), self.weights
         if len(weights) != len(slots):
             raise ValueError(
@@ -345,32 +447,57 @@ class Layer:
             # in place, on the weight's device: optimizer state keyed on the array stays valid
             devices.assign(slot.value, getattr(new, "value", new))
 
-    def count_params(self):
+    def count_params(self) -> int:
+        """The number of scalar weights of the layer (the held layers' included).
+
+        Example:
+
+        >>> layer = layers.Dense(2)
+        >>> layer.build((None, 3))
+        >>> layer.count_params()
+        8
+        """
         return int(sum(w.value.size for w in self.weights))
 
     # ---------------------------------------------------------------- shapes
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
+        """Create the layer's weights for inputs of ``input_shape`` (batch axis included, usually None).
+
+        Args:
+            input_shape: the batch shape of the input (a list of them for several inputs).
+        """
         self.input_shape = tuple(input_shape)
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Any:
+        """The batch shape of the output for inputs of ``input_shape`` (a Shape, or a list of them).
+
+        Args:
+            input_shape: the batch shape of the input (a list of them for several inputs).
+
+        Example:
+
+        >>> layers.Dense(4).compute_output_shape((None, 3))
+        (None, 4)
+        """
         return tuple(input_shape)
 
-    def build_for(self, input_shape):
+    def build_for(self, input_shape: ShapeLike) -> Shape | list[Shape]:
         """Check ``input_shape``, build if needed and record input/output shapes."""
+        shapes: Any  # one Shape, or a list of them
         if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple)):
-            input_shape = [tuple(shape) for shape in input_shape]  # several inputs: a list of shapes
+            shapes = [tuple(shape) for shape in input_shape]  # several inputs: a list of shapes
         else:
-            input_shape = tuple(input_shape)
-            self._check_rank(input_shape)
+            shapes = tuple(input_shape)
+            self._check_rank(shapes)
         if not self.built:
-            self.build(input_shape)
+            self.build(shapes)
             self.built = True
-        self.input_shape = input_shape
+        self.input_shape = shapes
         if self._runs_call() and type(self).compute_output_shape is Layer.compute_output_shape:
-            self.output_shape = taped.probe_output_shape(self, input_shape)  # Keras traces call() instead
+            self.output_shape = taped.probe_output_shape(self, shapes)  # Keras traces call() instead
         else:
-            self.output_shape = self.compute_output_shape(input_shape)
+            self.output_shape = self.compute_output_shape(shapes)
         if not isinstance(self.output_shape, list):
             self.output_shape = tuple(self.output_shape)
         return self.output_shape
@@ -385,7 +512,7 @@ class Layer:
     def _rank_hint(self):
         return {4: "(batch, height, width, channels)", 2: "(batch, features)"}.get(self.expected_ndim, "")
 
-    def check_input(self, x):
+    def check_input(self, x: DeviceArray) -> None:
         """Validate an input array against the built layer (called once per batch)."""
         self._check_rank(x.shape)
         if x.shape[0] == 0:
@@ -396,20 +523,20 @@ class Layer:
         """True for a layer written Keras's way, with only ``call``: the tape derives its backward."""
         return _defines_call_only(type(self))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         """Keras's ``call``: the layer's computation.  A custom layer defines it with ``tinyconv.ops``
         (its backward then comes from the tape); a built-in layer's ``call`` is its ``forward``."""
         if self._runs_call():  # (only reached when a subclass calls super().call)
             raise NotImplementedError(f"{type(self).__name__}.call: the base class has no computation")
         return self.forward(inputs, training=bool(training))
 
-    def forward(self, x, training=False):
+    def forward(self, x: DeviceArray, training: bool = False) -> DeviceArray:
         if self._runs_call():
             return taped.forward(self, x, training)
         raise NotImplementedError(f"{type(self).__name__} must implement call() (Keras style: its backward "
                                   "comes from the tape) or forward() and backward() (explicit backprop)")
 
-    def backward(self, dy, need_input_gradient=True):
+    def backward(self, dy: DeviceArray, need_input_gradient: bool = True) -> DeviceArray | None:
         """Store dL/dw in ``self.grads`` and return dL/dx.  ``need_input_gradient=False``: the
         caller will not read dL/dx (a model's first layer in a training step), so a layer may skip
         computing it and return None.  A layer with only ``call`` replays its tape."""
@@ -417,7 +544,7 @@ class Layer:
             return taped.backward(self, dy, need_input_gradient)
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
-    def __call__(self, inputs, *args, **kwargs):
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         """Run the layer on an array (building it on first use), as ``layer(x)`` in Keras.
 
         Called on symbolic tensors (``Input(...)`` and what layers return from them) it records
@@ -466,7 +593,7 @@ class Layer:
         return value
 
     # ---------------------------------------------------------------- losses a layer adds (Keras's add_loss)
-    def add_loss(self, loss):
+    def add_loss(self, loss: Any) -> None:
         """Add a term to the training loss from inside ``call`` (e.g. a penalty on activations).
 
         The model adds every term added during its forward pass to the loss it minimises, and the
@@ -495,7 +622,7 @@ class Layer:
             tape.added_losses.append(loss)
 
     @property
-    def losses(self):
+    def losses(self) -> list[Any]:
         """The terms added by ``add_loss`` during the last call (this layer's and the held layers'),
         then the weight-regularization penalties."""
         added = [taped.value_of(loss) for layer, _ in self._weight_owners()
@@ -505,7 +632,7 @@ class Layer:
         return added + penalties
 
     # ---------------------------------------------------------------- layers held by a custom layer
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         # Keras tracks the layers a layer holds (self.dense = Dense(...), self.blocks = [...]):
         # their weights are this layer's weights too, and freezing the layer freezes them.
         if name == "trainable":
@@ -515,8 +642,15 @@ class Layer:
         object.__setattr__(self, name, value)
 
     # ---------------------------------------------------------------- config
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+    def get_config(self) -> dict[str, Any]:
+        """The layer's constructor arguments as a dict (no weights): ``from_config`` makes the same layer.
+
+        Example:
+
+        >>> layers.Dense(3, name="scores").get_config()["units"]
+        3
+        """
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         for weight_name, regularizer in getattr(self, "regularizers", {}).items():
             config[f"{weight_name}_regularizer"] = regularizers.serialize(regularizer)
         if getattr(self, "activity_regularizer", None) is not None:
@@ -529,7 +663,17 @@ class Layer:
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
+        """A new layer (fresh weights) from ``get_config()``'s dict.
+
+        Args:
+            config: the config dict.
+
+        Example:
+
+        >>> layers.Dense.from_config(layers.Dense(3).get_config()).units
+        3
+        """
         return cls(**config)
 
 
@@ -547,7 +691,7 @@ def _defines_call_only(cls):
     return cls.call is not Layer.call and cls.forward is Layer.forward
 
 
-def track_held_layers(holder, name, value):
+def track_held_layers(holder: object, name: str, value: object) -> None:
     """Keras's tracking: a layer (or list or dict of layers) assigned to a public attribute of a custom
     layer or a subclassed model is one of its layers, in the order first assigned."""
     if not name.startswith("_") and _holds_layers(value):
@@ -573,7 +717,7 @@ def _layers_in(value):
     return [value] if _holds_layers(value) else []
 
 
-def run_backward(layer, dy, need_input_gradient=True):
+def run_backward(layer: Any, dy: Any, need_input_gradient: bool = True) -> Any:
     """``layer.backward(dy)``, telling it when nobody will read dL/dx.  A user's layer whose
     ``backward`` takes only ``dy`` is called that way (and its dL/dx dropped when unneeded)."""
     if need_input_gradient:
@@ -606,6 +750,11 @@ class ActivationMixin:
     # own kernel) may overwrite z with the output instead of keeping both arrays.
     _IN_PLACE_ACTIVATIONS = ("relu", "tanh")
 
+    # Set by the layer that mixes this in: its activation function, and what the last forward kept.
+    activation: Callable[..., Any]
+    _output: Any
+    _preactivation: Any
+
     def _activate(self, z, owned=False):
         """y = act(z).  ``owned``: z is this layer's own fresh array, free to be overwritten."""
         name = getattr(self.activation, "__name__", None)
@@ -620,10 +769,11 @@ class ActivationMixin:
             self._output = dispatch.activation_forward(z, name)
         return self._output
 
-    def backward_from_preactivation(self, dz, need_input_gradient=True):
+    def backward_from_preactivation(self, dz: DeviceArray, need_input_gradient: bool = True) -> DeviceArray | None:
+        """Backprop from dL/dz, z the pre-activation (the loss fused with the activation hands dL/dz)."""
         raise NotImplementedError
 
-    def backward(self, dy, need_input_gradient=True):
+    def backward(self, dy: DeviceArray, need_input_gradient: bool = True) -> DeviceArray | None:
         name = getattr(self.activation, "__name__", None)
         if name in activations.KERNEL_ACTIVATIONS:
             dz = dispatch.activation_backward(dy, self._output, name)

@@ -1,5 +1,8 @@
 """Core layers: Input, Dense, Flatten, Activation, ReLU, Dropout."""
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import activations, devices, dispatch, graph, random as random_module, serialization
 from ..utils.random import make_rng
@@ -58,8 +61,21 @@ class InputLayer(Layer):
         return {"batch_shape": self.batch_shape, "dtype": self.dtype, "name": self.name}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
-    """``keras.Input``: a symbolic tensor of the given shape (batch axis excluded)."""
+def Input(shape: Sequence[int | None] | None = None, batch_size: int | None = None,
+          dtype: npt.DTypeLike | None = None, name: str | None = None,
+          batch_shape: Sequence[int | None] | None = None) -> graph.SymbolicTensor:
+    """``keras.Input``: a symbolic tensor of the given shape (batch axis excluded).
+
+    Args:
+        shape: the shape of one sample, e.g. ``(28, 28, 1)`` (None for a size fixed only at run time).
+        batch_size: a fixed batch size, or None.
+        dtype: the tensor's dtype (``backend.floatx()`` when None).
+        name: the input layer's name.
+        batch_shape: the whole shape, batch axis included (instead of ``shape`` and ``batch_size``).
+
+    Returns:
+        A ``SymbolicTensor`` to build a functional ``Model`` from.
+    """
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
 
 

@@ -143,8 +143,11 @@ class BatchNormalization(Layer):
         if self._training_forward:
             if self._replicas is not None:
                 y, mean, var, inv_std = sync_batchnorm.forward(x_last, gamma, beta, self.epsilon, self._replicas)
-                dispatch.batch_norm_update_moving_statistics(self.moving_mean, self.moving_variance, mean, var,
-                                                             self.momentum)
+                # Keras's moving averages, kept for inference: moving = momentum * moving + (1 - momentum) * batch
+                self.moving_mean *= self.momentum
+                self.moving_mean += (1 - self.momentum) * mean
+                self.moving_variance *= self.momentum
+                self.moving_variance += (1 - self.momentum) * var
             else:   # the statistics and the moving averages (one kernel on the GPU)
                 y, mean, var, inv_std = dispatch.batch_norm_forward_train(
                     x_last, gamma, beta, self.epsilon, self.moving_mean, self.moving_variance, self.momentum)

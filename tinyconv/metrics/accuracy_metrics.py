@@ -2,6 +2,13 @@
 
 Each is ``MeanMetricWrapper`` around the function of the same name in ``functions.py``.
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Self
+
+import numpy.typing as npt
+
 from . import functions
 from .base import MeanMetricWrapper
 
@@ -9,16 +16,17 @@ from .base import MeanMetricWrapper
 class _FixedFunctionMetric(MeanMetricWrapper):
     """A MeanMetricWrapper whose function is fixed by the class; its config holds only its own arguments."""
 
-    _function = None
+    _function: ClassVar[Callable[..., Any] | None] = None
 
-    def __init__(self, name, dtype=None, **kwargs):
-        super().__init__(type(self)._function, name=name, dtype=dtype, **kwargs)
+    def __init__(self, name: str, dtype: npt.DTypeLike | None = None, **kwargs: Any) -> None:
+        function: Any = type(self)._function  # (None on a subclass without one: MeanMetricWrapper says so)
+        super().__init__(function, name=name, dtype=dtype, **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(**config)
 
 
@@ -38,7 +46,7 @@ class Accuracy(_FixedFunctionMetric):
 
     _function = staticmethod(functions.accuracy)
 
-    def __init__(self, name="accuracy", dtype=None):
+    def __init__(self, name: str = "accuracy", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
 
 
@@ -59,7 +67,8 @@ class BinaryAccuracy(_FixedFunctionMetric):
 
     _function = staticmethod(functions.binary_accuracy)
 
-    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+    def __init__(self, name: str = "binary_accuracy", dtype: npt.DTypeLike | None = None,
+                 threshold: float = 0.5) -> None:
         super().__init__(name=name, dtype=dtype, threshold=threshold)
         self.threshold = threshold
 
@@ -80,7 +89,7 @@ class CategoricalAccuracy(_FixedFunctionMetric):
 
     _function = staticmethod(functions.categorical_accuracy)
 
-    def __init__(self, name="categorical_accuracy", dtype=None):
+    def __init__(self, name: str = "categorical_accuracy", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
 
 
@@ -100,7 +109,7 @@ class SparseCategoricalAccuracy(_FixedFunctionMetric):
 
     _function = staticmethod(functions.sparse_categorical_accuracy)
 
-    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+    def __init__(self, name: str = "sparse_categorical_accuracy", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
 
 
@@ -121,7 +130,8 @@ class TopKCategoricalAccuracy(_FixedFunctionMetric):
 
     _function = staticmethod(functions.top_k_categorical_accuracy)
 
-    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy",
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype, k=k)
         self.k = k
 
@@ -144,12 +154,13 @@ class SparseTopKCategoricalAccuracy(_FixedFunctionMetric):
 
     _function = staticmethod(functions.sparse_top_k_categorical_accuracy)
 
-    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy",
+                 dtype: npt.DTypeLike | None = None, from_sorted_ids: bool = False) -> None:
         super().__init__(name=name, dtype=dtype, k=k, from_sorted_ids=from_sorted_ids)
         self.k = k
         self.from_sorted_ids = from_sorted_ids
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = {"name": self.name, "dtype": self.dtype, "k": self.k}
         if self.from_sorted_ids:
             config["from_sorted_ids"] = True

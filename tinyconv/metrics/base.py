@@ -15,9 +15,16 @@ the means and sums here, the accuracies, the regression metrics); their state th
 is only copied to the host when the result is read, so a training step never waits for the GPU because of
 a metric.  Every other metric receives host copies of y_true and y_pred, as before.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Self
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend, devices, initializers, naming
+from ..devices import DeviceArray
 from ..variables import Variable
 
 
@@ -65,22 +72,24 @@ class Metric:
         if "update_state" in vars(cls) and "runs_on_device" not in vars(cls):
             cls.runs_on_device = False
 
-    def __init__(self, name=None, dtype=None):
+    def __init__(self, name: str | None = None, dtype: npt.DTypeLike | None = None) -> None:
         self.name = name if name is not None else naming.unique_name(naming.to_snake_case(type(self).__name__))
         self._dtype = backend.standardize_dtype(getattr(dtype, "name", dtype))
-        self._variables = []
+        self._variables: list[Variable] = []
 
     @property
-    def dtype(self):
+    def dtype(self) -> str:
         """The dtype of the metric's state and result, as a string (``'float32'``)."""
         return self._dtype
 
     @property
-    def variables(self):
+    def variables(self) -> list[Variable]:
         """The state variables, in the order they were added."""
         return list(self._variables)
 
-    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+    def add_variable(self, shape: Sequence[int] = (), initializer: str | Callable[..., Any] = "zeros",
+                     dtype: npt.DTypeLike | None = None, aggregation: str = "sum",
+                     name: str | None = None) -> Variable:
         """Create one state variable (not trainable) and return it.
 
         Args:
@@ -104,38 +113,38 @@ class Metric:
 
     add_weight = add_variable  # Keras 2's name
 
-    def update_state(self, *args, **kwargs):
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
         """Fold one batch into the state (subclasses implement it)."""
         raise NotImplementedError(f"{type(self).__name__} must implement update_state()")
 
-    def result(self):
+    def result(self) -> DeviceArray:
         """The metric's value from the state so far (subclasses implement it)."""
         raise NotImplementedError(f"{type(self).__name__} must implement result()")
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         """Set every state variable back to zero (``fit`` does this before each epoch)."""
         for variable in self._variables:
             variable.value[...] = 0
 
-    def reset_states(self):
+    def reset_states(self) -> None:
         """Keras 2's name for ``reset_state``."""
         self.reset_state()
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> DeviceArray:
         """``update_state(*args, **kwargs)`` then ``result()``, as Keras does."""
         self.update_state(*args, **kwargs)
         return self.result()
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The constructor arguments: ``{"name", "dtype"}`` plus the subclass's own."""
         return {"name": self.name, "dtype": self.dtype}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         """A new metric (with empty state) from ``get_config()``'s dict."""
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
 
 
@@ -200,11 +209,11 @@ class Sum(Metric):
 
     runs_on_device = True
 
-    def __init__(self, name="sum", dtype=None):
+    def __init__(self, name: str = "sum", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
 
-    def update_state(self, values, sample_weight=None):
+    def update_state(self, values: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> None:
         values, _ = _reduce_to_samples(values, sample_weight, _sum_of(values), self.dtype, f"Sum '{self.name}'")
         if devices.is_device_array(values):
             total = _on_device_like(self.total, values)
@@ -212,7 +221,7 @@ class Sum(Metric):
         else:
             self.total.value[...] += np.sum(values, dtype=np.float64)
 
-    def result(self):
+    def result(self) -> DeviceArray:
         return self.total.value[()]
 
 
@@ -253,27 +262,28 @@ class Mean(Metric):
 
     runs_on_device = True
 
-    def __init__(self, name="mean", dtype=None):
+    def __init__(self, name: str = "mean", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
-        self._waiting = []   # (device per-sample values, host weights or None) not yet in total / count
+        # (device per-sample values, host weights or None) not yet in total / count
+        self._waiting: list[tuple[Any, Any]] = []
 
-    def update_state(self, values, sample_weight=None):
-        values, weights = _reduce_to_samples(values, sample_weight, _mean_of(values), self.dtype,
-                                             f"{type(self).__name__} '{self.name}'")
-        if devices.is_device_array(values):
+    def update_state(self, values: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> None:
+        samples, weights = _reduce_to_samples(values, sample_weight, _mean_of(values), self.dtype,
+                                              f"{type(self).__name__} '{self.name}'")
+        if devices.is_device_array(samples):
             self._add_waiting()
-            total = _on_device_like(self.total, values)
-            total += values.sum(dtype=np.float64)
-            count = _on_device_like(self.count, values)
-            count += weights.sum(dtype=np.float64) if weights is not None else (values.size if values.ndim else 1)
+            total = _on_device_like(self.total, samples)
+            total += samples.sum(dtype=np.float64)
+            count = _on_device_like(self.count, samples)
+            count += weights.sum(dtype=np.float64) if weights is not None else (samples.size if samples.ndim else 1)
             return
-        self.total.value[...] += np.sum(values, dtype=np.float64)
+        self.total.value[...] += np.sum(samples, dtype=np.float64)
         if weights is not None:
             self.count.value[...] += np.sum(weights, dtype=np.float64)
         else:
-            self.count.value[...] += values.shape[0] if values.ndim >= 1 else 1
+            self.count.value[...] += samples.shape[0] if samples.ndim >= 1 else 1
 
     def _update_with_fresh(self, values, sample_weight=None):
         """``update_state`` for values made for this update alone (a metric function's result, a step's loss):
@@ -328,17 +338,17 @@ class Mean(Metric):
             self.count.value[...] += weight
 
     @property
-    def variables(self):
+    def variables(self) -> list[Variable]:
         self._add_waiting()
         return super().variables
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         # A fresh host zero (no device launch); the next device update moves it up again.
         self._waiting = []
         for variable in self._variables:
             variable.value = np.zeros(variable.shape, dtype=variable.dtype)
 
-    def result(self):
+    def result(self) -> DeviceArray:
         self._add_waiting()
         return _divide_no_nan(self.total.value, self.count.value)[()].astype(self.dtype)
 
@@ -370,7 +380,8 @@ class MeanMetricWrapper(Mean):
 
     runs_on_device = True
 
-    def __init__(self, fn, name=None, dtype=None, **kwargs):
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, dtype: npt.DTypeLike | None = None,
+                 **kwargs: Any) -> None:
         if not callable(fn):
             raise TypeError(f"MeanMetricWrapper: fn must be a function (y_true, y_pred) -> values, got {fn!r}")
         super().__init__(name=name if name is not None else naming.unique_name("mean_metric_wrapper"),
@@ -381,15 +392,17 @@ class MeanMetricWrapper(Mean):
         from .functions import runs_on_device
         self.runs_on_device = type(self).runs_on_device and runs_on_device(fn)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    # (Keras's signature: the mean of fn(y_true, y_pred), not of values handed in as Mean's are)
+    def update_state(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,  # type: ignore[override]
+                     sample_weight: npt.ArrayLike | None = None) -> None:
         values = self._fn(devices.asarray(y_true), devices.asarray(y_pred), **self._fn_kwargs)
         self._update_with_fresh(values, sample_weight=sample_weight)   # (the function's values are fresh)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "fn": getattr(self._fn, "__name__", repr(self._fn)), **self._fn_kwargs}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         config = dict(config)
         fn = config.pop("fn")
         if isinstance(fn, str):

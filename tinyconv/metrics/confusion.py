@@ -10,9 +10,16 @@ Precision = TP / (TP + FP), recall = TP / (TP + FN) (0 where nothing was counted
 at ``num_thresholds`` evenly spaced thresholds and integrates the ROC curve (recall against FP rate)
 or the precision-recall curve over them, as Keras 3 does.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend
+from ..devices import DeviceArray
 from .base import Metric, _divide_no_nan
 from .functions import same_rank
 
@@ -137,20 +144,22 @@ class _ThresholdedMetric(Metric):
 
 
 class _CountMetric(_ThresholdedMetric):
-    _count = None  # "tp", "fp", "tn" or "fn"
+    _count: ClassVar[str | None] = None  # "tp", "fp", "tn" or "fn"
 
-    def __init__(self, thresholds=None, name=None, dtype=None):
+    def __init__(self, thresholds: float | Sequence[float] | None = None, name: str | None = None,
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
         self._set_thresholds(thresholds, 0.5)
         self.accumulator = self.add_variable(shape=(len(self.thresholds),), initializer="zeros", name="accumulator")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                     sample_weight: npt.ArrayLike | None = None) -> None:
         self._add_counts([self.accumulator], [self._count], y_true, y_pred, sample_weight)
 
-    def result(self):
+    def result(self) -> DeviceArray:
         return self._single_or_all(self.accumulator.numpy())
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "thresholds": self.init_thresholds}
 
 
@@ -224,9 +233,10 @@ class FalseNegatives(_CountMetric):
 
 
 class _PrecisionRecall(_ThresholdedMetric):
-    _other = None  # "fp" for precision, "fn" for recall
+    _other: ClassVar[str | None] = None  # "fp" for precision, "fn" for recall
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+    def __init__(self, thresholds: float | Sequence[float] | None = None, top_k: int | None = None,
+                 class_id: int | None = None, name: str | None = None, dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
         self.top_k = top_k
         self.class_id = class_id
@@ -237,15 +247,16 @@ class _PrecisionRecall(_ThresholdedMetric):
         setattr(self, other_name, self.add_variable(shape=size, initializer="zeros", name=other_name))
         self._other_count = getattr(self, other_name)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                     sample_weight: npt.ArrayLike | None = None) -> None:
         self._add_counts([self.true_positives, self._other_count], ["tp", self._other], y_true, y_pred,
                          sample_weight, top_k=self.top_k, class_id=self.class_id)
 
-    def result(self):
+    def result(self) -> DeviceArray:
         tp = self.true_positives.value
         return self._single_or_all(_divide_no_nan(tp, tp + self._other_count.value))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
                 "class_id": self.class_id}
 
@@ -323,8 +334,11 @@ class AUC(Metric):
     _CURVES = ("ROC", "PR", "PRGAIN")
     _SUMMATIONS = ("interpolation", "minoring", "majoring")
 
-    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
-                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+    def __init__(self, num_thresholds: int = 200, curve: str = "ROC", summation_method: str = "interpolation",
+                 name: str | None = None, dtype: npt.DTypeLike | None = None,
+                 thresholds: float | Sequence[float] | None = None, multi_label: bool = False,
+                 num_labels: int | None = None, label_weights: npt.ArrayLike | None = None,
+                 from_logits: bool = False) -> None:
         curve = str(curve).upper()
         if curve not in self._CURVES:
             raise ValueError(f'AUC: invalid curve "{curve}"; expected one of {list(self._CURVES)}')
@@ -363,7 +377,7 @@ class AUC(Metric):
             self._build(None)
 
     @property
-    def thresholds(self):
+    def thresholds(self) -> list[float]:
         """The thresholds, end points included."""
         return list(self._thresholds)
 
@@ -376,7 +390,8 @@ class AUC(Metric):
         self.false_negatives = self.add_variable(shape=shape, initializer="zeros", name="false_negatives")
         self._built = True
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                     sample_weight: npt.ArrayLike | None = None) -> None:
         y_pred = np.asarray(y_pred)
         if not self._built:
             if y_pred.ndim != 2:
@@ -414,7 +429,7 @@ class AUC(Metric):
         increment = _divide_no_nan(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0))
         return self._average_labels(np.sum(increment, axis=0))
 
-    def result(self):
+    def result(self) -> DeviceArray:
         if not self._built:
             return np.asarray(0.0, dtype=self.dtype)[()]
         if self.curve == "PR" and self.summation_method == "interpolation":
@@ -441,11 +456,11 @@ class AUC(Metric):
         area = np.sum((x[:n - 1] - x[1:]) * heights, axis=0)
         return np.asarray(self._average_labels(area), dtype=self.dtype)[()]
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         if self._built:
             super().reset_state()
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = {**super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,
                   "summation_method": self.summation_method, "multi_label": self.multi_label,
                   "num_labels": self.num_labels,

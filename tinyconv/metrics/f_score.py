@@ -5,9 +5,15 @@
 A prediction is positive where its score is above ``threshold``, or, with no threshold, where it is the
 row's highest score (one class per sample).  Counts are kept per class (or summed, for ``"micro"``).
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend
+from ..devices import DeviceArray
 from .base import Metric
 
 
@@ -33,7 +39,8 @@ class FBetaScore(Metric):
     array([0.385, 0.909, 0.833], dtype=float32)
     """
 
-    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+    def __init__(self, average: str | None = None, beta: float = 1.0, threshold: float | None = None,
+                 name: str = "fbeta_score", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
         if average not in (None, "micro", "macro", "weighted"):
             raise ValueError(f"{type(self).__name__}: average must be one of None, 'micro', 'macro', 'weighted', "
@@ -60,7 +67,8 @@ class FBetaScore(Metric):
         self.intermediate_weights = self.add_variable(shape=shape, initializer="zeros", name="intermediate_weights")
         self._built = True
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                     sample_weight: npt.ArrayLike | None = None) -> None:
         y_true = np.asarray(y_true, dtype=self.dtype)
         y_pred = np.asarray(y_pred, dtype=self.dtype)
         if not self._built:
@@ -80,7 +88,7 @@ class FBetaScore(Metric):
         self.false_negatives.value[...] += weighted_sum((1 - predicted) * y_true)
         self.intermediate_weights.value[...] += weighted_sum(y_true)
 
-    def result(self):
+    def result(self) -> DeviceArray:
         if not self._built:
             return np.asarray(0.0, dtype=self.dtype)[()]
         eps = backend.epsilon()
@@ -96,11 +104,11 @@ class FBetaScore(Metric):
             score = np.mean(score)
         return np.asarray(score, dtype=self.dtype)[()]
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         if self._built:
             super().reset_state()
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
 
 
@@ -120,10 +128,11 @@ class F1Score(FBetaScore):
     array([0.5  , 0.8  , 0.667], dtype=float32)
     """
 
-    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+    def __init__(self, average: str | None = None, threshold: float | None = None, name: str = "f1_score",
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         del config["beta"]
         return config

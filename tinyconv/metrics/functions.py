@@ -6,14 +6,21 @@ package average these values over many batches (see ``MeanMetricWrapper``).
 
 They take NumPy arrays or, on the GPU, device (CuPy) arrays, and compute where their inputs are.
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend, devices
+from ..devices import DeviceArray
 from ..losses import (binary_crossentropy, categorical_crossentropy, mean_absolute_error,  # noqa: F401
                       mean_squared_error, sparse_categorical_crossentropy)
 
 
-def same_rank(x1, x2, expand_rank_1=True):
+def same_rank(x1: npt.ArrayLike, x2: npt.ArrayLike, expand_rank_1: bool = True) -> tuple[DeviceArray, DeviceArray]:
     """Keras's rule for arrays whose ranks differ by one: drop (or add) a trailing axis of size 1.
 
     ``(N, 1)`` against ``(N,)``: the ``(N,)`` one gains the axis when it has rank 1 (and
@@ -45,14 +52,14 @@ def _floatx(values):
     return devices.asarray(values).astype(backend.floatx())
 
 
-def accuracy(y_true, y_pred):
+def accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> DeviceArray:
     """1.0 where y_pred equals y_true exactly (class ids against class ids), element by element."""
     y_pred = devices.asarray(y_pred)
     y_true, y_pred = same_rank(devices.asarray(y_true).astype(y_pred.dtype), y_pred)
     return _floatx(y_true == y_pred)
 
 
-def sparse_categorical_accuracy(y_true, y_pred):
+def sparse_categorical_accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> DeviceArray:
     """1.0 where argmax(y_pred) == label, else 0.0; shape (N,). Works on probabilities or logits.
 
     On the GPU one fused kernel (one thread per sample finds its row's argmax and compares it)."""
@@ -92,12 +99,12 @@ def _build_argmax_hits(cupy):
     return run
 
 
-def categorical_accuracy(y_true, y_pred):
+def categorical_accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> DeviceArray:
     """1.0 where argmax(y_pred) == argmax(y_true) (one-hot targets), else 0.0; shape (N,)."""
     return _floatx(devices.asarray(y_pred).argmax(axis=-1) == devices.asarray(y_true).argmax(axis=-1))
 
 
-def binary_accuracy(y_true, y_pred, threshold=0.5):
+def binary_accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, threshold: float = 0.5) -> DeviceArray:
     """1.0 where (y_pred > threshold) equals the 0/1 target, per element (shape of y_pred), as Keras.
 
     Note, as in Keras: the threshold is applied to y_pred as given, so with from_logits=True models
@@ -117,13 +124,14 @@ def _in_top_k(labels, y_pred, k):
     return (y_pred > target).sum(axis=1) < k
 
 
-def top_k_categorical_accuracy(y_true, y_pred, k=5):
+def top_k_categorical_accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, k: int = 5) -> DeviceArray:
     """1.0 where the one-hot target's class is among the k highest scores of y_pred; shape (N,)."""
     labels = devices.asarray(y_true).argmax(axis=-1)
     return _floatx(_in_top_k(labels, y_pred, k)).reshape(labels.shape)
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+def sparse_top_k_categorical_accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, k: int = 5,
+                                      from_sorted_ids: bool = False) -> DeviceArray:
     """1.0 where the integer label is among the k highest scores of y_pred; shape (N,).
 
     With ``from_sorted_ids=True`` y_pred holds class ids sorted by score (best first), as Keras allows.
@@ -138,7 +146,7 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
     return _floatx(hits).reshape(shape)
 
 
-def mean_absolute_percentage_error(y_true, y_pred):
+def mean_absolute_percentage_error(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> DeviceArray:
     """Per-sample 100 * mean(|y_true - y_pred| / max(|y_true|, epsilon)) over the last axis."""
     y_pred = devices.asarray(y_pred)
     dtype = y_pred.dtype if y_pred.dtype.kind == "f" else np.dtype(backend.floatx())
@@ -159,7 +167,7 @@ _DEVICE_FUNCTIONS = (accuracy, sparse_categorical_accuracy, categorical_accuracy
                      categorical_crossentropy, binary_crossentropy)
 
 
-def runs_on_device(fn):
+def runs_on_device(fn: Callable[..., Any]) -> bool:
     """True when metric function ``fn`` takes device (CuPy) arrays: tinyconv's own functions do; a user's
     function is given host copies on the GPU, since it may call NumPy on them."""
     return any(fn is known for known in _DEVICE_FUNCTIONS)

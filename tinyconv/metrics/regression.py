@@ -3,7 +3,14 @@
 ``RootMeanSquaredError`` is the one that is not a plain mean: the square root of the mean squared error
 over all samples (not the mean of per-batch roots).
 """
+from __future__ import annotations
+
+from typing import Any
+
+import numpy.typing as npt
+
 from .. import devices, losses
+from ..devices import DeviceArray
 from . import functions
 from .accuracy_metrics import _FixedFunctionMetric
 from .base import Mean
@@ -24,7 +31,7 @@ class MeanSquaredError(_FixedFunctionMetric):
 
     _function = staticmethod(losses.mean_squared_error)
 
-    def __init__(self, name="mean_squared_error", dtype=None):
+    def __init__(self, name: str = "mean_squared_error", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
 
 
@@ -43,7 +50,7 @@ class MeanAbsoluteError(_FixedFunctionMetric):
 
     _function = staticmethod(losses.mean_absolute_error)
 
-    def __init__(self, name="mean_absolute_error", dtype=None):
+    def __init__(self, name: str = "mean_absolute_error", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
 
 
@@ -62,7 +69,7 @@ class MeanAbsolutePercentageError(_FixedFunctionMetric):
 
     _function = staticmethod(functions.mean_absolute_percentage_error)
 
-    def __init__(self, name="mean_absolute_percentage_error", dtype=None):
+    def __init__(self, name: str = "mean_absolute_percentage_error", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
 
 
@@ -81,16 +88,17 @@ class RootMeanSquaredError(Mean):
 
     runs_on_device = True
 
-    def __init__(self, name="root_mean_squared_error", dtype=None):
+    def __init__(self, name: str = "root_mean_squared_error", dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,  # type: ignore[override]
+                     sample_weight: npt.ArrayLike | None = None) -> None:
         y_true, y_pred = functions.same_rank(devices.asarray(y_true, dtype=self.dtype),
                                              devices.asarray(y_pred, dtype=self.dtype))
         difference = y_pred - y_true
         self._update_with_fresh(difference * difference, sample_weight=sample_weight)
 
-    def result(self):
+    def result(self) -> DeviceArray:
         mean = super().result()
         return devices.array_module_of(mean).sqrt(mean)
 
@@ -112,7 +120,8 @@ class BinaryCrossentropy(_FixedFunctionMetric):
 
     _function = staticmethod(losses.binary_crossentropy)
 
-    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0):
+    def __init__(self, name: str = "binary_crossentropy", dtype: npt.DTypeLike | None = None,
+                 from_logits: bool = False, label_smoothing: float = 0) -> None:
         super().__init__(name=name, dtype=dtype, from_logits=from_logits, label_smoothing=label_smoothing)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
@@ -140,7 +149,8 @@ class CategoricalCrossentropy(_FixedFunctionMetric):
 
     _function = staticmethod(losses.categorical_crossentropy)
 
-    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1):
+    def __init__(self, name: str = "categorical_crossentropy", dtype: npt.DTypeLike | None = None,
+                 from_logits: bool = False, label_smoothing: float = 0, axis: int = -1) -> None:
         if axis != -1:
             raise ValueError(f"CategoricalCrossentropy metric: only axis=-1 (the last axis holds the classes) is "
                              f"supported, got axis={axis!r}")
@@ -149,7 +159,7 @@ class CategoricalCrossentropy(_FixedFunctionMetric):
         self.label_smoothing = label_smoothing
         self.axis = axis
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
 
 
@@ -174,8 +184,8 @@ class SparseCategoricalCrossentropy(_FixedFunctionMetric):
 
     _function = staticmethod(losses.sparse_categorical_crossentropy)
 
-    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
-                 axis=-1):
+    def __init__(self, name: str = "sparse_categorical_crossentropy", dtype: npt.DTypeLike | None = None,
+                 from_logits: bool = False, ignore_class: int | None = None, axis: int = -1) -> None:
         if axis != -1:
             raise ValueError(f"SparseCategoricalCrossentropy metric: only axis=-1 (the last axis holds the classes) "
                              f"is supported, got axis={axis!r}")
@@ -186,7 +196,8 @@ class SparseCategoricalCrossentropy(_FixedFunctionMetric):
 
     runs_on_device = True
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: npt.ArrayLike, y_pred: npt.ArrayLike,  # type: ignore[override]
+                     sample_weight: npt.ArrayLike | None = None) -> None:
         if self.ignore_class is None:
             return super().update_state(y_true, y_pred, sample_weight=sample_weight)
         # Keras masks the ignored samples: their loss and their weight are both zero.
@@ -200,6 +211,6 @@ class SparseCategoricalCrossentropy(_FixedFunctionMetric):
             weights = weights * sample_weight
         Mean.update_state(self, values, sample_weight=weights)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "from_logits": self.from_logits,
                 "ignore_class": self.ignore_class, "axis": self.axis}

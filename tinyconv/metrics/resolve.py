@@ -4,7 +4,11 @@
 class (``"auc"``, ``"precision"``); a function is wrapped in ``MeanMetricWrapper``; a ``Metric`` object is
 used as it is (its state is reset at the start of every epoch and every evaluation).
 """
+from __future__ import annotations
+
 import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 from ..losses import (BinaryCrossentropy as _BinaryCrossentropyLoss,
                       SparseCategoricalCrossentropy as _SparseCategoricalCrossentropyLoss)
@@ -29,7 +33,10 @@ _FUNCTIONS = {
 }
 _NAMED = _FUNCTIONS  # the name earlier versions used
 
-_CLASSES = [Metric, Mean, Sum, MeanMetricWrapper, accuracy.Accuracy, accuracy.BinaryAccuracy,
+# A metric as compile(metrics=[...]) and get() take it: a name, a Metric object or class, a function, a config.
+MetricLike: TypeAlias = str | Metric | type[Metric] | Callable[..., Any] | dict[str, Any]
+
+_CLASSES: list[type[Metric]] = [Metric, Mean, Sum, MeanMetricWrapper, accuracy.Accuracy, accuracy.BinaryAccuracy,
             accuracy.CategoricalAccuracy, accuracy.SparseCategoricalAccuracy, accuracy.TopKCategoricalAccuracy,
             accuracy.SparseTopKCategoricalAccuracy, regression.MeanSquaredError, regression.MeanAbsoluteError,
             regression.MeanAbsolutePercentageError, regression.RootMeanSquaredError,
@@ -45,11 +52,12 @@ def _snake(name):
 
 
 # Keras finds a class by its name and by its snake-case name: "AUC" and "auc", "F1Score" and "f1_score".
-CLASSES_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
+CLASSES_BY_NAME: dict[str, type[Metric]] = {cls.__name__: cls for cls in _CLASSES}
 CLASSES_BY_NAME.update({_snake(cls.__name__): cls for cls in _CLASSES if _snake(cls.__name__) not in _FUNCTIONS})
 
 
-def resolve(identifier, loss=None, output_shape=None, y_true_shape=None):
+def resolve(identifier: MetricLike | None, loss: Any = None, output_shape: Sequence[int | None] | None = None,
+            y_true_shape: Sequence[int] | None = None) -> tuple[str, Metric | Callable[..., Any]]:
     """``(display_name, metric)`` for a metric given to ``compile(metrics=[...])``.
 
     'accuracy' / 'acc' pick the accuracy that fits the problem, and keep the name the user wrote:
@@ -89,7 +97,8 @@ def resolve(identifier, loss=None, output_shape=None, y_true_shape=None):
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
 
 
-def metric_object(identifier, loss=None, output_shape=None, y_true_shape=None):
+def metric_object(identifier: MetricLike | None, loss: Any = None, output_shape: Sequence[int | None] | None = None,
+                  y_true_shape: Sequence[int] | None = None) -> tuple[str, Metric]:
     """``(log name, Metric)`` for one entry of ``compile(metrics=...)``: what ``resolve`` finds, with a
     function wrapped in ``MeanMetricWrapper`` (so every compiled metric is a stateful object)."""
     name, found = resolve(identifier, loss, output_shape, y_true_shape)
@@ -116,7 +125,7 @@ def _pick_accuracy(loss, output_shape, y_true_shape):
     return functions.categorical_accuracy
 
 
-def get(identifier):
+def get(identifier: MetricLike | None) -> Metric | Callable[..., Any] | None:
     """A metric from a name, a config dict, a class, an object or a function (Keras's ``metrics.get``).
 
     Args:
@@ -153,7 +162,7 @@ def get(identifier):
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
 
 
-def serialize(metric):
+def serialize(metric: Metric | Callable[..., Any]) -> dict[str, Any] | str:
     """Keras's dict form of a metric object: ``{"module", "class_name", "config", "registered_name"}``.
 
     Example:
@@ -169,7 +178,8 @@ def serialize(metric):
     raise TypeError(f"metrics.serialize: expected a Metric or a metric function, got {metric!r}")
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config: dict[str, Any] | str,
+                custom_objects: Mapping[str, Any] | None = None) -> Metric | Callable[..., Any] | None:
     """A metric from ``serialize``'s dict (or a function name).
 
     Example:

@@ -1,4 +1,10 @@
 """``keras.models``: model classes (``Model``, ``Sequential``) and the functions that save, load and copy models."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
 from .. import serialization
 from .config import clone_model
 from .functional import Functional
@@ -8,7 +14,8 @@ from .sequential import Sequential
 
 # load_model / save_model are facades of tinyconv.saving (the file formats), which sits above the models:
 # imported when called, as Model.save does.
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, Any] | None = None,
+               compile: bool = True, safe_mode: bool = True) -> Model:
     """A model saved with ``model.save`` (``.keras`` or ``.h5``), by tinyconv or by Keras.
 
     No code from the file is ever run, whatever ``safe_mode`` says: the only classes a file may name
@@ -43,7 +50,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
 
 
-def save_model(model, filepath, overwrite=True, **kwargs):
+def save_model(model: Model, filepath: str | os.PathLike[str], overwrite: bool = True, **kwargs: Any) -> None:
     """Save ``model`` to one file: the same as ``model.save(filepath, ...)``.
 
     Args:
@@ -70,7 +77,7 @@ def save_model(model, filepath, overwrite=True, **kwargs):
     save(model, filepath, overwrite=overwrite, **kwargs)
 
 
-def model_from_json(json_string, custom_objects=None):
+def model_from_json(json_string: str, custom_objects: Mapping[str, Any] | None = None) -> Model:
     """A model from ``model.to_json()``'s string: the same architecture with freshly initialised weights.
 
     Args:

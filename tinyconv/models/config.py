@@ -10,6 +10,11 @@ layer's second call, say) waits for a later pass.
 serialization registry (where ``sequential.py`` and ``functional.py`` register them) rather than
 importing them.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from .. import graph, serialization
 from ..layers.core import InputLayer
 from .op_nodes import OpReplay, is_op_entry, op_node_entry
@@ -228,7 +233,9 @@ def _default_clone(layer):
     return type(layer).from_config(layer.get_config())
 
 
-def clone_model(model, input_tensors=None, clone_function=None):
+# (The models are typed Any: this module sits below ``Model``, which imports it.)
+def clone_model(model: Any, input_tensors: graph.SymbolicTensor | Sequence[graph.SymbolicTensor] | None = None,
+                clone_function: Callable[[Any], Any] | None = None) -> Any:
     """A new model with the same architecture and freshly initialised weights (Keras's ``clone_model``).
 
     Args:
@@ -251,7 +258,7 @@ def clone_model(model, input_tensors=None, clone_function=None):
     if isinstance(model, _model_class("Sequential")):
         layers = [clone_function(layer) for layer in model.layers]
         if input_tensors is not None:
-            start = input_tensors[0] if isinstance(input_tensors, (list, tuple)) else input_tensors
+            start: Any = input_tensors[0] if isinstance(input_tensors, (list, tuple)) else input_tensors
             layers.insert(0, start.producer)
         elif model._input_layer is not None:
             layers.insert(0, InputLayer(batch_shape=model.input_shape, dtype=model._input_layer.dtype,

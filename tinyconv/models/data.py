@@ -7,9 +7,31 @@ array per model input / output (``targets`` None when predicting).  Sources:
 * a Python generator or iterator yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)``;
 * a ``tinyconv.utils.Sequence`` (``len()`` batches, indexed, ``on_epoch_end`` after each epoch).
 """
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 
 from ..utils.random import global_rng
+
+
+class IndexedBatches(Protocol):
+    """A source of batches with a length and an index, as ``tinyconv.utils.Sequence`` (and Keras's image
+    iterators): ``source[i]`` is batch ``i``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+# What fit / evaluate / predict take as ``x`` or ``y``: an array with the batch axis first (NumPy, a nested list,
+# or a CuPy array on the GPU), a list of them (one per model input or output) or a dict keyed by name.
+ArrayData: TypeAlias = npt.ArrayLike | Sequence[npt.ArrayLike] | Mapping[str, npt.ArrayLike]
+# ... or, for ``x`` alone, a source of batches: a generator or iterator, or a Sequence.
+BatchData: TypeAlias = ArrayData | Iterator[Any] | IndexedBatches
 
 
 def as_list(value):

@@ -13,12 +13,16 @@ A layer called more than once (a shared layer) keeps one set of weights but need
 cached values per call: after each call's forward we save what it cached, and put it back
 before that call's backward; its weight gradients are the sum over its calls.
 """
+from __future__ import annotations
+
+from typing import Any
+
 from .. import devices, serialization
 from ..devices import check_layer_runs_here
 from ..graph import SymbolicTensor
-from ..layers.base import run_backward
+from ..layers.base import Layer, Shape, ShapeLike, run_backward
 from ..layers.core import InputLayer
-from .model import Model, _restore, _snapshot, _sublayers
+from .model import GraphEnds, Model, _restore, _snapshot, _sublayers
 
 
 class Functional(Model):
@@ -48,17 +52,20 @@ class Functional(Model):
     >>> model.predict(np.ones((2, 4)), verbose=0).shape
     (2, 4)
     """
-    def __init__(self, inputs, outputs, name=None, trainable=True):
+    _inputs: list[SymbolicTensor]
+    _outputs: list[SymbolicTensor]
+    _output_keys: list[str] | None
+
+    def __init__(self, inputs: GraphEnds, outputs: GraphEnds, name: str | None = None,
+                 trainable: bool = True) -> None:
         if getattr(self, "_graph_ready", False):
             return  # Model(inputs, outputs) built this object in Model.__new__; Python calls __init__ again
         self._graph_ready = True
         super().__init__(name=name, trainable=trainable)
-        self._inputs = list(inputs.values()) if isinstance(inputs, dict) else (
-            list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        self._inputs = _tensor_list(inputs)
         # Keras 3: outputs given as a dict are named by its keys, and predict() returns a dict.
         self._output_keys = list(outputs) if isinstance(outputs, dict) else None
-        self._outputs = list(outputs.values()) if isinstance(outputs, dict) else (
-            list(outputs) if isinstance(outputs, (list, tuple)) else [outputs])
+        self._outputs = _tensor_list(outputs)
         for tensor in self._inputs + self._outputs:
             if not isinstance(tensor, SymbolicTensor):
                 raise TypeError(f"Model: inputs and outputs must be symbolic tensors (from Input(...) and "
@@ -67,7 +74,7 @@ class Functional(Model):
             if not isinstance(tensor.producer, InputLayer):
                 raise ValueError(f"Model: each input must come straight from Input(...); {tensor} does not")
         self._nodes = self._collect_nodes()
-        self._node_count = {}
+        self._node_count: dict[int, int] = {}
         for node in self._nodes:
             self._node_count[id(node.layer)] = self._node_count.get(id(node.layer), 0) + 1
         layers = self._layers_in_keras_order()
@@ -76,7 +83,7 @@ class Functional(Model):
         if duplicates:
             raise ValueError(f"Model: layer names must be unique; {sorted(duplicates)} used more than once")
         self._layers = layers
-        self._consumers = {}
+        self._consumers: dict[int, int] = {}
         for node in self._nodes:
             for tensor in node.inputs:
                 self._consumers[id(tensor)] = self._consumers.get(id(tensor), 0) + 1
@@ -139,7 +146,7 @@ class Functional(Model):
 
     # ------------------------------------------------------------- structure
     @property
-    def layers(self):
+    def layers(self) -> list[Layer | Model]:
         """The model's layers, its input layers included, in Keras's order (farthest from the outputs first).
 
         Example:
@@ -155,7 +162,7 @@ class Functional(Model):
         return [layer for layer in self._layers if not getattr(layer, "is_op_node", False)]
 
     @property
-    def inputs(self):
+    def inputs(self) -> list[SymbolicTensor]:
         """The symbolic input tensors the model was made with, as a list.
 
         Example:
@@ -167,7 +174,7 @@ class Functional(Model):
         return list(self._inputs)
 
     @property
-    def outputs(self):
+    def outputs(self) -> list[SymbolicTensor]:
         """The symbolic output tensors the model was made with, as a list.
 
         Example:
@@ -179,7 +186,7 @@ class Functional(Model):
         return list(self._outputs)
 
     @property
-    def input_names(self):
+    def input_names(self) -> list[str]:
         """The names of the ``Input`` layers, in the order of ``inputs`` (the keys of a dict ``x``).
 
         Example:
@@ -191,7 +198,7 @@ class Functional(Model):
         return [t.producer.name for t in self._inputs]
 
     @property
-    def output_names(self):
+    def output_names(self) -> list[str]:
         """The names of the layers producing the outputs (the keys of dict targets, losses and metrics).
 
         Example:
@@ -210,7 +217,7 @@ class Functional(Model):
         return [t.producer for t in self._outputs]
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> Shape | list[Shape]:
         """The input's batch shape, or a list of them for several inputs.
 
         Example:
@@ -223,7 +230,7 @@ class Functional(Model):
         return shapes[0] if len(shapes) == 1 else shapes
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> Shape | list[Shape]:
         """The output's batch shape, or a list of them for several outputs.
 
         Example:
@@ -235,7 +242,7 @@ class Functional(Model):
         shapes = [t.shape for t in self._outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: ShapeLike | None = None) -> None:
         """Does nothing: a functional model is built when it is made (its layers were built by their calls).
 
         Args:
@@ -249,7 +256,7 @@ class Functional(Model):
         True
         """
 
-    def build_for(self, input_shape):
+    def build_for(self, input_shape: ShapeLike) -> Shape | list[Shape]:
         """As a layer of another model: the output shape (the model is already built).
 
         Args:
@@ -378,7 +385,7 @@ class Functional(Model):
         return [grads.get(id(t)) for t in self._inputs]
 
     # ------------------------------------------------------------- summary / config
-    def is_sequential_like(self):
+    def is_sequential_like(self) -> bool:
         """True when the graph is a single chain (one input, each call feeding only the next, one output):
         ``summary`` then prints the simpler Sequential table.
 
@@ -397,7 +404,7 @@ class Functional(Model):
             previous = node.outputs[0]
         return len(self._outputs) == 1 and self._outputs[0] is previous
 
-    def summary_rows(self):
+    def summary_rows(self) -> list[tuple[Any, Shape | None, list[str]]]:
         """One row per layer, in the order Keras prints them: ``(layer, output shape, connections)``.
 
         A connection reads ``name[node][tensor]``: the layer that made the input, which of its calls,
@@ -419,6 +426,14 @@ class Functional(Model):
             connections = [f"{t.producer.name}[{t.node.index}][{t.index}]" for n in nodes for t in n.inputs]
             rows.append((layer, shape, connections or ["-"]))
         return rows
+
+
+def _tensor_list(ends: Any) -> list[SymbolicTensor]:
+    """The tensors of ``Model(inputs, outputs)``'s argument as a list (a dict's values, in its order); the caller
+    checks that each is a symbolic tensor."""
+    if isinstance(ends, dict):
+        return list(ends.values())
+    return list(ends) if isinstance(ends, (list, tuple)) else [ends]
 
 
 # ``Model(inputs, outputs)`` and configs of class "Functional" (Keras 2 wrote "Model") build a Functional;

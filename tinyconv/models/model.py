@@ -6,16 +6,38 @@ saving facades - on top of a forward pass and an explicit backward pass supplied
 Internally a model has a list of inputs and a list of outputs (one each for a Sequential).
 ``Model(inputs, outputs)`` builds a functional model (see ``functional.py``).
 """
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Self, TypeAlias, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import activations, backend, devices, losses as losses_module, metrics as metrics_module, naming, optimizers
 from .. import graph, serialization
+from ..devices import DeviceArray
 from ..layers import taped
-from ..layers.base import ActivationMixin, Layer, track_held_layers
+from ..layers.base import ActivationMixin, Layer, Shape, ShapeLike, track_held_layers
+from ..variables import Variable
 from . import data as data_module
 from .config import model_config, model_from_config
 from . import subclassed
 from .training import CompiledMetrics, TrainingMixin
+
+# The ends of a functional graph: a symbolic tensor (from ``Input`` and layer calls), a list or a dict of them.
+GraphEnds: TypeAlias = (graph.SymbolicTensor | Sequence[graph.SymbolicTensor] |
+                        Mapping[str, graph.SymbolicTensor])
+# compile's arguments, in Keras's "a name or an object" forms: one loss (``"mse"``, ``losses.Huber()``, a
+# function ``(y_true, y_pred) -> loss``, a config dict), or one per output as a list or a dict by output name.
+OneLoss: TypeAlias = str | losses_module.Loss | Callable[..., Any] | dict[str, Any]
+LossArgument: TypeAlias = OneLoss | Sequence[OneLoss | None] | Mapping[str, OneLoss | None]
+# One metric (``"accuracy"``, ``metrics.AUC()``, a function), a list of them, or one entry per output.
+OneMetric: TypeAlias = str | metrics_module.Metric | Callable[..., Any]
+MetricsArgument: TypeAlias = (Sequence[OneMetric | Sequence[OneMetric] | None] |
+                              Mapping[str, OneMetric | Sequence[OneMetric] | None])
+OptimizerArgument: TypeAlias = str | optimizers.Optimizer | dict[str, Any]
 
 
 class Model(TrainingMixin):
@@ -41,6 +63,13 @@ class Model(TrainingMixin):
     ('Functional', (None, 2))
     """
     runs_on_gpu = True  # as a layer of another model: its own layers are checked one by one
+
+    name: str
+    optimizer: optimizers.Optimizer | None
+    loss: Any  # what compile received; the resolved Loss object once there is one output
+    _loss_tracker: metrics_module.Mean
+    _compile_metrics: CompiledMetrics | None
+
     def __new__(cls, *args, **kwargs):
         # Keras's Model(inputs, outputs) is the functional API: hand over to Functional (which
         # functional.py registers; it imports this module, so this one looks it up instead).
@@ -54,7 +83,17 @@ class Model(TrainingMixin):
         instance.__dict__["_constructor_arguments"] = (args, kwargs)  # a subclassed model's automatic config
         return instance
 
-    def __init__(self, name=None, trainable=True, **kwargs):
+    # Two ways to make a model: ``Model(inputs, outputs)`` (the functional API, which __new__ hands to
+    # Functional, so it never runs this __init__), or a subclass's ``super().__init__(name=...)``.
+    @overload
+    def __init__(self, inputs: GraphEnds, outputs: GraphEnds, name: str | None = None,
+                 trainable: bool = True) -> None: ...
+
+    @overload
+    def __init__(self, name: str | None = None, trainable: bool = True, **kwargs: Any) -> None: ...
+
+    def __init__(self, name: str | None = None, trainable: bool = True,  # type: ignore[misc]
+                 **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         self.name = name if name is not None else naming.unique_name(naming.to_snake_case(type(self).__name__))
@@ -64,26 +103,26 @@ class Model(TrainingMixin):
         self.stop_training = False
         self.history = None
         self.compiled = False
-        self.grads = {}
+        self.grads: dict[str, Any] = {}
         self._metrics = None
-        self._metric_specs = []
+        self._metric_specs: list[Any] | dict[str, Any] = []
 
     # ------------------------------------------------------------- subclass API
     # Sequential and Functional override these.  The defaults are those of a subclassed model
     # (``class MyModel(Model)`` with ``__init__`` and ``call``): see ``subclassed.py``.
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         track_held_layers(self, name, value)  # Keras tracks the layers a subclassed model holds
         object.__setattr__(self, name, value)
 
     @property
-    def trainable(self):
+    def trainable(self) -> bool:
         """Whether training may change the weights.  Setting it sets every layer's flag too, as Keras 3
         does: ``base_model.trainable = False`` freezes a backbone, and its batch normalization layers
         then run in inference mode (their moving statistics stay as they are)."""
         return self.__dict__.get("_trainable", True)
 
     @trainable.setter
-    def trainable(self, value):
+    def trainable(self, value: bool) -> None:
         self.__dict__["_trainable"] = bool(value)
         try:
             inner = self.layers
@@ -92,7 +131,7 @@ class Model(TrainingMixin):
         for layer in inner:
             layer.trainable = bool(value)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         """Keras's ``call``: the model's computation on a batch.  A subclassed model defines it; for a
         Sequential or functional model it runs the layers.
 
@@ -116,7 +155,7 @@ class Model(TrainingMixin):
         return self._runs_call() and type(self).call is Model.call
 
     @property
-    def layers(self):
+    def layers(self) -> list[Layer | Model]:
         """The model's layers, in order: for a subclassed model, those assigned to its attributes.
 
         Returns:
@@ -140,7 +179,7 @@ class Model(TrainingMixin):
             raise RuntimeError(f"{self.describe()}: the model is not built yet; call it on a batch or build(shape)")
         return specs
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: ShapeLike | None = None) -> None:
         """Create the weights of every layer for inputs of ``input_shape`` (batch axis None).
 
         For a subclassed model this runs ``call`` once on a small dummy batch, so that ``summary()`` and
@@ -157,7 +196,7 @@ class Model(TrainingMixin):
         return backend.floatx()
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> Shape | list[Shape] | None:
         """The input's batch shape, once known (after ``build`` or the first batch)."""
         shapes = getattr(self, "_input_shapes", None)
         if not shapes:
@@ -165,23 +204,23 @@ class Model(TrainingMixin):
         return shapes[0] if len(shapes) == 1 else shapes
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> Shape | list[Shape] | None:
         """The output's batch shape, once known (after ``build`` or the first batch)."""
         specs = getattr(self, "_output_specs", None)
         if not specs:
             return None
         return specs[0].output_shape if len(specs) == 1 else [spec.output_shape for spec in specs]
 
-    def add_loss(self, loss):
+    def add_loss(self, loss: Any) -> None:
         """Add a term to the training loss from inside ``call`` (Keras's ``add_loss``).
 
         Args:
             loss: a scalar computed with ``tinyconv.ops`` from the model's values (its gradient flows back).
         """
-        Layer.add_loss(self, loss)
+        Layer.add_loss(self, loss)  # type: ignore[arg-type]  # (a model keeps its terms as a layer does)
 
     @property
-    def losses(self):
+    def losses(self) -> list[Any]:
         """The terms ``add_loss`` received during the last forward pass (the model's and its layers'), then the
         weight-regularization penalties."""
         own = [taped.value_of(loss) for loss in getattr(self, "_added_losses", [])]
@@ -198,7 +237,7 @@ class Model(TrainingMixin):
         return True
 
     @property
-    def input_names(self):
+    def input_names(self) -> list[str]:
         """The names of the model's inputs, one per input array ``fit`` and ``predict`` expect.
 
         Example:
@@ -210,7 +249,7 @@ class Model(TrainingMixin):
         return ["input"]
 
     @property
-    def output_names(self):
+    def output_names(self) -> list[str]:
         """The names of the layers that make the model's outputs (the keys of dict targets and of per-output losses).
 
         Example:
@@ -222,7 +261,7 @@ class Model(TrainingMixin):
         return [layer.name for layer in self._output_layers()]
 
     @property
-    def built(self):
+    def built(self) -> bool:
         """True once every layer has its weights (after ``build``, an ``Input`` first layer, or the first batch).
 
         Example:
@@ -238,7 +277,7 @@ class Model(TrainingMixin):
             return getattr(self, "_output_specs", None) is not None
         return bool(self.layers) and all(layer.built for layer in self.layers)
 
-    def describe(self):
+    def describe(self) -> str:
         """The model's class and name, as error messages quote it.
 
         Returns:
@@ -252,7 +291,7 @@ class Model(TrainingMixin):
         return f"{type(self).__name__} '{self.name}'"
 
     @property
-    def dtype(self):
+    def dtype(self) -> str:
         """The dtype inputs are cast to at the model's entrance: the first layer's dtype, else ``backend.floatx()``.
 
         Example:
@@ -264,7 +303,7 @@ class Model(TrainingMixin):
 
     # ------------------------------------------------------------- weights
     @property
-    def weights(self):
+    def weights(self) -> list[Variable]:
         """Every weight of every layer, trainable ones and not, in layer order.
 
         Returns:
@@ -279,7 +318,7 @@ class Model(TrainingMixin):
         return [w for layer in self.layers for w in layer.weights]
 
     @property
-    def trainable_variables(self):
+    def trainable_variables(self) -> list[Variable]:
         """Keras 3's name for ``trainable_weights`` (what a custom ``train_step`` differentiates).
 
         Example:
@@ -291,17 +330,17 @@ class Model(TrainingMixin):
         return self.trainable_weights
 
     @property
-    def non_trainable_variables(self):
+    def non_trainable_variables(self) -> list[Variable]:
         """Keras 3's name for ``non_trainable_weights``."""
         return self.non_trainable_weights
 
     @property
-    def variables(self):
+    def variables(self) -> list[Variable]:
         """Keras 3's name for ``weights``."""
         return self.weights
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> list[Variable]:
         """The weights the optimizer updates (none when ``model.trainable`` is False).
 
         Example:
@@ -315,7 +354,7 @@ class Model(TrainingMixin):
         return [w for layer in self.layers for w in layer.trainable_weights]
 
     @property
-    def non_trainable_weights(self):
+    def non_trainable_weights(self) -> list[Variable]:
         """The weights the optimizer leaves alone: e.g. batch normalization's moving statistics, or every
         weight when ``model.trainable`` is False.
 
@@ -330,7 +369,7 @@ class Model(TrainingMixin):
             return self.weights
         return [w for layer in self.layers for w in layer.non_trainable_weights]
 
-    def trainable_gradients(self):
+    def trainable_gradients(self) -> list[DeviceArray]:
         """The gradients of the last backward pass, aligned with ``trainable_weights``.
 
         Each training step overwrites them (they are not summed across steps), so after ``train_on_batch``
@@ -351,7 +390,7 @@ class Model(TrainingMixin):
             return []
         return [g for layer in self.layers if layer.trainable for g in layer.trainable_gradients()]
 
-    def get_weights(self):
+    def get_weights(self) -> list[npt.NDArray[Any]]:
         """Copies of every weight as NumPy arrays, in the order of ``weights``.
 
         Returns:
@@ -365,7 +404,7 @@ class Model(TrainingMixin):
         """
         return [w for layer in self.layers for w in layer.get_weights()]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Iterable[npt.ArrayLike | DeviceArray | Variable]) -> None:
         """Replace every weight, in the order ``get_weights`` returns them.
 
         Args:
@@ -392,7 +431,7 @@ class Model(TrainingMixin):
             layer.set_weights(weights[start:start + count])
             start += count
 
-    def count_params(self):
+    def count_params(self) -> int:
         """The number of scalar weights (trainable and not).
 
         Returns:
@@ -410,7 +449,7 @@ class Model(TrainingMixin):
             raise ValueError(f"{self.describe()} is not built yet: call build(input_shape) or fit it on data")
         return sum(layer.count_params() for layer in self.layers)
 
-    def get_layer(self, name=None, index=None):
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer | Model:
         """One of the model's layers, by name or by position in ``layers``.
 
         Args:
@@ -439,8 +478,10 @@ class Model(TrainingMixin):
         raise ValueError(f"{self.describe()} has no layer named {name!r}; layers: {[l.name for l in self.layers]}")
 
     # ------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
-                **kwargs):
+    def compile(self, optimizer: OptimizerArgument = "rmsprop", loss: LossArgument | None = None,
+                metrics: MetricsArgument | None = None,
+                loss_weights: Sequence[float | None] | Mapping[str, float | None] | None = None,
+                weighted_metrics: MetricsArgument | None = None, **kwargs: Any) -> None:
         """Choose the optimizer, the loss and the metrics that ``fit`` and ``evaluate`` use.
 
         A softmax (or sigmoid) last layer with a (sparse / binary) cross-entropy loss is fused during
@@ -586,7 +627,7 @@ class Model(TrainingMixin):
         return getattr(self, "_activity_loss", 0.0) + self._added_loss_total() + sum(
             float(layer.regularization_losses()) for layer in self.layers if hasattr(layer, "regularization_losses"))
 
-    def regularization_losses(self):
+    def regularization_losses(self) -> float:
         """The weight penalties of every layer (nested models included) plus the activity penalties of the last
         forward pass: the term ``fit`` adds to the loss.
 
@@ -636,7 +677,23 @@ class Model(TrainingMixin):
     def _unwrap(self, outputs):
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def __call__(self, x, training=None):
+    def __call__(self, x: Any, training: bool | None = None) -> Any:
+        """Run the model on a batch (``model(x)``), as ``predict_on_batch`` but without batching or the copy to
+        NumPy; on symbolic tensors, record the model as one layer of a functional graph instead.
+
+        Args:
+            x: an array (a list or a dict of them for several inputs), or symbolic tensors.
+            training: True for the training behaviour of dropout and batch normalization.
+
+        Returns:
+            The output array (a list or a dict for several outputs), or the symbolic outputs.
+
+        Example:
+
+        >>> model = tinyconv.Sequential([layers.Input(shape=(3,)), layers.Dense(2, kernel_initializer="ones")])
+        >>> model(np.ones((1, 3))).tolist()
+        [[3.0, 3.0]]
+        """
         if graph.is_symbolic(x):  # the model used as a layer in a functional graph
             return graph.call_layer_on_symbols(self, x, training)
         tape = taped.tape_of(x)
@@ -666,7 +723,7 @@ class Model(TrainingMixin):
         return self._unwrap(recorded)
 
     # ------------------------------------------------------------- as a layer
-    def forward(self, x, training=False):
+    def forward(self, x: DeviceArray | list[DeviceArray], training: bool = False) -> Any:
         """Run the model as a layer of another model: the outputs for the batch ``x``.
 
         Unlike ``predict`` there is no batching, casting or conversion to NumPy; what backward needs is kept.
@@ -687,7 +744,7 @@ class Model(TrainingMixin):
         outputs = self._run_forward(x if isinstance(x, list) else [x], training)
         return self._unwrap(outputs)
 
-    def backward(self, dy, need_input_gradient=True):
+    def backward(self, dy: DeviceArray | list[DeviceArray], need_input_gradient: bool = True) -> Any:
         """Backprop through the model as a layer: from dL/d(output) of the last ``forward`` to dL/d(input).
 
         Every layer stores its weight gradients on the way (overwriting the previous ones).
@@ -709,7 +766,7 @@ class Model(TrainingMixin):
         grads = self._run_backward(dy if isinstance(dy, list) else [dy], [False] * len(self.output_names))
         return grads[0] if len(grads) == 1 else grads
 
-    def check_input(self, x):
+    def check_input(self, x: Any) -> None:
         """Part of the layer interface; a model checks its inputs in its own forward pass, so this does nothing.
 
         Args:
@@ -723,8 +780,9 @@ class Model(TrainingMixin):
         pass
 
     # ------------------------------------------------------------- display
-    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
-                layer_range=None):
+    def summary(self, line_length: int | None = None, positions: Sequence[float] | None = None,
+                print_fn: Callable[..., Any] | None = None, expand_nested: bool = False,
+                show_trainable: bool = False, layer_range: Sequence[str] | None = None) -> None:
         """Print Keras's table of the layers, their output shapes and parameter counts, and the totals.
 
         ``tinyconv.teaching.summary`` prints the same table with receptive-field and FLOP columns.
@@ -751,7 +809,7 @@ class Model(TrainingMixin):
                       expand_nested=expand_nested, show_trainable=show_trainable, layer_range=layer_range)
 
     # ------------------------------------------------------------- config (models/config.py) and files
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Keras 3's config of the model: its layers (and, for a functional model, how they connect); no weights.
 
         Returns:
@@ -765,14 +823,14 @@ class Model(TrainingMixin):
         ('tiny', 2)
         """
         if self._runs_call():  # a subclassed model: its constructor's arguments, as Keras's automatic config
-            config = {"name": self.name, "trainable": self.trainable}
+            config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
             if type(self).__init__ is not Model.__init__:
                 config.update(serialization.constructor_config(self))
             return config
         return model_config(self)
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(cls, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Self:
         """Make a model from ``get_config()``'s dict (Keras's configs too); its weights are freshly initialised.
 
         Args:
@@ -794,7 +852,7 @@ class Model(TrainingMixin):
             return subclassed.from_config(cls, config)
         return model_from_config(cls, config, custom_objects)
 
-    def to_json(self, **kwargs):
+    def to_json(self, **kwargs: Any) -> str:
         """The architecture (no weights) as Keras's JSON; ``models.model_from_json`` reads it back.
 
         Args:
@@ -816,7 +874,8 @@ class Model(TrainingMixin):
 
     # save / save_weights / load_weights are facades of tinyconv.saving, which sits above the models (it reads
     # and writes them): the one deliberate upward import of the models, made when called (as in Keras).
-    def save(self, filepath, overwrite=True, include_optimizer=True, **kwargs):
+    def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True,
+             **kwargs: Any) -> None:
         """Save the architecture, the weights and (optionally) the optimizer to one file.
 
         ``.keras`` writes Keras 3's zip, ``.h5`` Keras 2's HDF5 file; both reopen with ``models.load_model``
@@ -845,7 +904,7 @@ class Model(TrainingMixin):
 
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, **kwargs)
 
-    def save_weights(self, filepath, overwrite=True):
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
         """Save the weights only (no architecture): ``.weights.h5`` in Keras 3's layout, ``.h5`` in Keras 2's.
 
         Args:
@@ -869,7 +928,7 @@ class Model(TrainingMixin):
 
         save_weights(self, filepath, overwrite=overwrite)
 
-    def to_device(self, name):
+    def to_device(self, name: str) -> Self:
         """Move the weights (and the optimizer's state) to ``'cpu'`` or ``'gpu'`` and make it the active device
         (the device already active stays as it is, with the array module it was selected with).
 
@@ -895,7 +954,7 @@ class Model(TrainingMixin):
         """
         if name != devices.get_device():
             backend.set_device(name)  # raises (and changes nothing) without CuPy or a GPU
-        moved = {}
+        moved: dict[int, DeviceArray] = {}
         for layer in _all_layers(self):
             for slot in layer._weights:
                 new = devices.to_device(slot.value)
@@ -920,7 +979,7 @@ class Model(TrainingMixin):
                 state[id(moved[key])] = entry
         return self
 
-    def load_weights(self, filepath, skip_mismatch=False):
+    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
         """Load weights saved by ``save_weights`` (or a whole ``.keras`` / ``.h5`` model file) into this model.
 
         Args:
@@ -948,7 +1007,7 @@ class Model(TrainingMixin):
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
 
-_FUNCTIONAL_SUBCLASSES = {}  # a Model subclass -> the same class on a functional graph (made once)
+_FUNCTIONAL_SUBCLASSES: dict[type, type] = {}  # a Model subclass -> the same class on a functional graph (made once)
 
 
 def _functional_arguments(args, kwargs):

@@ -4,9 +4,14 @@ Forward runs the layers in order; backward runs them in reverse, handing each la
 gradient of the loss with respect to its output and receiving the gradient with respect
 to its input.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 from .. import graph, serialization
 from ..devices import check_layer_runs_here
-from ..layers.base import Layer, run_backward
+from ..layers.base import Layer, Shape, ShapeLike, run_backward
 from ..layers.core import InputLayer
 from .model import Model
 
@@ -37,15 +42,16 @@ class Sequential(Model):
     >>> model.output_shape, model.count_params()
     ((None, 10), 1490)
     """
-    def __init__(self, layers=None, name=None, trainable=True):
+    def __init__(self, layers: Sequence[Layer | Model | graph.SymbolicTensor] | None = None, name: str | None = None,
+                 trainable: bool = True) -> None:
         super().__init__(name=name, trainable=trainable)
-        self._layers = []
-        self._input_layer = None
+        self._layers: list[Layer | Model] = []
+        self._input_layer: InputLayer | None = None
         for layer in layers or []:
             self.add(layer)
 
     @property
-    def layers(self):
+    def layers(self) -> list[Layer | Model]:
         """The model's layers in order, without the ``InputLayer`` (as in Keras 3).
 
         Returns:
@@ -59,7 +65,7 @@ class Sequential(Model):
         """
         return list(self._layers)
 
-    def add(self, layer):
+    def add(self, layer: Layer | Model | graph.SymbolicTensor) -> None:
         """Append a layer (or a model) to the top of the stack; builds the model when its input shape is known.
 
         Args:
@@ -98,7 +104,7 @@ class Sequential(Model):
         if self._input_layer is not None:
             self.build(self._input_layer.batch_shape)
 
-    def pop(self):
+    def pop(self) -> Layer | Model:
         """Remove the last layer and return it.
 
         Returns:
@@ -117,7 +123,7 @@ class Sequential(Model):
             raise ValueError(f"Sequential '{self.name}': there is no layer to remove")
         return self._layers.pop()
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: ShapeLike | None = None) -> None:
         """Create every layer's weights for inputs of ``input_shape`` (batch axis included, usually None).
 
         Args:
@@ -138,11 +144,13 @@ class Sequential(Model):
                 raise ValueError(f"Sequential '{self.name}': build() needs an input shape, e.g. "
                                  "build((None, 28, 28, 1)), or start the model with Input(shape=...)")
             input_shape = self._input_layer.batch_shape
-        shape = tuple(input_shape)
+        shape: Any = tuple(input_shape)  # then each layer's output shape
         if self._input_layer is None:
             self._input_layer = InputLayer(batch_shape=shape)
         for layer in self._layers:
-            shape = layer.build_for(shape)
+            # (Model itself has no build_for: Sequential and Functional define one, a subclassed model does not,
+            # and nesting one here raises AttributeError)
+            shape = layer.build_for(shape)  # type: ignore[union-attr]
         self._trace_symbolic_graph()
 
     def _trace_symbolic_graph(self):
@@ -161,7 +169,7 @@ class Sequential(Model):
         self._symbolic_outputs = [tensor]
 
     @property
-    def inputs(self):
+    def inputs(self) -> list[graph.SymbolicTensor]:
         """The model's symbolic input tensors (one), as in Keras: ``Model(model.inputs, ...)`` reuses its layers.
 
         Raises:
@@ -178,7 +186,7 @@ class Sequential(Model):
         return list(self._symbolic_inputs)
 
     @property
-    def outputs(self):
+    def outputs(self) -> list[graph.SymbolicTensor]:
         """The model's symbolic output tensors (one), traced through the layers when the model was built.
 
         Raises:
@@ -195,7 +203,7 @@ class Sequential(Model):
         return list(self._symbolic_outputs)
 
     @property
-    def input(self):
+    def input(self) -> graph.SymbolicTensor:
         """The model's one symbolic input tensor (``inputs[0]``).
 
         Raises:
@@ -211,7 +219,7 @@ class Sequential(Model):
         return self.inputs[0]
 
     @property
-    def output(self):
+    def output(self) -> graph.SymbolicTensor:
         """The model's one symbolic output tensor (``outputs[0]``).
 
         Raises:
@@ -226,7 +234,7 @@ class Sequential(Model):
         return self.outputs[0]
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> Shape | None:
         """The input's batch shape, e.g. ``(None, 28, 28, 1)``; None while the model does not know it.
 
         Example:
@@ -237,7 +245,7 @@ class Sequential(Model):
         return self._input_layer.batch_shape if self._input_layer is not None else None
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> Shape | list[Shape] | None:
         """The last layer's output shape, batch axis included.
 
         Raises:
@@ -253,7 +261,7 @@ class Sequential(Model):
         return self._layers[-1].output_shape
 
     @property
-    def input_names(self):
+    def input_names(self) -> list[str]:
         """The name of the model's input layer, in a list (``["input"]`` while there is none).
 
         Example:
@@ -266,7 +274,7 @@ class Sequential(Model):
     def _output_layers(self):
         return [self._layers[-1]]
 
-    def build_for(self, input_shape):
+    def build_for(self, input_shape: ShapeLike) -> Shape | list[Shape] | None:
         """Build the model as a layer of another model.
 
         Args:

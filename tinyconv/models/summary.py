@@ -4,9 +4,12 @@
 other parts of tinyconv can add to the table without this module knowing about them
 (``tinyconv.teaching.summary`` adds receptive fields and FLOPs this way).
 """
+from __future__ import annotations
+
 import re
 import textwrap
-from typing import Callable, NamedTuple
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple
 
 
 class SummaryColumn(NamedTuple):
@@ -14,7 +17,7 @@ class SummaryColumn(NamedTuple):
 
     header: str
     width: int
-    cell: Callable
+    cell: Callable[[Any], str]
     align: str = "right"
 
 
@@ -127,8 +130,9 @@ def _column_widths(positions, count, total_width, default_fractions):
     return [max(1, b - a - 3) for a, b in zip(edges, edges[1:])]  # 3: a border and a space each side
 
 
-def print_summary(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                  show_trainable=False, layer_range=None, extra_columns=()):
+def print_summary(model: Any, line_length: int | None = None, positions: Sequence[float] | None = None,
+                  print_fn: Callable[..., Any] | None = None, expand_nested: bool = False, show_trainable: bool = False,
+                  layer_range: Sequence[str] | None = None, extra_columns: Sequence[SummaryColumn] = ()) -> None:
     """Print Keras's summary table of ``model``; ``extra_columns`` (``SummaryColumn``s) add to it."""
     print_fn = print_fn or print
     graph = _is_graph(model)

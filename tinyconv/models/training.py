@@ -21,22 +21,82 @@ It relies on what ``Model`` provides: ``layers``, ``input_names`` / ``output_nam
 ``_regularization_loss``, ``trainable_weights`` / ``trainable_gradients``, ``optimizer`` and ``_unwrap``.
 How raw data becomes batches is ``data.py``'s job.
 """
+from __future__ import annotations
+
 import functools
 import inspect
 import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend, config, devices, losses as losses_module, metrics as metrics_module
-from ..callbacks import CallbackList, History, PendingLogs
+from ..callbacks import Callback, CallbackList, History, PendingLogs
 from ..layers import taped
 from ..ops.tape import TapedTensor
 from . import data as data_module
+from .data import ArrayData, BatchData, IndexedBatches
 from .progress import EpochProgress
+
+if TYPE_CHECKING:
+    from ..losses import Loss
+    from ..optimizers import Optimizer
+
+# One logged value: a Python float, or a NumPy array for a metric with several values (an F1 score per class).
+LogValue: TypeAlias = float | npt.NDArray[Any]
+# What evaluate and the *_on_batch methods return: the loss alone, ``[loss, metric, ...]`` when metrics are
+# compiled, or ``{name: value}`` with ``return_dict=True``.
+Results: TypeAlias = LogValue | list[LogValue] | dict[str, LogValue]
+# What predict returns: one NumPy array for a model with one output, else a list of them (or a dict, for outputs
+# given as a dict).  Typed as the one-array case or Any, so that the usual single-output use needs no cast.
+Predictions: TypeAlias = npt.NDArray[Any] | Any
+# fit's validation_data: ``(x_val, y_val)``, ``(x_val, y_val, sample_weight)``, or a source of batches.
+ValidationData: TypeAlias = (tuple[ArrayData, ArrayData] | tuple[ArrayData, ArrayData, npt.ArrayLike | None] |
+                             Iterator[Any] | IndexedBatches)
 
 
 class TrainingMixin:
     """Keras's training API (``fit``, ``evaluate``, ``predict``, ``*_on_batch``) for ``Model``."""
+
+    if TYPE_CHECKING:  # What Model (model.py) and its subclasses provide to these methods.
+        name: str
+        optimizer: Optimizer | None
+        compiled: bool
+        stop_training: bool
+        history: History | None
+        _loss_weights: list[float]
+        _metrics: list[tuple[str, int, Any, bool]] | None
+
+        @property
+        def layers(self) -> list[Any]: ...
+        @property
+        def input_names(self) -> list[str]: ...
+        @property
+        def output_names(self) -> list[str]: ...
+        @property
+        def built(self) -> bool: ...
+        @property
+        def losses(self) -> list[Any]: ...
+        @property
+        def trainable_weights(self) -> list[Any]: ...
+        def describe(self) -> str: ...
+        def build(self, input_shape: Any = None) -> None: ...
+        def trainable_gradients(self) -> list[Any]: ...
+        def _run_forward(self, inputs: list[Any], training: bool) -> list[Any]: ...
+        def _run_backward(self, output_grads: list[Any], fused: list[bool],
+                          need_input_gradients: bool = True) -> list[Any]: ...
+        def _output_layers(self) -> list[Any]: ...
+        def _can_fuse(self, output_index: int) -> bool: ...
+        def _without_call(self) -> bool: ...
+        def _require_compiled(self, what: str) -> None: ...
+        def _resolved_losses(self) -> list[Loss | None]: ...
+        def _resolved_metrics(self, targets: list[Any]) -> list[tuple[str, int, Any, bool]]: ...
+        def _regularization_loss(self) -> float: ...
+        def _added_loss_total(self) -> float: ...
+        def _user_outputs(self, outputs: list[Any]) -> Any: ...
+        def _unwrap(self, outputs: list[Any]) -> Any: ...
 
     # ------------------------------------------------------------- data checks
     def _input_dtype(self):
@@ -221,7 +281,7 @@ class TrainingMixin:
         """True when the model's class overrides ``train_step`` or ``test_step``."""
         return getattr(type(self), name) is not getattr(TrainingMixin, name)
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> dict[str, Any]:
         """One training step on one batch, as ``fit`` runs it: Keras 3's method to override.
 
         The built-in step runs forward, the compiled loss, the explicit backward pass and one optimizer
@@ -258,7 +318,7 @@ class TrainingMixin:
         loss_value, _, outputs = self._train_step(inputs, targets, weights)
         return self._step_logs(loss_value, targets, outputs, weights)
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> dict[str, Any]:
         """One evaluation step on one batch, as ``evaluate`` runs it: Keras 3's method to override.
 
         The built-in step computes the outputs in inference mode and folds the loss and the compiled metrics
@@ -302,7 +362,7 @@ class TrainingMixin:
         return {metric.name: metric.result() for metric in self.metrics}
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[Any]:
         """The metric objects ``fit`` and ``evaluate`` reset and report (Keras 3's ``model.metrics``).
 
         Once compiled: the loss tracker (a ``Mean`` named ``"loss"``), then the metrics given to ``compile`` as
@@ -327,16 +387,17 @@ class TrainingMixin:
         return found
 
     @property
-    def metrics_names(self):
+    def metrics_names(self) -> list[str]:
         """The names of ``self.metrics``, in order."""
         return [metric.name for metric in self.metrics]
 
-    def reset_metrics(self):
+    def reset_metrics(self) -> None:
         """Empty every object in ``self.metrics`` (fit does it before each epoch, evaluate before it starts)."""
         for metric in self.metrics:
             metric.reset_state()
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: npt.ArrayLike | None = None,
+                     training: bool = True) -> Any:
         """The total loss of a batch: the compiled loss(es) of ``y`` and ``y_pred``, weighted, plus
         ``self.losses`` (``add_loss`` terms, activity and weight penalties), as Keras 3's ``compute_loss``.
 
@@ -388,7 +449,7 @@ class TrainingMixin:
         if not terms and not self.losses:
             raise ValueError(f"compute_loss: no loss to compute for {self.describe()}; provide a `loss` argument "
                              "in compile() or add losses with add_loss()")
-        total = terms[0] if terms else 0.0
+        total: Any = terms[0] if terms else 0.0  # a float, or a value on the tape
         for term in terms[1:]:
             total = total + term
         if isinstance(penalty, TapedTensor) or penalty:
@@ -491,7 +552,8 @@ class TrainingMixin:
         self._update_metrics(targets, outputs, sample_weight)
         return self._metric_results()
 
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+    def train_on_batch(self, x: ArrayData, y: ArrayData | None = None, sample_weight: npt.ArrayLike | None = None,
+                       class_weight: Mapping[int, float] | None = None, return_dict: bool = False) -> Results:
         """Run one training step on one batch: forward, loss, backward, one optimizer update.
 
         The whole of ``x`` is one batch (it is not split). Each layer's gradients are overwritten
@@ -538,7 +600,8 @@ class TrainingMixin:
                 **self._batch_logs(targets, outputs, weights)}
         return self._format_result(host_logs(logs), return_dict)  # (one host synchronisation on the GPU)
 
-    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+    def test_on_batch(self, x: ArrayData, y: ArrayData | None = None, sample_weight: npt.ArrayLike | None = None,
+                      return_dict: bool = False) -> Results:
         """Loss and metrics of the model on one batch, in inference mode (no weight changes).
 
         Args:
@@ -584,7 +647,7 @@ class TrainingMixin:
         ys = None if y is None else (list(y) if several else [y])
         return self._run_step(step, (xs, ys, sample_weight), class_weight, what)
 
-    def predict_on_batch(self, x):
+    def predict_on_batch(self, x: ArrayData) -> Predictions:
         """The model's outputs for one batch, in inference mode (dropout off, batch norm uses its moving statistics).
 
         Args:
@@ -646,10 +709,12 @@ class TrainingMixin:
         return inputs, targets, weights
 
     # ------------------------------------------------------------- loops
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
-            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
-            validation_freq=1, **kwargs):
+    def fit(self, x: BatchData | None = None, y: ArrayData | None = None, batch_size: int | None = None,
+            epochs: int = 1, verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
+            validation_split: float = 0.0, validation_data: ValidationData | None = None, shuffle: bool = True,
+            class_weight: Mapping[int, float] | None = None, sample_weight: npt.ArrayLike | None = None,
+            initial_epoch: int = 0, steps_per_epoch: int | None = None, validation_steps: int | None = None,
+            validation_batch_size: int | None = None, validation_freq: int = 1, **kwargs: Any) -> History:
         """Train the model for a number of epochs: every batch runs one training step (see ``train_on_batch``).
 
         The arrays are split into batches of ``batch_size`` (the last one may be smaller) and, with
@@ -710,8 +775,9 @@ class TrainingMixin:
         custom = self._custom_step("train_step")  # a model class with its own train_step: y may be absent
         if y is None and not custom and self._trains_without_targets() and x is not None and \
                 not callable(getattr(x, "__next__", None)):
-            y = np.zeros(len(data_module.as_list(x)[0] if isinstance(x, (list, tuple)) else
-                             next(iter(x.values())) if isinstance(x, dict) else x), dtype=np.float32)
+            first: Any = (data_module.as_list(x)[0] if isinstance(x, (list, tuple)) else
+                          next(iter(x.values())) if isinstance(x, dict) else x)
+            y = np.zeros(len(first), dtype=np.float32)
         source = self._batches_for(x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch, "fit")
         if isinstance(source, data_module.ArrayBatches):
             if source.targets is None and not custom:
@@ -730,11 +796,12 @@ class TrainingMixin:
         callback_list = CallbackList(list(callbacks or []) + [history], self, params)
         self.stop_training = False
         callback_list.on_train_begin()
-        epoch_logs = {}
+        epoch_logs: dict[str, Any] = {}
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
             progress = EpochProgress(verbose, _steps(source), f"Epoch {epoch + 1}/{epochs}")
-            trackers, logs = {}, {}
+            trackers: dict[str, Any] = {}
+            logs: Mapping[str, Any] = {}
             if custom:
                 self.reset_metrics()  # every object in self.metrics (a property the model may override)
             else:
@@ -858,8 +925,9 @@ class TrainingMixin:
                 progress.update(step, logs)
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
-                 callbacks=None, return_dict=False, **kwargs):
+    def evaluate(self, x: BatchData | None = None, y: ArrayData | None = None, batch_size: int | None = None,
+                 verbose: int | str = "auto", sample_weight: npt.ArrayLike | None = None, steps: int | None = None,
+                 callbacks: Sequence[Callback] | None = None, return_dict: bool = False, **kwargs: Any) -> Results:
         """Loss and metrics of the model over a whole data set, in inference mode (no weight changes).
 
         Each value is the average over all samples (batches weighted by their size).
@@ -908,7 +976,8 @@ class TrainingMixin:
         callback_list.on_test_end(logs)
         return self._format_result(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+    def predict(self, x: BatchData, batch_size: int | None = None, verbose: int | str = "auto",
+                steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Predictions:
         """The model's outputs for every sample of ``x``, computed batch by batch in inference mode.
 
         Args:
@@ -942,7 +1011,7 @@ class TrainingMixin:
                                                                    "steps": _steps(source)})
         callback_list.on_predict_begin()
         progress = EpochProgress(verbose, _steps(source), "Predict")
-        collected = None
+        collected: list[list[npt.NDArray[Any]]] | None = None
         for step, batch in enumerate(_epoch(source)):
             callback_list.on_predict_batch_begin(step)
             inputs = self._prepare_batch((batch[0], None, None), None, "predict")[0]
@@ -959,15 +1028,18 @@ class TrainingMixin:
         return self._user_outputs([np.concatenate(parts, axis=0) for parts in collected])
 
     # Keras 2 spellings, kept for the scripts courses still hand out.
-    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
-                      validation_data=None, validation_steps=None, class_weight=None, initial_epoch=0,
-                      shuffle=True, **ignored_workers_options):
+    def fit_generator(self, generator: Iterator[Any] | IndexedBatches, steps_per_epoch: int | None = None,
+                      epochs: int = 1, verbose: int | str = 1, callbacks: Sequence[Callback] | None = None,
+                      validation_data: ValidationData | None = None, validation_steps: int | None = None,
+                      class_weight: Mapping[int, float] | None = None, initial_epoch: int = 0, shuffle: bool = True,
+                      **ignored_workers_options: Any) -> History:
         """Keras 2's name for ``fit`` on a generator; the worker options are accepted and ignored.
+
+        ``steps_per_epoch``, ``epochs``, ``verbose``, ``callbacks``, ``validation_data``, ``validation_steps``,
+        ``class_weight``, ``initial_epoch`` and ``shuffle`` are ``fit``'s.
 
         Args:
             generator: a generator or ``Sequence`` yielding ``(x, y)`` or ``(x, y, sample_weight)``.
-            steps_per_epoch, epochs, verbose, callbacks, validation_data, validation_steps,
-            class_weight, initial_epoch, shuffle: as in ``fit``.
 
         Returns:
             The ``History`` that ``fit`` returns.
@@ -985,7 +1057,8 @@ class TrainingMixin:
                         callbacks=callbacks, validation_data=validation_data, validation_steps=validation_steps,
                         class_weight=class_weight, initial_epoch=initial_epoch, shuffle=shuffle)
 
-    def evaluate_generator(self, generator, steps=None, verbose=0, **ignored_workers_options):
+    def evaluate_generator(self, generator: Iterator[Any] | IndexedBatches, steps: int | None = None,
+                           verbose: int | str = 0, **ignored_workers_options: Any) -> Results:
         """Keras 2's name for ``evaluate`` on a generator; the worker options are accepted and ignored.
 
         Args:
@@ -1005,7 +1078,8 @@ class TrainingMixin:
         """
         return self.evaluate(generator, steps=steps, verbose=verbose)
 
-    def predict_generator(self, generator, steps=None, verbose=0, **ignored_workers_options):
+    def predict_generator(self, generator: Iterator[Any] | IndexedBatches, steps: int | None = None,
+                          verbose: int | str = 0, **ignored_workers_options: Any) -> Predictions:
         """Keras 2's name for ``predict`` on a generator; the worker options are accepted and ignored.
 
         Args:
@@ -1037,15 +1111,15 @@ class CompiledMetrics:
 
     name = "compile_metrics"
 
-    def __init__(self, model):
+    def __init__(self, model: Any) -> None:
         self._model = model
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[Any]:
         """The compiled metric objects (made on the first update, when the shapes are known)."""
         return [metric for _, _, metric, _ in self._model._metrics or []]
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: ArrayData, y_pred: ArrayData, sample_weight: npt.ArrayLike | None = None) -> None:
         """Fold one batch into every compiled metric (``weighted_metrics`` also get ``sample_weight``)."""
         model = self._model
         targets = [devices.to_host(taped.bare(t)) for t in model._per_output_values(y_true, "y")]
@@ -1054,26 +1128,26 @@ class CompiledMetrics:
         model._resolved_metrics(targets)
         model._update_metrics(targets, outputs, weights)
 
-    def result(self):
+    def result(self) -> dict[str, LogValue]:
         """``{log name: value}`` of every compiled metric."""
         return self._model._metric_logs()
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         """Empty every compiled metric."""
         self._model._reset_metrics()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<CompiledMetrics {[name for name, *_ in self._model._metrics or []]}>"
 
 
-def unpack_data(data):
+def unpack_data(data: Any) -> tuple[Any, Any, Any]:
     """``(x, y, sample_weight)`` from what a step receives: x alone, ``(x,)``, ``(x, y)`` or ``(x, y, w)``."""
     if isinstance(data, tuple) and 1 <= len(data) <= 3:
         return tuple(data) + (None,) * (3 - len(data))
     return data, None, None
 
 
-def pack_data(inputs, targets, sample_weight):
+def pack_data(inputs: list[Any], targets: list[Any] | None, sample_weight: Any) -> Any:
     """What a custom step receives for one batch, as Keras builds it: x alone (``(x,)`` for several inputs),
     ``(x, y)``, or ``(x, y, sample_weight)`` when there are weights."""
     x = inputs[0] if len(inputs) == 1 else list(inputs)
@@ -1083,7 +1157,7 @@ def pack_data(inputs, targets, sample_weight):
     return (x, y) if sample_weight is None else (x, y, sample_weight)
 
 
-def flatten_logs(logs, what):
+def flatten_logs(logs: Any, what: str) -> dict[str, LogValue]:
     """A step's returned logs as fit reports them: nested dicts (``compile_metrics``) flattened, values as
     Python numbers (an array for a metric with several values)."""
     if not isinstance(logs, dict):
@@ -1111,7 +1185,7 @@ def _log_value(value):
     return float(value) if value.size == 1 else value
 
 
-def host_logs(values):
+def host_logs(values: Mapping[str, Any]) -> dict[str, LogValue]:
     """``{name: value}`` as logs hold it (Python floats, arrays for metrics with several values), the device
     values copied to the host together: one concatenation and one transfer, the read's only host sync."""
     on_device = [name for name, value in values.items() if devices.is_device_array(value)]

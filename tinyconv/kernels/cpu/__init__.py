@@ -9,8 +9,6 @@ from .local import locally_connected2d_backward, locally_connected2d_forward
 from .tiled import tiled_conv2d_backward, tiled_conv2d_forward
 from .conv3d import conv3d_backward, conv3d_forward
 from .normalization import batch_norm_backward, batch_norm_forward_infer, batch_norm_forward_train
-# The moving averages are four array lines on (C,) vectors: the reference's, no compiled kernel needed.
-from ..reference.normalization import batch_norm_update_moving_statistics
 from .norms import group_norm_backward, group_norm_forward, layer_norm_backward, layer_norm_forward
 from .lrn import lrn_backward, lrn_forward
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
