@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 PYTHON_PREFIX_HASH := $(shell $(PYTHON) -c "import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])")
 STAMP := build/.installed-$(PYTHON_PREFIX_HASH)
 
-.PHONY: install demo test bench fuzz sanitize wheel clean labs gpu-check docs typecheck
+.PHONY: install demo test bench fuzz sanitize wheel clean labs gpu-check docs typecheck pythons
 
 # Editable install with the test and data extras; rebuilt when the build inputs change.
 $(STAMP): pyproject.toml setup.py $(wildcard tinyconv/kernels/cpu/*.pyx tinyconv/kernels/cpu/*.pxd tinyconv/kernels/cpu/*.pxi tinyconv/kernels/cpu/*.h \
@@ -48,6 +48,16 @@ sanitize:
 # the docstrings (mkdocs.yml). Strict: a broken link, a missing anchor or a docstring warning fails it.
 docs: install
 	$(PYTHON) -m mkdocs build --strict --site-dir build/site
+
+# Every Python that requires-python admits (found on PATH and in pyenv): the sdist installed into a
+# fresh venv of each (the kernels compiled by that interpreter), the wheel smoke test below and a
+# quick part of the tests run there against the installed copy; the newest older Python must be
+# refused by pip.  About 2 minutes of compiling per Python.  PYTHONS="3.11 3.13" picks some.
+# Report: build/pythons/report.md (logs beside it).
+PYTHONS ?=
+pythons:
+	$(PIP) install --quiet build
+	$(PYTHON) tools/check_pythons.py $(foreach version,$(PYTHONS),--python $(version))
 
 # The type check of the public API (mypy.ini lists the modules; tests/test_typing.py runs it too).
 typecheck: install

@@ -15,7 +15,8 @@ import pytest
 
 from tinyconv.kernels import cpu, gpu, reference
 
-KERNELS = Path(reference.__file__).parent.parent
+# The kernels' sources in the tree these tests come from (an installed copy has no .pyx files).
+KERNELS = Path(__file__).resolve().parents[2] / "tinyconv" / "kernels"
 FAMILIES = ["activation", "conv", "conv3d", "local", "lrn", "normalization", "norms", "pooling", "pooling3d",
             "pooling_variants", "tiled", "upsampling"]
 COMPILED = ["activation", "conv3d", "local", "lrn", "normalization", "norms", "pooling", "pooling3d",
