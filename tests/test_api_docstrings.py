@@ -21,8 +21,7 @@ import pytest
 import tinyconv
 from tinyconv import layers
 
-# The modules documented so far (the layers and models have their own tests; tinyconv.teaching is
-# checked by tests/teaching).
+# The modules documented so far (the layers and models have their own tests).
 MODULE_NAMES = [
     "tinyconv.optimizers", "tinyconv.schedules", "tinyconv.losses", "tinyconv.callbacks",
     "tinyconv.regularizers", "tinyconv.initializers", "tinyconv.initializers.hand_designed",
@@ -33,6 +32,14 @@ MODULE_NAMES = [
     "tinyconv.datasets.cifar10", "tinyconv.datasets.cifar100", "tinyconv.datasets.digits",
     "tinyconv.datasets.fashion_mnist", "tinyconv.datasets.imdb", "tinyconv.datasets.mnist",
     "tinyconv.datasets.reuters",
+    "tinyconv.teaching.adversarial", "tinyconv.teaching.architecture_costs", "tinyconv.teaching.architectures",
+    "tinyconv.teaching.backprop", "tinyconv.teaching.confusion", "tinyconv.teaching.exercise_diagnosis",
+    "tinyconv.teaching.exercises", "tinyconv.teaching.flops", "tinyconv.teaching.gradient_check",
+    "tinyconv.teaching.graph_picture", "tinyconv.teaching.hooks", "tinyconv.teaching.kernel_timing",
+    "tinyconv.teaching.patches", "tinyconv.teaching.plots", "tinyconv.teaching.receptive_field",
+    "tinyconv.teaching.saliency", "tinyconv.teaching.sample_efficiency", "tinyconv.teaching.summary_columns",
+    "tinyconv.teaching.table", "tinyconv.teaching.tape", "tinyconv.teaching.trace",
+    "tinyconv.teaching.transfer",
 ]
 MODULES = [importlib.import_module(name) for name in MODULE_NAMES]
 # Modules whose examples run here though not every public helper of theirs is documented yet.

@@ -28,12 +28,25 @@ from .table import format_table
 class CostComparison:
     """Weights and multiplications of the parts of two designs, and how many times cheaper one is.
 
+    ``comparison[description]`` is {'weights': ..., 'multiplications': ...} of that row.
+
     Attributes:
-        title: what is compared.
-        rows: ``[(description, weights, multiplications)]``, parts and totals.
-        baseline, alternative: the descriptions of the two rows being compared.
         times_fewer_weights: baseline weights / alternative weights.
         times_fewer_multiplications: baseline multiplications / alternative multiplications.
+
+    Args:
+        title: what is compared.
+        rows: ``[(description, weights, multiplications)]``, parts and totals.
+        baseline: the description of the row compared against.
+        alternative: the description of the cheaper design's row.
+        note: a remark printed under the table.
+
+    Example:
+
+    >>> comparison = tinyconv.teaching.CostComparison(
+    ...     "one 5x5 or two 3x3", [("5x5", 25, 25), ("two 3x3", 18, 18)], "5x5", "two 3x3")
+    >>> round(comparison.times_fewer_weights, 3), comparison["two 3x3"]["weights"]
+    (1.389, 18)
     """
 
     def __init__(self, title, rows, baseline, alternative, note=""):
@@ -50,6 +63,11 @@ class CostComparison:
         raise KeyError(f"CostComparison: no row {description!r}; rows: {[row[0] for row in self.rows]}")
 
     def as_dict(self):
+        """The comparison as plain data: title, rows (dicts), the two rows compared and the ratios.
+
+        Returns:
+            A dict.
+        """
         return {"title": self.title, "rows": [{"description": n, "weights": w, "multiplications": m}
                                               for n, w, m in self.rows],
                 "times_fewer_weights": self.times_fewer_weights,
@@ -215,7 +233,20 @@ def mobilenet_cost(input_size=14, in_channels=512, out_channels=512, kernel_size
 
 # ------------------------------------------------------------------ depth and units
 def is_weight_layer(layer):
-    """Convolutions (every kind) and dense layers: the layers the papers count in a network's depth."""
+    """Convolutions (every kind) and dense layers: the layers the papers count in a network's depth.
+
+    Args:
+        layer: a layer.
+
+    Returns:
+        True for a convolution or Dense layer.
+
+    Example:
+
+    >>> from tinyconv.teaching.architecture_costs import is_weight_layer
+    >>> is_weight_layer(layers.Conv2D(4, 3)), is_weight_layer(layers.MaxPooling2D(2))
+    (True, False)
+    """
     return isinstance(layer, (_WindowedConv, Dense))
 
 

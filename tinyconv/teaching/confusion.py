@@ -13,8 +13,25 @@ def _labels(values, what):
 
 
 def confusion_matrix(y_true, y_pred, num_classes=None):
-    """counts[t, p] = number of samples of true class t predicted as p.  Labels may be class indices,
-    or one-hot / probability rows (their argmax is taken)."""
+    """counts[t, p] = number of samples of true class t predicted as p.
+
+    Args:
+        y_true: the true labels: class indices, or one-hot rows (their argmax is taken).
+        y_pred: the predicted labels: class indices, or one-hot / probability rows.
+        num_classes: the matrix size; None: the largest label + 1.
+
+    Returns:
+        An int64 array of shape (num_classes, num_classes).
+
+    Raises:
+        ValueError: if the labels are not non-negative integers, or their counts differ.
+
+    Example:
+
+    >>> tinyconv.teaching.confusion.confusion_matrix([0, 1, 1], [0, 1, 0])
+    array([[1, 0],
+           [1, 1]])
+    """
     y_true, y_pred = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
     if y_true.shape != y_pred.shape:
         raise ValueError(f"confusion_matrix: y_true has {y_true.size} labels, y_pred has {y_pred.size}")

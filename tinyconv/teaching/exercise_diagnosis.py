@@ -60,7 +60,21 @@ def relative_error(expected, got):
 
 
 def wrong_entries(expected, got, threshold):
-    """Boolean mask of the entries whose relative error is above ``threshold``."""
+    """Boolean mask of the entries whose relative error is above ``threshold``.
+
+    Args:
+        expected: the right values.
+        got: the values to check, same shape.
+        threshold: the relative error above which an entry is wrong.
+
+    Returns:
+        A boolean array, shape of ``expected``.
+
+    Example:
+
+    >>> wrong_entries(np.array([1.0, 2.0]), np.array([1.0, 2.5]), 1e-6).tolist()
+    [False, True]
+    """
     return entrywise_error(expected, got) > threshold
 
 
@@ -69,7 +83,22 @@ def index_text(index):
 
 
 def first_wrong_entry(name, expected, got, threshold):
-    """``"dx[0, 2, 3, 1]: expected 0.25, got 0.5 (first of 12 wrong entries out of 60)"``, or None."""
+    """``"dx[0, 2, 3, 1]: expected 0.25, got 0.5 (first of 12 wrong entries out of 60)"``, or None.
+
+    Args:
+        name: the output's name, printed before the index.
+        expected: the right values.
+        got: the values to check, same shape.
+        threshold: the relative error above which an entry is wrong.
+
+    Returns:
+        The text, or None when no entry is wrong.
+
+    Example:
+
+    >>> first_wrong_entry("dx", np.array([1.0, 0.25]), np.array([1.0, 0.5]), 1e-6)
+    'dx[1]: expected 0.25, got 0.5 (first of 1 wrong entries out of 2)'
+    """
     expected, got = np.asarray(expected), np.asarray(got)
     wrong = wrong_entries(expected, got, threshold)
     if not wrong.any():
@@ -87,6 +116,13 @@ def matches(expected, got, tolerance=MATCH_TOLERANCE):
 
 def constant_factor(expected, got):
     """The c with ``got == c * expected`` (c != 1), when one exists; else None.
+
+    Args:
+        expected: the right values.
+        got: the values to check.
+
+    Returns:
+        The factor as a float, or None.
 
     Example:
 
@@ -201,6 +237,13 @@ def explain(diagnosis, inputs, expected, got, threshold):
 
     Returns:
         ``(entries, hints)``: the first-wrong-entry lines and the likely causes.
+
+    Example:
+
+    >>> entries, hints = explain(Diagnosis(), {"x": np.ones(2)}, {"y": np.array([1.0, 2.0])},
+    ...                          {"y": np.array([2.0, 4.0])}, 1e-6)
+    >>> entries
+    ['y[0]: expected 1, got 2 (first of 2 wrong entries out of 2)']
     """
     entries, hints = [], []
     for name, value in expected.items():

@@ -496,6 +496,13 @@ class ExerciseResult:
     and the likely cause.  ``cases`` holds one ``CaseReport`` per case.  A result is truthy when
     it passed.
 
+    Args:
+        name: the exercise's name.
+        passed: True when every output agreed with the reference.
+        errors: {output name: largest relative error}.
+        message: the summary text.
+        cases: one ``CaseReport`` per case.
+
     Example:
 
     >>> result = check("batch_norm_forward", lambda x, gamma, beta, epsilon: x, verbose=False)

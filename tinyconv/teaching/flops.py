@@ -47,7 +47,22 @@ CONVENTIONS = ("flops", "macs", "muls_adds")
 
 
 class LayerCost(namedtuple("LayerCost", ["macs", "flops", "muls_adds", "exact"])):
-    """One layer's forward cost per sample in the three conventions; ``exact`` is False for an estimate."""
+    """One layer's forward cost per sample in the three conventions; ``exact`` is False for an estimate.
+
+    Attributes:
+        macs: multiply-accumulates.
+        flops: floating-point operations, counted as 2 x MACs.
+        muls_adds: multiplications plus additions, counted separately.
+        exact: False when the count is an estimate.
+
+    Example:
+
+    >>> layer = layers.Dense(2)
+    >>> _ = layer(np.ones((1, 3), "float32"))
+    >>> cost = tinyconv.teaching.layer_cost(layer)
+    >>> cost.macs, cost.in_convention("flops")
+    (6, 12)
+    """
 
     def in_convention(self, convention):
         """One of the three counts.
@@ -175,7 +190,21 @@ def layer_flops(layer, input_shape=None, output_shape=None, convention="flops"):
 
 
 class ModelCost:
-    """Per-layer costs of a model (``rows``: name, class, LayerCost) and their totals per convention."""
+    """Per-layer costs of a model (``rows``: name, class, LayerCost) and their totals per convention.
+
+    ``model_cost`` builds it; ``str(cost)`` is the per-layer table.
+
+    Args:
+        model_name: the model's name.
+        rows: ``[(layer name, class name, LayerCost)]``, in layer order.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dense(2)])
+    >>> cost = tinyconv.teaching.model_cost(model)
+    >>> cost.total("macs"), cost.total()
+    (20, 40)
+    """
 
     def __init__(self, model_name, rows):
         self.model_name = model_name

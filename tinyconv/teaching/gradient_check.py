@@ -23,7 +23,22 @@ from .table import format_table, shape_text
 
 
 class GradientCheckReport:
-    """One row per tensor: name, shape, max abs diff, relative error, pass/fail; ``passed`` if all pass."""
+    """One row per tensor: name, shape, max abs diff, relative error, pass/fail; ``passed`` if all pass.
+
+    ``report[name]`` is the row of the tensor ``name``; ``str(report)`` is a table.
+
+    Args:
+        subject: what was checked (a layer or model description).
+        rows: one dict per tensor, as ``compare`` returns.
+        tol: the relative-error tolerance used.
+
+    Example:
+
+    >>> layer = layers.Dense(2, dtype="float64")
+    >>> report = tinyconv.teaching.gradient_check(layer, np.ones((1, 3)))
+    >>> report.passed, [row["name"] for row in report.rows]
+    (True, ['input', 'kernel', 'bias'])
+    """
 
     def __init__(self, subject, rows, tol):
         self.subject = subject
@@ -32,6 +47,7 @@ class GradientCheckReport:
 
     @property
     def passed(self):
+        """True when every tensor's relative error is below the tolerance."""
         return all(row["passed"] for row in self.rows)
 
     def __getitem__(self, name):
@@ -41,6 +57,11 @@ class GradientCheckReport:
         raise KeyError(f"no tensor named {name!r}; tensors: {[r['name'] for r in self.rows]}")
 
     def as_dict(self):
+        """The rows as plain data.
+
+        Returns:
+            A dict {tensor name: row dict}.
+        """
         return {row["name"]: dict(row) for row in self.rows}
 
     def __str__(self):
@@ -55,7 +76,23 @@ class GradientCheckReport:
 
 
 def numerical_gradient(f, array, eps):
-    """dF/d(array) by central differences, perturbing ``array`` in place (and restoring it)."""
+    """dF/d(array) by central differences, perturbing ``array`` in place (and restoring it).
+
+    Args:
+        f: a function of no arguments returning a float that depends on ``array``.
+        array: a float64 array, perturbed in place one entry at a time.
+        eps: the perturbation size.
+
+    Returns:
+        The numerical gradient, shape of ``array``.
+
+    Example:
+
+    >>> from tinyconv.teaching.gradient_check import numerical_gradient
+    >>> w = np.array([1.0, 2.0])
+    >>> numerical_gradient(lambda: float(np.sum(w ** 2)), w, 1e-6).round(6)
+    array([2., 4.])
+    """
     grad = np.zeros_like(array)
     flat, flat_grad = array.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
@@ -70,6 +107,24 @@ def numerical_gradient(f, array, eps):
 
 
 def compare(name, analytic, numeric, tol):
+    """One report row: how far an analytic gradient is from the numerical one.
+
+    Args:
+        name: the tensor's name.
+        analytic: the gradient from ``backward``.
+        numeric: the gradient from central differences.
+        tol: the largest relative error that passes.
+
+    Returns:
+        A dict with name, shape, max_abs_diff, relative_error and passed.
+
+    Example:
+
+    >>> from tinyconv.teaching.gradient_check import compare
+    >>> row = compare("w", [1.0, 2.0], [1.0, 2.1], tol=1e-6)
+    >>> round(row["relative_error"], 4), row["passed"]
+    (0.0244, False)
+    """
     analytic, numeric = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
     diff = float(np.max(np.abs(analytic - numeric))) if analytic.size else 0.0
     scale = float(np.max(np.abs(analytic)) + np.max(np.abs(numeric))) if analytic.size else 0.0
@@ -91,7 +146,29 @@ def gradient_check(model_or_layer, x, y=None, loss=None, eps=1e-6, seed=0, tol=1
 
     ``model_or_layer``: a layer (L = sum(y_out * r), r fixed random with ``seed``; or ``loss(y, out)``
     when ``loss`` and ``y`` are given) or a model built in float64 (its compiled loss, or ``loss``).
-    Returns a ``GradientCheckReport``; ``report.passed`` tells whether all agree within ``tol``.
+
+    Args:
+        model_or_layer: a layer or a model, built in float64.
+        x: the input batch (copied; the copy is perturbed).
+        y: the targets; needed for a model, and for a layer checked with ``loss``.
+        loss: a loss name or object; None: a model's compiled loss, or sum(out * r) for a layer.
+        eps: the central-difference step.
+        seed: the seed of the fixed random r used for a layer.
+        tol: the largest relative error that passes.
+        training: run forward in training mode.
+
+    Returns:
+        A ``GradientCheckReport``; ``report.passed`` tells whether all agree within ``tol``.
+
+    Raises:
+        ValueError: if the layer or model is not float64, or targets are missing.
+
+    Example:
+
+    >>> layer = layers.Dense(2, dtype="float64")
+    >>> report = tinyconv.teaching.gradient_check(layer, np.ones((1, 3)))
+    >>> report.passed
+    True
     """
     if isinstance(model_or_layer, Model):
         return _check_model(model_or_layer, x, y, loss, eps, tol, training)

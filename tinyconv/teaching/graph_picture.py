@@ -31,6 +31,12 @@ def value_summary(array):
 
     Returns:
         {"mean", "std", "min", "max"}; {"value"} for a single number; None for None.
+
+    Example:
+
+    >>> from tinyconv.teaching.graph_picture import value_summary
+    >>> value_summary(np.array([1.0, 3.0]))
+    {'mean': 2.0, 'std': 1.0, 'min': 1.0, 'max': 3.0}
     """
     if array is None:
         return None
@@ -51,6 +57,12 @@ def gradient_summary(array):
 
     Returns:
         {"norm": its Euclidean norm, "max_abs": its largest magnitude}, or None.
+
+    Example:
+
+    >>> from tinyconv.teaching.graph_picture import gradient_summary
+    >>> gradient_summary(np.array([3.0, -4.0]))
+    {'norm': 5.0, 'max_abs': 4.0}
     """
     if array is None:
         return None
@@ -81,16 +93,26 @@ def gradient_text(summary):
 class GraphNode:
     """One box of the picture.
 
-    Attributes:
+    Args:
         key: a short identifier ("x0", "n3", "n3_op2", "loss").
         kind: "input", "layer", "op" (recorded on a taped layer's tape) or "loss".
-        name: the layer's (or op's, or loss's) name; ``cls`` its class name.
+        name: the layer's (or op's, or loss's) name.
+        cls: its class name.
         shapes: {"input": shape or list of shapes, "output": shape}.
-        value: ``value_summary`` of what the node made; gradient: ``gradient_summary`` of dL/d(that).
+        value: ``value_summary`` of what the node made.
+        gradient: ``gradient_summary`` of dL/d(what the node made).
         gradient_label: what ``gradient`` is, e.g. "dL/dy" or "dL/dz (softmax folded into the loss)".
-        weight_grads: {weight name: gradient norm}; flops: forward FLOPs per sample (layers only).
+        weight_grads: {weight name: gradient norm}.
+        flops: forward FLOPs per sample (layers only).
         parent: for an op, the key of the layer whose tape recorded it.
         reads: for an op, the names of the values it read (x, a weight's name, t1, ...).
+
+    Example:
+
+    >>> node = tinyconv.teaching.graph_picture.GraphNode("n1", "layer", "dense", "Dense",
+    ...                                                  shapes={"input": (None, 3), "output": (None, 2)})
+    >>> node.lines()[:2]
+    ['dense (Dense)', '(None, 3) -> (None, 2)']
     """
 
     def __init__(self, key, kind, name, cls="", shapes=None, value=None, gradient=None, gradient_label="dL/dy",
@@ -132,6 +154,21 @@ class StepGraph:
     """The nodes (forward order) and edges (from key, to key) of one training step, and its loss.
 
     ``str(graph)`` is the text picture, ``to_dot()`` the Graphviz source, ``draw()`` a matplotlib Figure.
+    ``graph[key_or_name]`` is the node with that key or name.
+
+    Args:
+        model_name: the model's name.
+        loss: the step's loss value.
+        nodes: the ``GraphNode``s, in forward order.
+        edges: (from key, to key) pairs.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(2, activation="softmax")])
+    >>> model.compile(loss="sparse_categorical_crossentropy")
+    >>> graph = tinyconv.teaching.step_graph(model, np.ones((4, 3)), np.zeros(4))
+    >>> [node.kind for node in graph.nodes]
+    ['input', 'layer', 'loss']
     """
 
     def __init__(self, model_name, loss, nodes, edges):
@@ -211,6 +248,12 @@ class StepGraph:
         Main nodes go top to bottom by depth (side by side where branches run in parallel); a taped layer's
         ops go in a row to its right.  Only ``matplotlib.figure.Figure`` is used, never pyplot, so the
         caller's backend and open figures are left alone: ``figure.savefig("step.png")`` saves it.
+
+        Args:
+            figure: a matplotlib ``Figure`` to draw on; None: a new one.
+
+        Returns:
+            The ``Figure``.
         """
         from matplotlib.figure import Figure
 

@@ -11,7 +11,21 @@ from ..models.model import Model
 
 
 def leaf_layers(model):
-    """The layers that do the work, in ``model.layers`` order, looking inside nested models."""
+    """The layers that do the work, in ``model.layers`` order, looking inside nested models.
+
+    Args:
+        model: a model.
+
+    Returns:
+        A list of layers (no models among them).
+
+    Example:
+
+    >>> inner = tinyconv.Sequential([layers.Input((3,)), layers.Dense(2)])
+    >>> outer = tinyconv.Sequential([layers.Input((3,)), inner, layers.Dense(1)])
+    >>> [type(layer).__name__ for layer in tinyconv.teaching.hooks.leaf_layers(outer)]
+    ['Dense', 'Dense']
+    """
     found = []
     for layer in model.layers:
         if isinstance(layer, Model):
@@ -22,7 +36,24 @@ def leaf_layers(model):
 
 
 class Call:
-    """One call of one layer: what went in and out, what it kept, what came back in backward."""
+    """One call of one layer: what went in and out, what it kept, what came back in backward.
+
+    ``recording`` creates these; ``upstream``, ``fused`` and ``input_gradient`` are filled in when
+    the backward pass reaches the call.
+
+    Args:
+        layer: the layer called.
+        inputs: its input array, or a list of arrays for merge layers.
+        output: its output array.
+        cached: {attribute name: array or list of arrays} the layer kept for backward.
+
+    Example:
+
+    >>> layer = layers.Dense(2)
+    >>> call = tinyconv.teaching.hooks.Call(layer, np.ones((1, 3)), np.ones((1, 2)), {})
+    >>> call.output.shape, call.input_gradient is None
+    ((1, 2), True)
+    """
 
     def __init__(self, layer, inputs, output, cached):
         self.layer = layer
@@ -36,7 +67,21 @@ class Call:
 
 def cached_values(layer):
     """Arrays a layer stored on itself during forward: private attributes holding arrays
-    (``_input``, ``_argmax``, ``_cache``, ...), tuples/lists of arrays included."""
+    (``_input``, ``_argmax``, ``_cache``, ...), tuples/lists of arrays included.
+
+    Args:
+        layer: a layer, usually just after its forward pass.
+
+    Returns:
+        A dict {attribute name: array or list of arrays}.
+
+    Example:
+
+    >>> layer = layers.Dense(2)
+    >>> layer._input = np.ones((1, 3))
+    >>> list(tinyconv.teaching.hooks.cached_values(layer))
+    ['_input']
+    """
     found = {}
     for name, value in vars(layer).items():
         if not name.startswith("_") or name.startswith("__"):
@@ -51,7 +96,22 @@ def cached_values(layer):
 @contextmanager
 def recording(model):
     """``with recording(model) as calls:`` -> ``calls`` fills with one ``Call`` per layer call, in
-    forward order, and each call's backward information as the backward pass reaches it."""
+    forward order, and each call's backward information as the backward pass reaches it.
+
+    Args:
+        model: the model to watch; its leaf layers are wrapped for the length of the block.
+
+    Returns:
+        A context manager yielding the (growing) list of ``Call``.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dense(2)])
+    >>> with tinyconv.teaching.hooks.recording(model) as calls:
+    ...     _ = model.predict(np.ones((2, 3)), verbose=0)
+    >>> [call.output.shape for call in calls]
+    [(2, 4), (2, 2)]
+    """
     calls = []
     layers = leaf_layers(model)
     for layer in layers:

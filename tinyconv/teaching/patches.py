@@ -30,6 +30,22 @@ class TopPatches:
         boxes: ``(filters, k, 4)`` ints: top, left, bottom, right (exclusive) of each field in input pixels,
             before clipping to the image.
         receptive_field: ``(r_rows, r_cols)``.
+
+    Args:
+        layer_name: the layer whose filters were ranked.
+        patches: the input crops, ``(filters, k, r_rows, r_cols, channels)``.
+        activations: the activations of the cells, ``(filters, k)``.
+        locations: image index, row and column of each cell, ``(filters, k, 3)``.
+        boxes: top, left, bottom, right of each field, ``(filters, k, 4)``.
+        receptive_field: ``(r_rows, r_cols)``.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3, name="conv")])
+    >>> images = np.random.default_rng(0).random((4, 6, 6, 1)).astype("float32")
+    >>> top = tinyconv.teaching.top_activating_patches(model, "conv", images, k=3)
+    >>> top.patches.shape, top.receptive_field
+    ((2, 3, 3, 3, 1), (3, 3))
     """
 
     def __init__(self, layer_name, patches, activations, locations, boxes, receptive_field):
@@ -43,7 +59,15 @@ class TopPatches:
 
     def plot(self, path=None, filters=None):
         """One row per filter (all, or the indices in ``filters``), its top patches left to right, each titled
-        with its activation.  Returns the matplotlib figure; saves a PNG at ``path`` when given."""
+        with its activation.
+
+        Args:
+            path: where to save the figure as a PNG; None: not saved.
+            filters: the filter indices to show; None: all of them.
+
+        Returns:
+            The matplotlib ``Figure``.
+        """
         from .plots import _finish, _new_figure
 
         chosen = list(range(len(self.patches))) if filters is None else list(filters)
@@ -179,7 +203,23 @@ def top_activating_patches(model, layer_name, images, k=9, one_per_image=True, b
 
 # ------------------------------------------------------------------ k-means filters
 def random_patches(images, size, count, rng):
-    """``count`` patches ``(count, size, size, channels)`` cut at random places of random images."""
+    """``count`` patches ``(count, size, size, channels)`` cut at random places of random images.
+
+    Args:
+        images: a batch ``(n, rows, cols, channels)``.
+        size: the side of a square patch.
+        count: how many patches.
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        The patches, ``(count, size, size, channels)``.
+
+    Example:
+
+    >>> from tinyconv.teaching.patches import random_patches
+    >>> random_patches(np.zeros((2, 8, 8, 3)), 3, 5, np.random.default_rng(0)).shape
+    (5, 3, 3, 3)
+    """
     n, rows, cols, _ = images.shape
     which = rng.integers(0, n, count)
     tops = rng.integers(0, rows - size + 1, count)
@@ -192,7 +232,23 @@ def zca_whitening(points, epsilon):
 
     W = U diag(1 / sqrt(lambda + epsilon)) U^T from the covariance's eigenvectors U and eigenvalues lambda: the
     rotation back by U^T keeps the whitened patches looking like patches (ZCA, "zero-phase").  ``epsilon``
-    keeps directions of tiny variance (pixel noise) from being blown up."""
+    keeps directions of tiny variance (pixel noise) from being blown up.
+
+    Args:
+        points: ``(n, d)`` samples, one per row.
+        epsilon: added to each eigenvalue before the inverse square root.
+
+    Returns:
+        (mean ``(d,)``, W ``(d, d)``).
+
+    Example:
+
+    >>> from tinyconv.teaching.patches import zca_whitening
+    >>> points = np.random.default_rng(0).normal(size=(500, 3)) * [1.0, 5.0, 0.5]
+    >>> mean, w = zca_whitening(points, 1e-8)
+    >>> np.allclose(np.cov((points - mean) @ w, rowvar=False, bias=True), np.eye(3), atol=1e-6)
+    True
+    """
     mean = points.mean(axis=0)
     centred = points - mean
     covariance = centred.T @ centred / len(points)
@@ -206,7 +262,25 @@ def kmeans(points, n_clusters, iterations, rng):
 
     Start from ``n_clusters`` distinct random points; then repeat: give each point to its nearest centroid,
     move each centroid to the mean of its points.  A centroid left with no points restarts at the point
-    farthest from its centroid.  Stops early when no point changes cluster."""
+    farthest from its centroid.  Stops early when no point changes cluster.
+
+    Args:
+        points: ``(n, d)`` samples, one per row.
+        n_clusters: how many centroids (at most n).
+        iterations: the most rounds of assign-and-move.
+        rng: a ``numpy.random.Generator`` for the starting points.
+
+    Returns:
+        (centroids ``(n_clusters, d)``, cluster index of each point ``(n,)``).
+
+    Example:
+
+    >>> from tinyconv.teaching.patches import kmeans
+    >>> points = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    >>> centroids, clusters = kmeans(points, 2, 10, np.random.default_rng(0))
+    >>> bool(clusters[0] == clusters[1] != clusters[2] == clusters[3])
+    True
+    """
     chosen = rng.choice(len(points), n_clusters, replace=False)
     centroids = points[chosen].copy()
     assignment = None

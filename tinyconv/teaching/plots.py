@@ -54,7 +54,26 @@ def _image_panels(images, titles, title):
 
 def plot_filters(layer, path=None):
     """Each filter of a Conv2D's kernel (kh, kw, in, out) as a small grey image (averaged over the
-    input channels, or in colour when there are exactly 3 of them)."""
+    input channels, or in colour when there are exactly 3 of them).
+
+    Args:
+        layer: a built Conv2D layer.
+        path: where to save the figure as a PNG; None: not saved.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: if the layer has no built 4-D kernel.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(),
+    ...                              layers.Dense(2, activation="softmax")])
+    >>> fig = tinyconv.teaching.plots.plot_filters(model.layers[0])
+    >>> type(fig).__name__
+    'Figure'
+    """
     kernel = np.asarray(getattr(layer, "kernel", None) if layer.built else None)
     if kernel.ndim != 4:
         raise ValueError(f"plot_filters: {layer.describe()} needs a built 2-D convolution kernel (kh, kw, in, out)")
@@ -70,7 +89,24 @@ def plot_filters(layer, path=None):
 
 
 def feature_maps(model, image, layers=None):
-    """{layer name: activations (H, W, C) or (units,)} for one image, in forward order."""
+    """{layer name: activations (H, W, C) or (units,)} for one image, in forward order.
+
+    Args:
+        model: a built model.
+        image: one input without the batch axis (or a batch, of which the first is used).
+        layers: the layers (or layer names) to keep; None: all of them.
+
+    Returns:
+        A dict {layer name: activation array without the batch axis}.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(),
+    ...                              layers.Dense(2, activation="softmax")])
+    >>> maps = tinyconv.teaching.plots.feature_maps(model, np.ones((6, 6, 1), "float32"))
+    >>> [m.shape for m in maps.values()]
+    [(4, 4, 2), (32,), (2,)]
+    """
     image = np.asarray(image)
     batch = image[None] if image.ndim == len(model.input_shape) - 1 else image[:1]
     with recording(model) as calls:
@@ -82,7 +118,29 @@ def feature_maps(model, image, layers=None):
 
 def plot_feature_maps(model, image, path=None, layers=None, max_channels=16):
     """The activations of each layer (or of ``layers``) for one image: one row per layer, up to
-    ``max_channels`` channels each; Dense outputs as a bar of values."""
+    ``max_channels`` channels each; Dense outputs as a bar of values.
+
+    Args:
+        model: a built model.
+        image: one input without the batch axis.
+        path: where to save the figure as a PNG; None: not saved.
+        layers: the layers (or layer names) to show; None: all of them.
+        max_channels: the most channels shown per layer.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: if no layer output is left to show.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(),
+    ...                              layers.Dense(2, activation="softmax")])
+    >>> fig = tinyconv.teaching.plots.plot_feature_maps(model, np.ones((6, 6, 1), "float32"))
+    >>> type(fig).__name__
+    'Figure'
+    """
     maps = feature_maps(model, image, layers)
     if not maps:
         raise ValueError("plot_feature_maps: no layer output to show")
@@ -103,7 +161,24 @@ def plot_feature_maps(model, image, path=None, layers=None, max_channels=16):
 
 def plot_history(history, path=None):
     """Loss and metrics per epoch from ``model.fit``'s History (or its ``history`` dict); each
-    val_ curve drawn beside its training curve."""
+    val_ curve drawn beside its training curve.
+
+    Args:
+        history: a History object, or its ``history`` dict {name: values per epoch}.
+        path: where to save the figure as a PNG; None: not saved.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Raises:
+        ValueError: if the history has no values.
+
+    Example:
+
+    >>> fig = tinyconv.teaching.plots.plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]})
+    >>> type(fig).__name__
+    'Figure'
+    """
     logs = getattr(history, "history", history)
     names = [name for name in logs if not name.startswith("val_")]
     if not names:
@@ -122,7 +197,23 @@ def plot_history(history, path=None):
 
 
 def plot_confusion_matrix(y_true, y_pred, path=None, class_names=None):
-    """The confusion matrix as a heat map with the counts written in the cells."""
+    """The confusion matrix as a heat map with the counts written in the cells.
+
+    Args:
+        y_true: the true labels (class indices or one-hot rows).
+        y_pred: the predicted labels (class indices, one-hot or probability rows).
+        path: where to save the figure as a PNG; None: not saved.
+        class_names: the names of the classes; None: their indices.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Example:
+
+    >>> fig = tinyconv.teaching.plots.plot_confusion_matrix([0, 1, 1], [0, 1, 0], class_names=["cat", "dog"])
+    >>> type(fig).__name__
+    'Figure'
+    """
     counts = confusion_matrix(y_true, y_pred, None if class_names is None else len(class_names))
     names = list(class_names) if class_names is not None else [str(i) for i in range(len(counts))]
     figure = _new_figure(figsize=(1 + 0.6 * len(names), 1 + 0.6 * len(names)))
@@ -139,7 +230,25 @@ def plot_confusion_matrix(y_true, y_pred, path=None, class_names=None):
 
 
 def plot_saliency(model, image, class_index, path=None):
-    """The image beside its saliency map for ``class_index``."""
+    """The image beside its saliency map for ``class_index``.
+
+    Args:
+        model: a built model with one input and one output.
+        image: one image (H, W, C) without the batch axis.
+        class_index: the class whose saliency is shown.
+        path: where to save the figure as a PNG; None: not saved.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3), layers.Flatten(),
+    ...                              layers.Dense(2, activation="softmax")])
+    >>> fig = tinyconv.teaching.plots.plot_saliency(model, np.ones((6, 6, 1), "float32"), 1)
+    >>> type(fig).__name__
+    'Figure'
+    """
     image = np.asarray(image)
     saliency = saliency_map(model, image, class_index)
     figure = _new_figure(figsize=(6, 3))

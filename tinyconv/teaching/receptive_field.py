@@ -82,6 +82,17 @@ class ReceptiveField:
     """Per-layer receptive field size ``r``, jump ``j`` and ``start`` offset, with ``explain()``.
 
     For a 1-D spec (plain ints) the values are numbers; otherwise tuples, one entry per axis.
+    ``receptive_field`` and ``receptive_field_of`` build it; ``str(field)`` is the per-layer table.
+
+    Args:
+        steps: the windowed layers as ``Step`` records, first layer first.
+        rank: the number of spatial axes.
+
+    Example:
+
+    >>> field = tinyconv.teaching.receptive_field([(3, 1), (2, 2), (3, 1)])
+    >>> field.size, field.jump, field.start
+    (8, 2, 3.5)
     """
 
     def __init__(self, steps, rank):
@@ -105,13 +116,20 @@ class ReceptiveField:
 
     @property
     def jump(self):
+        """Distance, in input pixels, between neighbouring output cells of the last layer."""
         return self._value(self._final[1])
 
     @property
     def start(self):
+        """Input position of the centre of the last layer's first output cell."""
         return self._value(self._final[2])
 
     def as_dict(self):
+        """The table as plain data: per-layer rows, and the last layer's receptive field, jump and start.
+
+        Returns:
+            A dict with keys 'layers', 'receptive_field', 'jump' and 'start'.
+        """
         return {"layers": [{"name": row.step.name, "kind": row.step.kind, "kernel": self._value(row.step.kernel),
                             "stride": self._value(row.step.stride), "dilation": self._value(row.step.dilation),
                             "padding": self._value(row.step.pad_before), "receptive_field": self._value(row.r),
@@ -128,7 +146,14 @@ class ReceptiveField:
     __repr__ = __str__
 
     def explain(self, print_fn=print):
-        """Print (and return) every step of the sums, axis by axis."""
+        """Print (and return) every step of the sums, axis by axis.
+
+        Args:
+            print_fn: called with the text; None: only return it.
+
+        Returns:
+            The text.
+        """
         lines = ["r_0 = 1, j_0 = 1, start_0 = 0 (one input pixel)"]
         for l, row in enumerate(self.rows, start=1):
             step = row.step
@@ -234,6 +259,23 @@ def receptive_field(layers_spec, input_size=None):
     or a dict with those keys (plus optional ``name`` and ``transposed=True``).  Values are ints
     (one axis) or tuples (one per axis).  ``padding`` is the number of cells before the first one,
     or 'valid' / 'same' (Keras's split; with stride > 1 it needs ``input_size``).
+
+    Args:
+        layers_spec: a list of tuples or dicts, one per windowed layer, first layer first.
+        input_size: the input's spatial size (an int or a tuple per axis); needed for 'same'
+            padding with stride > 1.
+
+    Returns:
+        A ``ReceptiveField``.
+
+    Raises:
+        ValueError: if an entry is malformed or axes disagree.
+
+    Example:
+
+    >>> field = tinyconv.teaching.receptive_field([(3,), (3,), (3,)])  # three 3x3 convolutions
+    >>> field.size, field.jump
+    (7, 1)
     """
     entries = [_spec_entry(e, i) for i, e in enumerate(layers_spec)]
     rank = _rank_of(entries)
@@ -316,7 +358,25 @@ def _chain(model):
 
 
 def per_layer_receptive_fields(model):
-    """One entry per layer of ``model.layers``: (r, j) tuples of Fractions, or WHOLE_INPUT."""
+    """One entry per layer of ``model.layers``: (r, j) tuples of Fractions, or WHOLE_INPUT.
+
+    Args:
+        model: a built model whose layers form a chain.
+
+    Returns:
+        A list with one entry per layer: (receptive field per axis, jump per axis), or the text
+        'whole input' from a Flatten or global pooling layer on.
+
+    Raises:
+        ValueError: if the model's layers do not form a chain.
+
+    Example:
+
+    >>> from tinyconv.teaching.receptive_field import per_layer_receptive_fields
+    >>> model = tinyconv.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.MaxPooling2D(2)])
+    >>> [(tuple(map(int, r)), tuple(map(int, j))) for r, j in per_layer_receptive_fields(model)]
+    [((3, 3), (1, 1)), ((4, 4), (2, 2))]
+    """
     from ..layers.core import InputLayer
     from ..models.model import Model
     from .hooks import leaf_layers
@@ -340,7 +400,23 @@ def per_layer_receptive_fields(model):
 def receptive_field_of(model):
     """The receptive-field table of a built model's windowed layers (convolutions, pooling and their
     1-D/3-D/transposed variants), skipping layers that keep positions; it stops at the first layer
-    (Flatten, global pooling) after which every output sees the whole input."""
+    (Flatten, global pooling) after which every output sees the whole input.
+
+    Args:
+        model: a built model whose layers form a chain.
+
+    Returns:
+        A ``ReceptiveField``.
+
+    Raises:
+        ValueError: if the model has no convolution or pooling layer.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.MaxPooling2D(2)])
+    >>> tinyconv.teaching.receptive_field_of(model).size
+    (4, 4)
+    """
     steps = []
     for layer in _chain(model):
         step = layer_step(layer)
@@ -358,7 +434,22 @@ def conv_cost(kernel_size, channels, layers=1, out_channels=None):
     """Weights (= multiplications per output pixel) of ``layers`` stacked k x k convolutions with
     ``channels`` in and ``out_channels`` (default: the same) out, biases left out:
     layers * k * k * C_in * C_out.  With channels=1 it is the coefficient of C^2 in the lecture:
-    conv_cost(7, 1) = 49 (one 7x7) and conv_cost(3, 1, layers=3) = 27 (three 3x3, the same 7x7 field)."""
+    conv_cost(7, 1) = 49 (one 7x7) and conv_cost(3, 1, layers=3) = 27 (three 3x3, the same 7x7 field).
+
+    Args:
+        kernel_size: k, or (kh, kw).
+        channels: the input channels C_in.
+        layers: how many convolutions are stacked.
+        out_channels: the output channels C_out; None: ``channels``.
+
+    Returns:
+        The number of weights, an int.
+
+    Example:
+
+    >>> tinyconv.teaching.conv_cost(7, 1), tinyconv.teaching.conv_cost(3, 1, layers=3)
+    (49, 27)
+    """
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
     out_channels = channels if out_channels is None else out_channels
     return int(layers) * kh * kw * int(channels) * int(out_channels)

@@ -12,7 +12,25 @@ from .backprop import prepare
 
 
 def class_score_gradient(model, x, class_index):
-    """d(logit of ``class_index``)/dx for a batch ``x``, through the model's explicit backward."""
+    """d(logit of ``class_index``)/dx for a batch ``x``, through the model's explicit backward.
+
+    Args:
+        model: a built model with one input and one output.
+        x: the input batch.
+        class_index: the class whose logit is differentiated.
+
+    Returns:
+        The gradient, shape of ``x``.
+
+    Raises:
+        ValueError: if the model has several inputs or outputs, or ``class_index`` is out of range.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(2, activation="softmax")])
+    >>> tinyconv.teaching.saliency.class_score_gradient(model, np.ones((1, 3), "float32"), 1).shape
+    (1, 3)
+    """
     inputs, _ = prepare(model, x, None, "saliency_map")
     if len(inputs) != 1 or len(model.output_names) != 1:
         raise ValueError(f"saliency_map: {model.describe()} must have one input and one output")
@@ -32,6 +50,25 @@ def saliency_map(model, x, class_index, raw=False):
 
     Returns max over channels of |d logit / d x| (shape: x without its channel axis), or the signed
     gradient itself (shape of x) with ``raw=True``.
+
+    Args:
+        model: a built model with one input and one output.
+        x: a batch of images, or one image without the batch axis.
+        class_index: the class whose logit is differentiated.
+        raw: return the signed gradient instead of the channel maximum of its size.
+
+    Returns:
+        The saliency map (or gradient), without a batch axis when ``x`` had none.
+
+    Raises:
+        ValueError: if the model has several inputs or outputs, or ``class_index`` is out of range.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((4, 4, 3)), layers.Flatten(),
+    ...                              layers.Dense(2, activation="softmax")])
+    >>> tinyconv.teaching.saliency.saliency_map(model, np.ones((4, 4, 3), "float32"), 0).shape
+    (4, 4)
     """
     x = np.asarray(x)
     single = x.ndim == len(_input_shape(model))

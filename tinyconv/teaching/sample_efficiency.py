@@ -18,6 +18,13 @@ def balanced_order(y, seed=0):
     """Indices of ``y`` in an order whose every prefix is as class-balanced as possible: each class shuffled,
     then the classes dealt in turn (one of each class, then the next of each, ...).
 
+    Args:
+        y: class labels, one per sample.
+        seed: the seed of the shuffles.
+
+    Returns:
+        An int64 array of indices into ``y``.
+
     Example:
 
     >>> y = np.array([0, 0, 0, 1, 1, 2])
@@ -43,6 +50,18 @@ class SampleEfficiency:
         accuracy: ``{model name: [mean test accuracy at each size]}``.
         runs: ``{model name: array (repeats, len(sizes))}`` of every run's test accuracy.
         params: ``{model name: parameter count}``.
+
+    Args:
+        sizes: the training-set sizes.
+        runs: ``{model name: array (repeats, len(sizes))}`` of every run's test accuracy.
+        params: ``{model name: parameter count}``.
+
+    Example:
+
+    >>> result = tinyconv.teaching.SampleEfficiency([10, 100], {"mlp": np.array([[0.5, 0.7], [0.6, 0.9]])},
+    ...                                             {"mlp": 1234})
+    >>> [round(a, 2) for a in result.accuracy["mlp"]]
+    [0.55, 0.8]
     """
 
     def __init__(self, sizes, runs, params):
@@ -59,7 +78,14 @@ class SampleEfficiency:
     __repr__ = __str__
 
     def plot(self, path=None):
-        """Test accuracy against training-set size (log scale), one line per model; returns the figure."""
+        """Test accuracy against training-set size (log scale), one line per model.
+
+        Args:
+            path: where to save the figure as a PNG; None: not saved.
+
+        Returns:
+            The matplotlib ``Figure``.
+        """
         from .plots import _finish, _new_figure
 
         figure = _new_figure(figsize=(5, 3.4))

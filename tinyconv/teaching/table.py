@@ -2,7 +2,23 @@
 
 
 def format_table(headers, rows):
-    """Columns padded to their widest cell; numbers right-aligned, text left-aligned."""
+    """Columns padded to their widest cell; numbers right-aligned, text left-aligned.
+
+    Args:
+        headers: the column titles.
+        rows: the rows, each a sequence of cells (converted with ``str``).
+
+    Returns:
+        The table as one string (header, rule, rows).
+
+    Example:
+
+    >>> print(tinyconv.teaching.table.format_table(["layer", "params"], [["dense", 12], ["out", 3]]))
+    layer  params
+    -----  ------
+    dense      12
+    out         3
+    """
     cells = [[str(c) for c in row] for row in rows]
     widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
     numeric = [all(_looks_numeric(row[i]) for row in cells) and cells for i in range(len(headers))]
@@ -23,7 +39,19 @@ def _looks_numeric(text):
 
 
 def shape_text(shape):
-    """(None, 28, 28, 1) -> '(None, 28, 28, 1)'; a list of shapes -> their texts joined by ', '."""
+    """A shape as text; a list of shapes as their texts joined by ', '; None as '-'.
+
+    Args:
+        shape: a shape tuple, a list of them, or None.
+
+    Returns:
+        The text.
+
+    Example:
+
+    >>> tinyconv.teaching.table.shape_text((None, 28, 28, 1)), tinyconv.teaching.table.shape_text((None,))
+    ('(None, 28, 28, 1)', '(None,)')
+    """
     if shape is None:
         return "-"
     if isinstance(shape, list):

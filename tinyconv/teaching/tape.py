@@ -28,7 +28,27 @@ def _summary(array):
 
 
 class TapeReport:
-    """What ``tape_step`` saw: the tape's records, every value's name and every gradient."""
+    """What ``tape_step`` saw: the tape's records, every value's name and every gradient.
+
+    ``print(report)`` shows the forward table, the backward table and where the gradients end up.
+
+    Args:
+        tape: the ``Tape`` that recorded the step (and was replayed backwards).
+        names: {id(TapedTensor): short name} (x, w, b, t1, t2, ...).
+        inputs: the watched input tensors.
+        outputs: the layer's output tensors.
+
+    Example:
+
+    >>> class Scale(layers.Layer):
+    ...     def build(self, input_shape):
+    ...         self.w = self.add_weight(shape=(), initializer="ones", name="w")
+    ...     def call(self, x):
+    ...         return x * self.w + x
+    >>> report = tinyconv.teaching.tape_step(Scale(), np.array([[1.0, 2.0]]))
+    >>> [row[1] for row in report.backward_rows()]
+    ['add', 'add', 'multiply', 'multiply']
+    """
 
     def __init__(self, tape, names, inputs, outputs):
         self.tape = tape
@@ -40,10 +60,22 @@ class TapeReport:
         return "const" if tensor is None else self.names.get(id(tensor), "?")
 
     def gradient_of(self, tensor):
-        """dL/d(value) for a TapedTensor of the tape (None when no gradient reached it)."""
+        """dL/d(value) for a TapedTensor of the tape (None when no gradient reached it).
+
+        Args:
+            tensor: a TapedTensor recorded on the tape (an input, a weight's leaf or an op output).
+
+        Returns:
+            The gradient array, or None.
+        """
         return self.tape.last_gradients.get(id(tensor))
 
     def forward_rows(self):
+        """(record number, op, the values it reads, the values it makes, its output's value) per record.
+
+        Returns:
+            A list of tuples, in the order the ops ran.
+        """
         return [(index, record.name, ", ".join(self._name(t) for t in record.inputs),
                  ", ".join(self._name(t) for t in record.outputs), _summary(record.outputs[0].value))
                 for index, record in enumerate(self.tape.records, 1)]
@@ -69,7 +101,14 @@ class TapeReport:
         return leaves
 
     def draw(self, ax=None):
-        """The tape as a graph: values (boxes, with dL/d value) and ops (ellipses), arrows as data flows."""
+        """The tape as a graph: values (boxes, with dL/d value) and ops (ellipses), arrows as data flows.
+
+        Args:
+            ax: a matplotlib Axes to draw on; None: a new pyplot figure.
+
+        Returns:
+            The matplotlib Figure drawn on.
+        """
         import matplotlib.pyplot as plt
         if ax is None:
             _, ax = plt.subplots(figsize=(2.2 * (len(self.tape.records) + 2), 4))

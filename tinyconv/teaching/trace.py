@@ -29,7 +29,23 @@ def _norm(value):
 
 
 class StepTrace:
-    """One row per layer call (``rows``, a list of dicts) and the step's loss."""
+    """One row per layer call (``rows``, a list of dicts) and the step's loss.
+
+    ``trace[name]`` is the row of the layer called ``name``; ``str(trace)`` is a table.
+
+    Args:
+        model: the model traced (its name is kept).
+        loss: the step's loss value.
+        rows: one dict per layer call, in forward order.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(2, activation="softmax")])
+    >>> model.compile(loss="sparse_categorical_crossentropy")
+    >>> trace = tinyconv.teaching.trace.trace_step(model, np.ones((4, 3)), np.zeros(4))
+    >>> trace[model.layers[0].name]["output_shape"]
+    (4, 2)
+    """
 
     def __init__(self, model, loss, rows):
         self.model_name = model.name
@@ -37,6 +53,11 @@ class StepTrace:
         self.rows = rows
 
     def as_dict(self):
+        """The trace as plain data: {"model": name, "loss": value, "layers": list of row dicts}.
+
+        Returns:
+            A dict.
+        """
         return {"model": self.model_name, "loss": self.loss, "layers": [dict(row) for row in self.rows]}
 
     def __getitem__(self, name):
@@ -64,7 +85,29 @@ class StepTrace:
 
 
 def trace_step(model, x, y, loss=None, training=True):
-    """Trace one forward/backward step of a compiled ``model`` on the batch (x, y); returns a ``StepTrace``."""
+    """Trace one forward/backward step of ``model`` on the batch (x, y); weights are not updated.
+
+    Args:
+        model: a built model, compiled unless ``loss`` is given.
+        x: the input batch.
+        y: the targets of ``x``.
+        loss: a loss name or object; None uses the model's compiled loss.
+        training: run the forward pass in training mode (as ``fit`` does).
+
+    Returns:
+        A ``StepTrace``.
+
+    Raises:
+        ValueError: if ``loss`` is None and the model is not compiled.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(2, activation="softmax")])
+    >>> model.compile(loss="sparse_categorical_crossentropy")
+    >>> trace = tinyconv.teaching.trace.trace_step(model, np.ones((4, 3)), np.zeros(4))
+    >>> len(trace.rows), trace.loss > 0
+    (1, True)
+    """
     loss = require_loss(model, loss)
     inputs, targets = prepare(model, x, y, "trace_step")
     with recording(model) as calls:

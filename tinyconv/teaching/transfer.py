@@ -42,8 +42,26 @@ def _position(layers, marker, what):
 
 def freeze(model_or_layers, until=None):
     """Set ``trainable = False`` on the layers of a model (or a list of layers), from the first up
-    to and including ``until`` (a layer name or index; None: all of them).  Returns the frozen
-    layers.  Compile the model again afterwards so the optimizer sees the new set of weights."""
+    to and including ``until``.  Compile the model again afterwards so the optimizer sees the new
+    set of weights.
+
+    Args:
+        model_or_layers: a model, a list of layers, or one layer.
+        until: the last layer to freeze, by name or index; None: all of them.
+
+    Returns:
+        The list of frozen layers.
+
+    Raises:
+        ValueError: if ``until`` names no layer or is out of range.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dense(2)])
+    >>> frozen = tinyconv.teaching.transfer.freeze(model, until=0)
+    >>> [layer.trainable for layer in model.layers]
+    [False, True]
+    """
     layers = _layer_list(model_or_layers)
     last = _position(layers, until, "freeze")
     frozen = layers if last is None else layers[:last + 1]
@@ -53,7 +71,26 @@ def freeze(model_or_layers, until=None):
 
 
 def unfreeze(model_or_layers, from_layer=None):
-    """Set ``trainable = True`` on the layers from ``from_layer`` (name or index; None: all) to the end."""
+    """Set ``trainable = True`` on the layers from ``from_layer`` to the end.
+
+    Args:
+        model_or_layers: a model, a list of layers, or one layer.
+        from_layer: the first layer to unfreeze, by name or index; None: all of them.
+
+    Returns:
+        The list of unfrozen layers.
+
+    Raises:
+        ValueError: if ``from_layer`` names no layer or is out of range.
+
+    Example:
+
+    >>> model = tinyconv.Sequential([layers.Input((3,)), layers.Dense(4), layers.Dense(2)])
+    >>> _ = tinyconv.teaching.transfer.freeze(model)
+    >>> _ = tinyconv.teaching.transfer.unfreeze(model, from_layer=-1)
+    >>> [layer.trainable for layer in model.layers]
+    [False, True]
+    """
     layers = _layer_list(model_or_layers)
     first = _position(layers, from_layer, "unfreeze")
     thawed = layers if first is None else layers[first:]
