@@ -4,22 +4,16 @@ Every lab runs as a script in ``test_labs_run.py``; the notebooks are the same c
 notebooks``), so one lab executed here end to end checks the conversion keeps a lab runnable: cell
 order, markdown left out of the code, the kernel finding tinyconv.
 """
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from . import load_lab_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "labs" / "01_convolution_by_hand.py"
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("lab_tool", ROOT / "tools" / "labs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_first_lab_runs_as_a_notebook(tmp_path, monkeypatch):
@@ -29,7 +23,7 @@ def test_the_first_lab_runs_as_a_notebook(tmp_path, monkeypatch):
     import nbformat
 
     # Through JSON, as from the .ipynb file `make labs` writes (nbformat joins the source lines on reading).
-    written = json.dumps(load_tool().notebook_from_percent(LAB.read_text(encoding="utf-8"), LAB.stem))
+    written = json.dumps(load_lab_tool().notebook_from_percent(LAB.read_text(encoding="utf-8"), LAB.stem))
     notebook = nbformat.reads(written, as_version=4)
     nbformat.validate(notebook)
     monkeypatch.setenv("TINYCONV_LAB_QUICK", "1")

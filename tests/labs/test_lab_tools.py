@@ -1,5 +1,4 @@
 """tools/labs.py: student copies without the solutions, the restore check, and the notebooks."""
-import importlib.util
 import json
 import os
 import re
@@ -9,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from . import load_lab_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 LABS = sorted((ROOT / "labs").glob("*.py"))
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("lab_tool", ROOT / "tools" / "labs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-labs_tool = load_tool()
+labs_tool = load_lab_tool()
 
 LAB_TEXT = '''# %% [markdown]
 # # A lab

@@ -5,7 +5,6 @@ small settings) and ``MPLBACKEND=Agg`` (pictures drawn off screen), each in a fr
 a scratch folder, several at a time.  The stripped copies (``tools/labs.py strip``) of the labs that
 have exercises must fail, and say why: the NotImplementedError the student replaces.
 """
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from . import load_lab_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 LABS = sorted((ROOT / "labs").glob("*.py"))
 COURSE_LABS = ["01_convolution_by_hand.py", "02_output_sizes.py", "03_pooling_and_unpooling.py",
@@ -21,14 +22,7 @@ COURSE_LABS = ["01_convolution_by_hand.py", "02_output_sizes.py", "03_pooling_an
 LAB_TIMEOUT = 120  # seconds; a quick lab takes a few
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location("lab_tool", ROOT / "tools" / "labs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-labs_tool = load_tool()
+labs_tool = load_lab_tool()
 WITH_EXERCISES = [lab for lab in LABS if labs_tool.solution_blocks(lab.read_text(encoding="utf-8").splitlines(True))]
 
 

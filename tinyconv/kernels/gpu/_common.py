@@ -46,22 +46,6 @@ def check_arrays(where, **arrays):
             raise TypeError(f"{where}: expected {name} of dtype float32 or float64, got {array.dtype}")
 
 
-def scatter_add(target, indices, values):
-    """``target[indices] += values`` in place, adding every contribution when an index repeats.
-
-    The one scatter primitive of the package, for kernels whose arguments carry no geometry to
-    turn the scatter into a gather (max pooling's backward gets only argmax).  NumPy spells it
-    ``np.add.at`` (exact, in order); CuPy ``cupyx.scatter_add`` (atomic adds, so with repeated
-    indices the order of the float additions - not the set of terms - may vary between runs).
-    """
-    module = xp()
-    if module is np:
-        np.add.at(target, indices, values)
-    else:
-        devices.companion_module(module).scatter_add(target, indices, values)
-    return target
-
-
 def shape_proxy(array):
     """A host array with ``array``'s shape and dtype that allocates nothing (all strides 0).
 
