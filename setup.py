@@ -123,8 +123,9 @@ def scipy_blas_available():
 
 
 # Modules that need more than NumPy and Cython to build; without it they are left out and
-# the kernels that would use them take another route (here: conv2d/chunked_path.pyx).
-OPTIONAL_KERNELS = {"conv_blocks": (scipy_blas_available, "SciPy")}
+# the kernels that would use them take another route (conv2d/chunked_path.pyx for conv_blocks,
+# NumPy's ``a @ b`` for gemm).
+OPTIONAL_KERNELS = {"conv_blocks": (scipy_blas_available, "SciPy"), "gemm": (scipy_blas_available, "SciPy")}
 
 
 def kernel_sources():

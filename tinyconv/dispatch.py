@@ -376,6 +376,12 @@ def bias_gradient(dz):
     return _kernels().bias_gradient(dz)
 
 
+def matmul(a, b):
+    """``a @ b`` (a may have leading batch axes when b is a matrix): Dense's products, on the
+    kernel set's threads (the compiled set runs BLAS on its own OpenMP threads)."""
+    return _kernels().matmul(a, b)
+
+
 KERNEL_NAMES = (
     "conv2d_forward", "conv2d_backward", "conv3d_forward", "conv3d_backward",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
@@ -388,6 +394,6 @@ KERNEL_NAMES = (
     "layer_norm_forward", "layer_norm_backward", "group_norm_forward", "group_norm_backward",
     "lrn_forward", "lrn_backward",
     "locally_connected2d_forward", "locally_connected2d_backward", "tiled_conv2d_forward", "tiled_conv2d_backward",
-    "activation_forward", "activation_backward", "bias_gradient",
+    "activation_forward", "activation_backward", "bias_gradient", "matmul",
 )
 """Every kernel name; each kernel set implements them all (a test checks it)."""

@@ -235,7 +235,7 @@ def test_flipped_kernel_is_the_gradient_kernel(groups):
 
 
 def test_blas_held_at_one_thread_only_inside_the_context():
-    from tinyconv.kernels.cpu.conv2d import blas_threads
+    from tinyconv.kernels.cpu import blas_threads
 
     library = blas_threads._scipy_blas_controller()
     before = library.num_threads
@@ -249,7 +249,7 @@ def test_blas_held_at_one_thread_only_inside_the_context():
 def test_numpy_blas_keeps_its_threads_during_the_blocks():
     """Only SciPy's library is held; NumPy's (a separate one in the wheels) is left alone."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from tinyconv.kernels.cpu.conv2d import blas_threads
+    from tinyconv.kernels.cpu import blas_threads
 
     held = blas_threads._scipy_blas_controller()
     numpy_blas = [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers

@@ -405,6 +405,18 @@ def test_activations_and_bias_gradient(shape, activation, target, dtype, layout,
     both("bias_gradient", inputs.data(shape))
 
 
+@FUZZ
+@given(st.integers(0, 70), st.integers(0, 70), st.integers(0, 70), st.sampled_from([(), (3,)]),
+       st.booleans(), st.booleans(), DTYPES, LAYOUTS, st.booleans(), SEEDS)
+@fuzzes("matmul")
+def test_matmul(m, k, n, lead, transposed_a, transposed_b, dtype, layout, poison, seed):
+    """Dense's products, any shapes (empty ones too), either operand a transposed view."""
+    inputs = Inputs(seed, dtype, layout, poison)
+    a = inputs.data((k, m)).T if transposed_a and not lead else inputs.data(lead + (m, k))
+    b = inputs.weights((n, k)).T if transposed_b else inputs.weights((k, n))
+    both("matmul", a, b)
+
+
 def test_the_fuzzer_covers_every_kernel():
     assert sorted(FUZZED) == sorted(dispatch.KERNEL_NAMES)
 

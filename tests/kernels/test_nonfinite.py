@@ -225,6 +225,10 @@ def bias_gradient(rng):
     return (poisoned(rng, (3, 4, 5), count=1),)
 
 
+def matmul(rng):
+    return poisoned(rng, (7, 9), count=1), rng.standard_normal((9, 4)).astype(np.float32)
+
+
 CASES = {name: {"": make} for name, make in list(globals().items()) if name in dispatch.KERNEL_NAMES}
 for _name, _parameter in (("lp_pool2d", 2.0), ("logsumexp_pool2d", 2.0)):
     CASES[f"{_name}_forward"] = {"": parametric_forward(f"{_name}_forward", _parameter)}

@@ -249,6 +249,10 @@ def bias_gradient(rng, dtype):
     return (random(rng, (3, 4, 5), dtype),)
 
 
+def matmul(rng, dtype):
+    return random(rng, (3, 4, 5), dtype), random(rng, (5, 6), dtype)
+
+
 ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
 CASES = {name: [(name, args)] for name, args in globals().items() if name in dispatch.KERNEL_NAMES}
 CASES["activation_forward"] = [(f"activation_forward-{a}", activation_forward_cases(a)) for a in ACTIVATIONS]

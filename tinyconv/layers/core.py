@@ -145,7 +145,7 @@ class Dense(ActivationMixin, Layer):
 
     def forward(self, x, training=False):
         self._input = x
-        z = x @ self.kernel  # BLAS
+        z = dispatch.matmul(x, self.kernel)  # x @ W (BLAS, on the kernel set's threads)
         if self.use_bias:
             z += self.bias
         return self._activate(z, owned=True)
@@ -153,13 +153,13 @@ class Dense(ActivationMixin, Layer):
     def backward_from_preactivation(self, dz, need_input_gradient=True):
         x2d = self._input.reshape(-1, self.kernel.shape[0])
         dz2d = dz.reshape(-1, self.units)
-        self.grads["kernel"] = x2d.T @ dz2d
+        self.grads["kernel"] = dispatch.matmul(x2d.T, dz2d)
         if self.use_bias:
             # On the GPU one matrix-vector product (ones @ dz): a CuPy column sum would get few thread blocks.
             self.grads["bias"] = dispatch.bias_gradient(dz2d) if devices.is_device_array(dz2d) else dz2d.sum(axis=0)
         if not need_input_gradient:
             return None
-        return dz @ self.kernel.T
+        return dispatch.matmul(dz, self.kernel.T)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),

@@ -4,6 +4,7 @@ Same functions, same signatures; each checks its arguments in Python before the
 compiled loops (which run without bounds checks) touch them.
 """
 from .activation import activation_backward, activation_forward, bias_gradient
+from .matrix_product import matmul
 from .conv2d import CONV2D_USES_CACHE, conv2d_backward, conv2d_forward, conv2d_route
 from .local import locally_connected2d_backward, locally_connected2d_forward
 from .tiled import tiled_conv2d_backward, tiled_conv2d_forward

@@ -18,7 +18,7 @@ Parallelism (OpenMP, ``schedule="static"``):
     vol2col  one task per (sample, output depth, output row): each writes its own rows of cols.
     col2vol  one task per (sample, input depth, input row): each *gathers* from every box that
              saw its voxels, so no two threads write the same cell (no atomics).
-    GEMM     NumPy's BLAS.
+    GEMM     BLAS on the same OpenMP threads (``matrix_product.py``).
 
 The batch is cut into chunks whose workspace fits in ``WORKSPACE_BYTES`` (a 3x3x3 kernel makes
 the columns matrix 27 times the input).  Arguments are validated in Python
@@ -33,6 +33,7 @@ from cython.parallel cimport prange
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 
+from tinyconv.kernels.cpu.matrix_product import matmul
 from tinyconv.kernels.checks.conv3d import validate_conv3d_args, validate_conv3d_upstream_gradient
 
 __all__ = ["conv3d_forward", "conv3d_backward"]
@@ -66,7 +67,7 @@ def conv3d_forward(x, kernel, bias, strides, pads, dilation, groups):
         cols = workspace[:(stop - start) * cells_per_sample]
         for g in range(groups):
             _vol2col(x[start:stop], cols, geo, g * cg, cg)
-            np.matmul(cols, weights[g], out=y_rows[rows, g * fg:(g + 1) * fg])
+            matmul(cols, weights[g], out=y_rows[rows, g * fg:(g + 1) * fg])
 
     if bias is not None:
         y_rows += bias
@@ -102,10 +103,10 @@ def conv3d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradie
             if kernel_gradient:
                 cols = cols_workspace[:(stop - start) * cells_per_sample]
                 _vol2col(x[start:stop], cols, geo, g * cg, cg)
-                dweights[g] += cols.T @ dy_g
+                dweights[g] += matmul(cols.T, dy_g)
             if input_gradient:
                 dcols = dcols_workspace[:(stop - start) * cells_per_sample]
-                np.matmul(dy_g, weights[g].T, out=dcols)
+                matmul(dy_g, weights[g].T, out=dcols)
                 _col2vol_add(dcols, dx[start:stop], geo, g * cg, cg)
 
     if not kernel_gradient:

@@ -12,7 +12,7 @@ with no GPU version yet gets the stand-in of ``unported.py``.
 """
 from ...dispatch import KERNEL_NAMES
 from ._common import use_array_module, xp as array_module
-from .activation import activation_backward, activation_forward, bias_gradient
+from .activation import activation_backward, activation_forward, bias_gradient, matmul
 from .conv import conv2d_backward, conv2d_forward
 from .conv3d import conv3d_backward, conv3d_forward
 from .local import (locally_connected2d_backward, locally_connected2d_forward, tiled_conv2d_backward,

@@ -6,6 +6,7 @@ starts with one call to its argument checks, which all the kernel sets share
 (``tinyconv.kernels.checks``), so the formula and the loops come first here.
 """
 from .activation import activation_backward, activation_forward, bias_gradient
+from .matrix_product import matmul
 from .conv import conv2d_backward, conv2d_forward
 from .local import locally_connected2d_backward, locally_connected2d_forward
 from .tiled import tiled_conv2d_backward, tiled_conv2d_forward

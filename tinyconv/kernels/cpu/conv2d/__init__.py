@@ -9,7 +9,7 @@
       conv_implicit.pyx, conv_implicit_avx2.pyx, conv_implicit_body.pxi, implicit_micro.h
     pointwise_path.py pointwise_gemm: 1x1, stride 1, unpadded (one BLAS call per group)
     block_path.py     blocks: >= 9 channels per group when SciPy's BLAS is there
-      conv_blocks.pyx, blas_threads.py
+      conv_blocks.pyx (SciPy's BLAS held at one thread: ../blas_threads.py)
     chunked_path.pyx  im2col_chunks (the rest, and builds without the others) and
                       kept_columns (few-channel layers keep forward's columns)
     geometry.py, workspace.py, im2col.pxd, simd_vec.h, builds.py   shared by the routes

@@ -35,14 +35,14 @@ def block_kernels():
 
 def blas_context():
     """A context holding SciPy's BLAS at one thread, or None when that cannot be done."""
-    from .blas_threads import single_threaded_blas
+    from ..blas_threads import single_threaded_blas
 
     return single_threaded_blas()
 
 
 def blas_controllable():
     """True when SciPy's BLAS can be held at one thread (``blas_threads.py``)."""
-    from .blas_threads import scipy_blas_controller
+    from ..blas_threads import scipy_blas_controller
 
     return scipy_blas_controller() is not None
 

@@ -21,7 +21,7 @@ depend on timing or on the number of threads):
     im2col  one task per (sample, output row); each writes its own rows of ``cols``.
     col2im  one task per sample; each *scatters* its own sample's patch gradients, so no
             two threads ever write the same cell (no atomics, no races).
-    GEMM    NumPy's BLAS, which has its own threads; the phases never overlap.
+    GEMM    BLAS on the same OpenMP threads (``../matrix_product.py``); the phases never overlap.
 
 Memory: the columns matrix of a whole batch can be huge (KH*KW times the input), so the
 batch is cut into chunks whose workspace fits in ``WORKSPACE_BYTES``; one workspace is
@@ -47,6 +47,7 @@ from tinyconv.kernels.cpu.threads cimport process_threads
 
 from tinyconv.kernels.reference.conv import pad_image
 
+from ..matrix_product import matmul
 from .geometry import group_weight_matrices
 from .workspace import scratch_buffer
 
@@ -122,7 +123,7 @@ def forward(x, kernel, bias, geo, pads, groups, keep=False, spare=None):
         cols = workspace[:(stop - start) * cells_per_sample]   # the last chunk may be shorter
         for g in range(groups):
             _fill_columns(x_source[start:stop], cols, source_geo, g * cg, cg)
-            np.matmul(cols, weights[g], out=y_rows[rows, g * fg:(g + 1) * fg])
+            matmul(cols, weights[g], out=y_rows[rows, g * fg:(g + 1) * fg])
     if bias is not None:
         add_bias(y_rows, np.asarray(bias, dtype=y.dtype))
     return y, kept
@@ -163,9 +164,9 @@ def backward(dy, x, kernel, geo, pads, groups, columns=None, input_gradient=True
             if need_columns:
                 _fill_columns(x_source[start:stop], cols, source_geo, g * cg, cg)
             if kernel_gradient:
-                dweights[g] += cols.T @ dy_g
+                dweights[g] += matmul(cols.T, dy_g)
             if input_gradient:
-                np.matmul(dy_g, weights[g].T, out=dcols)
+                matmul(dy_g, weights[g].T, out=dcols)
                 _col2im_add(dcols, dx[start:stop], geo, g * cg, cg)
     if not kernel_gradient:
         return dx, None

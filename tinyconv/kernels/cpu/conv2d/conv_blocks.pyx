@@ -32,7 +32,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from tinyconv.kernels.cpu.row_major_blas cimport row_major_gemm as _gemm
 
 from tinyconv.kernels.cpu.conv2d.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
 
@@ -54,24 +54,6 @@ def block_output_rows(geo, patch, itemsize):
     """Output rows (i) per block: whole rows that keep a block's columns near BLOCK_BYTES."""
     row_bytes = max(1, geo.out_w * patch * itemsize)
     return max(1, BLOCK_BYTES // row_bytes)
-
-
-cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
-                floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
-    """Row-major c (m x n) = op(a) @ op(b) + beta * c, where op(a) is m x k, op(b) is k x n.
-
-    BLAS is column-major, and a row-major matrix read column-major is its transpose, so this
-    asks BLAS for c.T = op(b).T @ op(a).T: the same call with a and b swapped.
-    """
-    cdef char ta = b'T' if trans_b else b'N'
-    cdef char tb = b'T' if trans_a else b'N'
-    cdef int mm = <int>n, nn = <int>m, kk = <int>k, la = <int>ldb, lb = <int>lda, lc = <int>ldc
-    cdef floating one = 1
-    if floating is float:
-        sgemm(&ta, &tb, &mm, &nn, &kk, &one, <float*>b, &la, <float*>a, &lb, &beta, c, &lc)
-    else:
-        dgemm(&ta, &tb, &mm, &nn, &kk, &one, <double*>b, &la, <double*>a, &lb, &beta, c, &lc)
 
 
 def forward_blocks(const floating[:, :, :, ::1] x, const floating[:, ::1] kernel_matrix, bias,

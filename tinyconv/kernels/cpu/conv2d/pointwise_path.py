@@ -1,11 +1,12 @@
 """1x1 convolutions with stride 1 and no padding: one plain GEMM per group, no im2col.
 
 The image reshaped to (N*H*W, C) already *is* the columns matrix, so forward is
-``x_rows @ W``, dL/dW is ``x_rows.T @ dy`` and dL/dx is ``dy @ W.T`` (NumPy's BLAS, with its
-own threads).  ``route.py`` sends every such layer here, in any dtype.
+``x_rows @ W``, dL/dW is ``x_rows.T @ dy`` and dL/dx is ``dy @ W.T`` (BLAS on tinyconv's own
+threads: ``../matrix_product.py``).  ``route.py`` sends every such layer here, in any dtype.
 """
 import numpy as np
 
+from ..matrix_product import matmul
 from .chunked_path import add_bias
 from .geometry import group_weight_matrices
 
@@ -20,7 +21,7 @@ def forward(x, kernel, bias, groups):
     y = np.empty((n, height, width, filters), dtype=x.dtype)
     y_rows, x_rows = y.reshape(-1, filters), x.reshape(-1, channels)
     for g, weights in enumerate(group_weight_matrices(kernel, groups)):
-        np.matmul(x_rows[:, g * cg:(g + 1) * cg], weights, out=y_rows[:, g * fg:(g + 1) * fg])
+        matmul(x_rows[:, g * cg:(g + 1) * cg], weights, out=y_rows[:, g * fg:(g + 1) * fg])
     if bias is not None:
         add_bias(y_rows, np.asarray(bias, dtype=y.dtype))
     return y
@@ -36,7 +37,7 @@ def backward(dy, x, kernel, groups, input_gradient, kernel_gradient):
     for g, weights in enumerate(group_weight_matrices(kernel, groups)):
         dy_g = dy_rows[:, g * fg:(g + 1) * fg]
         if kernel_gradient:
-            dkernel[0, 0, :, g * fg:(g + 1) * fg] = x_rows[:, g * cg:(g + 1) * cg].T @ dy_g
+            dkernel[0, 0, :, g * fg:(g + 1) * fg] = matmul(x_rows[:, g * cg:(g + 1) * cg].T, dy_g)
         if input_gradient:
-            dx.reshape(-1, channels)[:, g * cg:(g + 1) * cg] = dy_g @ weights.T
+            dx.reshape(-1, channels)[:, g * cg:(g + 1) * cg] = matmul(dy_g, weights.T)
     return dx, dkernel

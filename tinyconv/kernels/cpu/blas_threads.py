@@ -1,12 +1,13 @@
-"""Hold SciPy's BLAS at one thread while ``conv_blocks`` calls it from OpenMP threads.
+"""Hold SciPy's BLAS at one thread while tinyconv calls it from its OpenMP threads.
 
-``conv_blocks`` runs one GEMM per block on each of its own threads.  A multi-threaded BLAS
+``conv2d/conv_blocks`` runs one GEMM per block on each of its own threads, and ``gemm`` one per
+part of a matrix product (``matrix_product.py``).  A multi-threaded BLAS
 called from several threads at once would start its own threads for every call and the two
 teams would fight over the cores (measured: 2.5x slower than either alone), so for the
 length of those calls SciPy's BLAS (a library apart from NumPy's, which keeps its threads)
 is set to one thread, then put back.  threadpoolctl finds the library and knows how to set
 it (OpenBLAS, MKL, BLIS); when it cannot, ``single_threaded_blas`` is None and the
-convolution keeps to its chunked path.
+convolution keeps to its chunked path, and ``matmul`` to NumPy's ``a @ b``.
 """
 import contextlib
 import functools

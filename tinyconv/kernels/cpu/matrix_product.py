@@ -1,0 +1,78 @@
+"""``matmul(a, b)``: NumPy's ``a @ b``, on tinyconv's own OpenMP threads (``gemm.pyx`` says why).
+
+Dense layers and the 1x1 convolutions call it through ``tinyconv.dispatch.matmul``.  A product
+too small to share (below ``PARALLEL_MIN_MACS`` multiply-adds) is one BLAS call on the calling
+thread: waking a team would cost more than it saves.  What the compiled product does not take
+(integers, complex numbers, stacks of matrices on the right, a build without SciPy's BLAS) is
+NumPy's ``a @ b``.
+"""
+import numpy as np
+
+from .threads import get_num_threads
+
+__all__ = ["matmul", "PARALLEL_MIN_MACS"]
+
+# Below this many multiply-adds (m * n * k) the product runs on one thread: about 10
+# microseconds of work, where waking and joining a team costs several.
+PARALLEL_MIN_MACS = 2**18
+
+_FLOATS = (np.float32, np.float64)
+
+
+def _compiled():
+    """(gemm module, single_threaded_blas) when both are there, else None."""
+    global _COMPILED
+    if _COMPILED is None:
+        try:
+            from . import gemm
+            from .blas_threads import scipy_blas_controller, single_threaded_blas
+        except ImportError:
+            _COMPILED = False
+        else:
+            _COMPILED = (gemm, single_threaded_blas) if scipy_blas_controller() is not None else False
+    return _COMPILED or None
+
+
+_COMPILED = None
+
+
+def _stored(matrix):
+    """(C-contiguous array, transposed?) holding ``matrix``: a transposed view costs no copy."""
+    if matrix.flags.c_contiguous:
+        return matrix, False
+    if matrix.flags.f_contiguous:
+        return matrix.T, True
+    return np.ascontiguousarray(matrix), False
+
+
+def threads_for(m, n, k):
+    """Threads worth waking for an (m x k) @ (k x n) product."""
+    return get_num_threads() if m * n * k >= PARALLEL_MIN_MACS else 1
+
+
+def matmul(a, b, out=None):
+    """``a @ b`` for NumPy arrays; a may have leading batch axes when b is a matrix (as Dense's x @ W).
+
+    ``out``: a matrix to write the product into (as ``np.matmul``'s), for 2-D a; returned."""
+    compiled = _compiled()
+    if (compiled is None or b.ndim != 2 or a.ndim < 2 or a.dtype != b.dtype or a.dtype.type not in _FLOATS
+            or a.shape[-1] != b.shape[0]):
+        # NumPy's own product, and its error for shapes that do not agree
+        return a @ b if out is None else np.matmul(a, b, out=out)
+    gemm, single_threaded_blas = compiled
+    lead = a.shape[:-1]
+    if a.ndim > 2:
+        a = a.reshape(-1, a.shape[-1])      # a view when a is contiguous
+    stored_a, trans_a = _stored(a)
+    stored_b, trans_b = _stored(b)
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    direct = out is not None and out.shape == (m, n) and out.dtype == a.dtype and out.flags.c_contiguous \
+        and out.flags.writeable
+    c = out if direct else np.empty((m, n), dtype=a.dtype)
+    with single_threaded_blas():
+        gemm.gemm(stored_a, trans_a, stored_b, trans_b, c, False, threads_for(m, n, k))
+    if out is None:
+        return c.reshape(*lead, n)
+    if not direct:
+        out[...] = c.reshape(out.shape)     # NumPy's error when the shape does not fit
+    return out
