@@ -6,7 +6,7 @@ backward like ``dy * (1 - a * a)`` makes three passes and two temporaries.  Here
 function is one pass over memory, split across the OpenMP threads, writing straight into
 its result (or, for the forward, into the layer's own pre-activation buffer).
 
-The arrays are walked as flat blocks of ``BLOCK`` elements (``schedule="static"``); the
+The arrays are walked as flat blocks of ``BLOCK`` elements (``schedule="guided"``); the
 bias gradient sums fixed row segments in float64 and adds the segments in order, so its
 result does not depend on the number of threads.
 """
@@ -108,7 +108,7 @@ def _forward(const floating[::1] z, floating[::1] a, int kind):
     cdef int threads = threads_for(size)
     cdef floating v
     with nogil:
-        for block in prange(blocks, schedule="static", num_threads=threads):
+        for block in prange(blocks, schedule="guided", num_threads=threads):
             start = block * BLOCK
             stop = min(start + BLOCK, size)
             if kind == RELU:
@@ -148,7 +148,7 @@ def _backward(const floating[::1] dy, const floating[::1] a, floating[::1] dz, i
     cdef int threads = threads_for(size)
     cdef floating g
     with nogil:
-        for block in prange(blocks, schedule="static", num_threads=threads):
+        for block in prange(blocks, schedule="guided", num_threads=threads):
             start = block * BLOCK
             stop = min(start + BLOCK, size)
             if kind == RELU:
@@ -187,7 +187,7 @@ def _segment_sums(const floating[:, ::1] rows, double[:, ::1] segments):
     cdef double* sums
     cdef const floating* row
     with nogil:
-        for s in prange(count, schedule="static", num_threads=threads):
+        for s in prange(count, schedule="guided", num_threads=threads):
             sums = &segments[s, 0]
             for r in range(s * total // count, (s + 1) * total // count):
                 row = &rows[r, 0]

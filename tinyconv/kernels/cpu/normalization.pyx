@@ -95,7 +95,7 @@ cdef void channel_sums(const floating[:, ::1] x, double[::1] total) noexcept:
     cdef Py_ssize_t k, rows = x.shape[0], chunks = chunk_count(x.shape[0])
     cdef double[:, ::1] partial = np.empty((chunks, x.shape[1]))
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
-    for k in prange(chunks, nogil=True, schedule="static", num_threads=threads):
+    for k in prange(chunks, nogil=True, schedule="guided", num_threads=threads):
         sum_rows(x, partial[k], chunk_start(k, rows, chunks), chunk_start(k + 1, rows, chunks))
     add_chunks(partial, total)
 
@@ -104,7 +104,7 @@ cdef void channel_squared_deviations(const floating[:, ::1] x, const double[::1]
     cdef Py_ssize_t k, rows = x.shape[0], chunks = chunk_count(x.shape[0])
     cdef double[:, ::1] partial = np.empty((chunks, x.shape[1]))
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
-    for k in prange(chunks, nogil=True, schedule="static", num_threads=threads):
+    for k in prange(chunks, nogil=True, schedule="guided", num_threads=threads):
         sum_squared_deviations(x, mean, partial[k], chunk_start(k, rows, chunks), chunk_start(k + 1, rows, chunks))
     add_chunks(partial, total)
 
@@ -115,7 +115,7 @@ cdef void channel_gradient_sums(const floating[:, ::1] dy, const floating[:, ::1
     cdef double[:, ::1] partial_dbeta = np.empty((chunks, x.shape[1]))
     cdef double[:, ::1] partial_dgamma = np.empty((chunks, x.shape[1]))
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
-    for k in prange(chunks, nogil=True, schedule="static", num_threads=threads):
+    for k in prange(chunks, nogil=True, schedule="guided", num_threads=threads):
         sum_gradients(dy, x, mean, inv_std, partial_dbeta[k], partial_dgamma[k],
                       chunk_start(k, rows, chunks), chunk_start(k + 1, rows, chunks))
     add_chunks(partial_dbeta, dbeta)
@@ -137,7 +137,7 @@ cdef void normalize(const floating[:, ::1] x, floating[:, ::1] y, const double[:
                     const double[::1] shift) noexcept:
     cdef Py_ssize_t r
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
-    for r in prange(x.shape[0], nogil=True, schedule="static", num_threads=threads):
+    for r in prange(x.shape[0], nogil=True, schedule="guided", num_threads=threads):
         scale_and_shift_row(x, y, mean, scale, shift, r)
 
 
@@ -158,7 +158,7 @@ cdef void input_gradient(const floating[:, ::1] dy, const floating[:, ::1] x, fl
     cdef Py_ssize_t r
     cdef double m = x.shape[0]
     cdef int threads = threads_for(x.shape[0] * x.shape[1])
-    for r in prange(x.shape[0], nogil=True, schedule="static", num_threads=threads):
+    for r in prange(x.shape[0], nogil=True, schedule="guided", num_threads=threads):
         input_gradient_row(dy, x, dx, mean, inv_std, factor, dbeta, dgamma, m, r)
 
 

@@ -1,4 +1,10 @@
 # Shared by the compiled kernels: how many OpenMP threads a pass is worth.
+#
+# Scheduling: a pass whose tasks each write their own outputs splits them with
+# schedule="guided" (big chunks first, then smaller ones), not "static" (one equal share per
+# thread).  When another process holds one of the cores, the thread that shares it runs at
+# half speed or less; with equal shares the whole pass waits for it, with guided chunks the
+# other threads take over its remaining work.  No result depends on which thread ran a task.
 
 from tinyconv.kernels.cpu.threads cimport process_threads
 

@@ -106,7 +106,7 @@ cdef void _max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::
                             Geometry g) noexcept:
     cdef Py_ssize_t row, rows = x.shape[0] * g.out_h
     cdef int threads = threads_for(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])
-    for row in prange(rows, nogil=True, schedule="static", num_threads=threads):
+    for row in prange(rows, nogil=True, schedule="guided", num_threads=threads):
         max_pool_row(x, y, argmax, row // g.out_h, row % g.out_h, g)
 
 
@@ -139,7 +139,7 @@ cdef void _max_pool_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :
     # channels when the batch is too small to keep the threads busy.
     width = g.channels if dy.shape[0] >= 4 * threads else CHANNEL_BLOCK
     blocks = (g.channels + width - 1) // width
-    for item in prange(dy.shape[0] * blocks, nogil=True, schedule="static", num_threads=threads):
+    for item in prange(dy.shape[0] * blocks, nogil=True, schedule="guided", num_threads=threads):
         n = item // blocks
         block = item % blocks
         route_block_to_winners(dy, argmax, dx, n, block * width, clip_stop((block + 1) * width, g.channels), g)
@@ -216,7 +216,7 @@ cdef bint _max_pool_backward_tiled(const floating[:, :, :, ::1] dy, const int64_
     # Overlapping windows show at once: check the first row before writing anything.
     if winners_outside_tiles(argmax, 0, 0, t, g):
         return False
-    for row in prange(rows, nogil=True, schedule="static", num_threads=threads):
+    for row in prange(rows, nogil=True, schedule="guided", num_threads=threads):
         outside += route_tile_row(dy, argmax, dx, row // g.out_h, row % g.out_h, t, g)
     return outside == 0
 
@@ -331,7 +331,7 @@ cdef void avg_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
 cdef void _avg_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, Geometry g) noexcept:
     cdef Py_ssize_t row, rows = x.shape[0] * g.out_h
     cdef int threads = threads_for(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])
-    for row in prange(rows, nogil=True, schedule="static", num_threads=threads):
+    for row in prange(rows, nogil=True, schedule="guided", num_threads=threads):
         avg_pool_row(x, y, row // g.out_h, row % g.out_h, g)
 
 
@@ -364,7 +364,7 @@ cdef void _avg_pool_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, 
     # As for max pooling: whole samples when there are enough, else blocks of channels.
     width = g.channels if dy.shape[0] >= 4 * threads else CHANNEL_BLOCK
     blocks = (g.channels + width - 1) // width
-    for item in prange(dy.shape[0] * blocks, nogil=True, schedule="static", num_threads=threads):
+    for item in prange(dy.shape[0] * blocks, nogil=True, schedule="guided", num_threads=threads):
         n = item // blocks
         block = item % blocks
         spread_block_over_windows(dy, dx, n, block * width, clip_stop((block + 1) * width, g.channels), g)
@@ -408,7 +408,7 @@ cdef void _avg_pool_backward_disjoint(const floating[:, :, :, ::1] dy, floating[
     """Rows of dx in parallel: with disjoint windows each row is its own."""
     cdef Py_ssize_t row, rows = dx.shape[0] * g.height
     cdef int threads = threads_for(dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3])
-    for row in prange(rows, nogil=True, schedule="static", num_threads=threads):
+    for row in prange(rows, nogil=True, schedule="guided", num_threads=threads):
         share_row_among_cells(dy, dx, row // g.height, row % g.height, g)
 
 
