@@ -124,16 +124,24 @@ def set_num_threads(n):
 
 
 def set_blas_threads(n):
-    """Set every loaded BLAS library (NumPy's OpenBLAS, SciPy's, MKL, BLIS) to ``n`` threads.
+    """Set every loaded BLAS library (NumPy's OpenBLAS, MKL, BLIS) to ``n`` threads.
 
-    threadpoolctl finds them among the process's loaded libraries.  Returns how many were set (0 when
-    threadpoolctl is missing or finds none: then BLAS keeps its own count).
+    threadpoolctl finds them among the process's loaded libraries.  SciPy's own copy of BLAS stays
+    at one thread once tinyconv's kernels use it: they call it from each of their own threads
+    (``tinyconv/kernels/cpu/blas_threads.py``).  Returns how many were set (0 when threadpoolctl is
+    missing or finds none: then BLAS keeps its own count).
     """
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return 0
-    libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    try:
+        from .kernels.cpu.blas_threads import is_pinned
+    except ImportError:
+        def is_pinned(path):
+            return False
+    libraries = [library for library in ThreadpoolController().select(user_api="blas").lib_controllers
+                 if not is_pinned(library.filepath)]
     for library in libraries:
         library.set_num_threads(n)
     return len(libraries)

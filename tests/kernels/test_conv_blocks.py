@@ -234,16 +234,33 @@ def test_flipped_kernel_is_the_gradient_kernel(groups):
 # --- 4. SciPy's BLAS threads ------------------------------------------------------------------------
 
 
-def test_blas_held_at_one_thread_only_inside_the_context():
+def test_a_blas_shared_with_numpy_is_held_at_one_thread_only_inside_the_context(monkeypatch):
     from tinyconv.kernels.cpu import blas_threads
 
-    library = blas_threads._scipy_blas_controller()
+    library = blas_threads.scipy_blas_controller()
+    monkeypatch.setattr(blas_threads, "_scipy_blas", lambda: (library, False))   # as on conda: one BLAS
     before = library.num_threads
-    with pytest.raises(RuntimeError):
-        with blas_threads.single_threaded_blas():
-            assert library.num_threads == 1
-            raise RuntimeError("a failing kernel still gives the threads back")
-    assert library.num_threads == before
+    library.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError):
+            with blas_threads.single_threaded_blas():
+                assert library.num_threads == 1
+                raise RuntimeError("a failing kernel still gives the threads back")
+        assert library.num_threads == 2
+    finally:
+        library.set_num_threads(before)
+
+
+def test_scipys_own_blas_is_pinned_at_one_thread():
+    from tinyconv.kernels.cpu import blas_threads
+
+    library, separate = blas_threads._scipy_blas()
+    if not separate:
+        pytest.skip("NumPy and SciPy share one BLAS here")
+    with blas_threads.single_threaded_blas():
+        assert library.num_threads == 1
+    assert library.num_threads == 1
+    assert blas_threads.is_pinned(library.filepath)
 
 
 def test_numpy_blas_keeps_its_threads_during_the_blocks():
@@ -251,7 +268,7 @@ def test_numpy_blas_keeps_its_threads_during_the_blocks():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from tinyconv.kernels.cpu import blas_threads
 
-    held = blas_threads._scipy_blas_controller()
+    held = blas_threads.scipy_blas_controller()
     numpy_blas = [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers
                   if lib.user_api == "blas" and lib.filepath != held.filepath]
     if not numpy_blas:
