@@ -59,8 +59,14 @@ def compiler_accepts_flags(compiler_cmd, flags):
 
 
 # Module -> the extra flags it is built with: the same source as another module, compiled for
-# a newer instruction set (conv_direct_avx2.pyx includes conv_direct's code).
-ISA_VARIANTS = {"conv_direct_avx2": ["-mavx2", "-mfma"], "conv_implicit_avx2": ["-mavx2", "-mfma"]}
+# a newer instruction set (conv_direct_avx2.pyx includes conv_direct's code).  The AVX-512
+# builds use the subsets every AVX-512 server core since Skylake has (F, VL, BW, DQ); the
+# module checks the CPU for all of them (simd_vec.h's tc_cpu_has_avx512) before it is picked.
+# (-mprefer-vector-width=512 measured no faster: the kernels' 512-bit vectors are written out.)
+AVX2_FLAGS = ["-mavx2", "-mfma"]
+AVX512_FLAGS = ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2", "-mfma"]
+ISA_VARIANTS = {"conv_direct_avx2": AVX2_FLAGS, "conv_implicit_avx2": AVX2_FLAGS,
+                "conv_direct_avx512": AVX512_FLAGS, "conv_implicit_avx512": AVX512_FLAGS}
 
 # TINYCONV_SANITIZE=1: out-of-bounds reads and writes, use after free and undefined behaviour
 # are reported where they happen.  -O1 keeps the reports readable (and the build quicker); the

@@ -157,10 +157,11 @@ def cpu_description(fields=None):
 def compiled_isas():
     """{compiled module: build picked at run time} for each module built for several ISAs.
 
-    setup.py compiles some kernels twice (``ISA_VARIANTS``: ``conv_direct`` and
-    ``conv_direct_avx2``, ...); ``tinyconv.kernels.cpu.conv2d.builds.best_build`` imports the
-    fastest one this CPU can run.  The answer is that module's suffix ("avx2", ...) or
-    "portable"; {"error": ...} when the compiled kernels are not importable.
+    setup.py compiles some kernels more than once (``ISA_VARIANTS``: ``conv_direct``,
+    ``conv_direct_avx2``, ``conv_direct_avx512``, ...); ``tinyconv.kernels.cpu.conv2d.builds.best_build``
+    imports the newest one this CPU can run (capped by ``TINYCONV_ISA`` when it is set).  The
+    answer is that module's suffix ("avx512", "avx2") or "portable"; {"error": ...} when the
+    compiled kernels are not importable.
     """
     try:
         builds = importlib.import_module(f"{CONV2D_PACKAGE}.builds")

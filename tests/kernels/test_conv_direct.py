@@ -1,7 +1,8 @@
 """The direct route for few-channel layers (``conv2d/conv_direct*.pyx``, ``conv2d/direct_path.py``).
 
-1. both builds (portable, and AVX2 + FMA where the CPU has them) match the reference on
-   random shapes (hypothesis): forward, dL/dW from the kept planes, dL/dx through im2col;
+1. every build this CPU runs (portable, AVX2 + FMA, AVX-512: builds.built_variants) matches
+   the reference on random shapes (hypothesis): forward, dL/dW from the kept planes, dL/dx
+   through im2col;
 2. results do not depend on the thread count;
 3. routing: which layers take it, planes kept and reused, stale planes never used;
 4. a Conv2D shared by two calls in a functional model gets the gradients of both calls
@@ -187,10 +188,10 @@ def test_inference_keeps_nothing():
     assert getattr(layer, "_kernel_cache", None) is None      # no KernelCache: nothing kept
 
 
-def test_variant_choice_follows_the_cpu():
-    chosen = direct_path.direct_kernels()
-    expects_avx2 = len(VARIANTS) == 2
-    assert chosen.__name__.endswith("conv_direct_avx2") is expects_avx2
+def test_variant_choice_follows_the_cpu(monkeypatch):
+    assert direct_path.direct_kernels() is builds.best_build("conv_direct")    # under TINYCONV_ISA if set
+    monkeypatch.delenv("TINYCONV_ISA", raising=False)
+    assert builds.best_build("conv_direct") is VARIANTS[-1]    # the newest this CPU runs
 
 
 # --- 4. shared layers --------------------------------------------------------------------

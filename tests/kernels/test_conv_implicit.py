@@ -1,9 +1,10 @@
 """The implicit-GEMM route (``conv2d/conv_implicit*.pyx``, ``conv2d/implicit_path.py``).
 
-1. both builds (portable, and AVX2 + FMA where the CPU has them) match the reference on
-   random shapes (hypothesis): strides, dilation, asymmetric padding, groups, filter counts
-   that are not whole blocks, widths that are not whole tiles; dL/dx of stride-1 layers,
-   which is itself a forward pass through these kernels, and dL/dW summed per batch slice;
+1. every build this CPU runs (portable, AVX2 + FMA, AVX-512: builds.built_variants) matches
+   the reference on random shapes (hypothesis): strides, dilation, asymmetric padding, groups,
+   filter counts that are not whole blocks (and blocks of one vector), widths that are not
+   whole tiles; dL/dx of stride-1 layers, which is itself a forward pass through these
+   kernels, and dL/dW summed per batch slice;
 2. results do not depend on the thread count;
 3. routing: which layers take this path.
 """
@@ -249,5 +250,7 @@ def test_weight_gradient_needs_a_slice_per_thread(monkeypatch, weight_gradient_c
         tinyconv.set_num_threads(before)
 
 
-def test_variant_choice_follows_the_cpu():
-    assert implicit_path.implicit_kernels() is VARIANTS[-1]
+def test_variant_choice_follows_the_cpu(monkeypatch):
+    assert implicit_path.implicit_kernels() is builds.best_build("conv_implicit")    # under TINYCONV_ISA if set
+    monkeypatch.delenv("TINYCONV_ISA", raising=False)
+    assert builds.best_build("conv_implicit") is VARIANTS[-1]    # the newest this CPU runs

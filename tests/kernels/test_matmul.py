@@ -36,7 +36,8 @@ def operands(m, k, n, dtype=np.float32, seed=0):
     return rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
 
 
-@pytest.mark.parametrize("m, k, n", [(1000, 64, 5), (5, 64, 1000), (97, 131, 89), (3, 3000, 3), (64, 400, 120)])
+@pytest.mark.parametrize("m, k, n", [(1000, 64, 5), (5, 64, 1000), (97, 131, 89), (3, 3000, 3), (64, 400, 120),
+                                     (3001, 40, 7), (7, 40, 3001)])   # (several parts per thread)
 @pytest.mark.parametrize("count", [2, 3, 7])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_and_column_parts_give_numpys_product(threads, calls, m, k, n, count, dtype):

@@ -8,7 +8,8 @@ costs tens of microseconds, paid a hundred times a step) or spin and take the co
 pool needs (measured on a 2-core Xeon: LeNet-5 fell from 9,600 to 1,400 img/s).  PyTorch avoids
 this by running its BLAS on its OpenMP pool.  So does this module:
 
-    c (m x n) is cut into ``threads`` parts, rows or columns, whichever is longer:
+    c (m x n) is cut into parts, rows or columns, whichever is longer (one per thread, or
+    PARTS_PER_THREAD per thread for long products, taken as the threads come free):
         part t:   c[part t] = op(a)[rows of t] @ op(b)          (row parts)
                   c[part t] = op(a) @ op(b)[columns of t]       (column parts)
     each part is one call of a single-threaded BLAS (SciPy's ``cython_blas``, held at one
@@ -28,9 +29,15 @@ __all__ = ["gemm"]
 # A column part is a whole number of this many columns (a vector register's worth at AVX-512,
 # so no two threads share a cache line of c's rows).
 COLUMN_ALIGN = 16
+# A product long enough for PARTS_PER_THREAD parts of at least MIN_PART rows (or columns) per
+# thread is cut that finely, and the threads take parts as they finish: a thread whose core
+# another process holds then does fewer parts instead of holding up the rest.  Each part packs
+# the whole of the other operand again, so short products keep one part per thread.
+PARTS_PER_THREAD = 4
+MIN_PART = 128
 
 
-cdef Py_ssize_t _part_size(Py_ssize_t length, int parts, Py_ssize_t align) noexcept nogil:
+cdef Py_ssize_t _part_size(Py_ssize_t length, Py_ssize_t parts, Py_ssize_t align) noexcept nogil:
     """The length of each of ``parts`` parts (the last may be shorter), a multiple of ``align``."""
     cdef Py_ssize_t size = (length + parts - 1) // parts
     return ((size + align - 1) // align) * align
@@ -45,7 +52,7 @@ def gemm(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bint 
     """
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
     cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
-    cdef Py_ssize_t lda = a.shape[1], ldb = b.shape[1], part, size, first, count
+    cdef Py_ssize_t lda = a.shape[1], ldb = b.shape[1], part, parts, size, first, count, length
     cdef floating beta = 1 if accumulate else 0
     cdef bint by_rows = m >= n
     cdef const floating* a0
@@ -61,8 +68,10 @@ def gemm(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bint 
     if threads <= 1:
         row_major_gemm(trans_a, trans_b, m, n, k, a0, lda, b0, ldb, beta, &c[0, 0], n)
         return
-    size = _part_size(m if by_rows else n, threads, 1 if by_rows else COLUMN_ALIGN)
-    for part in prange(threads, nogil=True, schedule="static", chunksize=1, num_threads=threads):
+    length = m if by_rows else n
+    parts = threads * PARTS_PER_THREAD if length >= threads * PARTS_PER_THREAD * MIN_PART else threads
+    size = _part_size(length, parts, 1 if by_rows else COLUMN_ALIGN)
+    for part in prange(parts, nogil=True, schedule="dynamic", num_threads=threads):
         first = part * size
         if by_rows:
             count = min(size, m - first)

@@ -4,9 +4,11 @@
                       once, run the route it names
     route.py          the routing table: every threshold, its measurement, conv2d_route()
     direct_path.py    direct: float32 first layers with <= 4 channels, stride 1
-      conv_direct.pyx, conv_direct_avx2.pyx, conv_direct_body.pxi, direct_micro.h
+      conv_direct.pyx, conv_direct_avx2.pyx, conv_direct_avx512.pyx, conv_direct_body.pxi,
+      direct_micro.h
     implicit_path.py  implicit_gemm: other float32 layers with >= 5 channels, >= 8 filters
-      conv_implicit.pyx, conv_implicit_avx2.pyx, conv_implicit_body.pxi, implicit_micro.h
+      conv_implicit.pyx, conv_implicit_avx2.pyx, conv_implicit_avx512.pyx,
+      conv_implicit_body.pxi, implicit_micro.h
     pointwise_path.py pointwise_gemm: 1x1, stride 1, unpadded (one BLAS call per group)
     block_path.py     blocks: >= 9 channels per group when SciPy's BLAS is there
       conv_blocks.pyx (SciPy's BLAS held at one thread: ../blas_threads.py)

@@ -217,7 +217,7 @@ def _im2col_by_offsets(const floating[::1] x, floating[:, ::1] cols, geo, const 
     cdef int threads = threads_for(cols.shape[0] * cols.shape[1])
     cdef floating* target
     with nogil:
-        for task in prange(cols.shape[0] // g.out_w, schedule="static", num_threads=threads):
+        for task in prange(cols.shape[0] // g.out_w, schedule="guided", num_threads=threads):
             n = task // g.out_h
             i = task % g.out_h
             for j in range(g.out_w):
@@ -265,7 +265,7 @@ def _im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, geo, Py_ssize
     cdef Py_ssize_t task
     cdef int threads = threads_for(cols.shape[0] * cols.shape[1])
     with nogil:
-        for task in prange(x.shape[0] * g.out_h, schedule="static", num_threads=threads):
+        for task in prange(x.shape[0] * g.out_h, schedule="guided", num_threads=threads):
             im2col_output_row(x, &cols[task * g.out_w, 0], task // g.out_h, task % g.out_h, g)
 
 
@@ -274,7 +274,7 @@ def add_bias(floating[:, ::1] rows, const floating[::1] bias):
     cdef Py_ssize_t r, f, count = rows.shape[0], filters = rows.shape[1]
     cdef int threads = threads_for(count * filters)
     with nogil:
-        for r in prange(count, schedule="static", num_threads=threads):
+        for r in prange(count, schedule="guided", num_threads=threads):
             for f in range(filters):
                 rows[r, f] += bias[f]
 

@@ -1,15 +1,16 @@
 # The direct convolution for layers with few input channels (float32, stride 1, one group).
-# Included by conv_direct.pyx (built for any CPU) and conv_direct_avx2.pyx (the same code
-# built with -mavx2 -mfma, chosen at run time when the CPU has them): see conv_direct.pyx.
+# Included by conv_direct.pyx (built for any CPU), conv_direct_avx2.pyx and conv_direct_avx512.pyx
+# (the same code built for AVX2 + FMA and for AVX-512, chosen at run time by what the CPU has:
+# builds.py): see conv_direct.pyx.
 #
 # The input is first copied, zero-padded, into *planes*: (N, C, Hp, Wp), one plane per
 # channel, so that the KW pixels of a kernel row, for a run of consecutive output columns,
-# are consecutive numbers in memory.  Then, for every output row (n, i), every block of 4
-# filters and every run of TC_RUN output columns j:
+# are consecutive numbers in memory.  Then, for every output row (n, i), every block of TC_FB
+# filters (4; 8 in the AVX-512 build) and every run of TC_RUN output columns j:
 #
 #     y[n, i, j, f] = b[f] + sum over taps (c, p, q) of  w[p, q, c, f] * planes[n, c, i + p*dh, j + q*dw]
 #
-# which ``tc_direct_forward_run`` (direct_micro.h) computes with the 4 x TC_RUN sums held in
+# which ``tc_direct_forward_run`` (direct_micro.h) computes with the TC_FB x TC_RUN sums held in
 # vector registers.  The run and filter block are written planar (filter-major) into a small
 # per-thread buffer, then transposed into NHWC.  Planes are padded on the right so that the
 # last run may read past the output width; those extra columns are computed and dropped.
@@ -36,6 +37,7 @@ cdef extern from "direct_micro.h" nogil:
     void tc_direct_weight_run(const float* x, const Py_ssize_t* row, Py_ssize_t rows, Py_ssize_t tap,
                               const float* dy, Py_ssize_t dy_row, Py_ssize_t ld, Py_ssize_t width, float* sums)
     int tc_cpu_has_avx2_fma()
+    int tc_cpu_has_avx512()
 
 # Output columns per run, and filters per block: the planes' and weights' padding follow them.
 RUN = TC_RUN
@@ -49,6 +51,11 @@ WEIGHT_ROW_BLOCK = WEIGHT_ROWS
 
 def cpu_has_avx2_fma():
     return bool(tc_cpu_has_avx2_fma())
+
+
+def cpu_has_avx512():
+    """True when this CPU can run the ``_avx512`` builds (AVX-512 F, VL, BW and DQ)."""
+    return bool(tc_cpu_has_avx512())
 
 
 def padded_width(Py_ssize_t out_w, Py_ssize_t kw, Py_ssize_t dw):
@@ -65,7 +72,7 @@ def fill_planes(const float[:, :, :, ::1] x, float[:, :, :, ::1] planes, Py_ssiz
     cdef Py_ssize_t height = x.shape[1], width = x.shape[2]
     cdef Py_ssize_t r, n, c, h, w
     cdef float* target
-    for r in prange(n_rows, nogil=True, schedule="static", num_threads=threads):
+    for r in prange(n_rows, nogil=True, schedule="guided", num_threads=threads):
         n = r // (channels * hp)
         c = (r // hp) % channels
         h = r % hp - top                              # the input row this plane row holds
@@ -104,7 +111,7 @@ def forward(const float[:, :, :, ::1] planes, const float[:, :, ::1] weights, co
     _tap_offsets(&offsets[0], planes.shape[1], kh, kw, dh, dw, hp, wp)
     with nogil, parallel(num_threads=threads):
         planar = &workspace[threadid(), 0]
-        for r in prange(n_rows, schedule="static"):
+        for r in prange(n_rows, schedule="guided"):
             source = &planes[r // out_h, 0, r % out_h, 0]
             for fb in range(blocks):
                 for k in range(runs):

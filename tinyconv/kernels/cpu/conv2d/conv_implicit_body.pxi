@@ -1,6 +1,9 @@
 # The implicit-GEMM convolution (float32, NHWC, any stride, dilation, padding and groups).
-# Included by conv_implicit.pyx (built for any CPU) and conv_implicit_avx2.pyx (the same code
-# built with -mavx2 -mfma, chosen at run time when the CPU has them): see conv_implicit.pyx.
+# Included by conv_implicit.pyx (built for any CPU), conv_implicit_avx2.pyx and
+# conv_implicit_avx512.pyx (the same code built for AVX2 + FMA and for AVX-512, chosen at run
+# time by what the CPU has: builds.py): see conv_implicit.pyx.  The tile's size comes from
+# implicit_micro.h (6 pixels x 16 filters with AVX2, 14 x 32 with AVX-512); nothing here
+# assumes one.
 #
 #     y[n, i, j, f] = b[f] + sum over (p, q, c) of  xp[n, i*sh + p*dh, j*sw + q*dw, c] * w[p, q, c, f]
 #
@@ -15,7 +18,8 @@
 # TC_FILTER_BLOCK filters it walks each row in tiles of up to TC_TILE_PIXELS pixels, each
 # summed in registers by ``tc_implicit_tile`` (implicit_micro.h); the block's weights, read
 # once per tile, stay in the cache over the band.  A row is cut into tiles of even size
-# (8 pixels: 4 + 4, not 6 + 2): a short tile loads the same weights for fewer multiply-adds.
+# (8 pixels: 4 + 4, not 6 + 2; 28: 14 + 14 with AVX-512's 14-pixel tiles): a short tile loads the
+# same weights for fewer multiply-adds.
 #
 # Every output number is summed by one thread in one fixed order (taps, then channels): the
 # result is the same on any number of threads.
@@ -33,8 +37,9 @@ cdef extern from "implicit_micro.h" nogil:
                           float* out, Py_ssize_t out_step, int count)
     void tc_implicit_weight_tile(int entries, const float* x, const Py_ssize_t* x_rows, const float* dy,
                                  const Py_ssize_t* dy_rows, int rows, Py_ssize_t cols, Py_ssize_t pixel_step,
-                                 Py_ssize_t dy_step, float* sums, Py_ssize_t sums_step)
+                                 Py_ssize_t dy_step, float* sums, Py_ssize_t sums_step, int count)
     int tc_cpu_has_avx2_fma()
+    int tc_cpu_has_avx512()
 
 cdef enum:
     BAND_PIXELS = 64      # output pixels per band, at least ...
@@ -46,6 +51,11 @@ FILTER_BLOCK = TC_FILTER_BLOCK
 
 def cpu_has_avx2_fma():
     return bool(tc_cpu_has_avx2_fma())
+
+
+def cpu_has_avx512():
+    """True when this CPU can run the ``_avx512`` builds (AVX-512 F, VL, BW and DQ)."""
+    return bool(tc_cpu_has_avx512())
 
 
 cdef struct Shape:
@@ -155,7 +165,7 @@ def forward(const float[:, :, :, ::1] x, const float[:, ::1] weights, const floa
         return
     bands = (s.out_h + s.band_rows - 1) // s.band_rows
     with nogil, parallel(num_threads=threads):
-        for task in prange(y.shape[0] * bands, schedule="static"):
+        for task in prange(y.shape[0] * bands, schedule="guided"):
             n = task // bands
             first_row = (task % bands) * s.band_rows
             rows = min(s.band_rows, s.out_h - first_row)
@@ -165,8 +175,8 @@ def forward(const float[:, :, :, ::1] x, const float[:, ::1] weights, const floa
 
 
 # --- dL/dW ---------------------------------------------------------------------------------
-# The tile turned around: six consecutive entries of the patch (p, q, c) times a block of
-# filters, summed over the output pixels of a band:
+# The tile turned around: up to TC_TILE_PIXELS consecutive entries of the patch (p, q, c) times
+# a block of filters, summed over the output pixels of a band:
 #
 #     dW[p, q, c, f] = sum over (n, i, j) of  xp[n, i*sh + p*dh, j*sw + q*dw, c] * dy[n, i, j, f]
 #
@@ -176,13 +186,14 @@ def forward(const float[:, :, :, ::1] x, const float[:, ::1] weights, const floa
 # in order): the same result on any number of threads.
 
 
-cdef void _weight_band(const float* source, const float* dy, Py_ssize_t dy_cols,
-                       float* sums, Py_ssize_t sums_cols, Py_ssize_t rows, Shape s) noexcept nogil:
+cdef void _weight_band(const float* source, const float* dy, Py_ssize_t dy_cols, float* sums, Py_ssize_t sums_cols,
+                       Py_ssize_t group_filters, Py_ssize_t rows, Shape s) noexcept nogil:
     """Add the ``rows`` output rows whose dy starts at ``dy`` (input at ``source``) into ``sums``."""
     cdef Py_ssize_t x_rows[MAX_BAND_ROWS]   # (local arrays: one per thread)
     cdef Py_ssize_t dy_rows[MAX_BAND_ROWS]
     cdef Py_ssize_t r, g, fb, p, q, run, runs, run_length, tiles, t, k, entries, x_offset, column
     cdef Py_ssize_t blocks_per_group = sums_cols // TC_FILTER_BLOCK // s.groups
+    cdef int count
     cdef bint whole_rows = s.dw == 1 and s.groups == 1     # a tap row's (q, c) entries are consecutive
     for r in range(rows):
         x_rows[r] = r * s.sh * s.row_floats
@@ -193,6 +204,7 @@ cdef void _weight_band(const float* source, const float* dy, Py_ssize_t dy_cols,
     for g in range(s.groups):
         for fb in range(blocks_per_group):
             column = (g * blocks_per_group + fb) * TC_FILTER_BLOCK
+            count = <int>min(<Py_ssize_t>TC_FILTER_BLOCK, group_filters - fb * TC_FILTER_BLOCK)
             for run in range(runs):
                 p = run if whole_rows else run // s.kw
                 q = 0 if whole_rows else run % s.kw
@@ -202,16 +214,19 @@ cdef void _weight_band(const float* source, const float* dy, Py_ssize_t dy_cols,
                     entries = run_length // tiles + (1 if t < run_length % tiles else 0)
                     tc_implicit_weight_tile(<int>entries, source + x_offset + k, x_rows, dy + column, dy_rows,
                                             <int>rows, s.out_w, s.sw * s.channels, dy_cols,
-                                            sums + (run * run_length + k) * sums_cols + column, sums_cols)
+                                            sums + (run * run_length + k) * sums_cols + column, sums_cols, count)
                     k = k + entries
 
 
 def weight_gradient(const float[:, :, :, ::1] x, const float[:, ::1] dy, float[:, :, ::1] partial,
                     Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t top, Py_ssize_t left, Py_ssize_t groups, int threads):
+                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t top, Py_ssize_t left, Py_ssize_t groups,
+                    Py_ssize_t group_filters, int threads):
     """partial[s] = slice s's dL/dW, (KH*KW*Cg, groups * blocks * TC_FILTER_BLOCK), rows ordered
     (p, q, c) and each group's filters in its own whole blocks.  ``dy``: (output pixels, the
-    same columns as ``partial``), zero in the padding columns."""
+    same columns as ``partial``), zero in the padding columns; ``group_filters``: the filters of
+    a group without that padding (a block that holds no more than one vector of them runs the
+    tile's one-vector copy)."""
     cdef Shape s = _shape(x, out_h, out_w, kh, kw, sh, sw, dh, dw, top, left, groups)
     cdef Py_ssize_t slices = partial.shape[0], total_rows = x.shape[0] * out_h, sl, first, stop, rows
     cdef Py_ssize_t dy_cols = dy.shape[1], sums_cols = partial.shape[2]
@@ -228,5 +243,5 @@ def weight_gradient(const float[:, :, :, ::1] x, const float[:, ::1] dy, float[:
                 rows = min(s.band_rows, stop - first, out_h - first % out_h)
                 source = _stage(&x[0, 0, 0, 0], &staging[threadid(), 0], first // out_h, first % out_h, rows, s)
                 _weight_band(source, &dy[first * out_w, 0], dy_cols, &partial[sl, 0, 0], sums_cols,
-                             rows, s)
+                             group_filters, rows, s)
                 first = first + rows

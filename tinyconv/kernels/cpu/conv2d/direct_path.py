@@ -43,6 +43,16 @@ def _planes_shape(x, geo):
             max(plane_width, geo.left + geo.width))
 
 
+def _line_aligned_zeros(shape):
+    """float32 zeros starting on a 64-byte cache line.  dL/dW's planar dy rows are read in whole
+    vectors; from an address NumPy gave 48 bytes past a line, every 64-byte AVX-512 load
+    straddled two lines (LeNet's first layer, dL/dW: 23 GFLOP/s, 29 aligned)."""
+    size = int(np.prod(shape))
+    raw = np.zeros(size + 16, dtype=np.float32)
+    skip = (-raw.ctypes.data % 64) // raw.itemsize
+    return raw[skip:skip + size].reshape(shape)
+
+
 def _padded_filters(filters):
     """The filter count rounded up to whole blocks of FILTER_BLOCK."""
     block = direct_kernels().FILTER_BLOCK
@@ -93,7 +103,7 @@ def weight_gradient(kept, dy, kernel_shape, geo, threads):
     slices = max(1, min(MAX_SLICES, rows // MIN_SLICE_ROWS))
     ld, _ = kernels.padded_width(geo.out_w, geo.kw, geo.dw)
     partial = np.empty((slices, channels * kh * kw, padded), dtype=np.float32)
-    workspace = np.zeros((max(1, threads), kernels.WEIGHT_ROW_BLOCK * padded * ld), dtype=np.float32)
+    workspace = _line_aligned_zeros((max(1, threads), kernels.WEIGHT_ROW_BLOCK * padded * ld))
     row_starts = np.empty((max(1, threads), kernels.WEIGHT_ROW_BLOCK), dtype=np.intp)
     offsets = np.empty(channels * kh * kw, dtype=np.intp)
     kernels.weight_gradient(kept.planes, dy, partial, kh, kw, geo.dh, geo.dw, offsets, workspace, row_starts,

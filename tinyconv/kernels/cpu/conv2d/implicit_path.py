@@ -91,6 +91,6 @@ def weight_gradient(x, dy, kernel_shape, geo, groups, threads, scratch):
     slices = weight_slices(dy.shape, kernel_shape, groups)
     partial = scratch(slices * patch * dy_rows.shape[1]).reshape(slices, patch, dy_rows.shape[1])
     kernels.weight_gradient(x, dy_rows, partial, geo.out_h, geo.out_w, kh, kw, geo.sh, geo.sw, geo.dh, geo.dw,
-                            geo.top, geo.left, groups, threads)
+                            geo.top, geo.left, groups, group_filters, threads)
     sums = partial.sum(axis=0).reshape(kh, kw, group_channels, groups, padded_filters)[..., :group_filters]
     return np.ascontiguousarray(sums).reshape(kernel_shape)

@@ -83,9 +83,9 @@ DIRECT_MAX_CHANNELS = 4
 # for dL/dW of one undilated group, a kernel row's KW*C) - fewer do not pay for a tap's set-up
 # (N=32 32x32x3 -> 32 3x3 dL/dW, KW*C = 9: 0.45 ms here, 1.21 in the direct route) ...
 IMPLICIT_MIN_CHANNELS = 5
-# ... and at least this many filters per group: fewer leave most of a 16-filter block
-# computing zeros (LeNet's second layer's dL/dx, a convolution of dy with 6 filters: 1.28 ms
-# here, 0.58 through col2im).
+# ... and at least this many filters per group: fewer leave most of a 16-filter block (AVX2's;
+# AVX-512's blocks are 32, of which a one-vector tile computes 16) computing zeros (LeNet's
+# second layer's dL/dx, a convolution of dy with 6 filters: 1.28 ms here, 0.58 through col2im).
 IMPLICIT_MIN_FILTERS = 8
 
 # blocks: at least this many channels per group (few-channel layers keep their columns or

@@ -1,0 +1,3 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""``conv_implicit`` built with AVX-512 F, VL, BW, DQ (setup.py); imported only on CPUs that have them."""
+include "conv_implicit_body.pxi"
