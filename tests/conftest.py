@@ -9,6 +9,21 @@ import pytest  # noqa: E402
 import tinyconv  # noqa: E402
 
 
+def _floor_parallel_thresholds():
+    """Tests decide routes and team sizes on the thresholds' floors, as if waking a team cost
+    nothing, so what they check does not depend on the machine (threads.pyx measures the real
+    cost; tests/test_parallel_thresholds.py checks that)."""
+    try:
+        from tinyconv.kernels.cpu import threads
+    except ImportError:
+        return
+    threads._wake_up_us.update({count: 0.0 for count in range(1, 257)})
+    threads.calibrate(threads.get_num_threads())
+
+
+_floor_parallel_thresholds()
+
+
 @pytest.fixture(autouse=True)
 def seeded_random_state():
     """Every test starts from the same random state: initial weights, dropout masks and shuffles

@@ -193,9 +193,15 @@ def test_route_is_public_and_gives_a_reason_per_pass():
 
 
 def test_the_router_counts_threads_as_the_compiled_passes_do():
-    assert route.PARALLEL_MIN_ELEMENTS == chunked_path.PARALLEL_MIN_ELEMENTS
-    assert route.threads_for(route.PARALLEL_MIN_ELEMENTS - 1, threads=4) == 1
-    assert route.threads_for(route.PARALLEL_MIN_ELEMENTS, threads=4) == 4
+    from tinyconv.kernels.cpu import threads
+
+    least = route.PARALLEL_MIN_ELEMENTS
+    assert route.threads_for(least - 1, threads=4) == 1
+    assert route.threads_for(least, threads=4) == 4
+    elements = threads.min_parallel_elements()           # the other compiled passes, at their floor here
+    if threads.openmp_enabled() and threads.get_num_threads() > 1:
+        assert threads.team_size_of_pass(elements - 1) == 1
+        assert threads.team_size_of_pass(elements) == threads.get_num_threads()
 
 
 def test_passes_not_asked_for_are_left_undecided():

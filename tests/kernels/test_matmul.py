@@ -4,7 +4,8 @@ import pytest
 
 import tinyconv
 from tinyconv.kernels.cpu import matrix_product as matmul_module
-from tinyconv.kernels.cpu.matrix_product import PARALLEL_MIN_MACS, matmul
+from tinyconv.kernels.cpu.matrix_product import matmul
+from tinyconv.kernels.cpu.threads import min_parallel_macs
 
 gemm = pytest.importorskip("tinyconv.kernels.cpu.gemm")
 
@@ -47,7 +48,7 @@ def test_row_and_column_parts_give_numpys_product(threads, calls, m, k, n, count
     tolerance = 1e-4 if dtype == np.float32 else 1e-12
     for left, right in ((a, b), (np.asfortranarray(a), b), (a, np.asfortranarray(b)), (a.T.copy().T, b.T.copy().T)):
         np.testing.assert_allclose(matmul(left, right), a @ b, rtol=tolerance, atol=tolerance * k)
-    expected = count if m * n * k >= PARALLEL_MIN_MACS else 1
+    expected = count if m * n * k >= min_parallel_macs() else 1
     assert calls == [expected] * 4
 
 

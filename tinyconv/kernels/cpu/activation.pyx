@@ -23,7 +23,7 @@ cdef extern from "fast_math.h" nogil:
     void tc_sigmoidf_array(const float* x, float* out, long n)
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
-from tinyconv.kernels.cpu.threads cimport process_threads
+from tinyconv.kernels.cpu.threads cimport process_min_elements, process_threads
 from tinyconv.kernels.checks.activation import check_activation_backward, check_activation_forward, check_channel_axis
 
 cdef enum:
@@ -77,7 +77,8 @@ cdef inline double _sigmoid(double v) noexcept nogil:
     return 1 / (1 + e) if v >= 0 else e / (1 + e)
 
 
-# Below this many elements one np.tanh call is quicker than handing pieces to other threads.
+# Below this many elements (or the measured threshold of parallel.pxd, if higher) one np.tanh
+# call is quicker than handing pieces to other threads.
 TANH_SPLIT_MIN_ELEMENTS = 131072
 _helpers = {}  # thread count -> a pool of (count - 1) helper threads, made on first use
 
@@ -86,7 +87,7 @@ def _numpy_tanh_on_threads(z, out):
     """np.tanh(z, out=out), the flat array cut into one contiguous piece per thread."""
     cdef int threads = process_threads()
     result = np.empty_like(z) if out is None else out
-    if (threads == 1 or z.size < TANH_SPLIT_MIN_ELEMENTS or not z.flags.c_contiguous
+    if (threads == 1 or z.size < max(TANH_SPLIT_MIN_ELEMENTS, process_min_elements()) or not z.flags.c_contiguous
             or not result.flags.c_contiguous):
         return np.tanh(z, out=result)
     source, target = z.reshape(-1), result.reshape(-1)

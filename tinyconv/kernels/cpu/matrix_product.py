@@ -1,20 +1,16 @@
 """``matmul(a, b)``: NumPy's ``a @ b``, on tinyconv's own OpenMP threads (``gemm.pyx`` says why).
 
 Dense layers and the 1x1 convolutions call it through ``tinyconv.dispatch.matmul``.  A product
-too small to share (below ``PARALLEL_MIN_MACS`` multiply-adds) is one BLAS call on the calling
-thread: waking a team would cost more than it saves.  What the compiled product does not take
+too small to share (below ``threads.min_parallel_macs()`` multiply-adds: 2^18, or more where
+waking the team was measured to cost more) is one BLAS call on the calling thread.  What the compiled product does not take
 (integers, complex numbers, stacks of matrices on the right, a build without SciPy's BLAS) is
 NumPy's ``a @ b``.
 """
 import numpy as np
 
-from .threads import get_num_threads
+from .threads import get_num_threads, min_parallel_macs
 
-__all__ = ["matmul", "PARALLEL_MIN_MACS"]
-
-# Below this many multiply-adds (m * n * k) the product runs on one thread: about 10
-# microseconds of work, where waking and joining a team costs several.
-PARALLEL_MIN_MACS = 2**18
+__all__ = ["matmul"]
 
 _FLOATS = (np.float32, np.float64)
 
@@ -47,7 +43,7 @@ def _stored(matrix):
 
 def threads_for(m, n, k):
     """Threads worth waking for an (m x k) @ (k x n) product."""
-    return get_num_threads() if m * n * k >= PARALLEL_MIN_MACS else 1
+    return get_num_threads() if m * n * k >= min_parallel_macs() else 1
 
 
 def matmul(a, b, out=None):

@@ -6,14 +6,15 @@
 # half speed or less; with equal shares the whole pass waits for it, with guided chunks the
 # other threads take over its remaining work.  No result depends on which thread ran a task.
 
-from tinyconv.kernels.cpu.threads cimport process_threads
+from tinyconv.kernels.cpu.threads cimport process_min_elements, process_threads
 
 cdef enum:
-    # Below this many elements a pass runs on one thread: waking and joining a team costs
-    # more than the loop, and on a busy machine each join can wait a whole time slice.
+    # Below this many elements a pass always runs on one thread: waking and joining a team costs
+    # more than the loop.  Where waking the team costs more (a virtual machine's idle cores wake
+    # slowly), the threshold is higher: threads.pyx measures it (``calibrate``).
     PARALLEL_MIN_ELEMENTS = 32768
 
 
 cdef inline int threads_for(Py_ssize_t elements) noexcept nogil:
     """Threads worth waking for a pass over this many elements (tinyconv.set_num_threads's count)."""
-    return process_threads() if elements >= PARALLEL_MIN_ELEMENTS else 1
+    return process_threads() if elements >= process_min_elements() else 1

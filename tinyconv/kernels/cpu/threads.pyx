@@ -9,13 +9,14 @@ its ``prange(num_threads=...)``.
 In a child made by fork after the kernels were loaded, ``tinyconv.parallel`` calls
 ``hold_one_thread_after_fork``: the count stays at one there.
 """
+import time
 import warnings
 
 import numpy as np
 
 from cython.parallel cimport prange
 
-from tinyconv.kernels.cpu.parallel cimport threads_for
+from tinyconv.kernels.cpu.parallel cimport PARALLEL_MIN_ELEMENTS, threads_for
 
 cdef extern from "omp_compat.h":
     int TINYCONV_HAVE_OPENMP
@@ -46,6 +47,85 @@ cdef int process_threads() noexcept nogil:
     return _threads
 
 
+# --- when a pass is worth a team ---------------------------------------------------------------
+#
+# A parallel pass first wakes the team's other threads, which sleep between passes (import
+# tinyconv asks OpenMP for passive waits).  What that costs depends on the machine: a few
+# microseconds on a desktop, 90 on the 2-core virtual machine of benchmarks/README.md, whose idle
+# cores are halted and slow to wake.  Two threads only pay when the pass's one-thread time is
+# several wake-ups long (the half a helper computed also sits in its core's cache, and the next
+# pass reads it from there), so the thresholds follow the wake-up measured here.  Measured on that
+# machine: with WORTH = 4 LeNet-5's step ran 0.87x as fast on 2 threads as on 1; with 8, 1.0x.
+#
+#     min elements = max(PARALLEL_MIN_ELEMENTS, WORTH * wake-up us * ELEMENTS_PER_US)
+#     min MACs     = max(GEMM_MIN_MACS,         WORTH * wake-up us * MACS_PER_US)
+#
+# (the MACs threshold serves the matrix products and the convolutions' passes, route.py).
+
+WORTH = 8                     # a pass goes parallel when it takes this many wake-ups on one thread
+ELEMENTS_PER_US = 2000        # a memory-bound pass (activations, pooling, norms) on one core
+MACS_PER_US = 50000           # a product or convolution on one core (50 GMAC/s: 100 GFLOP/s)
+GEMM_MIN_MACS = 2**18         # the matrix product's floor (about 10 us of work)
+MIN_ELEMENTS = PARALLEL_MIN_ELEMENTS    # parallel.pxd's floor, for Python to read
+
+cdef Py_ssize_t _min_elements = PARALLEL_MIN_ELEMENTS
+cdef Py_ssize_t _min_macs = GEMM_MIN_MACS
+_wake_up_us = {}              # thread count -> measured microseconds (median of 5)
+
+
+cdef Py_ssize_t process_min_elements() noexcept nogil:
+    return _min_elements
+
+
+def _time_one_wake_up(int threads):
+    """Seconds of one empty parallel loop on ``threads`` threads whose team has gone idle."""
+    cdef Py_ssize_t i
+    cdef int[::1] seen = np.zeros(threads, dtype=np.intc)
+    time.sleep(0.002)                                # long enough for the team to fall asleep
+    start = time.perf_counter()
+    for i in prange(threads, nogil=True, schedule="static", num_threads=threads):
+        seen[i] = 1
+    return time.perf_counter() - start
+
+
+def calibrate(int threads):
+    """Measure waking a team of ``threads`` (once per count) and set the thresholds from it.
+
+    Returns the wake-up in microseconds (0 for one thread)."""
+    global _min_elements, _min_macs
+    if threads <= 1 or not TINYCONV_HAVE_OPENMP:
+        wake_up = 0.0
+    elif threads in _wake_up_us:
+        wake_up = _wake_up_us[threads]
+    else:
+        _time_one_wake_up(threads)                   # the first loop starts the team's threads
+        wake_up = _wake_up_us[threads] = float(np.median([_time_one_wake_up(threads) for _ in range(5)])) * 1e6
+    _min_elements = max(PARALLEL_MIN_ELEMENTS, int(WORTH * wake_up * ELEMENTS_PER_US))
+    _min_macs = max(GEMM_MIN_MACS, int(WORTH * wake_up * MACS_PER_US))
+    return wake_up
+
+
+def wake_up_us():
+    """The measured cost of waking the current team, in microseconds (0 for one thread)."""
+    return _wake_up_us.get(_threads, 0.0)
+
+
+def min_parallel_elements():
+    """The smallest pass (numbers touched) that runs on more than one thread."""
+    return _min_elements
+
+
+def min_parallel_macs():
+    """The smallest matrix product (multiply-adds) that runs on more than one thread."""
+    return _min_macs
+
+
+def measured_min_macs():
+    """WORTH wake-ups of multiply-adds, without the floor: the convolutions' second condition
+    (their floor is PARALLEL_MIN_ELEMENTS numbers of work, route.py)."""
+    return int(WORTH * wake_up_us() * MACS_PER_US)
+
+
 def openmp_enabled():
     """True when the kernels were compiled with OpenMP (multi-threaded)."""
     return bool(TINYCONV_HAVE_OPENMP)
@@ -65,6 +145,7 @@ def set_num_threads(int n):
                       stacklevel=2)
         n = 1
     _threads = n
+    calibrate(n)
 
 
 def hold_one_thread_after_fork():
@@ -73,6 +154,7 @@ def hold_one_thread_after_fork():
     _forked = True
     dropped = _threads > 1
     _threads = 1
+    calibrate(1)
     return dropped
 
 
@@ -96,3 +178,6 @@ def team_size_of_pass(Py_ssize_t elements):
     for i in prange(threads, nogil=True, schedule="static", num_threads=threads):
         seen[i] = omp_get_num_threads()
     return int(np.max(seen))
+
+
+calibrate(_threads)

@@ -41,7 +41,6 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from tinyconv.kernels.cpu.conv2d.im2col cimport Geometry, c_geometry, col2im_output_row, im2col_output_row
-from tinyconv.kernels.cpu.parallel cimport PARALLEL_MIN_ELEMENTS as _PARALLEL_MIN_ELEMENTS
 from tinyconv.kernels.cpu.parallel cimport threads_for
 from tinyconv.kernels.cpu.threads cimport process_threads
 
@@ -51,12 +50,7 @@ from ..matrix_product import matmul
 from .geometry import group_weight_matrices
 from .workspace import scratch_buffer
 
-__all__ = ["forward", "backward", "add_bias", "kept_columns_shape", "usable_columns", "PARALLEL_MIN_ELEMENTS"]
-
-# Below this many elements a compiled pass runs on one thread (parallel.pxd); route.py
-# counts threads the same way.
-PARALLEL_MIN_ELEMENTS = _PARALLEL_MIN_ELEMENTS
-
+__all__ = ["forward", "backward", "add_bias", "kept_columns_shape", "usable_columns"]
 
 # Upper bound for one columns workspace; the batch is processed in chunks that fit.  Small
 # on purpose: a chunk's columns are then still in the cache when the GEMM reads them back

@@ -81,24 +81,26 @@ def conv2d_backward(dy, x, kernel, strides, pads, dilation, groups, input_gradie
 
 def _forward(name, x, kernel, bias, geo, pads, groups, keep=False, spare=None, source=None):
     """(y, kept or None) by route ``name``."""
-    work = x.size * geo.kh * geo.kw
+    threads = route.threads_for(x.size * geo.kh * geo.kw, kernel.shape[3] // groups)
     if name == route.DIRECT:
-        return direct_path.forward(x, kernel, bias, geo, route.threads_for(work), keep, spare, source)
+        return direct_path.forward(x, kernel, bias, geo, threads, keep, spare, source)
     if name == route.IMPLICIT_GEMM:
-        return implicit_path.forward(x, kernel, bias, geo, groups, route.threads_for(work)), None
+        return implicit_path.forward(x, kernel, bias, geo, groups, threads), None
     if name == route.POINTWISE_GEMM:
         return pointwise_path.forward(x, kernel, bias, groups), None
     if name == route.BLOCKS:
-        return block_path.forward(x, kernel, bias, geo, groups, route.threads_for(_column_entries(x, kernel, geo))), None
+        threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3] // groups)
+        return block_path.forward(x, kernel, bias, geo, groups, threads), None
     return chunked_path.forward(x, kernel, bias, geo, pads, groups, keep, spare)
 
 
 def _weight_gradient(name, dy, x, kernel, geo, pads, groups, kept):
     """dL/dW by route ``name``."""
     if name == route.DIRECT:
-        return direct_path.weight_gradient(kept, dy, kernel.shape, geo, route.threads_for(x.size * geo.kh * geo.kw))
+        threads = route.threads_for(x.size * geo.kh * geo.kw, kernel.shape[3])
+        return direct_path.weight_gradient(kept, dy, kernel.shape, geo, threads)
     if name == route.IMPLICIT_GEMM:
-        threads = route.threads_for(dy.size * geo.kh * geo.kw)
+        threads = route.threads_for(dy.size * geo.kh * geo.kw, kernel.shape[2])
         return implicit_path.weight_gradient(x, dy, kernel.shape, geo, groups, threads,
                                              functools.partial(scratch_buffer, "weight slices", np.float32))
     return _backward(name, dy, x, kernel, geo, pads, groups, kept, False, True)[1]
@@ -118,7 +120,7 @@ def _backward(name, dy, x, kernel, geo, pads, groups, kept, input_gradient, kern
     if name == route.POINTWISE_GEMM:
         return pointwise_path.backward(dy, x, kernel, groups, input_gradient, kernel_gradient)
     if name == route.BLOCKS:
-        threads = route.threads_for(_column_entries(x, kernel, geo))
+        threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3] // groups)
         return block_path.backward(dy, x, kernel, geo, groups, threads, input_gradient, kernel_gradient)
     columns = kept if name == route.KEPT_COLUMNS else None
     return chunked_path.backward(dy, x, kernel, geo, pads, groups, columns, input_gradient, kernel_gradient)

@@ -57,7 +57,7 @@ from collections import namedtuple
 import numpy as np
 
 from tinyconv.geometry import output_size
-from tinyconv.kernels.cpu.threads import get_num_threads
+from tinyconv.kernels.cpu.threads import get_num_threads, measured_min_macs
 
 from . import block_path, direct_path, implicit_path
 from .geometry import conv_geometry, correlation_pads, is_pointwise
@@ -98,8 +98,9 @@ BLOCK_MIN_GROUP_CHANNELS = 9
 KEPT_COLUMNS_MAX_CHANNELS = 8
 KEPT_COLUMNS_BYTES = 8 * 2**20
 
-# Below this many elements a compiled pass runs on one thread (the same count as
-# parallel.pxd's PARALLEL_MIN_ELEMENTS, which a test checks): waking a team costs more.
+# A compiled convolution pass runs on one thread below this much work (input numbers times kernel
+# taps, the count parallel.pxd's passes use), or below the multiply-adds that pay for waking the
+# team where that was measured to cost more (threads.pyx: 42 million on the 2-core VM).
 PARALLEL_MIN_ELEMENTS = 32768
 
 
@@ -142,14 +143,15 @@ class _Layer:
         return _Layer(dy_shape, (kh, kw, self.group_filters, self.shape[3]), (1, 1), dx_pads, self.dilation,
                       self.groups, self.dtype, self.threads)
 
-    def threads_for(self, elements):
-        return threads_for(elements, self.threads)
+    def threads_for(self, work, filters):
+        return threads_for(work, filters, self.threads)
 
 
-def threads_for(elements, threads=None):
-    """Threads worth waking for a compiled pass over this many elements (as parallel.pxd)."""
+def threads_for(work, filters=1, threads=None):
+    """Threads worth waking for a convolution pass: ``work`` input numbers x kernel taps, each
+    multiplied by ``filters`` (per group)."""
     available = get_num_threads() if threads is None else threads
-    return available if elements >= PARALLEL_MIN_ELEMENTS else 1
+    return available if work >= PARALLEL_MIN_ELEMENTS and work * filters >= measured_min_macs() else 1
 
 
 PASSES = ("forward", "weight_gradient", "input_gradient")
@@ -252,7 +254,7 @@ def _implicit_weight_gradient_route(layer):
         return None
     dy_shape = (layer.shape[0], geo.out_h, geo.out_w, layer.kernel_shape[3])
     slices = implicit_path.weight_slices(dy_shape, layer.kernel_shape, layer.groups)
-    threads = layer.threads_for(math.prod(dy_shape) * geo.kh * geo.kw)
+    threads = layer.threads_for(math.prod(dy_shape) * geo.kh * geo.kw, layer.group_channels)
     if slices < threads:
         return None
     return (f"float32, {consecutive} consecutive numbers per tap row, {layer.group_filters} filters per group, "
@@ -265,7 +267,7 @@ def _backward_blocks_reason(layer):
         return None
     geo = layer.geo
     patch = geo.kh * geo.kw * layer.group_channels
-    threads = layer.threads_for(layer.shape[0] * geo.out_h * geo.out_w * patch)
+    threads = layer.threads_for(layer.shape[0] * geo.out_h * geo.out_w * patch, layer.group_filters)
     slices = block_path.weight_gradient_slices(layer.shape[0], geo.out_h * geo.out_w, patch, layer.kernel_shape[3],
                                                layer.dtype.itemsize)
     if layer.shape[0] < threads or slices < threads:
