@@ -6,9 +6,11 @@
 Every layer has a readable ``forward`` and ``backward``; the hot loops run in compiled
 Cython + OpenMP kernels whose NumPy twins live in ``tinyconv.kernels.reference``.
 """
+from .allocator import keep_freed_memory
 from .parallel import prefer_passive_openmp_waits
 
 prefer_passive_openmp_waits()
+keep_freed_memory()
 
 from . import (activations, backend, callbacks, datasets, initializers, layers, losses,  # noqa: E402
                metrics, models, ops, optimizers, utils)
