@@ -21,15 +21,24 @@ def cpu_model():
 
 def numpy_blas():
     """NumPy's BLAS library and the kernel it picked at run time (via threadpoolctl)."""
+    return _blas_in("numpy", "NumPy")
+
+
+def scipy_blas():
+    """SciPy's own BLAS (tinyconv's matrix products run it on tinyconv's threads) and its kernel."""
+    return _blas_in("scipy", "SciPy")
+
+
+def _blas_in(folder, name):
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return {"note": "threadpoolctl not installed; see numpy.show_config()"}
     for pool in threadpool_info():
-        if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
+        if pool.get("user_api") == "blas" and folder in pool.get("filepath", ""):
             return {key: pool.get(key) for key in
                     ("internal_api", "version", "architecture", "threading_layer", "num_threads")}
-    return {"note": "no BLAS found for NumPy by threadpoolctl"}
+    return {"note": f"no BLAS found for {name} by threadpoolctl"}
 
 
 def torch_backend():

@@ -61,7 +61,8 @@ def geometric_mean(values):
 
 
 def run_race(cases=None, threads=(1, "default"), rounds=3, one_process=True, warmup=3, samples=5,
-             min_sample_s=0.3, gemm_sizes=(512, 1024, 2048), gemm_repeats=5, fma_units=None, verbose=True):
+             min_sample_s=0.3, gemm_sizes=(512, 1024, 2048), gemm_repeats=5, fma_units=None, verbose=True,
+             load=0):
     """Run the race; returns the report (a dict, see ``save``).
 
     Args:
@@ -74,6 +75,8 @@ def run_race(cases=None, threads=(1, "default"), rounds=3, one_process=True, war
         gemm_sizes, gemm_repeats: the square float32 GEMMs timed for the ceiling, best of
             ``gemm_repeats`` per size and round.
         fma_units: FMA units per core for the theoretical peak (None: assumed 2, and said so).
+        load: busy processes (each one spinning a core) kept running through the whole race, to
+            measure both frameworks on a machine another program is using.
 
     Raises:
         ValueError: for an unknown case name, fewer than 1 round, or an empty thread list.
@@ -98,6 +101,34 @@ def run_race(cases=None, threads=(1, "default"), rounds=3, one_process=True, war
     started = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "load_average": load_average(),
                "env": {name: os.environ.get(name) for name in ENV_REPORTED}}
     raw = []
+    hogs = start_load(load)
+    try:
+        run_rounds(raw, selected, threads, rounds, frameworks, step_options, gemm_options, verbose)
+    finally:
+        stop_load(hogs)
+    return summarise(raw, selected, threads, frameworks, started, fma_units,
+                     {"rounds": rounds, "warmup": warmup, "samples": samples, "min_sample_s": min_sample_s,
+                      "gemm_sizes": list(gemm_sizes), "gemm_repeats": gemm_repeats, "load_processes": load})
+
+
+# One busy process: a loop that never sleeps, as another program computing on one core.
+BUSY_LOOP = "while True: pass"
+
+
+def start_load(count):
+    """``count`` busy processes (see run_race's ``load``)."""
+    return [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]
+
+
+def stop_load(processes):
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.wait()
+
+
+def run_rounds(raw, selected, threads, rounds, frameworks, step_options, gemm_options, verbose):
+    """Every measurement of every round, appended to ``raw``."""
     for round_index in range(rounds):
         for count in threads:
             for blas in ("numpy", "torch"):
@@ -113,9 +144,6 @@ def run_race(cases=None, threads=(1, "default"), rounds=3, one_process=True, war
                     raw.append({"round": round_index, **run_worker(
                         ["step", "--framework", framework, "--case", case.name, "--threads", str(count)]
                         + step_options)})
-    return summarise(raw, selected, threads, frameworks, started, fma_units,
-                     {"rounds": rounds, "warmup": warmup, "samples": samples, "min_sample_s": min_sample_s,
-                      "gemm_sizes": list(gemm_sizes), "gemm_repeats": gemm_repeats})
 
 
 def first_report(raw, framework, key):
@@ -138,6 +166,8 @@ def summarise(raw, selected, threads, frameworks, started, fma_units, settings):
                 row["pids"][framework] = [entry["pid"] for entry in mine]
                 row["images_per_s_by_round"][framework] = [entry["images_per_s"] for entry in mine]
                 row[f"{framework}_images_per_s"] = median_or_none(row["images_per_s_by_round"][framework])
+                row[f"{framework}_peak_rss_mib"] = median_or_none(
+                    [entry["peak_rss_mib"] for entry in mine if entry.get("peak_rss_mib") is not None])
                 # The count the framework ran at ("both": tinyconv's, the one timed there).
                 reporter = "tinyconv" if framework == "both" else framework
                 row[f"{framework}_num_threads"] = next((entry[reporter]["num_threads"] for entry in mine), None)
@@ -155,6 +185,7 @@ def summarise(raw, selected, threads, frameworks, started, fma_units, settings):
         "machine": {"cpu": machine.cpu_description(), "python": platform.python_version(),
                     "compiled_isas": tinyconv_info.get("compiled_isas"),
                     "numpy_blas": first_report(raw, "tinyconv", "numpy_blas"),
+                    "scipy_blas": first_report(raw, "tinyconv", "scipy_blas"),
                     "torch": first_report(raw, "torch", "torch"),
                     "tinyconv": tinyconv_info},
         "env_in_parent": started["env"],
@@ -238,18 +269,27 @@ def machine_lines(report):
     m = report["machine"]
     torch = m.get("torch") or {}
     blas = m.get("numpy_blas") or {}
+    scipy_blas = m.get("scipy_blas") or {}
+    wake_ups = sorted({f"{entry['tinyconv']['team_wake_up_us']:.0f} us at {entry['tinyconv']['num_threads']} threads"
+                       for entry in report["raw"] if entry.get("mode") == "step" and entry.get("framework") == "tinyconv"
+                       and entry.get("tinyconv", {}).get("team_wake_up_us")})
+    load = report["settings"].get("load_processes", 0)
     lines = [
         f"CPU: {m['cpu']['model']} ({m['cpu']['slug']}; {m['cpu']['physical_cores']} cores, "
         f"{m['cpu']['logical_cpus']} logical CPUs; SIMD {', '.join(m['cpu']['simd_flags']) or 'none listed'})",
         f"tinyconv {m.get('tinyconv', {}).get('version')}: compiled modules picked "
         + ", ".join(f"{name} -> {isa}" for name, isa in (m.get("compiled_isas") or {}).items()),
-        f"NumPy's BLAS (tinyconv's GEMMs): {blas.get('internal_api')} {blas.get('version')}, "
-        f"kernel {blas.get('architecture')}, {blas.get('threading_layer')}, "
-        f"{blas.get('num_threads')} threads in tinyconv's process (tinyconv.set_num_threads does not set them)",
+        f"tinyconv's matrix products: SciPy's BLAS, {scipy_blas.get('internal_api')} {scipy_blas.get('version')}, "
+        f"kernel {scipy_blas.get('architecture')}, one BLAS thread per tinyconv thread; team wake-up measured "
+        + (", ".join(wake_ups) or "(one thread only)"),
+        f"NumPy's BLAS (the GEMM ceiling): {blas.get('internal_api')} {blas.get('version')}, "
+        f"kernel {blas.get('architecture')}, {blas.get('threading_layer')}",
         f"PyTorch {torch.get('version')}: BLAS {torch.get('blas')}, CPU capability {torch.get('cpu_capability')}, "
         f"oneDNN (mkldnn) {torch.get('mkldnn (oneDNN) for conv')}",
         f"{report['date']}; load average {report['load_average']['start']} -> {report['load_average']['end']}; "
-        f"medians of {report['settings']['rounds']} rounds; environment as given: "
+        f"medians of {report['settings']['rounds']} rounds; "
+        + (f"**under load: {load} busy process(es) running through the race**; " if load else "")
+        + "environment as given: "
         + (", ".join(f"{k}={v}" for k, v in report["env_in_parent"].items() if v is not None) or "none of "
            + "/".join(ENV_REPORTED) + " set"),
     ]
@@ -286,6 +326,19 @@ def one_process_table(report):
     for row in rows:
         lines.append(f"| {row['label']} | {short_threads(row['threads'])} | {fmt(row['tinyconv_images_per_s'])} | "
                      f"{fmt(row['both_images_per_s'])} | {row['one_process_over_separate']:.2f} |")
+    return "\n".join(lines)
+
+
+def memory_table(report):
+    rows = [row for row in report["rows"] if row.get("tinyconv_peak_rss_mib") and row.get("torch_peak_rss_mib")]
+    if not rows:
+        return None
+    lines = ["| train step | threads | tinyconv peak RSS MiB | PyTorch peak RSS MiB | tinyconv / PyTorch |",
+             "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        mine, theirs = row["tinyconv_peak_rss_mib"], row["torch_peak_rss_mib"]
+        lines.append(f"| {row['label']} | {short_threads(row['threads'])} | {mine:,.0f} | {theirs:,.0f} | "
+                     f"{mine / theirs:.2f} |")
     return "\n".join(lines)
 
 
@@ -333,7 +386,7 @@ def peak_lines(report):
 def markdown_report(report):
     parts = ["\n".join(f"- {line}" for line in machine_lines(report)),
              f"Command: `{report['command']}`" if report.get("command") else "",
-             race_table(report), one_process_table(report), ceiling_table(report),
+             race_table(report), one_process_table(report), memory_table(report), ceiling_table(report),
              "\n".join(f"- {line}" for line in peak_lines(report))]
     return "\n\n".join(part for part in parts if part)
 
@@ -384,6 +437,8 @@ def parse_args(argv=None):
     parser.add_argument("--gemm-repeats", type=int, default=5)
     parser.add_argument("--fma-units", type=int, default=None,
                         help="FMA units per core for the theoretical peak (default: assume 2, and say so)")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="keep N busy processes running through the race (a machine in use; default 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default: benchmarks/results/<this CPU's slug>/)")
     parser.add_argument("--show", type=Path, default=None, metavar="JSON",
@@ -397,7 +452,7 @@ def main(argv=None):
         print(markdown_report(json.loads(args.show.read_text())))
         return
     report = run_race(args.cases, args.threads, args.rounds, not args.no_one_process, args.warmup, args.samples,
-                      args.min_sample_s, args.gemm_sizes, args.gemm_repeats, args.fma_units)
+                      args.min_sample_s, args.gemm_sizes, args.gemm_repeats, args.fma_units, load=args.load)
     report["command"] = " ".join(["python3"] + sys.argv)
     out_dir = args.out or machine.results_dir()
     latest = save(report, out_dir)

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402  (NumPy first, as users import it)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -86,10 +87,18 @@ def describe(modules):
     if "tinyconv" in modules:
         tinyconv = modules["tinyconv"]
         info["tinyconv"] = {"version": tinyconv.__version__, "num_threads": tinyconv.get_num_threads(),
-                            "openmp": tinyconv.openmp_enabled(), "compiled_isas": machine.compiled_isas()}
+                            "openmp": tinyconv.openmp_enabled(), "compiled_isas": machine.compiled_isas(),
+                            "team_wake_up_us": tinyconv.parallel.team_wake_up_us()}
+        info["scipy_blas"] = environment.scipy_blas()
     if "torch" in modules:
         info["torch"] = environment.torch_backend()
     return info
+
+
+def peak_rss_mib():
+    """This process's peak resident set size so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def run_step(args):
@@ -108,6 +117,8 @@ def run_step(args):
     return {"mode": "step", "case": case.name, "framework": args.framework, "threads": args.threads,
             "pid": os.getpid(), "seconds_per_step": seconds, "images_per_s": case.batch / seconds,
             "samples_s": samples, "calls_per_sample": inner, "batch": case.batch,
+            # The process's peak resident memory: the framework, the model, the step's arrays.
+            "peak_rss_mib": peak_rss_mib(),
             "gflops": case.flops / seconds / 1e9 if case.flops else None,
             "env_at_start": ENV_AT_START, "env_after_imports": {name: os.environ.get(name) for name in ENV_WATCHED},
             **describe(modules)}
