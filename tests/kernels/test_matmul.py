@@ -48,7 +48,8 @@ def test_row_and_column_parts_give_numpys_product(threads, calls, m, k, n, count
     tolerance = 1e-4 if dtype == np.float32 else 1e-12
     for left, right in ((a, b), (np.asfortranarray(a), b), (a, np.asfortranarray(b)), (a.T.copy().T, b.T.copy().T)):
         np.testing.assert_allclose(matmul(left, right), a @ b, rtol=tolerance, atol=tolerance * k)
-    expected = count if m * n * k >= min_parallel_macs() else 1
+    long_side = max(m, n) // matmul_module.MIN_ROWS_PER_THREAD
+    expected = max(1, min(count, long_side)) if m * n * k >= min_parallel_macs() else 1
     assert calls == [expected] * 4
 
 
@@ -57,6 +58,23 @@ def test_small_products_stay_on_the_calling_thread(threads, calls):
     a, b = operands(8, 8, 8)
     matmul(a, b)
     assert calls == [1]
+
+
+def test_a_long_sum_for_a_small_result_stays_on_one_thread(threads):
+    """Cut along m or n, each thread would read all of k for a sliver of c (a dL/dW 75 x 6)."""
+    threads(4)
+    assert matmul_module.threads_for(75, 6, 800_000) == 1
+    assert matmul_module.threads_for(300, 6, 800_000) == 4
+    assert matmul_module.threads_for(130, 6, 800_000) == 2
+
+
+def test_a_pass_of_several_products_passes_its_count(threads, calls):
+    """A convolution by chunks chooses the count for the whole pass; each product above the floor takes it."""
+    threads(2)
+    a, b = operands(512, 40, 16)            # 327,680 multiply-adds: above the floor, below most measured thresholds
+    matmul(a, b, threads=2)
+    matmul(*operands(8, 8, 8), threads=2)   # below the floor: one thread whatever the pass said
+    assert calls == [2, 1]
 
 
 def test_leading_axes_and_out(threads):

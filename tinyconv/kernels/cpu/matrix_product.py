@@ -8,7 +8,7 @@ NumPy's ``a @ b``.
 """
 import numpy as np
 
-from .threads import get_num_threads, min_parallel_macs
+from .threads import GEMM_MIN_MACS, get_num_threads, min_parallel_macs
 
 __all__ = ["matmul"]
 
@@ -41,15 +41,27 @@ def _stored(matrix):
     return np.ascontiguousarray(matrix), False
 
 
-def threads_for(m, n, k):
-    """Threads worth waking for an (m x k) @ (k x n) product."""
-    return get_num_threads() if m * n * k >= min_parallel_macs() else 1
+# The product is cut along m or n (gemm.pyx): each thread needs this many rows or columns of its
+# own, or it reads all of a long k for a sliver of the result (a convolution's dL/dW, 75 x 6
+# summed over 800,000 pixels, ran 1.4x slower on two threads than on one).
+MIN_ROWS_PER_THREAD = 64
 
 
-def matmul(a, b, out=None):
+def threads_for(m, n, k, threads=None):
+    """Threads worth waking for an (m x k) @ (k x n) product (``threads``: the caller's choice for a
+    whole pass, else the kernels' count when the product is big enough)."""
+    count = get_num_threads() if threads is None else threads
+    if m * n * k < (min_parallel_macs() if threads is None else GEMM_MIN_MACS):
+        return 1
+    return max(1, min(count, max(m, n) // MIN_ROWS_PER_THREAD))
+
+
+def matmul(a, b, out=None, threads=None):
     """``a @ b`` for NumPy arrays; a may have leading batch axes when b is a matrix (as Dense's x @ W).
 
-    ``out``: a matrix to write the product into (as ``np.matmul``'s), for 2-D a; returned."""
+    ``out``: a matrix to write the product into (as ``np.matmul``'s), for 2-D a; returned.
+    ``threads``: the count the caller chose for a whole pass of several products (a convolution
+    by chunks), used for any product above the floor; None: this product's own size decides."""
     compiled = _compiled()
     if (compiled is None or b.ndim != 2 or a.ndim < 2 or a.dtype != b.dtype or a.dtype.type not in _FLOATS
             or a.shape[-1] != b.shape[0]):
@@ -66,7 +78,7 @@ def matmul(a, b, out=None):
         and out.flags.writeable
     c = out if direct else np.empty((m, n), dtype=a.dtype)
     with single_threaded_blas():
-        gemm.gemm(stored_a, trans_a, stored_b, trans_b, c, False, threads_for(m, n, k))
+        gemm.gemm(stored_a, trans_a, stored_b, trans_b, c, False, threads_for(m, n, k, threads))
     if out is None:
         return c.reshape(*lead, n)
     if not direct:

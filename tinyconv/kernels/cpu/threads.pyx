@@ -55,15 +55,17 @@ cdef int process_threads() noexcept nogil:
 # cores are halted and slow to wake.  Two threads only pay when the pass's one-thread time is
 # several wake-ups long (the half a helper computed also sits in its core's cache, and the next
 # pass reads it from there), so the thresholds follow the wake-up measured here.  Measured on that
-# machine: with WORTH = 4 LeNet-5's step ran 0.87x as fast on 2 threads as on 1; with 8, 1.0x.
+# machine (wake-up 100-125 us): with WORTH = 4 LeNet-5's step at batch 64 ran 0.87x as fast on 2
+# threads as on 1 (its 0.3-0.6 ms passes split); with 6 they stay on one thread, while batch 256's
+# 1.2 ms poolings split (1.17 -> 0.69 ms) and its step runs 1.23x faster on 2 threads.
 #
 #     min elements = max(PARALLEL_MIN_ELEMENTS, WORTH * wake-up us * ELEMENTS_PER_US)
 #     min MACs     = max(GEMM_MIN_MACS,         WORTH * wake-up us * MACS_PER_US)
 #
 # (the MACs threshold serves the matrix products and the convolutions' passes, route.py).
 
-WORTH = 8                     # a pass goes parallel when it takes this many wake-ups on one thread
-ELEMENTS_PER_US = 2000        # a memory-bound pass (activations, pooling, norms) on one core
+WORTH = 6                     # a pass goes parallel when it takes this many wake-ups on one thread
+ELEMENTS_PER_US = 1000        # a memory-bound pass (activations, pooling, norms) on one core
 MACS_PER_US = 50000           # a product or convolution on one core (50 GMAC/s: 100 GFLOP/s)
 GEMM_MIN_MACS = 2**18         # the matrix product's floor (about 10 us of work)
 MIN_ELEMENTS = PARALLEL_MIN_ELEMENTS    # parallel.pxd's floor, for Python to read

@@ -94,9 +94,11 @@ def usable_columns(columns, x, geo, groups):
 # --- the two passes ------------------------------------------------------------------------
 
 
-def forward(x, kernel, bias, geo, pads, groups, keep=False, spare=None):
+def forward(x, kernel, bias, geo, pads, groups, keep=False, spare=None, threads=None):
     """(y, kept columns or None): y = conv(x) + bias (x C-contiguous, checked).  ``keep``:
-    fill one whole-batch columns matrix (``spare`` when it fits) and return it for backward."""
+    fill one whole-batch columns matrix (``spare`` when it fits) and return it for backward.
+    ``threads``: the count for the chunks' products, chosen for the whole pass (None: each
+    product's own size decides, as ``matmul`` does)."""
     n, channels, filters = x.shape[0], x.shape[3], kernel.shape[3]
     cg, fg = channels // groups, filters // groups
     y = np.empty((n, geo.out_h, geo.out_w, filters), dtype=x.dtype)
@@ -117,15 +119,17 @@ def forward(x, kernel, bias, geo, pads, groups, keep=False, spare=None):
         cols = workspace[:(stop - start) * cells_per_sample]   # the last chunk may be shorter
         for g in range(groups):
             _fill_columns(x_source[start:stop], cols, source_geo, g * cg, cg)
-            matmul(cols, weights[g], out=y_rows[rows, g * fg:(g + 1) * fg])
+            matmul(cols, weights[g], out=y_rows[rows, g * fg:(g + 1) * fg], threads=threads)
     if bias is not None:
         add_bias(y_rows, np.asarray(bias, dtype=y.dtype))
     return y, kept
 
 
-def backward(dy, x, kernel, geo, pads, groups, columns=None, input_gradient=True, kernel_gradient=True):
+def backward(dy, x, kernel, geo, pads, groups, columns=None, input_gradient=True, kernel_gradient=True,
+             threads=None):
     """(dx by col2im or None, dkernel or None) (x, dy C-contiguous, checked).  ``columns``:
-    forward's kept columns for this x (``usable_columns``), or None: im2col again, by chunks."""
+    forward's kept columns for this x (``usable_columns``), or None: im2col again, by chunks.
+    ``threads``: as forward's."""
     n, channels, filters = x.shape[0], x.shape[3], kernel.shape[3]
     cg, fg = channels // groups, filters // groups
     dy_rows = dy.reshape(-1, filters)
@@ -158,9 +162,9 @@ def backward(dy, x, kernel, geo, pads, groups, columns=None, input_gradient=True
             if need_columns:
                 _fill_columns(x_source[start:stop], cols, source_geo, g * cg, cg)
             if kernel_gradient:
-                dweights[g] += matmul(cols.T, dy_g)
+                dweights[g] += matmul(cols.T, dy_g, threads=threads)
             if input_gradient:
-                matmul(dy_g, weights[g].T, out=dcols)
+                matmul(dy_g, weights[g].T, out=dcols, threads=threads)
                 _col2im_add(dcols, dx[start:stop], geo, g * cg, cg)
     if not kernel_gradient:
         return dx, None

@@ -91,7 +91,7 @@ def _forward(name, x, kernel, bias, geo, pads, groups, keep=False, spare=None, s
     if name == route.BLOCKS:
         threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3] // groups)
         return block_path.forward(x, kernel, bias, geo, groups, threads), None
-    return chunked_path.forward(x, kernel, bias, geo, pads, groups, keep, spare)
+    return chunked_path.forward(x, kernel, bias, geo, pads, groups, keep, spare, threads)
 
 
 def _weight_gradient(name, dy, x, kernel, geo, pads, groups, kept):
@@ -123,7 +123,9 @@ def _backward(name, dy, x, kernel, geo, pads, groups, kept, input_gradient, kern
         threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3] // groups)
         return block_path.backward(dy, x, kernel, geo, groups, threads, input_gradient, kernel_gradient)
     columns = kept if name == route.KEPT_COLUMNS else None
-    return chunked_path.backward(dy, x, kernel, geo, pads, groups, columns, input_gradient, kernel_gradient)
+    threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3] // groups)
+    return chunked_path.backward(dy, x, kernel, geo, pads, groups, columns, input_gradient, kernel_gradient,
+                                 threads)
 
 
 def _backward_passes(input_gradient, kernel_gradient):
