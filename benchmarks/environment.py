@@ -30,12 +30,16 @@ def scipy_blas():
 
 
 def _blas_in(folder, name):
+    """The BLAS whose library sits in a folder of the package ``folder`` (numpy.libs, scipy.libs, ...).
+
+    The folder, not the file name, tells them apart: NumPy's wheels name theirs libscipy_openblas64_."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return {"note": "threadpoolctl not installed; see numpy.show_config()"}
     for pool in threadpool_info():
-        if pool.get("user_api") == "blas" and folder in pool.get("filepath", ""):
+        folders = pool.get("filepath", "").replace("\\", "/").split("/")[:-1]
+        if pool.get("user_api") == "blas" and any(part.lower().startswith(folder) for part in folders[-2:]):
             return {key: pool.get(key) for key in
                     ("internal_api", "version", "architecture", "threading_layer", "num_threads")}
     return {"note": f"no BLAS found for {name} by threadpoolctl"}

@@ -53,7 +53,8 @@ def prefer_passive_openmp_waits():
 SPINNING_RUNTIME_ADVICE = (
     "tinyconv: GNU OpenMP (libgomp) was already loaded by another library (PyTorch ships one) before "
     "tinyconv, without OMP_WAIT_POLICY set, so tinyconv's kernels share its threads, which spin between "
-    "parallel loops: on few cores a small model can train several times slower. Set OMP_WAIT_POLICY=PASSIVE "
+    "parallel loops: quick on an idle machine, but when other programs use the cores a small model can train "
+    "several times slower. Set OMP_WAIT_POLICY=PASSIVE "
     "in the environment before Python starts (or import tinyconv before torch), or use "
     "tinyconv.set_num_threads(1) for small models.")
 

@@ -56,8 +56,9 @@ cdef int process_threads() noexcept nogil:
 # several wake-ups long (the half a helper computed also sits in its core's cache, and the next
 # pass reads it from there), so the thresholds follow the wake-up measured here.  Measured on that
 # machine (wake-up 100-125 us): with WORTH = 4 LeNet-5's step at batch 64 ran 0.87x as fast on 2
-# threads as on 1 (its 0.3-0.6 ms passes split); with 6 they stay on one thread, while batch 256's
-# 1.2 ms poolings split (1.17 -> 0.69 ms) and its step runs 1.23x faster on 2 threads.
+# threads as on 1 (its 0.3-0.6 ms passes split); with 6 they stay on one thread (but for one at the
+# threshold: 0.94x), while batch 256's 1.2 ms poolings split (1.17 -> 0.69 ms) and its step runs
+# 1.30x faster on 2 threads.
 #
 #     min elements = max(PARALLEL_MIN_ELEMENTS, WORTH * wake-up us * ELEMENTS_PER_US)
 #     min MACs     = max(GEMM_MIN_MACS,         WORTH * wake-up us * MACS_PER_US)
