@@ -64,9 +64,11 @@ def spinning_openmp_runtime_loaded(maps_path="/proc/self/maps", environ=None):
 
     Another library's libgomp (PyTorch's wheel ships ``libgomp.so.1``) has the soname tinyconv's kernels
     link against, so they share it, and it read ``OMP_WAIT_POLICY`` when it loaded, before tinyconv could
-    ask for passive waits.  Its idle threads then spin after every parallel loop; measured on a
-    2-core Xeon: LeNet-5 b64 fell from 8,400 to 1,400 img/s at 2 threads (large convolutions, with long
-    loops, were unaffected).  Linux only (reads the process's memory map); False elsewhere.
+    ask for passive waits.  Its idle threads then spin after every parallel loop: on an idle machine
+    that is quicker (LeNet-5 b64 on the 2-core Xeon VM of benchmarks/README.md, 2 threads: 15,900
+    img/s with torch imported first, 11,500 without), but with another process busy on one of the cores
+    it is slower (7,800 against 10,400), and torch's own steps fall further.  Linux only (reads the
+    process's memory map); False elsewhere.
 
     Args:
         maps_path: the memory map to read.
