@@ -325,3 +325,16 @@ def test_large_input_takes_the_threaded_path_and_still_matches(dtype):
                                ref_pool.avg_pool2d_forward(x, pool, strides, pads), **tolerance(dtype))
     np.testing.assert_allclose(cpu_pool.avg_pool2d_backward(dy, shape, pool, strides, pads),
                                ref_pool.avg_pool2d_backward(dy, shape, pool, strides, pads), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("kernel, shape, pool", [("max_pool2d_forward", (1, 65536, 32769, 1), (2, 2)),
+                                                 ("min_pool2d_forward", (1, 65536, 32769, 1), (2, 2)),
+                                                 ("max_pool3d_forward", (1, 2, 32768, 32769, 1), (2, 2, 2))])
+def test_compiled_max_and_min_pooling_refuse_images_of_more_cells_than_int32_numbers(kernel, shape, pool):
+    """They number a window's winning cell with an int32 while they scan: refused, never wrapped around."""
+    from tinyconv.kernels import cpu
+
+    huge = np.broadcast_to(np.zeros(1, np.float32), shape)       # (no memory behind it)
+    pads = ((0, 0),) * len(pool)
+    with pytest.raises(ValueError, match=rf"{kernel}: expected at most 2147483647 cells per image"):
+        getattr(cpu, kernel)(huge, pool, pool, pads)

@@ -108,6 +108,19 @@ def check_input_shape(input_shape):
     return check_pooled_input_shape("pooling", AXES_2D, input_shape)
 
 
+# The compiled max and min poolings number a window's winning cell with an int32 while they scan
+# (pool_order.pxd's take_larger): an image of more cells than that is refused, not wrapped around.
+MAX_NUMBERED_CELLS = 2**31 - 1
+
+
+def check_cells_numbered(who, x, spatial_axes):
+    """ValueError when x's images have more cells than an int32 numbers."""
+    cells = int(np.prod(x.shape[1:1 + spatial_axes], dtype=np.int64))
+    if cells > MAX_NUMBERED_CELLS:
+        raise ValueError(f"{who}: expected at most {MAX_NUMBERED_CELLS} cells per image, got "
+                         f"{' x '.join(str(n) for n in x.shape[1:1 + spatial_axes])}")
+
+
 def check_pool_forward(x, pool_size, strides, pads):
     """A 2-D pooling forward's arguments; return (pool, strides, pads, (OH, OW))."""
     check_float_array(x, "x")

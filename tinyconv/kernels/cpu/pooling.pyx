@@ -27,10 +27,11 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 # The argument checks are shared with the reference: one set of rules, one set of messages.
 from tinyconv.kernels.checks.pooling import (
+    check_cells_numbered,
     check_avg_pool_backward,
     check_float_array,
     check_input_shape,
@@ -40,7 +41,7 @@ from tinyconv.kernels.checks.pooling import (
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 from tinyconv.kernels.cpu.pool_geometry cimport Geometry, make_geometry
-from tinyconv.kernels.cpu.pool_order cimport takes_max
+from tinyconv.kernels.cpu.pool_order cimport WINDOW_BLOCK, take_larger
 
 cdef enum:
     # Channels per backward work item: small enough to give threads work when N is small.
@@ -59,28 +60,17 @@ cdef inline Py_ssize_t clip_stop(Py_ssize_t stop, Py_ssize_t size) noexcept nogi
 # --------------------------------------------------------------------------------------------
 # Max pooling
 # --------------------------------------------------------------------------------------------
-cdef enum:
-    # Channels of one window kept in local arrays while its cells are scanned (a whole vector
-    # register's worth several times over); wider layers go block by block.
-    MAX_BLOCK = 64
-
-
 cdef void max_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
     """One output row of one sample: every window's max and where it was.
 
-    The running max and winner of a block of channels live in local arrays, which the compiler
-    keeps in registers (written through pointers into y, they went back to memory after every
-    cell: 7 ns a number on a 32-channel layer, 0.7 with the local arrays).  A branch-free
-    update (the winner chosen with a bit mask, not an if) lets it vectorise the channel loop;
-    with an if it compiles to a jump that random data mispredicts half the time.
+    The running max and winner of a block of channels live in local arrays (pool_order.pxd's
+    take_larger says why).  Ties keep the first cell in row-major order, as np.argmax does in
+    the reference; a NaN always takes over (see pool_order.pxd).
     """
     cdef Py_ssize_t ow, h, w, c, c0, width, h0, h1, w0, w1
-    cdef int32_t cell, larger
-    cdef floating value, current
-    cdef floating best[MAX_BLOCK]
-    cdef int32_t winner[MAX_BLOCK]      # (int32 like the float lanes, so one vector holds both)
-    cdef const floating* pixel
+    cdef floating best[WINDOW_BLOCK]
+    cdef int32_t winner[WINDOW_BLOCK]
     h0 = clip_start(oh * g.stride_h - g.pad_top)
     h1 = clip_stop(oh * g.stride_h - g.pad_top + g.pool_h, g.height)
     for ow in range(g.out_w):
@@ -88,30 +78,19 @@ cdef void max_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
         w1 = clip_stop(ow * g.stride_w - g.pad_left + g.pool_w, g.width)
         c0 = 0
         while c0 < g.channels:
-            width = min(<Py_ssize_t>MAX_BLOCK, g.channels - c0)
+            width = min(<Py_ssize_t>WINDOW_BLOCK, g.channels - c0)
             # Start from the window's first real cell (pads < pool, so there always is one) ...
-            pixel = &x[n, h0, w0, c0]
-            cell = <int32_t>(h0 * g.width + w0)
             for c in range(width):
-                best[c] = pixel[c]
-                winner[c] = cell
-            # ... and let a later cell take over only when it beats the best so far (a NaN
-            # always does, see pool_order.pxd):
-            # ties keep the first cell in row-major order, as np.argmax does in the reference.
+                best[c] = x[n, h0, w0, c0 + c]
+                winner[c] = <int32_t>(h0 * g.width + w0)
+            # ... and let a later cell take over only when it beats the best so far.
             for h in range(h0, h1):
                 for w in range(w0, w1):
-                    pixel = &x[n, h, w, c0]
-                    cell = <int32_t>(h * g.width + w)
-                    for c in range(width):  # innermost: contiguous in NHWC
-                        value = pixel[c]
-                        current = best[c]
-                        larger = -<int32_t>takes_max(value, current)  # all ones if this cell wins, else 0
-                        best[c] = value if larger else current
-                        winner[c] = winner[c] ^ ((winner[c] ^ cell) & larger)  # cell if larger else winner
+                    take_larger(best, winner, &x[n, h, w, c0], <int32_t>(h * g.width + w), width)
             for c in range(width):
                 y[n, oh, ow, c0 + c] = best[c]
                 argmax[n, oh, ow, c0 + c] = winner[c]
-            c0 += MAX_BLOCK
+            c0 += WINDOW_BLOCK
 
 
 cdef void _max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax,
@@ -236,9 +215,7 @@ cdef bint _max_pool_backward_tiled(const floating[:, :, :, ::1] dy, const int64_
 def max_pool2d_forward(x, pool_size, strides, pads):
     """Max pooling; returns (y, argmax) exactly as the reference does."""
     pool, strides, pads, out_hw = check_pool_forward(x, pool_size, strides, pads)
-    if x.shape[1] * x.shape[2] > INT32_MAX:    # max_pool_row numbers the cells with int32
-        raise ValueError(f"max_pool2d_forward: expected at most {INT32_MAX} cells per image, got "
-                         f"{x.shape[1]} x {x.shape[2]}")
+    check_cells_numbered("max_pool2d_forward", x, 2)
     x = np.ascontiguousarray(x)
     n, channels = x.shape[0], x.shape[3]
     y = np.empty((n, *out_hw, channels), dtype=x.dtype)

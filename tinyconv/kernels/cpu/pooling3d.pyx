@@ -15,13 +15,14 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
-from tinyconv.kernels.checks.pooling import check_avg_pool3d_backward, check_max_pool3d_backward, check_pool3d_forward
+from tinyconv.kernels.checks.pooling import (check_avg_pool3d_backward, check_cells_numbered, check_max_pool3d_backward,
+                                             check_pool3d_forward)
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 from tinyconv.kernels.cpu.pool_geometry cimport Geometry3D, make_geometry3d
-from tinyconv.kernels.cpu.pool_order cimport takes_max
+from tinyconv.kernels.cpu.pool_order cimport WINDOW_BLOCK, take_larger
 
 cdef enum:
     CHANNEL_BLOCK = 16
@@ -60,26 +61,31 @@ cdef inline Py_ssize_t channel_blocks(Py_ssize_t channels) noexcept nogil:
 cdef void max_pool_plane(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
                          int64_t[:, :, :, :, ::1] argmax, Py_ssize_t n, Py_ssize_t od, Geometry3D g) noexcept nogil:
     """One output depth slice of one sample: every box's max and where it was."""
-    cdef Py_ssize_t oh, ow, d, h, w, c
+    cdef Py_ssize_t oh, ow, d, h, w, c, c0, width
     cdef Box b
-    cdef floating value
+    cdef floating best[WINDOW_BLOCK]
+    cdef int32_t winner[WINDOW_BLOCK]
     for oh in range(g.out_h):
         for ow in range(g.out_w):
             b = box_of(od, oh, ow, g)
-            # Start from the box's first real cell; later cells win only when strictly larger
-            # (or the first NaN, see pool_order.pxd), so ties keep the first cell in (d, h, w)
-            # order, as np.argmax does.
-            for c in range(g.channels):
-                y[n, od, oh, ow, c] = x[n, b.d0, b.h0, b.w0, c]
-                argmax[n, od, oh, ow, c] = (b.d0 * g.height + b.h0) * g.width + b.w0
-            for d in range(b.d0, b.d1):
-                for h in range(b.h0, b.h1):
-                    for w in range(b.w0, b.w1):
-                        for c in range(g.channels):
-                            value = x[n, d, h, w, c]
-                            if takes_max(value, y[n, od, oh, ow, c]):
-                                y[n, od, oh, ow, c] = value
-                                argmax[n, od, oh, ow, c] = (d * g.height + h) * g.width + w
+            c0 = 0
+            while c0 < g.channels:             # a block of channels in local arrays (pool_order.pxd)
+                width = min(<Py_ssize_t>WINDOW_BLOCK, g.channels - c0)
+                # Start from the box's first real cell; later cells win only when strictly larger
+                # (or the first NaN, see pool_order.pxd), so ties keep the first cell in (d, h, w)
+                # order, as np.argmax does.
+                for c in range(width):
+                    best[c] = x[n, b.d0, b.h0, b.w0, c0 + c]
+                    winner[c] = <int32_t>((b.d0 * g.height + b.h0) * g.width + b.w0)
+                for d in range(b.d0, b.d1):
+                    for h in range(b.h0, b.h1):
+                        for w in range(b.w0, b.w1):
+                            take_larger(best, winner, &x[n, d, h, w, c0],
+                                        <int32_t>((d * g.height + h) * g.width + w), width)
+                for c in range(width):
+                    y[n, od, oh, ow, c0 + c] = best[c]
+                    argmax[n, od, oh, ow, c0 + c] = winner[c]
+                c0 += WINDOW_BLOCK
 
 
 cdef void _max_pool_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
@@ -116,6 +122,7 @@ cdef void _max_pool_backward(const floating[:, :, :, :, ::1] dy, const int64_t[:
 def max_pool3d_forward(x, pool_size, strides, pads):
     """3-D max pooling; returns (y, argmax) exactly as the reference does."""
     pool, strides, pads, out_dhw = check_pool3d_forward(x, pool_size, strides, pads)
+    check_cells_numbered("max_pool3d_forward", x, 3)
     x = np.ascontiguousarray(x)
     y = np.empty((x.shape[0], *out_dhw, x.shape[4]), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int64)

@@ -12,9 +12,9 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY, exp, fabs, log, pow
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
-from tinyconv.kernels.checks.pooling import check_pool_forward
+from tinyconv.kernels.checks.pooling import check_cells_numbered, check_pool_forward
 from tinyconv.kernels.checks.pooling_variants import (
     check_parametric_pool_backward,
     check_parametric_pool_forward,
@@ -24,7 +24,7 @@ from tinyconv.kernels.reference.pooling_variants import gaussian_window
 
 from tinyconv.kernels.cpu.parallel cimport threads_for
 from tinyconv.kernels.cpu.pool_geometry cimport Geometry, make_geometry
-from tinyconv.kernels.cpu.pool_order cimport takes_min
+from tinyconv.kernels.cpu.pool_order cimport WINDOW_BLOCK, take_smaller
 
 cdef enum:
     CHANNEL_BLOCK = 16
@@ -64,23 +64,27 @@ def _new_output(x, out_hw):
 # --------------------------------------------------------------------------------------------
 cdef void min_pool_row(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmin,
                        Py_ssize_t n, Py_ssize_t oh, Geometry g) noexcept nogil:
-    cdef Py_ssize_t ow, h, w, c
+    cdef Py_ssize_t ow, h, w, c, c0, width
     cdef Window win
-    cdef floating value
+    cdef floating best[WINDOW_BLOCK]
+    cdef int32_t winner[WINDOW_BLOCK]
     for ow in range(g.out_w):
         win = window_of(oh, ow, g)
-        for c in range(g.channels):
-            y[n, oh, ow, c] = x[n, win.h0, win.w0, c]
-            argmin[n, oh, ow, c] = win.h0 * g.width + win.w0
-        # strictly smaller (or the first NaN, see pool_order.pxd) takes over: ties keep the
-        # first cell, as np.argmin does
-        for h in range(win.h0, win.h1):
-            for w in range(win.w0, win.w1):
-                for c in range(g.channels):
-                    value = x[n, h, w, c]
-                    if takes_min(value, y[n, oh, ow, c]):
-                        y[n, oh, ow, c] = value
-                        argmin[n, oh, ow, c] = h * g.width + w
+        c0 = 0
+        while c0 < g.channels:                 # a block of channels in local arrays (pool_order.pxd)
+            width = min(<Py_ssize_t>WINDOW_BLOCK, g.channels - c0)
+            for c in range(width):
+                best[c] = x[n, win.h0, win.w0, c0 + c]
+                winner[c] = <int32_t>(win.h0 * g.width + win.w0)
+            # strictly smaller (or the first NaN, see pool_order.pxd) takes over: ties keep the
+            # first cell, as np.argmin does
+            for h in range(win.h0, win.h1):
+                for w in range(win.w0, win.w1):
+                    take_smaller(best, winner, &x[n, h, w, c0], <int32_t>(h * g.width + w), width)
+            for c in range(width):
+                y[n, oh, ow, c0 + c] = best[c]
+                argmin[n, oh, ow, c0 + c] = winner[c]
+            c0 += WINDOW_BLOCK
 
 
 cdef void _min_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmin,
@@ -94,6 +98,7 @@ cdef void _min_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::
 def min_pool2d_forward(x, pool_size, strides, pads):
     """Min pooling; returns (y, argmin) exactly as the reference does."""
     pool, strides, pads, out_hw = check_pool_forward(x, pool_size, strides, pads)
+    check_cells_numbered("min_pool2d_forward", x, 2)
     x = np.ascontiguousarray(x)
     y = _new_output(x, out_hw)
     argmin = np.empty(y.shape, dtype=np.int64)
