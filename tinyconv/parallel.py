@@ -4,8 +4,9 @@ The count starts at ``OMP_NUM_THREADS`` when it is set, else at ``tinyconv.threa
 cores this process may really use (its CPU affinity, capped by a container's CPU quota), not
 every core of the machine.  The compiled kernels read it once, when they load.  The count is
 one for the whole process: ``set_num_threads`` on one thread reaches the kernels run by every
-other thread, those started later included.  The kernels and BLAS run one after the other,
-never at the same time, so the two thread pools do not oversubscribe the cores.
+other thread, those started later included.  tinyconv's matrix products run on the same threads
+(``tinyconv/kernels/cpu/gemm.pyx``), one pool for the whole step; a pass is split only when it is
+several wake-ups of that pool long (``team_wake_up_us``).
 
 ``import tinyconv`` sets two environment variables for the whole process, unless they are
 set already: ``OMP_WAIT_POLICY=PASSIVE`` and ``OPENBLAS_THREAD_TIMEOUT=4`` (see
@@ -34,10 +35,12 @@ def prefer_passive_openmp_waits():
     for the whole process (subprocesses inherit them), each only when it is not set already.
     ``import tinyconv`` calls this first thing.
 
-    Why: a kernel's parallel loop and NumPy's BLAS (OpenBLAS has threads of its own) run one
-    after the other.  With OpenMP's default, the kernel's threads spin for a while after each
-    loop and take the cores the GEMM's threads need: on two cores the demo ran ten times slower.
-    It must run before the OpenMP runtime starts (before the kernels load).
+    Why: with OpenMP's default, idle threads spin for a while after each parallel loop, and when
+    another program (or NumPy's own OpenBLAS threads, in your code) needs the core, every loop
+    waits for a thread that is not running: with a busy process on one of two cores, a LeNet-5
+    step ran 17x slower.  Sleeping costs a wake-up per loop instead (measured, and counted in
+    when a pass is split: ``team_wake_up_us``).  It must run before the OpenMP runtime starts
+    (before the kernels load).
 
     Opting out: set either variable yourself (in the shell, or in ``os.environ`` before
     ``import tinyconv``); tinyconv then leaves it as it is.
@@ -102,12 +105,12 @@ def openmp_enabled():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in the compiled kernels and in the BLAS behind NumPy's matrix products.
+    """Use ``n`` threads in the compiled kernels (and their matrix products) and in NumPy's BLAS.
 
     Like ``torch.set_num_threads``: one count for every thread pool tinyconv's computations use, so
-    ``set_num_threads(1)`` runs a training step on one core (the big matrix products of convolution and
-    Dense go to NumPy's BLAS, which has a thread pool of its own).  The count holds for the whole
-    process, whichever thread sets it.
+    ``set_num_threads(1)`` runs a training step on one core.  tinyconv's matrix products (Dense, the
+    convolutions' GEMMs) run on the kernels' own threads; NumPy's BLAS gets the same count for the
+    products your own code computes.  The count holds for the whole process, whichever thread sets it.
 
     Args:
         n: a positive int.
