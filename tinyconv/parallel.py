@@ -159,7 +159,7 @@ def team_wake_up_us():
     Measured once per thread count (median of 5) when the count is set; 0 for one thread or
     without the compiled kernels.  A pass goes parallel only when its one-thread time is a few
     such wake-ups long (``tinyconv/kernels/cpu/threads.pyx``): on the 2-core virtual machine of
-    ``benchmarks/README.md`` waking a halted core took about 90 microseconds.
+    ``benchmarks/README.md`` waking a halted core took 94-150 microseconds.
     """
     threads = _threads_module()
     return threads.wake_up_us() if threads is not None else 0.0

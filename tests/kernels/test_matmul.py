@@ -24,9 +24,9 @@ def calls(monkeypatch):
     seen = []
     real = gemm.gemm
 
-    def spy(a, trans_a, b, trans_b, c, accumulate, thread_count):
+    def spy(a, trans_a, b, trans_b, c, thread_count):
         seen.append(thread_count)
-        return real(a, trans_a, b, trans_b, c, accumulate, thread_count)
+        return real(a, trans_a, b, trans_b, c, thread_count)
 
     monkeypatch.setattr(gemm, "gemm", spy)
     return seen

@@ -12,8 +12,8 @@ this by running its BLAS on its OpenMP pool.  So does this module:
     PARTS_PER_THREAD per thread for long products, taken as the threads come free):
         part t:   c[part t] = op(a)[rows of t] @ op(b)          (row parts)
                   c[part t] = op(a) @ op(b)[columns of t]       (column parts)
-    each part is one call of a single-threaded BLAS (SciPy's ``cython_blas``, held at one
-    thread by the caller, ``matrix_product.py``) on one of tinyconv's OpenMP threads.
+    each part is one call of a single-threaded BLAS (SciPy's ``cython_blas``, kept at one
+    thread: ``blas_threads.py``) on one of tinyconv's OpenMP threads.
 
 Every number of c is summed by one BLAS call over the whole of k, so the cut changes no sum's
 order.  ``matrix_product.py`` checks the arguments and chooses the thread count; these loops run
@@ -44,8 +44,8 @@ cdef Py_ssize_t _part_size(Py_ssize_t length, Py_ssize_t parts, Py_ssize_t align
 
 
 def gemm(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bint trans_b,
-         floating[:, ::1] c, bint accumulate, int threads):
-    """c = op(a) @ op(b) (+ c when ``accumulate``), on ``threads`` OpenMP threads.
+         floating[:, ::1] c, int threads):
+    """c = op(a) @ op(b), on ``threads`` OpenMP threads.
 
     a and b are C-contiguous; op(a) is a.T when ``trans_a`` (a is then k x m), else a (m x k);
     likewise b.  The caller checked that the shapes agree.
@@ -53,15 +53,14 @@ def gemm(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bint 
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
     cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
     cdef Py_ssize_t lda = a.shape[1], ldb = b.shape[1], part, parts, size, first, count, length
-    cdef floating beta = 1 if accumulate else 0
+    cdef floating beta = 0
     cdef bint by_rows = m >= n
     cdef const floating* a0
     cdef const floating* b0
     if m == 0 or n == 0:
         return
     if k == 0:                                   # an empty sum: BLAS would not touch c
-        if not accumulate:
-            c[:, :] = 0
+        c[:, :] = 0
         return
     a0 = &a[0, 0]
     b0 = &b[0, 0]
@@ -77,9 +76,9 @@ def gemm(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bint 
             count = min(size, m - first)
             if count > 0:   # rows [first, first + count) of op(a): a row of a, or a column of a.T
                 row_major_gemm(trans_a, trans_b, count, n, k, a0 + (first if trans_a else first * lda), lda,
-                      b0, ldb, beta, &c[first, 0], n)
+                               b0, ldb, beta, &c[first, 0], n)
         else:
             count = min(size, n - first)
             if count > 0:   # columns [first, first + count) of op(b)
                 row_major_gemm(trans_a, trans_b, m, count, k, a0, lda,
-                      b0 + (first * ldb if trans_b else first), ldb, beta, &c[0, first], n)
+                               b0 + (first * ldb if trans_b else first), ldb, beta, &c[0, first], n)

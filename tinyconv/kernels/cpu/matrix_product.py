@@ -1,10 +1,10 @@
 """``matmul(a, b)``: NumPy's ``a @ b``, on tinyconv's own OpenMP threads (``gemm.pyx`` says why).
 
-Dense layers and the 1x1 convolutions call it through ``tinyconv.dispatch.matmul``.  A product
-too small to share (below ``threads.min_parallel_macs()`` multiply-adds: 2^18, or more where
-waking the team was measured to cost more) is one BLAS call on the calling thread.  What the compiled product does not take
-(integers, complex numbers, stacks of matrices on the right, a build without SciPy's BLAS) is
-NumPy's ``a @ b``.
+Dense layers call it through ``tinyconv.dispatch.matmul``, the 1x1, im2col and 3-D convolutions
+directly.  A product too small to share (below ``threads.min_parallel_macs()`` multiply-adds:
+2^18, or more where waking the team was measured to cost more) is one BLAS call on the calling
+thread.  What the compiled product does not take (integers, complex numbers, stacks of matrices
+on the right, a build without SciPy's BLAS) is NumPy's ``a @ b``.
 """
 import numpy as np
 
@@ -78,7 +78,7 @@ def matmul(a, b, out=None, threads=None):
         and out.flags.writeable
     c = out if direct else np.empty((m, n), dtype=a.dtype)
     with single_threaded_blas():
-        gemm.gemm(stored_a, trans_a, stored_b, trans_b, c, False, threads_for(m, n, k, threads))
+        gemm.gemm(stored_a, trans_a, stored_b, trans_b, c, threads_for(m, n, k, threads))
     if out is None:
         return c.reshape(*lead, n)
     if not direct:

@@ -51,11 +51,11 @@ cdef int process_threads() noexcept nogil:
 #
 # A parallel pass first wakes the team's other threads, which sleep between passes (import
 # tinyconv asks OpenMP for passive waits).  What that costs depends on the machine: a few
-# microseconds on a desktop, 90 on the 2-core virtual machine of benchmarks/README.md, whose idle
+# microseconds on a desktop, 94-150 on the 2-core virtual machine of benchmarks/README.md, whose idle
 # cores are halted and slow to wake.  Two threads only pay when the pass's one-thread time is
 # several wake-ups long (the half a helper computed also sits in its core's cache, and the next
 # pass reads it from there), so the thresholds follow the wake-up measured here.  Measured on that
-# machine (wake-up 100-125 us): with WORTH = 4 LeNet-5's step at batch 64 ran 0.87x as fast on 2
+# machine (wake-up 94-150 us): with WORTH = 4 LeNet-5's step at batch 64 ran 0.87x as fast on 2
 # threads as on 1 (its 0.3-0.6 ms passes split); with 6 they stay on one thread (but for one at the
 # threshold: 0.94x), while batch 256's 1.2 ms poolings split (1.17 -> 0.69 ms) and its step runs
 # 1.30x faster on 2 threads.
