@@ -13,6 +13,7 @@ from .threads import GEMM_MIN_MACS, get_num_threads, min_parallel_macs
 __all__ = ["matmul"]
 
 _FLOATS = (np.float32, np.float64)
+_COMPILED = None        # (gemm, single_threaded_blas) once looked up; False when not built
 
 
 def _compiled():
@@ -27,9 +28,6 @@ def _compiled():
         else:
             _COMPILED = (gemm, single_threaded_blas) if scipy_blas_controller() is not None else False
     return _COMPILED or None
-
-
-_COMPILED = None
 
 
 def _stored(matrix):

@@ -119,11 +119,10 @@ def _backward(name, dy, x, kernel, geo, pads, groups, kept, input_gradient, kern
     """(dx or None, dkernel or None) by one of the routes that sum both in one pass."""
     if name == route.POINTWISE_GEMM:
         return pointwise_path.backward(dy, x, kernel, groups, input_gradient, kernel_gradient)
+    threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3] // groups)
     if name == route.BLOCKS:
-        threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3] // groups)
         return block_path.backward(dy, x, kernel, geo, groups, threads, input_gradient, kernel_gradient)
     columns = kept if name == route.KEPT_COLUMNS else None
-    threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3] // groups)
     return chunked_path.backward(dy, x, kernel, geo, pads, groups, columns, input_gradient, kernel_gradient,
                                  threads)
 
