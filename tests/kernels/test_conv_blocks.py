@@ -38,6 +38,7 @@ class RouteSpy:
 
     def __init__(self):
         self.forward = self.backward = 0
+        self.backward_passes = []        # (dx asked, dW asked) of each backward call
 
     def block_output_rows(self, *args):
         return blocks.block_output_rows(*args)
@@ -48,6 +49,8 @@ class RouteSpy:
 
     def backward_blocks(self, *args):
         self.backward += 1
+        dx, partial = args[5], args[6]
+        self.backward_passes.append((dx is not None, partial is not None))
         return blocks.backward_blocks(*args)
 
 
@@ -164,11 +167,18 @@ def test_results_do_not_depend_on_the_thread_count(every_layer_on_blocks):
 # --- 3. routing ---------------------------------------------------------------------------------
 
 
-def test_few_channel_layers_keep_the_chunked_path(spy):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_channel_layers_keep_the_chunked_path_but_for_dx(spy, dtype):
+    """Forward and dL/dW of few channels stay on the chunks (their im2col copies are short), while
+    dL/dx, which needs no im2col, goes by blocks on its own."""
     rng = np.random.default_rng(11)
-    x, kernel, bias = random_problem(rng, 2, 6, 6, route.BLOCK_MIN_GROUP_CHANNELS - 1, 3, 3, 4, 1, np.float32)
+    x, kernel, bias = random_problem(rng, 2, 6, 6, route.BLOCK_MIN_GROUP_CHANNELS - 1, 3, 3, 4, 1, dtype)
     assert_fast_matches_reference(x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, rng)
-    assert (spy.forward, spy.backward) == (0, 0)
+    assert spy.forward == 0
+    assert spy.backward_passes and set(spy.backward_passes) == {(True, False)}
+    chosen = route.conv2d_route(x.shape, kernel.shape, pads=((1, 1), (1, 1)), dtype=dtype, training=True)
+    assert chosen.input_gradient == route.BLOCKS and not chosen.input_gradient_by_correlation
+    assert chosen.weight_gradient != route.BLOCKS
 
 
 def test_chunked_path_when_blas_threads_cannot_be_held(spy, monkeypatch):

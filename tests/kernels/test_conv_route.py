@@ -66,20 +66,23 @@ class Spy:
         return calls
 
 
+# dL/dx of a few-channel layer goes by blocks (it needs no im2col) where they are built
+FEW_CHANNEL_DX = route.BLOCKS if BLOCKS_BUILT else route.IM2COL_CHUNKS
+
 # (x shape, kernel shape, strides, pads, dtype, training, the routes expected here: forward, dW, dx)
 LAYERS = {
     "direct first layer, planes kept": ((2, 8, 8, 1), (3, 3, 1, 6), (1, 1), SAME3, np.float32, True,
-                                        (route.DIRECT, route.DIRECT, route.IM2COL_CHUNKS)),
+                                        (route.DIRECT, route.DIRECT, FEW_CHANNEL_DX)),
     "direct forward, implicit dW": ((2, 8, 8, 3), (3, 3, 3, 16), (1, 1), SAME3, np.float32, True,
-                                    (route.DIRECT, route.IMPLICIT_GEMM, route.IM2COL_CHUNKS)),
+                                    (route.DIRECT, route.IMPLICIT_GEMM, FEW_CHANNEL_DX)),
     "implicit 3x3": ((2, 10, 10, 16), (3, 3, 16, 16), (1, 1), SAME3, np.float32, True,
                      (route.IMPLICIT_GEMM, route.IMPLICIT_GEMM, route.IMPLICIT_GEMM)),
     "pointwise": ((2, 6, 6, 16), (1, 1, 16, 8), (1, 1), VALID, np.float64, True,
                   (route.POINTWISE_GEMM,) * 3),
     "kept columns": ((2, 8, 8, 3), (3, 3, 3, 4), (1, 1), SAME3, np.float64, True,
-                     (route.IM2COL_CHUNKS, route.KEPT_COLUMNS, route.IM2COL_CHUNKS)),
+                     (route.IM2COL_CHUNKS, route.KEPT_COLUMNS, FEW_CHANNEL_DX)),
     "chunks, inference": ((2, 8, 8, 3), (3, 3, 3, 4), (2, 2), SAME3, np.float64, False,
-                          (route.IM2COL_CHUNKS,) * 3),
+                          (route.IM2COL_CHUNKS, route.IM2COL_CHUNKS, FEW_CHANNEL_DX)),
     "blocks, strided": ((4, 10, 10, 12), (3, 3, 12, 12), (2, 2), SAME3, np.float64, True,
                         (route.BLOCKS,) * 3),
     "blocks, dx by correlation": ((4, 24, 24, 12), (3, 3, 12, 12), (1, 1), SAME3, np.float64, True,

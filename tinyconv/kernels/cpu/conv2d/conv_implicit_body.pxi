@@ -224,9 +224,10 @@ def weight_gradient(const float[:, :, :, ::1] x, const float[:, ::1] dy, float[:
                     Py_ssize_t group_filters, int threads):
     """partial[s] = slice s's dL/dW, (KH*KW*Cg, groups * blocks * TC_FILTER_BLOCK), rows ordered
     (p, q, c) and each group's filters in its own whole blocks.  ``dy``: (output pixels, the
-    same columns as ``partial``), zero in the padding columns; ``group_filters``: the filters of
-    a group without that padding (a block that holds no more than one vector of them runs the
-    tile's one-vector copy)."""
+    same columns as ``partial``), zero in the padding columns, or, for one group whose filters
+    fill whole vectors, (output pixels, filters) as it is (no tile reads past them);
+    ``group_filters``: the filters of a group without that padding (a block that holds no more
+    than one vector of them runs the tile's one-vector copy)."""
     cdef Shape s = _shape(x, out_h, out_w, kh, kw, sh, sw, dh, dw, top, left, groups)
     cdef Py_ssize_t slices = partial.shape[0], total_rows = x.shape[0] * out_h, sl, first, stop, rows
     cdef Py_ssize_t dy_cols = dy.shape[1], sums_cols = partial.shape[2]
