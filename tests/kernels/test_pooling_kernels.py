@@ -338,3 +338,35 @@ def test_compiled_max_and_min_pooling_refuse_images_of_more_cells_than_int32_num
     pads = ((0, 0),) * len(pool)
     with pytest.raises(ValueError, match=rf"{kernel}: expected at most 2147483647 cells per image"):
         getattr(cpu, kernel)(huge, pool, pool, pads)
+
+
+@pytest.mark.parametrize("channels", [6, 31, 32, 40])       # column sums up to 31 channels, per cell from 32
+@pytest.mark.parametrize("pool, strides, padding", [((2, 2), (2, 2), "valid"), ((3, 2), (2, 3), "same"),
+                                                    ((2, 2), (3, 3), "valid"), ((3, 3), (1, 1), "same")])
+def test_avg_pool_both_forward_loops_and_the_banded_backward_match_on_any_thread_count(channels, pool, strides,
+                                                                                       padding):
+    """Few channels sum window rows first, many sum cell by cell; disjoint windows' backward copies each
+    window row's first dx row to the others and zeroes the rows between window rows (stride > pool)."""
+    import tinyconv
+
+    rng = np.random.default_rng(channels)
+    shape = (8, 33, 31, channels)          # above the parallel passes' floor (32,768 numbers)
+    pads = geometry.resolve_padding(padding, shape[1:3], pool, strides)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y_ref = ref_pool.avg_pool2d_forward(x.astype(np.float64), pool, strides, pads)
+    dy = rng.standard_normal(y_ref.shape).astype(np.float32)
+    dx_ref = ref_pool.avg_pool2d_backward(dy.astype(np.float64), shape, pool, strides, pads)
+    before = tinyconv.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            tinyconv.set_num_threads(threads)
+            y = cpu_pool.avg_pool2d_forward(x, pool, strides, pads)
+            dx = cpu_pool.avg_pool2d_backward(dy, shape, pool, strides, pads)
+            np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(dx, dx_ref, rtol=1e-5, atol=1e-6)
+            results.append((y, dx))
+    finally:
+        tinyconv.set_num_threads(before)
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
