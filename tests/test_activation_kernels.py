@@ -75,6 +75,15 @@ def test_bias_gradient_matches_the_reference(shape, dtype, seed):
     assert np.all(np.abs(got.astype(np.float64) - expected) <= bound), (got, expected, bound)
 
 
+@pytest.mark.parametrize("channels", [1, 6, 15, 16, 40])    # flat runs up to 15 channels, rows from 16
+@pytest.mark.parametrize("rows", [1, 7, 1001, 40_003])         # whole periods of rows, a remainder, or neither
+def test_bias_gradient_of_few_and_many_channels_matches_the_reference(channels, rows):
+    dz = np.random.default_rng(channels * rows).standard_normal((rows, channels)).astype(np.float32)
+    terms = dz.astype(np.float64)
+    bound = 4 * np.sqrt(rows) * np.finfo(np.float32).eps * np.abs(terms).sum(axis=0)
+    assert np.all(np.abs(compiled.bias_gradient(dz).astype(np.float64) - terms.sum(axis=0)) <= bound)
+
+
 def test_bias_gradient_does_not_depend_on_the_thread_count():
     import tinyconv
 
