@@ -233,11 +233,14 @@ def weight_gradient(const float[:, :, :, ::1] x, const float[:, ::1] dy, float[:
     cdef Py_ssize_t dy_cols = dy.shape[1], sums_cols = partial.shape[2]
     cdef float[:, ::1] staging = _staging(s, threads)
     cdef const float* source
-    partial[:, :, :] = 0
+    cdef Py_ssize_t slice_floats = partial.shape[1] * sums_cols
     if out_w == 0 or total_rows == 0:
+        partial[:, :, :] = 0
         return
     with nogil, parallel(num_threads=threads):
         for sl in prange(slices, schedule="dynamic"):
+            # zeroed by the thread that sums it, just before (in its cache, and not one pass for all)
+            memset(&partial[sl, 0, 0], 0, slice_floats * sizeof(float))
             first = sl * total_rows // slices
             stop = (sl + 1) * total_rows // slices
             while first < stop:            # bands end at a slice's end and at a sample's last row
