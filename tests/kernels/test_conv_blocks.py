@@ -31,6 +31,7 @@ def no_implicit_gemm(monkeypatch):
     """float32 forward passes go through the implicit GEMM (test_conv_implicit.py) by default;
     here they take the blocks, as float64 and builds without conv_implicit do."""
     monkeypatch.setattr(route, "_implicit_applies", lambda *args, **kwargs: False)
+    monkeypatch.setattr(route, "_scatter_applies", lambda *args, **kwargs: False)   # (built with the implicit)
 
 
 class RouteSpy:

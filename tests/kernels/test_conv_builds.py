@@ -150,3 +150,17 @@ def test_scalar_direct_matches_reference(scalar_builds, monkeypatch, one_thread)
     monkeypatch.setattr(direct_path, "direct_kernels", lambda: kernels)
     check_against_reference(x, kernel, bias, ((1, 1), ((2, 2), (1, 1)), (1, 1), 1), cache=KernelCache())
     assert {"forward", "weight_gradient"} <= set(kernels.calls)
+
+
+@pytest.mark.parametrize("shape", [
+    # n, h, w, channels, kh, kw, filters, strides, pads
+    (2, 14, 14, 6, 5, 5, 16, (1, 1), ((0, 0), (0, 0))),        # LeNet-5's second layer: four rows at a time
+    (2, 9, 8, 3, 3, 3, 7, (2, 1), ((1, 1), (1, 1))),           # strided down the rows: pixel by pixel
+])
+def test_scalar_scatter_matches_reference(scalar_builds, monkeypatch, one_thread, shape):
+    n, h, w, channels, kh, kw, filters, strides, pads = shape
+    x, kernel, bias = random_problem(np.random.default_rng(3), n, h, w, channels, kh, kw, filters, 1, np.float32)
+    kernels = Counting(scalar_builds["conv_implicit"])
+    monkeypatch.setattr(implicit_path, "implicit_kernels", lambda: kernels)
+    check_against_reference(x, kernel, bias, (strides, pads, (1, 1), 1))
+    assert "input_gradient_scatter" in kernels.calls

@@ -12,7 +12,7 @@ from tinyconv.dispatch import KernelCache
 from tinyconv.kernels import cpu
 from tinyconv.kernels.cpu import conv2d
 from tinyconv.kernels.cpu.conv2d import (block_path, chunked_path, direct_path, implicit_path, pointwise_path,
-                                         route)
+                                         route, scatter_path)
 from tinyconv.kernels.reference import conv as ref
 
 SAME3 = ((1, 1), (1, 1))
@@ -42,6 +42,7 @@ class Spy:
         self._wrap(monkeypatch, pointwise_path, "backward", route.POINTWISE_GEMM)
         self._wrap(monkeypatch, block_path, "forward", route.BLOCKS)
         self._wrap(monkeypatch, block_path, "backward", route.BLOCKS)
+        self._wrap(monkeypatch, scatter_path, "input_gradient", route.SCATTER)
         self._wrap(monkeypatch, chunked_path, "forward", route.IM2COL_CHUNKS)
         real_backward = chunked_path.backward
 
@@ -66,15 +67,17 @@ class Spy:
         return calls
 
 
-# dL/dx of a few-channel layer goes by blocks (it needs no im2col) where they are built
+# dL/dx of a few-channel layer: scattered in float32 where the implicit kernels are built, else by
+# blocks (it needs no im2col) where they are
 FEW_CHANNEL_DX = route.BLOCKS if BLOCKS_BUILT else route.IM2COL_CHUNKS
+FEW_CHANNEL_DX_F32 = route.SCATTER if implicit_path.implicit_kernels() is not None else FEW_CHANNEL_DX
 
 # (x shape, kernel shape, strides, pads, dtype, training, the routes expected here: forward, dW, dx)
 LAYERS = {
     "direct first layer, planes kept": ((2, 8, 8, 1), (3, 3, 1, 6), (1, 1), SAME3, np.float32, True,
-                                        (route.DIRECT, route.DIRECT, FEW_CHANNEL_DX)),
+                                        (route.DIRECT, route.DIRECT, FEW_CHANNEL_DX_F32)),
     "direct forward, implicit dW": ((2, 8, 8, 3), (3, 3, 3, 16), (1, 1), SAME3, np.float32, True,
-                                    (route.DIRECT, route.IMPLICIT_GEMM, FEW_CHANNEL_DX)),
+                                    (route.DIRECT, route.IMPLICIT_GEMM, FEW_CHANNEL_DX_F32)),
     "implicit 3x3": ((2, 10, 10, 16), (3, 3, 16, 16), (1, 1), SAME3, np.float32, True,
                      (route.IMPLICIT_GEMM, route.IMPLICIT_GEMM, route.IMPLICIT_GEMM)),
     "pointwise": ((2, 6, 6, 16), (1, 1, 16, 8), (1, 1), VALID, np.float64, True,
@@ -128,8 +131,8 @@ def test_the_route_that_runs_is_the_one_conv2d_route_names(name, monkeypatch):
 
 def test_every_route_is_covered():
     covered = {name for layer in LAYERS.values() for name in layer[-1]}
-    assert covered == {route.DIRECT, route.IMPLICIT_GEMM, route.POINTWISE_GEMM, route.BLOCKS, route.KEPT_COLUMNS,
-                       route.IM2COL_CHUNKS}
+    assert covered == {route.DIRECT, route.IMPLICIT_GEMM, route.POINTWISE_GEMM, route.BLOCKS, route.SCATTER,
+                       route.KEPT_COLUMNS, route.IM2COL_CHUNKS}
 
 
 def test_dx_by_correlation_runs_the_forward_of_its_route(monkeypatch):

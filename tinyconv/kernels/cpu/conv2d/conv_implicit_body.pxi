@@ -249,3 +249,4 @@ def weight_gradient(const float[:, :, :, ::1] x, const float[:, ::1] dy, float[:
                 _weight_band(source, &dy[first * out_w, 0], dy_cols, &partial[sl, 0, 0], sums_cols,
                              group_filters, rows, s)
                 first = first + rows
+include "conv_scatter_body.pxi"

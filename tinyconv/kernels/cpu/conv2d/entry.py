@@ -12,7 +12,7 @@ import numpy as np
 from tinyconv.kernels.cpu.activation import bias_gradient
 from tinyconv.kernels.checks.conv import validate_conv2d_args, validate_upstream_gradient
 
-from . import block_path, chunked_path, direct_path, implicit_path, pointwise_path, route
+from . import block_path, chunked_path, direct_path, implicit_path, pointwise_path, route, scatter_path
 from .geometry import conv_geometry, correlation_geometry, correlation_pads, flipped_kernel
 from .workspace import scratch_buffer
 
@@ -107,7 +107,10 @@ def _weight_gradient(name, dy, x, kernel, geo, pads, groups, kept):
 
 
 def _input_gradient(chosen, dy, x, kernel, geo, pads, dilation, groups):
-    """dL/dx by the route ``chosen`` names: a forward over dy, or col2im / GEMM."""
+    """dL/dx by the route ``chosen`` names: a forward over dy, a scatter, or col2im / GEMM."""
+    if chosen.input_gradient == route.SCATTER:
+        threads = route.threads_for(_column_entries(x, kernel, geo), kernel.shape[3])
+        return scatter_path.input_gradient(dy, kernel, x.shape, geo, threads)
     if chosen.input_gradient_by_correlation:
         dx_pads = correlation_pads(geo, pads)
         dx_geo = correlation_geometry(dy.shape, x.shape, kernel.shape, dx_pads, dilation)

@@ -24,6 +24,11 @@ The routes (files in this folder; the timings are on the 2-core AVX-512 VM of
                   36.8 vs 58.7 ms, N=16 28x28x128 -> 4 3x3: 17.0 vs 27.8 ms (medians of 15,
                   interleaved).  dL/dx of fewer channels too (it needs no im2col): LeNet-5's
                   second layer, N=256, 2.7 vs 3.1 ms on one thread, 1.6 vs 3.2 on two.
+  scatter         scatter_path.py, conv_scatter_body.pxi - dL/dx of float32 few-channel layers
+                  (one group, undilated, a kernel row of at most 8 vectors): each dy pixel
+                  scattered back onto dx, a kernel row summed in registers, four pixels of a
+                  column at once.  LeNet-5's second layer (14x14x6 -> 16 5x5): N=64 0.34 vs
+                  0.63 ms by blocks, N=256 1.42 vs 2.66 ms (one thread; two: 0.90 vs 1.62).
   kept_columns    chunked_path.pyx - few-channel layers that no compiled float32 route takes
                   (float64, strided float32 RGB with < 8 filters): forward keeps its whole-batch
                   columns matrix and dL/dW reads it instead of a second im2col.  Medians of 21,
@@ -60,16 +65,17 @@ import numpy as np
 from tinyconv.geometry import output_size
 from tinyconv.kernels.cpu.threads import get_num_threads, measured_min_macs
 
-from . import block_path, direct_path, implicit_path
+from . import block_path, direct_path, implicit_path, scatter_path
 from .geometry import conv_geometry, correlation_pads, is_pointwise
 
-__all__ = ["conv2d_route", "Conv2DRoute", "DIRECT", "IMPLICIT_GEMM", "POINTWISE_GEMM", "BLOCKS", "KEPT_COLUMNS",
-           "IM2COL_CHUNKS"]
+__all__ = ["conv2d_route", "Conv2DRoute", "DIRECT", "IMPLICIT_GEMM", "POINTWISE_GEMM", "BLOCKS", "SCATTER",
+           "KEPT_COLUMNS", "IM2COL_CHUNKS"]
 
 DIRECT = "direct"
 IMPLICIT_GEMM = "implicit_gemm"
 POINTWISE_GEMM = "pointwise_gemm"
 BLOCKS = "blocks"
+SCATTER = "scatter"
 KEPT_COLUMNS = "kept_columns"
 IM2COL_CHUNKS = "im2col_chunks"
 
@@ -299,6 +305,10 @@ def _input_gradient_route(layer):
             route, why = _forward_route(dy_layer)
             return route, True, f"stride 1, blocks layer: the convolution of dy with the flipped kernel ({why})"
         return BLOCKS, False, f"{blocks}; dy @ W.T and col2im in the same blocks"
+    if _scatter_applies(layer):
+        return SCATTER, False, (f"float32, {layer.group_channels} channels, a kernel row of "
+                                f"{layer.kernel_shape[1] * layer.group_channels} numbers: each dy pixel scattered "
+                                "back onto dx, summed in registers")
     if _input_gradient_blocks_apply(layer):
         return BLOCKS, False, (f"{layer.group_channels} channels per group: dy @ W.T and col2im in thread-private "
                                "blocks (dL/dx reads no columns matrix, so few channels cost no im2col)")
@@ -324,6 +334,13 @@ def _implicit_applies(layer, consecutive):
 def _blocks_apply(layer):
     return (layer.group_channels >= BLOCK_MIN_GROUP_CHANNELS and layer.dtype in (np.float32, np.float64)
             and block_path.available())
+
+
+def _scatter_applies(layer):
+    """dL/dx of a float32 few-channel layer by scattering (scatter_path.py): where col2im's dcols
+    matrix is many times dx's size and the implicit GEMM over dy would have too few filters."""
+    return (layer.dtype == np.float32 and layer.group_channels < BLOCK_MIN_GROUP_CHANNELS and not layer.pointwise
+            and not layer.empty and scatter_path.fits(layer.kernel_shape, layer.groups, layer.dilation))
 
 
 def _input_gradient_blocks_apply(layer):
