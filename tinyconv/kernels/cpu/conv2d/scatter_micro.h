@@ -46,40 +46,24 @@ static inline tc_vec tc_select(tc_vec sum, tc_vec kept, tc_scatter_mask m) {
     return (tc_vec)(((tc_scatter_mask)sum & m) | ((tc_scatter_mask)kept & ~m));
 }
 
-/* Independent sums per vector: each multiply-add waits ~4 cycles for the one before it on the same
- * accumulator, so one per vector (2 for LeNet-5 on AVX-512) ran at a third of the speed; the filters
- * are dealt round-robin to 4 (2, 1 for longer rows: registers), added up at the end. */
-#define TC_SCATTER_SUMS(vectors) ((vectors) <= 2 ? 4 : (vectors) <= 4 ? 2 : 1)
-
 static inline __attribute__((always_inline)) void tc_scatter_pixel_n(
         const int vectors, int span, const float *d, Py_ssize_t filters, const float *w, int kh, float *dx,
         Py_ssize_t dx_row_step) {
-    const int sums = TC_SCATTER_SUMS(vectors);
     const Py_ssize_t f_step = vectors * TC_LANES;                 /* weights: (KH, F, vectors * TC_LANES) */
     const tc_scatter_mask last = tc_first_lanes_mask(span - (vectors - 1) * TC_LANES);  /* the last vector's real lanes */
     for (int p = 0; p < kh; p++) {
-        tc_vec acc[4][TC_SCATTER_MAX_VECTORS];
-        for (int u = 0; u < sums; u++)
-            for (int v = 0; v < vectors; v++) acc[u][v] = tc_splat(0);
+        tc_vec acc[TC_SCATTER_MAX_VECTORS];
+        for (int v = 0; v < vectors; v++) acc[v] = tc_splat(0);
         const float *wp = w + p * filters * f_step;
-        Py_ssize_t f = 0;
-        for (; f + sums <= filters; f += sums)
-            for (int u = 0; u < sums; u++) {
-                const tc_vec b = tc_splat(d[f + u]);
-                const float *wf = wp + (f + u) * f_step;
-                for (int v = 0; v < vectors; v++) acc[u][v] += b * tc_load(wf + v * TC_LANES);
-            }
-        for (; f < filters; f++) {
+        for (Py_ssize_t f = 0; f < filters; f++, wp += f_step) {
             const tc_vec b = tc_splat(d[f]);
-            for (int v = 0; v < vectors; v++) acc[0][v] += b * tc_load(wp + f * f_step + v * TC_LANES);
+            for (int v = 0; v < vectors; v++) acc[v] += b * tc_load(wp + v * TC_LANES);
         }
-        for (int u = 1; u < sums; u++)
-            for (int v = 0; v < vectors; v++) acc[0][v] += acc[u][v];
         float *row = dx + p * dx_row_step;
         for (int v = 0; v < vectors - 1; v++)
-            tc_store(row + v * TC_LANES, tc_load(row + v * TC_LANES) + acc[0][v]);
+            tc_store(row + v * TC_LANES, tc_load(row + v * TC_LANES) + acc[v]);
         const tc_vec kept = tc_load(row + (vectors - 1) * TC_LANES);
-        tc_store(row + (vectors - 1) * TC_LANES, tc_select(kept + acc[0][vectors - 1], kept, last));
+        tc_store(row + (vectors - 1) * TC_LANES, tc_select(kept + acc[vectors - 1], kept, last));
     }
 }
 
