@@ -51,7 +51,7 @@ cdef enum:
     CHANNEL_BLOCK = 16
     # Average-pooling forward sums window rows first (one long loop over a whole image row)
     # below this many channels: a window's per-cell loops over so few channels are mostly
-    # overhead (6 channels, 2x2 windows, N=64 28x28: 272 -> 125 us on the 2-core VM).  With
+    # overhead (6 channels, 2x2 windows, N=64 28x28: 285 -> 156 us on the 2-core VM).  With
     # more, each cell's loop is long already and the extra pass over a row buffer costs more.
     ROW_SUMS_MAX_CHANNELS = 31
 
@@ -388,12 +388,14 @@ cdef void _avg_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::
                             floating[:, ::1] column_sums) noexcept:
     """``column_sums``: one image row of numbers per thread when the row sums are used, else None."""
     cdef Py_ssize_t row, rows = x.shape[0] * g.out_h
-    cdef int threads = threads_for(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])
+    cdef int threads
     cdef floating* own_sums = NULL
     if column_sums is None:
+        threads = threads_for(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])
         for row in prange(rows, nogil=True, schedule="guided", num_threads=threads):
             avg_pool_row(x, y, row // g.out_h, row % g.out_h, g)
         return
+    threads = column_sums.shape[0]              # the team its rows were made for (one per thread)
     # dynamic, about 16 chunks per thread: "guided" hands the first thread to arrive half the rows,
     # and a helper that wakes late then finishes last (N=256 28x28x6 on two threads: 622 -> 573 us)
     cdef Py_ssize_t chunk = max(1, rows // (16 * threads))
@@ -505,7 +507,7 @@ def avg_pool2d_forward(x, pool_size, strides, pads):
         threads = threads_for(x.size)
         # one row per thread, each a cache line longer than whole lines, so no two threads write one line
         per_line = 64 // x.itemsize
-        row_length = -(-x.shape[2] * x.shape[3] // per_line) * per_line + per_line
+        row_length = (x.shape[2] * x.shape[3] + per_line - 1) // per_line * per_line + per_line
         column_sums = np.empty((threads, row_length), dtype=x.dtype)
     if x.dtype == np.float32:
         _avg_pool_forward[float](x, y, g, column_sums)
